@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/config"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/keys"
+	"github.com/zorgkluis/zorgkluis/internal/password"
+	"github.com/zorgkluis/zorgkluis/internal/record"
+	"github.com/zorgkluis/zorgkluis/internal/store"
+)
+
+// app is the set of services every subcommand works through.
+type app struct {
+	cfg     config.Config
+	log     *slog.Logger
+	clock   clock.Clock
+	db      *store.DB
+	master  keys.Master
+	keys    *keys.Keyring
+	ids     *identity.Registry
+	audit   *audit.Log
+	access  *access.Decider
+	authn   *authn.Service
+	records *record.Store
+}
+
+// openApp opens the database (migrating it), loads the master key from the
+// data directory and builds the services.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("database migrated", "migrations", n, "dialect", db.Dialect())
+	}
+	master, err := keys.LoadOrCreateMasterFile(filepath.Join(cfg.DataDir, "master.key"), rand.Reader)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	c := clock.System{}
+	kr, err := keys.NewKeyring(keys.Config{Master: master, Store: keys.NewSQLStore(db), Now: c.Now})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	hasher, err := password.NewHasher(password.Config{})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, clock: c, db: db, master: master, keys: kr}
+	a.ids = identity.NewRegistry(db, c, rand.Reader)
+	a.audit = audit.New(db, c, rand.Reader)
+	a.access = access.NewDecider(db, a.audit, c)
+	set := authn.DefaultSettings()
+	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
+	set.Audit = a.audit // log-on events also go to the tamper-evident log
+	if cfg.Demo { // SMS and e-mail codes land in <data>/outbox for the demo to show
+		set.Sender = authn.OutboxSender{Dir: filepath.Join(cfg.DataDir, "outbox")}
+	}
+	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)
+	a.records = record.New(db, kr, a.audit, c)
+	log.Info("keys loaded", "master_key", master.ID())
+	return a, nil
+}
+
+func (a *app) Close() error { return a.db.Close() }
+
+func newLogger(e env, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/config"
+	"github.com/zorgkluis/zorgkluis/internal/keys"
+)
+
+const keysUsage = `Usage: zorgkluis keys ACTION [ARGS] [flags]
+
+Actions:
+  show                          the master key in use (fingerprint) and each tenant's key version
+  rotate-master                 add a new master key to DATA/master.key and re-wrap every tenant key under it
+  rotate-tenant TENANT          give a tenant a new key and re-wrap its patient keys (online)
+  shred TENANT PATIENT          destroy a patient's data key: their data becomes unreadable forever (logged)
+  export-public                 print the public identifiers of the keys in use (fingerprints)
+
+No data is re-encrypted by a rotation. Flags are those of "zorgkluis migrate" (--data, --database).`
+
+// runKeys is the keys subcommand: the positional arguments come first, the
+// configuration flags after them.
+func runKeys(ctx context.Context, e env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(e.stdout, keysUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	need := map[string]int{"show": 0, "rotate-master": 0, "rotate-tenant": 1, "shred": 2, "export-public": 0}
+	action := args[0]
+	n, ok := need[action]
+	if !ok {
+		fmt.Fprintf(e.stderr, "zorgkluis keys: unknown action %q\n\n%s\n", action, keysUsage)
+		return 2
+	}
+	if len(args) < 1+n {
+		fmt.Fprintf(e.stderr, "zorgkluis keys %s: needs %d argument(s)\n\n%s\n", action, n, keysUsage)
+		return 2
+	}
+	pos := args[1 : 1+n]
+	cfg, err := config.Load("keys "+action, args[1+n:], e.getenv, e.stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "zorgkluis keys %s: %v\n", action, err)
+		return 2
+	}
+	if err := keysAction(ctx, e, cfg, action, pos); err != nil {
+		fmt.Fprintf(e.stderr, "zorgkluis keys %s: %v\n", action, err)
+		return 1
+	}
+	return 0
+}
+
+func keysAction(ctx context.Context, e env, cfg config.Config, action string, pos []string) error {
+	log := newLogger(env{stdout: e.stdout, stderr: discard{}, getenv: e.getenv}, "error")
+	if action == "rotate-master" {
+		// The new key must be in the file before the keyring loads it.
+		id, err := keys.AddMasterKey(filepath.Join(cfg.DataDir, "master.key"), rand.Reader)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "new current master key %s added to %s\n", id, filepath.Join(cfg.DataDir, "master.key"))
+	}
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	switch action {
+	case "show", "export-public":
+		fmt.Fprintf(e.stdout, "master key %s (%s)\n", a.keys.MasterID(), filepath.Join(cfg.DataDir, "master.key"))
+		if action == "export-public" {
+			return nil
+		}
+		tenants, err := a.ids.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		st := keys.NewSQLStore(a.db)
+		for _, t := range tenants {
+			keks, err := st.TenantKEKs(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			if len(keks) == 0 {
+				fmt.Fprintf(e.stdout, "tenant %s: no keys yet\n", t.ID)
+				continue
+			}
+			cur := keks[0]
+			for _, k := range keks {
+				if k.Version > cur.Version {
+					cur = k
+				}
+			}
+			fmt.Fprintf(e.stdout, "tenant %s: key version %d wrapped by master %s (%d version(s) kept)\n", t.ID, cur.Version, cur.MasterID, len(keks))
+		}
+	case "rotate-master":
+		n, err := a.keys.RotateMaster(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "re-wrapped %d tenant key(s) under master %s; restart every replica so it loads the new master key; "+
+			"older master keys stay in the file and can be removed after that\n", n, a.keys.MasterID())
+	case "rotate-tenant":
+		if _, err := a.ids.Tenant(ctx, pos[0]); err != nil {
+			return fmt.Errorf("tenant %s: %w", pos[0], err)
+		}
+		n, err := a.keys.RotateTenant(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "tenant %s has a new key; re-wrapped %d patient key(s)\n", pos[0], n)
+	case "shred":
+		if err := shredPatient(ctx, a, pos[0], pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "patient %s of tenant %s: data key destroyed; their data can no longer be read\n", pos[1], pos[0])
+	}
+	return nil
+}
+
+// shredPatient destroys a patient's data key (crypto-shredding, DP-1). It
+// writes the access-log event first, durably, so that no shred happens
+// without its log line; a failed shred is logged again as failed. The
+// actor is the operating-system user running the command: access has no
+// rule for erasure, so the event is a platform-administration event
+// attributed to that user.
+func shredPatient(ctx context.Context, a *app, tenantID, patientID string) error {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	ev := audit.Event{
+		Action: audit.ActionDelete, Outcome: audit.OutcomeSuccess, TenantID: tenantID,
+		UserID: "os:" + who, UserName: who, Role: "platform-admin", PatientID: patientID,
+		Basis: "crypto-shredding", Reason: "erasure: the patient's data key is destroyed (zorgkluis keys shred)",
+		Resources: []string{"Patient/" + patientID}, SourceApp: "zorgkluis keys shred", Device: host,
+	}
+	if _, err := a.audit.Append(ctx, ev); err != nil {
+		return fmt.Errorf("log the shred first: %w; nothing was shredded", err)
+	}
+	if err := a.keys.Shred(ctx, tenantID, patientID); err != nil {
+		ev.Outcome, ev.Reason = audit.OutcomeFailed, "erasure failed: "+err.Error()
+		if _, lerr := a.audit.Append(ctx, ev); lerr != nil {
+			return fmt.Errorf("%w (and logging the failure: %v)", err, lerr)
+		}
+		if errors.Is(err, keys.ErrNotFound) {
+			return fmt.Errorf("patient %s has no data key in tenant %s", patientID, tenantID)
+		}
+		return err
+	}
+	return nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

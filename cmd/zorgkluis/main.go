@@ -1,0 +1,73 @@
+// Command zorgkluis is the zorgkluis health-record server and its
+// administration tool. Run `zorgkluis help` for the subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// env is what a subcommand may touch of the process.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e env, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the server (HTTPS; --demo for a ready-to-try installation)", runServe},
+		{"migrate", "apply pending database migrations and exit", runMigrate},
+		{"keys", "show, rotate (master, tenant), shred a patient's key, export public key ids", runKeys},
+		{"generate", "write a synthetic care organisation for tests and load runs (never in production)", runGenerate},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, e env, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	fmt.Fprintf(e.stderr, "zorgkluis: unknown command %q\n\n", args[0])
+	usage(e.stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `zorgkluis: a health-record server for Dutch care organisations (NEN 7510, 7512, 7513, MedMij).
+
+Usage: zorgkluis COMMAND [flags]
+
+Commands:`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, `
+Run "zorgkluis COMMAND --help" for the flags of a command.
+Try it:  zorgkluis serve --demo   (SQLite in ./data, demo log-ins printed)`)
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zorgkluis/zorgkluis/internal/api"
+	"github.com/zorgkluis/zorgkluis/internal/config"
+	"github.com/zorgkluis/zorgkluis/internal/demo"
+	"github.com/zorgkluis/zorgkluis/internal/server"
+	"github.com/zorgkluis/zorgkluis/internal/web"
+)
+
+func runServe(ctx context.Context, e env, args []string) int {
+	cfg, err := config.Load("serve", args, e.getenv, e.stderr)
+	if err == nil {
+		err = cfg.ValidateServe()
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, "zorgkluis serve:", err)
+		return 2
+	}
+	log := newLogger(e, cfg.LogLevel)
+	if err := serve(ctx, e, cfg); err != nil {
+		log.Error("zorgkluis stopped", "err", err)
+		fmt.Fprintln(e.stderr, "zorgkluis serve:", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, e env, cfg config.Config) error {
+	log := newLogger(e, cfg.LogLevel)
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	var tlsConf *tls.Config
+	scheme := "https"
+	switch {
+	case cfg.InsecureHTTP:
+		scheme = "http"
+		log.Warn("PLAIN HTTP: serving without TLS on a loopback address; development only, never for real data", "addr", cfg.Addr)
+		fmt.Fprintln(e.stderr, "WARNING: zorgkluis serves PLAIN HTTP (no TLS). Development only.")
+	case cfg.TLSCert != "":
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("setting tls-cert/tls-key: %w", err)
+		}
+		tlsConf = server.TLSConfig(cert)
+	default: // demo
+		cert, path, err := server.DemoCertificate(cfg.DataDir, a.clock.Now())
+		if err != nil {
+			return err
+		}
+		tlsConf = server.TLSConfig(cert)
+		log.Warn("using the self-signed demo certificate", "path", path)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("setting addr: listen on %s: %w", cfg.Addr, err)
+	}
+	base := scheme + "://" + displayAddr(ln.Addr().String())
+
+	if cfg.Demo {
+		if err := ensureDemo(ctx, e.stdout, a, base); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pages, err := web.Handler(web.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
+		Index: a.keys, Clock: a.clock, Log: log, IdleTimeout: cfg.IdleTimeout})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	apiSrv, err := api.New(api.Deps{
+		DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
+		Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base, Web: pages,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	h := server.SecurityHeaders(server.LimitBody(cfg.MaxBodyBytes, apiSrv.Handler()))
+	srv := server.New(h, tlsConf, log)
+
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("setting metrics-addr: listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		msrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = server.Run(ctx, msrv, mln) }()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	log.Info("zorgkluis listening", "url", base, "dialect", a.db.Dialect(), "version", buildVersion())
+	fmt.Fprintf(e.stdout, "zorgkluis listening on %s\n", base)
+	return server.Run(ctx, srv, ln)
+}
+
+func displayAddr(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return a
+	}
+	if host == "127.0.0.1" || host == "::1" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// ensureDemo seeds an empty installation once and prints the demo log-ins;
+// later starts reuse the data and the credentials file.
+func ensureDemo(ctx context.Context, out io.Writer, a *app, base string) error {
+	path := filepath.Join(a.cfg.DataDir, "demo-credentials.json")
+	tenants, err := a.ids.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	var cred demo.Credentials
+	if len(tenants) == 0 {
+		cred, err = demo.Seed(ctx, demo.Deps{IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records,
+			Index: a.keys, Clock: a.clock, Rand: rand.Reader})
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(cred, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	} else {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintf(out, "Demo: the database already has data; no demo log-ins file at %s.\n", path)
+			return nil
+		}
+		if err := json.Unmarshal(b, &cred); err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+	fmt.Fprintf(out, "\nzorgkluis demo: %s (tenant %s)\n", cred.Tenant, cred.TenantID)
+	fmt.Fprintf(out, "  URL:            %s\n  demo patient:   Patient/%s\n", base, cred.PatientID)
+	for _, u := range cred.Users {
+		fmt.Fprintf(out, "  %-10s password %s  (%s)\n             TOTP %s\n", u.Username, u.Password, u.Description, u.TOTPURI)
+	}
+	fmt.Fprintf(out, "  The same, for scripts: %s (mode 0600). TOTP code: oathtool --totp -b SECRET\n\n", path)
+	return nil
+}

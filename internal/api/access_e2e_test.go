@@ -1,0 +1,529 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/keys"
+	"github.com/zorgkluis/zorgkluis/internal/password"
+	"github.com/zorgkluis/zorgkluis/internal/record"
+	"github.com/zorgkluis/zorgkluis/internal/server"
+	"github.com/zorgkluis/zorgkluis/internal/store"
+	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+)
+
+// accessEnv is the real handler wired like cmd/zorgkluis, with two tenants
+// and a fake clock, for the end-to-end tests of the access rules.
+type accessEnv struct {
+	t       *testing.T
+	ctx     context.Context
+	srv     *httptest.Server
+	clock   *clock.Fake
+	ids     *identity.Registry
+	an      *authn.Service
+	dec     *access.Decider
+	records *record.Store
+	log     *audit.Log
+	tenantA string
+	tenantB string
+	n       int
+}
+
+// user is a logged-on account.
+type user struct {
+	id    string
+	token string
+	subj  access.Subject
+}
+
+func newAccessEnv(t *testing.T, db *store.DB) *accessEnv {
+	t.Helper()
+	ctx := context.Background()
+	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	master, err := keys.MasterFromEnv("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keys.NewKeyring(keys.Config{Master: master, Store: keys.NewSQLStore(db), Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := password.NewHasher(password.Config{Params: password.TestParams()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &accessEnv{t: t, ctx: ctx, clock: c}
+	e.ids = identity.NewRegistry(db, c, rand.Reader)
+	e.log = audit.New(db, c, rand.Reader)
+	e.dec = access.NewDecider(db, e.log, c, access.WithRoleWriter(e.ids))
+	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, authn.DefaultSettings())
+	e.records = record.New(db, kr, e.log, c)
+	s, err := New(Deps{DB: db, IDs: e.ids, Authn: e.an, Access: e.dec, Records: e.records, Audit: e.log, Clock: c,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Version: "test", BaseURL: "https://localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewTLSServer(server.SecurityHeaders(server.LimitBody(1<<20, s.Handler())))
+	t.Cleanup(e.srv.Close)
+	for i, name := range []string{"Praktijk A", "Ziekenhuis B"} {
+		ten, err := e.ids.CreateTenant(ctx, identity.Tenant{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			e.tenantA = ten.ID
+		} else {
+			e.tenantB = ten.ID
+		}
+	}
+	return e
+}
+
+func accountKind(r access.Role) string {
+	switch r {
+	case access.RolePerson:
+		return identity.KindPerson
+	case access.RoleAppAdmin, access.RoleSecurityOfficer:
+		return identity.KindAdmin
+	case access.RoleOperator:
+		return identity.KindOperator
+	}
+	return identity.KindProfessional
+}
+
+// login creates an account with one role and logs it on with password and
+// TOTP through authn, as the log-on endpoints do.
+func (e *accessEnv) login(tenant string, role access.Role) user {
+	e.t.Helper()
+	e.n++
+	if role == access.RoleOperator {
+		tenant = ""
+	}
+	name := fmt.Sprintf("%s-%d", role, e.n)
+	acc, err := e.ids.CreateAccount(e.ctx, identity.Account{TenantID: tenant, Kind: accountKind(role), Username: name, DisplayName: name, RegistrationMethod: 3})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.ids.GrantRole(e.ctx, acc.ID, string(role), "test set-up"); err != nil {
+		e.t.Fatal(err)
+	}
+	const pw = "correct horse battery staple 42"
+	if err := e.an.SetPassword(e.ctx, acc.ID, pw, false); err != nil {
+		e.t.Fatal(err)
+	}
+	_, secret, err := e.an.EnrollTOTP(e.ctx, acc.ID, name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	attempt, err := e.an.Begin(e.ctx, name, pw, "127.0.0.1")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(secret, e.clock.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tok, sess, err := e.an.CompleteTOTP(e.ctx, attempt, code, "127.0.0.1", name)
+	if err != nil {
+		e.t.Fatalf("log on %s: %v", name, err)
+	}
+	if sess.Role != role {
+		e.t.Fatalf("session role %s, want %s", sess.Role, role)
+	}
+	return user{id: acc.ID, token: tok, subj: access.Subject{AccountID: acc.ID, Name: name, TenantID: tenant, Role: role, Assurance: sess.Assurance}}
+}
+
+// patient registers a patient with a Patient resource and one Observation,
+// through the same decisions as real use, by a registering professional.
+func (e *accessEnv) patient(tenant string) (patientID, observationID string) {
+	e.t.Helper()
+	reg := e.login(tenant, access.RoleProfessional)
+	pid, err := e.ids.NewID("p-")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	g, err := e.dec.DecideRegistration(e.ctx, reg.subj, pid)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"resourceType":"Patient","id":%q,"name":[{"family":"Test"}]}`, pid)
+	if _, err := e.records.RegisterPatient(e.ctx, g, e.ids, nil, []byte(body)); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.dec.AddRelationship(e.ctx, access.Relationship{TenantID: tenant, ProfessionalID: reg.id, PatientID: pid, Kind: "registration",
+		Start: e.clock.Now().Add(-time.Minute), RecordedBy: "test"}); err != nil {
+		e.t.Fatal(err)
+	}
+	obs := fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"weight"},"subject":{"reference":"Patient/%s"},"valueQuantity":{"value":70,"unit":"kg"}}`, pid)
+	resp, b := e.do(reg, "POST", "/fhir/Observation", obs)
+	if resp.StatusCode != http.StatusCreated {
+		e.t.Fatalf("create observation: %d %s", resp.StatusCode, b)
+	}
+	var o struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil || o.ID == "" {
+		e.t.Fatalf("created observation: %s", b)
+	}
+	return pid, o.ID
+}
+
+func (e *accessEnv) do(u user, method, path, body string) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if u.token != "" {
+		req.Header.Set("Authorization", "Bearer "+u.token)
+	}
+	if body != "" {
+		if strings.HasPrefix(path, "/fhir/") {
+			req.Header.Set("Content-Type", "application/fhir+json")
+		} else {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// expect calls and checks the status, returning the decoded body.
+func (e *accessEnv) expect(u user, method, path, body string, code int) map[string]any {
+	e.t.Helper()
+	resp, b := e.do(u, method, path, body)
+	if resp.StatusCode != code {
+		e.t.Fatalf("%s %s as %s: %d %s; want %d", method, path, u.subj.Role, resp.StatusCode, b, code)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func (e *accessEnv) readPatient(u user, pid string) int {
+	e.t.Helper()
+	resp, _ := e.do(u, "GET", "/fhir/Patient/"+pid, "")
+	return resp.StatusCode
+}
+
+func js(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// One end-to-end run per access basis: without the basis the FHIR read is
+// refused, the basis is set up through the management API by the role that
+// owns it, and then the read works and the access log names the basis.
+// REQ: AZ-1, AZ-3, AZ-4, AZ-5, AZ-6, AZ-7, LOG-9
+func TestAccessBasesOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		admin := e.login(e.tenantA, access.RoleAppAdmin)
+		officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+
+		t.Run("relationship", func(t *testing.T) {
+			e.t = t
+			p, _ := e.patient(e.tenantA)
+			prof := e.login(e.tenantA, access.RoleProfessional)
+			if c := e.readPatient(prof, p); c != http.StatusForbidden {
+				t.Fatalf("without relationship: %d", c)
+			}
+			e.expect(prof, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": prof.id, "patient_id": p, "kind": "gp"}), http.StatusForbidden)
+			rel := e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": prof.id, "patient_id": p, "kind": "gp"}), http.StatusCreated)
+			if c := e.readPatient(prof, p); c != http.StatusOK {
+				t.Fatalf("with relationship: %d", c)
+			}
+			list := e.do
+			if resp, b := list(officer, "GET", "/api/v1/patients/"+p+"/relationships", ""); resp.StatusCode != 200 || !strings.Contains(string(b), rel["id"].(string)) {
+				t.Fatalf("relationship list: %d %s", resp.StatusCode, b)
+			}
+			e.clock.Advance(time.Second)
+			e.expect(admin, "POST", "/api/v1/relationships/"+rel["id"].(string)+"/end", "", http.StatusNoContent)
+			if c := e.readPatient(prof, p); c != http.StatusForbidden {
+				t.Fatalf("after the end: %d", c)
+			}
+		})
+
+		t.Run("team", func(t *testing.T) {
+			e.t = t
+			p, _ := e.patient(e.tenantA)
+			nurse := e.login(e.tenantA, access.RoleProfessional)
+			team := e.expect(admin, "POST", "/api/v1/teams", `{"name":"Wijkteam"}`, http.StatusCreated)
+			tid := team["id"].(string)
+			e.expect(admin, "PUT", "/api/v1/teams/"+tid+"/members/"+nurse.id, "", http.StatusNoContent)
+			if c := e.readPatient(nurse, p); c != http.StatusForbidden {
+				t.Fatalf("patient not assigned: %d", c)
+			}
+			e.expect(admin, "PUT", "/api/v1/teams/"+tid+"/patients/"+p, "", http.StatusNoContent)
+			if c := e.readPatient(nurse, p); c != http.StatusOK {
+				t.Fatalf("team: %d", c)
+			}
+			e.expect(admin, "DELETE", "/api/v1/teams/"+tid+"/members/"+nurse.id, "", http.StatusNoContent)
+			if c := e.readPatient(nurse, p); c != http.StatusForbidden {
+				t.Fatalf("after leaving: %d", c)
+			}
+		})
+
+		t.Run("delegation", func(t *testing.T) {
+			e.t = t
+			p, _ := e.patient(e.tenantA)
+			gp, spec := e.login(e.tenantA, access.RoleProfessional), e.login(e.tenantA, access.RoleProfessional)
+			body := js(map[string]any{"to": spec.id, "patient_id": p, "reason": "referral to cardiology", "until": e.clock.Now().Add(24 * time.Hour)})
+			e.expect(gp, "POST", "/api/v1/delegations", body, http.StatusForbidden) // gp has no relationship yet
+			e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": gp.id, "patient_id": p, "kind": "gp"}), http.StatusCreated)
+			dl := e.expect(gp, "POST", "/api/v1/delegations", body, http.StatusCreated)
+			if c := e.readPatient(spec, p); c != http.StatusOK {
+				t.Fatalf("delegate: %d", c)
+			}
+			e.expect(gp, "POST", "/api/v1/delegations/"+dl["id"].(string)+"/revoke", "", http.StatusNoContent)
+			if c := e.readPatient(spec, p); c != http.StatusForbidden {
+				t.Fatalf("after revocation: %d", c)
+			}
+		})
+
+		t.Run("emergency", func(t *testing.T) {
+			e.t = t
+			p, _ := e.patient(e.tenantA)
+			doc := e.login(e.tenantA, access.RoleProfessional)
+			e.expect(doc, "POST", "/api/v1/emergencies", js(map[string]any{"patient_id": p, "reason": ""}), http.StatusBadRequest)
+			e.expect(officer, "POST", "/api/v1/emergencies", js(map[string]any{"patient_id": p, "reason": "collapsed at the desk"}), http.StatusForbidden)
+			em := e.expect(doc, "POST", "/api/v1/emergencies", js(map[string]any{"patient_id": p, "reason": "collapsed at the desk"}), http.StatusCreated)
+			if c := e.readPatient(doc, p); c != http.StatusOK {
+				t.Fatalf("emergency: %d", c)
+			}
+			evs, err := e.log.Query(e.ctx, audit.Filter{TenantID: e.tenantA, PatientID: p, UserID: doc.id, Action: audit.ActionRead, Limit: 5})
+			if err != nil || len(evs) != 1 || !evs[0].Emergency || evs[0].EmergencyReason != "collapsed at the desk" {
+				t.Fatalf("read under emergency in the log: %+v %v", evs, err)
+			}
+			resp, b := e.do(officer, "GET", "/api/v1/emergencies", "")
+			if resp.StatusCode != 200 || !strings.Contains(string(b), em["id"].(string)) {
+				t.Fatalf("review queue: %d %s", resp.StatusCode, b)
+			}
+			resp, b = e.do(officer, "GET", "/api/v1/security-events", "")
+			if resp.StatusCode != 200 || !strings.Contains(string(b), "emergency-access") {
+				t.Fatalf("security events: %d %s", resp.StatusCode, b)
+			}
+			e.expect(doc, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
+			e.expect(officer, "POST", "/api/v1/emergencies/"+em["id"].(string)+"/review", `{"justified":true,"note":"confirmed by the triage nurse"}`, http.StatusOK)
+			e.clock.Advance(4 * time.Hour)
+			// The session itself would have idled out; log on again.
+			doc.token = e.relogin(doc)
+			admin.token, officer.token = e.relogin(admin), e.relogin(officer)
+			if c := e.readPatient(doc, p); c != http.StatusForbidden {
+				t.Fatalf("after 4 h: %d", c)
+			}
+		})
+
+		t.Run("own data and representation", func(t *testing.T) {
+			e.t = t
+			own, _ := e.patient(e.tenantA)
+			child, _ := e.patient(e.tenantA)
+			parent := e.login(e.tenantA, access.RolePerson)
+			if err := e.ids.LinkPerson(e.ctx, parent.id, own); err != nil {
+				t.Fatal(err)
+			}
+			if c := e.readPatient(parent, own); c != http.StatusOK {
+				t.Fatalf("own data: %d", c)
+			}
+			e.expect(parent, "POST", "/api/v1/session/act-for", js(map[string]any{"patient_id": child}), http.StatusForbidden)
+			birth := e.clock.Now().AddDate(-8, 0, 0).Format(time.DateOnly)
+			e.expect(admin, "POST", "/api/v1/representations", js(map[string]any{"representative_id": parent.id, "patient_id": child,
+				"kind": "parent", "patient_birth_date": birth}), http.StatusCreated)
+			if c := e.readPatient(parent, child); c != http.StatusForbidden {
+				t.Fatalf("not yet acting for the child: %d", c)
+			}
+			e.expect(parent, "POST", "/api/v1/session/act-for", js(map[string]any{"patient_id": child}), http.StatusNoContent)
+			if c := e.readPatient(parent, child); c != http.StatusOK {
+				t.Fatalf("acting for the child: %d", c)
+			}
+			evs, err := e.log.Query(e.ctx, audit.Filter{TenantID: e.tenantA, PatientID: child, UserID: parent.id, Action: audit.ActionRead, Limit: 5})
+			ok := false
+			for _, ev := range evs {
+				ok = ok || (ev.Outcome == audit.OutcomeSuccess && ev.OnBehalfOf == child && strings.HasPrefix(ev.Basis, "representation:"))
+			}
+			if err != nil || !ok {
+				t.Fatalf("representative's read in the log: %+v %v", evs, err)
+			}
+		})
+
+		t.Run("operator", func(t *testing.T) {
+			e.t = t
+			p, _ := e.patient(e.tenantA)
+			op := e.login("", access.RoleOperator)
+			if c := e.readPatient(op, p); c != http.StatusForbidden {
+				t.Fatalf("operator without procedure: %d", c)
+			}
+			req := e.expect(op, "POST", "/api/v1/operator-requests", js(map[string]any{"tenant_id": e.tenantA, "patient_ids": []string{p},
+				"categories": []string{"demographics"}, "reason": "repair after failed import", "duration_minutes": 60}), http.StatusCreated)
+			id := req["id"].(string)
+			if c := e.readPatient(op, p); c != http.StatusForbidden {
+				t.Fatalf("before approval: %d", c)
+			}
+			e.expect(admin, "POST", "/api/v1/operator-requests/"+id+"/decision", `{"approve":true,"note":"ok"}`, http.StatusForbidden)
+			e.expect(officer, "POST", "/api/v1/operator-requests/"+id+"/decision", `{"approve":true,"note":"incident INC-7"}`, http.StatusOK)
+			if c := e.readPatient(op, p); c != http.StatusOK {
+				t.Fatalf("approved: %d", c)
+			}
+			resp, b := e.do(officer, "GET", "/api/v1/operator-requests", "")
+			if resp.StatusCode != 200 || !strings.Contains(string(b), `"uses":1`) {
+				t.Fatalf("operator report: %d %s", resp.StatusCode, b)
+			}
+		})
+
+		t.Run("rights", func(t *testing.T) {
+			e.t = t
+			prof := e.login(e.tenantA, access.RoleProfessional)
+			acc, err := e.ids.CreateAccount(e.ctx, identity.Account{TenantID: e.tenantA, Kind: identity.KindAdmin, Username: "cover-officer", DisplayName: "Cover", RegistrationMethod: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			until := e.clock.Now().Add(7 * 24 * time.Hour)
+			e.expect(prof, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer", "valid_until": until, "reason": "cover"}), http.StatusForbidden)
+			rr := e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer", "valid_until": until, "reason": "holiday cover"}), http.StatusCreated)
+			e.expect(admin, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"self"}`, http.StatusForbidden)
+			e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"board decision 12"}`, http.StatusOK)
+			resp, b := e.do(officer, "GET", "/api/v1/rights", "")
+			if resp.StatusCode != 200 || !strings.Contains(string(b), `"approved_by":"`+officer.id+`"`) || !strings.Contains(string(b), `"requested_by":"`+admin.id+`"`) {
+				t.Fatalf("rights overview: %d %s", resp.StatusCode, b)
+			}
+		})
+	})
+}
+
+// relogin starts a fresh session for an existing account.
+func (e *accessEnv) relogin(u user) string {
+	e.t.Helper()
+	_, secret, err := e.an.EnrollTOTP(e.ctx, u.id, u.subj.Name+"-again")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	attempt, err := e.an.Begin(e.ctx, u.subj.Name, "correct horse battery staple 42", "127.0.0.1")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(secret, e.clock.Now())
+	tok, _, err := e.an.CompleteTOTP(e.ctx, attempt, code, "127.0.0.1", u.subj.Name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// No IDOR: every patient-scoped endpoint, called by users of tenant A who
+// hold every basis for A's own patient, with the id of a patient (or a
+// resource) of tenant B, answers exactly as for an id that does not exist,
+// and never with success.
+// REQ: AZ-1, AZ-3
+func TestNoIDOROnPatientEndpoints(t *testing.T) {
+	e := newAccessEnv(t, storetest.SQLite(t))
+	pA, obsA := e.patient(e.tenantA)
+	pB, obsB := e.patient(e.tenantB)
+	admin := e.login(e.tenantA, access.RoleAppAdmin)
+	officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+	prof := e.login(e.tenantA, access.RoleProfessional)
+	other := e.login(e.tenantA, access.RoleProfessional)
+	person := e.login(e.tenantA, access.RolePerson)
+	e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": prof.id, "patient_id": pA, "kind": "gp"}), http.StatusCreated)
+	if err := e.ids.LinkPerson(e.ctx, person.id, pA); err != nil {
+		t.Fatal(err)
+	}
+	team := e.expect(admin, "POST", "/api/v1/teams", `{"name":"T"}`, http.StatusCreated)["id"].(string)
+	if c := e.readPatient(prof, pA); c != http.StatusOK {
+		t.Fatalf("own patient: %d", c)
+	}
+	if c := e.readPatient(person, pA); c != http.StatusOK {
+		t.Fatalf("own record: %d", c)
+	}
+	const unknown = "p-doesnotexist0000000000000000"
+	obs := func(pid string) string {
+		return fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, pid)
+	}
+	type ep struct {
+		u      user
+		method string
+		path   func(pid, res string) string
+		body   func(pid string) string
+	}
+	none := func(string) string { return "" }
+	eps := []ep{
+		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none},
+		{person, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/_history" }, none},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/$everything" }, none},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none},
+		{person, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none},
+		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r }, none},
+		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r + "/_history/1" }, none},
+		{prof, "DELETE", func(_, r string) string { return "/fhir/Observation/" + r }, none},
+		{prof, "POST", func(string, string) string { return "/fhir/Observation" }, obs},
+		{prof, "PUT", func(p, _ string) string { return "/fhir/Patient/" + p },
+			func(p string) string { return fmt.Sprintf(`{"resourceType":"Patient","id":%q}`, p) }},
+		{admin, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none},
+		{officer, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none},
+		{admin, "POST", func(string, string) string { return "/api/v1/relationships" },
+			func(p string) string {
+				return js(map[string]any{"professional_id": other.id, "patient_id": p, "kind": "gp"})
+			}},
+		{admin, "PUT", func(p, _ string) string { return "/api/v1/teams/" + team + "/patients/" + p }, none},
+		{prof, "POST", func(string, string) string { return "/api/v1/delegations" },
+			func(p string) string {
+				return js(map[string]any{"to": other.id, "patient_id": p, "reason": "r", "until": e.clock.Now().Add(time.Hour)})
+			}},
+		{prof, "POST", func(string, string) string { return "/api/v1/emergencies" },
+			func(p string) string {
+				return js(map[string]any{"patient_id": p, "reason": "cardiac arrest in the hall"})
+			}},
+		{admin, "POST", func(string, string) string { return "/api/v1/representations" },
+			func(p string) string {
+				return js(map[string]any{"representative_id": person.id, "patient_id": p, "kind": "authorised"})
+			}},
+		{person, "POST", func(string, string) string { return "/api/v1/session/act-for" },
+			func(p string) string { return js(map[string]any{"patient_id": p}) }},
+	}
+	for _, x := range eps {
+		name := x.method + " " + x.path("{patient}", "{resource}")
+		respB, bodyB := e.do(x.u, x.method, x.path(pB, obsB), x.body(pB))
+		respU, bodyU := e.do(x.u, x.method, x.path(unknown, "obs-doesnotexist"), x.body(unknown))
+		t.Logf("%s: %d / %d", name, respB.StatusCode, respU.StatusCode)
+		if respB.StatusCode < 400 {
+			t.Errorf("%s with tenant B's patient: %d %s", name, respB.StatusCode, bodyB)
+		}
+		if respB.StatusCode != respU.StatusCode {
+			t.Errorf("%s: tenant B's patient %d, unknown patient %d: the answers tell them apart", name, respB.StatusCode, respU.StatusCode)
+		}
+		if strings.Contains(string(bodyB), pB) != strings.Contains(string(bodyU), unknown) {
+			t.Errorf("%s: answers differ in echoing the id: %s / %s", name, bodyB, bodyU)
+		}
+	}
+	// Nothing of B's patient leaked into A's view, and B's data is intact.
+	if _, err := e.records.ResourcePatient(e.ctx, e.tenantB, "Observation", obsB); err != nil {
+		t.Errorf("B's observation: %v", err)
+	}
+	// The same endpoints work for A's own patient: the refusals above are
+	// about the tenant, not a broken endpoint.
+	if resp, b := e.do(prof, "GET", "/fhir/Observation/"+obsA, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("own observation: %d %s", resp.StatusCode, b)
+	}
+}

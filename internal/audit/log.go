@@ -1,0 +1,277 @@
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/store"
+)
+
+// ErrUnavailable wraps every failure to make an event durable. Callers must
+// treat it as "release nothing" (LOG-3).
+var ErrUnavailable = errors.New("audit log unavailable")
+
+// Log is the access log of one installation: all tenants' trees in one
+// database.
+type Log struct {
+	db     *store.DB
+	clock  clock.Clock
+	rand   io.Reader
+	signer note.Signer
+	logger *slog.Logger
+
+	startWriter sync.Once
+	writer      *committer // group commit for Append, started on first use
+	closeOnce   sync.Once
+	closed      chan struct{}
+}
+
+// Option configures a Log.
+type Option func(*Log)
+
+// WithSigner sets the key that signs checkpoints; Sequence needs it.
+func WithSigner(s note.Signer) Option { return func(l *Log) { l.signer = s } }
+
+// WithLogger sets where the sequencer reports trouble; default slog.Default.
+func WithLogger(lg *slog.Logger) Option { return func(l *Log) { l.logger = lg } }
+
+// New returns a Log on db.
+func New(db *store.DB, c clock.Clock, r io.Reader, opts ...Option) *Log {
+	if r == nil {
+		r = rand.Reader
+	}
+	l := &Log{db: db, clock: c, rand: r, logger: slog.Default(), closed: make(chan struct{})}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// Append stores events durably and returns them with id and time filled in.
+// The source in ctx is added to events that do not name one. Either all
+// events are stored or none is.
+//
+// Concurrent Appends are committed together (group commit): Append returns
+// when the transaction holding its events has committed. When ctx ends
+// first, Append returns ErrUnavailable although the events may still be
+// stored; the caller must then release nothing.
+func (l *Log) Append(ctx context.Context, events ...Event) ([]Event, error) {
+	rows, err := l.prepare(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return events, nil
+	}
+	select {
+	case <-l.closed:
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, errClosed)
+	default:
+	}
+	l.startWriter.Do(func() { l.writer = newCommitter(l.db) })
+	if err := l.writer.commit(ctx, rows); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return events, nil
+}
+
+// AppendIn stores events inside the caller's transaction, so an event and
+// the change it records commit together or not at all. The caller's commit
+// is what makes them durable.
+func (l *Log) AppendIn(ctx context.Context, q store.Querier, events ...Event) ([]Event, error) {
+	rows, err := l.prepare(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	if err := insertRows(ctx, q, rows); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return events, nil
+}
+
+// row is an event ready to store: its canonical body and leaf hash.
+type row struct {
+	ev   *Event
+	body []byte
+	hash tlog.Hash
+}
+
+// prepare fills in id, time, kind and source of events (in place) and
+// encodes them. The hashing happens here, in the caller's goroutine, so
+// that concurrent appenders spread it over the cores.
+func (l *Log) prepare(ctx context.Context, events []Event) ([]row, error) {
+	now := l.clock.Now()
+	src := SourceFrom(ctx)
+	rows := make([]row, len(events))
+	for i := range events {
+		e := &events[i]
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		e.Time = e.Time.UTC().Truncate(time.Microsecond)
+		if e.ID == "" {
+			id, err := newID(e.Time, l.rand)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			}
+			e.ID = id
+		}
+		if e.Kind == "" {
+			e.Kind = KindOf(e.Action)
+		}
+		fillSource(e, src)
+		body, err := e.Canonical()
+		if err != nil {
+			return nil, fmt.Errorf("%w: encode event: %v", ErrUnavailable, err)
+		}
+		rows[i] = row{ev: e, body: body, hash: tlog.RecordHash(body)}
+	}
+	return rows, nil
+}
+
+func fillSource(e *Event, s Source) {
+	if e.SourceAddr == "" {
+		e.SourceAddr = s.Addr
+	}
+	if e.SourceApp == "" {
+		e.SourceApp = s.App
+	}
+	if e.Device == "" {
+		e.Device = s.Device
+	}
+	if e.TraceID == "" {
+		e.TraceID = s.TraceID
+	}
+	if e.SessionID == "" {
+		e.SessionID = s.SessionID
+	}
+}
+
+// insertChunk rows go into one INSERT statement: enough to amortise the
+// statement, few enough that the SQLite driver's per-parameter lookup (which
+// grows with the parameter count) stays cheap.
+const insertChunk = 50
+
+// insertRows stores events and queues them for the sequencer, in q's
+// transaction.
+func insertRows(ctx context.Context, q store.Querier, rows []row) error {
+	for start := 0; start < len(rows); start += insertChunk {
+		chunk := rows[start:min(start+insertChunk, len(rows))]
+		ev := values(len(chunk), 10)
+		args := make([]any, 0, 10*len(chunk))
+		for _, r := range chunk {
+			e := r.ev
+			args = append(args, e.ID, e.TenantID, clock.Micros(e.Time), string(e.Action), string(e.Outcome),
+				e.UserID, e.PatientID, e.Emergency, string(e.Kind), string(r.body))
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO audit_events
+			(id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body) VALUES `+ev, args...); err != nil {
+			return fmt.Errorf("insert audit events: %w", err)
+		}
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r.ev.TenantID, r.ev.ID, clock.Micros(r.ev.Time), r.hash[:])
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO audit_pending (tenant_id, event_id, time, hash) VALUES `+values(len(chunk), 4), args...); err != nil {
+			return fmt.Errorf("queue audit events: %w", err)
+		}
+	}
+	return nil
+}
+
+// values returns "($1, $2), ($3, $4)" for n rows of k columns.
+func values(n, k int) string {
+	var b strings.Builder
+	p := 1
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range k {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", p)
+			p++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// Filter selects events for Query. Empty fields match everything.
+type Filter struct {
+	TenantID  string
+	PatientID string
+	UserID    string
+	Action    Action
+	Limit     int
+}
+
+// Query returns matching events, newest first.
+func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
+	q := `SELECT body FROM audit_events WHERE tenant_id = $1`
+	args := []any{f.TenantID}
+	if f.PatientID != "" {
+		args = append(args, f.PatientID)
+		q += fmt.Sprintf(" AND patient_id = $%d", len(args))
+	}
+	if f.UserID != "" {
+		args = append(args, f.UserID)
+		q += fmt.Sprintf(" AND user_id = $%d", len(args))
+	}
+	if f.Action != "" {
+		args = append(args, string(f.Action))
+		q += fmt.Sprintf(" AND action = $%d", len(args))
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	q += fmt.Sprintf(" ORDER BY time DESC, id LIMIT %d", limit)
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, fmt.Errorf("scan audit event: %w", err)
+		}
+		e, err := decode(body)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Close stores every Append in progress, then stops the group-commit
+// writer. Appends after Close fail with ErrUnavailable. It does not close
+// the database; call it before closing that, and sequence once more after it
+// (RunSequencer does) so that the last events get a checkpoint.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.startWriter.Do(func() {}) // no writer may start after this
+		if l.writer != nil {
+			l.writer.close()
+		}
+	})
+	return nil
+}

@@ -1,0 +1,151 @@
+package authn
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/smtp"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Message is one SMS or e-mail to deliver.
+type Message struct {
+	Channel string // FactorSMS or FactorEmail
+	To      string
+	Subject string // e-mail only
+	Body    string
+}
+
+// Sender delivers one-time codes. Implementations must not log the body.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// SMTPSender sends e-mail through an SMTP server (net/smtp; STARTTLS when
+// the server offers it).
+type SMTPSender struct {
+	Addr string    // host:port
+	From string    // envelope and header sender
+	Auth smtp.Auth // nil for none
+}
+
+// Send sends m by e-mail; SMS messages are refused.
+func (s SMTPSender) Send(ctx context.Context, m Message) error {
+	if m.Channel != FactorEmail {
+		return fmt.Errorf("smtp sender: cannot send %s", m.Channel)
+	}
+	if strings.ContainsAny(m.To, "\r\n") || strings.ContainsAny(m.Subject, "\r\n") {
+		return errors.New("smtp sender: header injection refused")
+	}
+	msg := "From: " + s.From + "\r\nTo: " + m.To + "\r\nSubject: " + m.Subject +
+		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + m.Body + "\r\n"
+	if err := smtp.SendMail(s.Addr, s.Auth, s.From, []string{m.To}, []byte(msg)); err != nil {
+		return fmt.Errorf("smtp sender: %w", err)
+	}
+	return nil
+}
+
+// WebhookSender posts SMS messages as JSON {"to":..., "message":...} to an
+// SMS provider's HTTP endpoint, with an optional bearer token.
+type WebhookSender struct {
+	URL    string
+	Token  string
+	Client *http.Client // nil: a client with a 10 s timeout
+}
+
+// Send posts m; any status other than 2xx is an error.
+func (s WebhookSender) Send(ctx context.Context, m Message) error {
+	if m.Channel != FactorSMS {
+		return fmt.Errorf("webhook sender: cannot send %s", m.Channel)
+	}
+	body, err := json.Marshal(map[string]string{"to": m.To, "message": m.Body})
+	if err != nil {
+		return fmt.Errorf("webhook sender: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook sender: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if s.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+	}
+	c := s.Client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook sender: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("webhook sender: provider answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// MultiSender routes SMS and e-mail to their own senders.
+type MultiSender struct {
+	SMS, Email Sender
+}
+
+// Send hands m to the sender for its channel.
+func (s MultiSender) Send(ctx context.Context, m Message) error {
+	var to Sender
+	switch m.Channel {
+	case FactorSMS:
+		to = s.SMS
+	case FactorEmail:
+		to = s.Email
+	}
+	if to == nil {
+		return fmt.Errorf("no sender for %s", m.Channel)
+	}
+	return to.Send(ctx, m)
+}
+
+// OutboxSender is for development and the demo: each message becomes a file
+// in Dir (mode 0600), where the demo shows it. Never for production.
+type OutboxSender struct {
+	Dir string
+	Now func() time.Time
+}
+
+// Send writes m to a new file in the outbox.
+func (s OutboxSender) Send(ctx context.Context, m Message) error {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	f, err := os.CreateTemp(s.Dir, now().UTC().Format("20060102T150405.000000")+"-"+m.Channel+"-*.txt")
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "Channel: %s\nTo: %s\nSubject: %s\n\n%s\n", m.Channel, m.To, m.Subject, m.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
+// OutboxFiles lists the outbox, oldest first (for the demo and tests).
+func OutboxFiles(dir string) ([]string, error) {
+	m, err := filepath.Glob(filepath.Join(dir, "*.txt"))
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	return m, nil
+}

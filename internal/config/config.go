@@ -1,0 +1,257 @@
+// Package config reads zorgkluis settings from flags, ZK_* environment
+// variables and an optional JSON config file, in that order of precedence,
+// over safe defaults. Invalid settings stop start-up with a message that
+// names the setting.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config holds every setting of the server.
+type Config struct {
+	DataDir         string        `json:"data"`
+	Addr            string        `json:"addr"`
+	DatabaseURL     string        `json:"database"`
+	MetricsAddr     string        `json:"metrics_addr"`
+	TLSCert         string        `json:"tls_cert"`
+	TLSKey          string        `json:"tls_key"`
+	InsecureHTTP    bool          `json:"insecure_http"`
+	Demo            bool          `json:"demo"`
+	LogLevel        string        `json:"log_level"`
+	IdleTimeout     time.Duration `json:"-"`
+	SessionLifetime time.Duration `json:"-"`
+	MaxBodyBytes    int64         `json:"max_body_bytes"`
+}
+
+// setting describes one configurable value.
+type setting struct {
+	name, env, usage string
+	str              *string
+	boolean          *bool
+	dur              *time.Duration
+	i64              *int64
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{name: "data", env: "ZK_DATA_DIR", usage: "data directory (database, keys, certificates)", str: &c.DataDir},
+		{name: "addr", env: "ZK_ADDR", usage: "HTTPS listen address", str: &c.Addr},
+		{name: "database", env: "ZK_DATABASE_URL", usage: "database: postgres://... URL, or a SQLite file (default DATA/zorgkluis.db)", str: &c.DatabaseURL},
+		{name: "metrics-addr", env: "ZK_METRICS_ADDR", usage: "Prometheus metrics listen address (keep it private)", str: &c.MetricsAddr},
+		{name: "tls-cert", env: "ZK_TLS_CERT", usage: "TLS certificate chain (PEM); --demo generates one when empty", str: &c.TLSCert},
+		{name: "tls-key", env: "ZK_TLS_KEY", usage: "TLS private key (PEM)", str: &c.TLSKey},
+		{name: "insecure-http", env: "ZK_INSECURE_HTTP", usage: "serve plain HTTP (only allowed on a loopback address, for development)", boolean: &c.InsecureHTTP},
+		{name: "demo", env: "ZK_DEMO", usage: "create demo data on an empty database and a self-signed certificate", boolean: &c.Demo},
+		{name: "log-level", env: "ZK_LOG_LEVEL", usage: "debug, info, warn or error", str: &c.LogLevel},
+		{name: "idle-timeout", env: "ZK_IDLE_TIMEOUT", usage: "end sessions idle this long", dur: &c.IdleTimeout},
+		{name: "session-lifetime", env: "ZK_SESSION_LIFETIME", usage: "maximum session lifetime", dur: &c.SessionLifetime},
+		{name: "max-body-bytes", env: "ZK_MAX_BODY_BYTES", usage: "largest request body accepted", i64: &c.MaxBodyBytes},
+	}
+}
+
+// Default returns the safe defaults.
+func Default() Config {
+	return Config{
+		DataDir:         "./data",
+		Addr:            "127.0.0.1:8443",
+		MetricsAddr:     "127.0.0.1:9464",
+		LogLevel:        "info",
+		IdleTimeout:     15 * time.Minute,
+		SessionLifetime: 12 * time.Hour,
+		MaxBodyBytes:    1 << 20,
+	}
+}
+
+// Load parses args (without the subcommand) and the environment.
+func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", getenv("ZK_CONFIG"), "optional JSON config file (env ZK_CONFIG)")
+	// Flags are registered on a scratch copy so that we can tell which were set.
+	flagVals := Default()
+	for _, s := range flagVals.settings() {
+		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
+		switch {
+		case s.str != nil:
+			fs.StringVar(s.str, s.name, *s.str, usage)
+		case s.boolean != nil:
+			fs.BoolVar(s.boolean, s.name, *s.boolean, usage)
+		case s.dur != nil:
+			fs.DurationVar(s.dur, s.name, *s.dur, usage)
+		case s.i64 != nil:
+			fs.Int64Var(s.i64, s.name, *s.i64, usage)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: zorgkluis %s [flags]\n\nFlags (a flag beats its environment variable, which beats the config file):\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *configFile != "" {
+		if err := c.readFile(*configFile); err != nil {
+			return Config{}, err
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cs, fv := c.settings(), flagVals.settings()
+	for i, s := range cs {
+		if set[s.name] {
+			copySetting(s, fv[i])
+			continue
+		}
+		if v := getenv(s.env); v != "" {
+			if err := parseInto(s, v); err != nil {
+				return Config{}, fmt.Errorf("setting %s (env %s): %w", s.name, s.env, err)
+			}
+		}
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "zorgkluis.db")
+	}
+	return c, c.Validate()
+}
+
+func copySetting(dst, src setting) {
+	switch {
+	case dst.str != nil:
+		*dst.str = *src.str
+	case dst.boolean != nil:
+		*dst.boolean = *src.boolean
+	case dst.dur != nil:
+		*dst.dur = *src.dur
+	case dst.i64 != nil:
+		*dst.i64 = *src.i64
+	}
+}
+
+func parseInto(s setting, v string) error {
+	switch {
+	case s.str != nil:
+		*s.str = v
+	case s.boolean != nil:
+		switch strings.ToLower(v) {
+		case "1", "true", "yes", "on":
+			*s.boolean = true
+		case "0", "false", "no", "off":
+			*s.boolean = false
+		default:
+			return fmt.Errorf("%q is not a boolean", v)
+		}
+	case s.dur != nil:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 15m", v)
+		}
+		*s.dur = d
+	case s.i64 != nil:
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		*s.i64 = n
+	}
+	return nil
+}
+
+func (c *Config) readFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	byName := map[string]setting{}
+	for _, s := range c.settings() {
+		byName[s.name] = s
+		byName[strings.ReplaceAll(s.name, "-", "_")] = s
+	}
+	for k, v := range raw {
+		s, ok := byName[k]
+		if !ok {
+			return fmt.Errorf("config file %s: unknown setting %q", path, k)
+		}
+		var str string
+		if err := json.Unmarshal(v, &str); err != nil {
+			str = string(v) // numbers and booleans
+		}
+		if err := parseInto(s, str); err != nil {
+			return fmt.Errorf("config file %s: setting %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the settings and names the first bad one.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("setting data (ZK_DATA_DIR): must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("setting addr (ZK_ADDR): %q is not HOST:PORT", c.Addr)
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil && c.MetricsAddr != "" {
+		return fmt.Errorf("setting metrics-addr (ZK_METRICS_ADDR): %q is not HOST:PORT", c.MetricsAddr)
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		return errors.New("setting metrics-addr (ZK_METRICS_ADDR): must not be the public address")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("setting tls-cert/tls-key (ZK_TLS_CERT/ZK_TLS_KEY): give both or neither")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("setting log-level (ZK_LOG_LEVEL): %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.IdleTimeout < time.Minute || c.IdleTimeout > 12*time.Hour {
+		return fmt.Errorf("setting idle-timeout (ZK_IDLE_TIMEOUT): %s is outside 1m..12h", c.IdleTimeout)
+	}
+	if c.SessionLifetime < c.IdleTimeout || c.SessionLifetime > 24*time.Hour {
+		return fmt.Errorf("setting session-lifetime (ZK_SESSION_LIFETIME): %s must be between the idle timeout and 24h", c.SessionLifetime)
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
+		return fmt.Errorf("setting max-body-bytes (ZK_MAX_BODY_BYTES): %d is outside 1 KiB..64 MiB", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// ValidateServe adds the checks that only matter for serving: a
+// certificate is required, and plain HTTP only on loopback.
+func (c Config) ValidateServe() error {
+	host, _, _ := net.SplitHostPort(c.Addr)
+	if c.InsecureHTTP && !IsLoopback(host) {
+		return fmt.Errorf("setting insecure-http (ZK_INSECURE_HTTP): plain HTTP is only allowed on a loopback address, not %q", host)
+	}
+	if !c.InsecureHTTP && !c.Demo && c.TLSCert == "" {
+		return errors.New("setting tls-cert (ZK_TLS_CERT): a certificate is required (or use --demo for a self-signed one)")
+	}
+	return nil
+}
+
+// IsLoopback reports whether host names a loopback interface.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsAndPrecedence(t *testing.T) {
+	c, err := Load("serve", []string{"--demo"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "./data" || c.Addr != "127.0.0.1:8443" || c.MetricsAddr != "127.0.0.1:9464" || c.DatabaseURL != filepath.Join("data", "zorgkluis.db") {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.IdleTimeout != 15*time.Minute || c.SessionLifetime != 12*time.Hour {
+		t.Fatalf("session defaults: %v %v", c.IdleTimeout, c.SessionLifetime)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "zk.json")
+	if err := os.WriteFile(file, []byte(`{"addr":"127.0.0.1:1111","data":"/from/file","idle-timeout":"20m"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load("serve", []string{"--demo", "--config", file, "--addr", "127.0.0.1:3333"},
+		env(map[string]string{"ZK_ADDR": "127.0.0.1:2222", "ZK_DATA_DIR": "/from/env"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:3333" || c.DataDir != "/from/env" || c.IdleTimeout != 20*time.Minute {
+		t.Fatalf("precedence flag > env > file broken: %+v", c)
+	}
+}
+
+func TestInvalidSettingsNameTheSetting(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--demo", "--addr", "nonsense"}, nil, "setting addr"},
+		{[]string{"--insecure-http", "--addr", "0.0.0.0:8080"}, nil, "setting insecure-http"},
+		{nil, nil, "setting tls-cert"},
+		{[]string{"--demo"}, map[string]string{"ZK_IDLE_TIMEOUT": "soon"}, "setting idle-timeout"},
+		{[]string{"--demo", "--log-level", "loud"}, nil, "setting log-level"},
+		{[]string{"--demo", "--metrics-addr", "127.0.0.1:8443"}, nil, "setting metrics-addr"},
+		{[]string{"--demo", "--max-body-bytes", "10"}, nil, "setting max-body-bytes"},
+	}
+	for _, tc := range cases {
+		c, err := Load("serve", tc.args, env(tc.env), io.Discard)
+		if err == nil {
+			err = c.ValidateServe()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%v, %v) error = %v; want it to name %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestPlainHTTPAllowedOnLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080"} {
+		c, err := Load("serve", []string{"--insecure-http", "--addr", addr}, env(nil), io.Discard)
+		if err == nil {
+			err = c.ValidateServe()
+		}
+		if err != nil {
+			t.Fatalf("loopback plain HTTP on %s refused: %v", addr, err)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package fhir
+
+import (
+	"errors"
+	"regexp"
+	"time"
+)
+
+// The FHIR R4 regular expressions for the date and time primitives
+// (https://hl7.org/fhir/R4/datatypes.html), anchored. They check the shape;
+// the calendar (no 30 February) is checked by time.Parse afterwards.
+const (
+	reYear     = `([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)`
+	reMonth    = `(0[1-9]|1[0-2])`
+	reDay      = `(0[1-9]|[1-2][0-9]|3[0-1])`
+	reTime     = `([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?`
+	reTimeZone = `(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))`
+)
+
+var (
+	dateRE     = regexp.MustCompile(`^` + reYear + `(-` + reMonth + `(-` + reDay + `)?)?$`)
+	dateTimeRE = regexp.MustCompile(`^` + reYear + `(-` + reMonth + `(-` + reDay + `(T` + reTime + reTimeZone + `)?)?)?$`)
+	instantRE  = regexp.MustCompile(`^` + reYear + `-` + reMonth + `-` + reDay + `T` + reTime + reTimeZone + `$`)
+	timeRE     = regexp.MustCompile(`^` + reTime + `$`)
+	idRE       = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
+)
+
+// DateRange is the span of time a FHIR date, dateTime, instant or Period
+// covers. FHIR date search treats every value as such an implicit range: the
+// date 2024-03 stands for all of March 2024.
+type DateRange struct {
+	Start time.Time // inclusive; the zero Time means unbounded below
+	End   time.Time // exclusive; the zero Time means unbounded above
+}
+
+// Contains reports whether t lies in the range.
+func (r DateRange) Contains(t time.Time) bool {
+	return (r.Start.IsZero() || !t.Before(r.Start)) && (r.End.IsZero() || t.Before(r.End))
+}
+
+var errDate = errors.New("not a valid FHIR dateTime")
+
+// ParseDateTime parses a FHIR R4 dateTime (which includes the partial forms
+// YYYY, YYYY-MM and YYYY-MM-DD) into the range it covers. Values without a
+// time are taken in UTC: FHIR leaves their time zone unspecified and the
+// server has to pick one. A leap second (:60) is read as second :59. The
+// API can use ParseDateTime for the value of a date search parameter.
+func ParseDateTime(s string) (DateRange, error) {
+	if !dateTimeRE.MatchString(s) {
+		return DateRange{}, errDate
+	}
+	return dateRange(s)
+}
+
+// validDate, validDateTime and validInstant check the FHIR primitives,
+// including the calendar.
+func validDate(s string) bool {
+	if !dateRE.MatchString(s) {
+		return false
+	}
+	_, err := dateRange(s)
+	return err == nil
+}
+
+func validDateTime(s string) bool {
+	_, err := ParseDateTime(s)
+	return err == nil
+}
+
+func validInstant(s string) bool {
+	if !instantRE.MatchString(s) {
+		return false
+	}
+	_, err := dateRange(s)
+	return err == nil
+}
+
+// dateRange turns a value that already matched one of the regular
+// expressions into its range.
+func dateRange(s string) (DateRange, error) {
+	switch len(s) {
+	case 4:
+		t, err := time.Parse("2006", s)
+		return DateRange{t, t.AddDate(1, 0, 0)}, err
+	case 7:
+		t, err := time.Parse("2006-01", s)
+		return DateRange{t, t.AddDate(0, 1, 0)}, err
+	case 10:
+		t, err := time.Parse("2006-01-02", s)
+		return DateRange{t, t.AddDate(0, 0, 1)}, err
+	}
+	// A full date and time, with seconds, optional fraction and a zone.
+	if len(s) > 19 && s[17:19] == "60" {
+		s = s[:17] + "59" + s[19:]
+	}
+	// The precision is that of the last digit written; time.Parse reads at
+	// most nine fraction digits, and finer ones add nothing.
+	unit := time.Second
+	if len(s) > 19 && s[19] == '.' {
+		end := 20
+		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+			end++
+		}
+		digits := end - 20
+		if digits > 9 {
+			s = s[:29] + s[end:]
+			digits = 9
+		}
+		unit = time.Nanosecond
+		for d := digits; d < 9; d++ {
+			unit *= 10
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return DateRange{}, err
+	}
+	t = t.UTC()
+	return DateRange{t, t.Add(unit)}, nil
+}
+
+// validID reports whether s is a FHIR id: 1 to 64 of A–Z, a–z, 0–9, '-', '.'.
+func validID(s string) bool { return idRE.MatchString(s) }

@@ -1,0 +1,54 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/zorgkluis/zorgkluis/internal/store"
+	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+)
+
+func TestMigrateAndQueryBothDialects(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ok, err := db.MigrationsCurrent(ctx)
+		if err != nil || !ok {
+			t.Fatalf("migrations current = %v, %v; want true", ok, err)
+		}
+		if n, err := db.Migrate(ctx); err != nil || n != 0 {
+			t.Fatalf("second migrate ran %d, err %v; want 0", n, err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, "t1", "Huisarts", int64(1)); err != nil {
+			t.Fatalf("insert: %v", err)
+		}
+		_, err = db.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, "t1", "dup", int64(2))
+		if !store.IsUniqueViolation(err) {
+			t.Fatalf("duplicate insert error = %v; want unique violation", err)
+		}
+		var name string
+		if err := db.QueryRowContext(ctx, `SELECT name FROM tenants WHERE id = $1`, "t1").Scan(&name); err != nil || name != "Huisarts" {
+			t.Fatalf("select = %q, %v", name, err)
+		}
+	})
+}
+
+func TestTxRollsBackOnError(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boom := errors.New("boom")
+		err := db.Tx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, "t2", "x", int64(1)); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Tx error = %v; want boom", err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants WHERE id = $1`, "t2").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("after rollback count = %d, %v; want 0 (no partial write)", n, err)
+		}
+	})
+}

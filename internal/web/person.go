@@ -1,0 +1,355 @@
+package web
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pquerna/otp"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
+)
+
+// purposePatient is the purpose of use of a person's own requests
+// (v3-ActReason PATRQT: patient requested).
+const purposePatient = "PATRQT"
+
+func (s *server) personRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /me", s.authed(s.person(s.meHome)))
+	mux.HandleFunc("GET /me/record", s.authed(s.person(s.meRecord)))
+	mux.HandleFunc("POST /me/actfor", s.authed(s.person(s.meActFor)))
+	mux.HandleFunc("POST /me/export", s.authed(s.person(s.meExport)))
+	mux.HandleFunc("GET /me/log", s.authed(s.person(s.meLog)))
+	// Factor management is for every account, whatever its role.
+	mux.HandleFunc("GET /me/factors", s.authed(s.factors))
+	mux.HandleFunc("POST /me/factors/totp", s.authed(s.factorAddTOTP))
+	mux.HandleFunc("POST /me/factors/totp/remove", s.authed(s.factorRemoveTOTP))
+	mux.HandleFunc("POST /me/factors/recovery", s.authed(s.factorRecovery))
+	mux.HandleFunc("POST /me/logoutall", s.authed(s.logoutAll))
+}
+
+// person limits a page to sessions in the person role.
+func (s *server) person(h sessionHandler) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+		if c.sess.Role != access.RolePerson {
+			s.errorPage(w, r, http.StatusForbidden, "err.forbidden")
+			return
+		}
+		h(w, r, c)
+	}
+}
+
+// ownPatient is the record the person looks at now: the represented
+// patient when the session acts for one, else their own.
+func (s *server) ownPatient(r *http.Request, c *sessionCtx) (string, error) {
+	if c.sess.OnBehalfOf != "" {
+		return c.sess.OnBehalfOf, nil
+	}
+	ps, err := s.d.IDs.PersonPatients(r.Context(), c.sess.AccountID)
+	if err != nil || len(ps) == 0 {
+		return "", err
+	}
+	return ps[0], nil
+}
+
+type meData struct {
+	Represented []access.Representation
+	Acting      string
+	HasRecord   bool
+	Record      recordView
+}
+
+func (s *server) meHome(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	s.meSection(w, r, c, sectionByKey("personal"))
+}
+
+func (s *server) meRecord(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	s.meSection(w, r, c, sectionByKey(r.URL.Query().Get("section")))
+}
+
+func (s *server) meSection(w http.ResponseWriter, r *http.Request, c *sessionCtx, sec section) {
+	reps, err := s.d.Access.Representations(r.Context(), c.subject)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	d := meData{Acting: c.sess.OnBehalfOf}
+	for _, rp := range reps {
+		if rp.RevokedAt == nil && rp.RepresentativeID == c.sess.AccountID {
+			d.Represented = append(d.Represented, rp)
+		}
+	}
+	pid, err := s.ownPatient(r, c)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	v := s.page(w, r, c, "me.title", &d)
+	if pid != "" {
+		d.HasRecord = true
+		d.Record, err = s.readSection(r.Context(), c.subject, pid, sec, purposePatient)
+		d.Record.BaseURL = "/me/record"
+		if access.IsDenied(err) {
+			v.Error = "err.forbidden"
+			d.HasRecord = false
+		} else if err != nil {
+			s.failed(w, r, err)
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "me", v)
+}
+
+func (s *server) meActFor(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	err := s.d.Authn.ActFor(r.Context(), c.token, r.PostFormValue("patient"), s.d.Access.MayRepresent)
+	if errors.Is(err, authn.ErrNotPermitted) {
+		s.errorPage(w, r, http.StatusForbidden, "err.forbidden")
+		return
+	}
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/me", http.StatusSeeOther)
+}
+
+// meExport downloads the person's data as a FHIR collection Bundle (DP-7),
+// under an export decision; record logs the export before returning data.
+func (s *server) meExport(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	pid, err := s.ownPatient(r, c)
+	if err != nil || pid == "" {
+		s.errorPage(w, r, http.StatusNotFound, "me.norecord")
+		return
+	}
+	g, err := s.d.Access.Decide(r.Context(), c.subject, access.Request{PatientID: pid, Action: access.Export, Purpose: purposePatient})
+	if access.IsDenied(err) {
+		s.errorPage(w, r, http.StatusForbidden, "err.forbidden")
+		return
+	}
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	res, err := s.d.Records.Everything(r.Context(), g)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	b := fhir.NewCollection(s.random(16), s.d.Clock.Now())
+	for _, x := range res {
+		b.AddResource("urn:uuid:"+x.Type+"-"+x.ID, x.Body)
+	}
+	body, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+	// The file name carries no name or BSN, only the date.
+	w.Header().Set("Content-Disposition", `attachment; filename="zorgkluis-export-`+s.d.Clock.Now().UTC().Format("2006-01-02")+`.json"`)
+	_, _ = w.Write(body)
+}
+
+// logLine is one line of "Wie heeft mijn dossier bekeken" (NEN 7513 ch. 9).
+type logLine struct {
+	Time            time.Time
+	Organisation    string
+	Role            string
+	User            string
+	Action          string
+	Basis           string
+	Emergency       bool
+	EmergencyReason string
+	Outcome         string
+	Data            string
+	Represented     bool
+}
+
+type logData struct {
+	Lines     []logLine
+	ShowNames bool
+	From, To  string
+}
+
+// meLog shows the access log of the person's record (LOG-4): when, which
+// organisation, role and basis, which action and data, emergency or not.
+// Employees' names only on request. Reading the log is itself logged first.
+func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	pid, err := s.ownPatient(r, c)
+	if err != nil || pid == "" {
+		s.errorPage(w, r, http.StatusNotFound, "me.norecord")
+		return
+	}
+	g, err := s.d.Access.Decide(r.Context(), c.subject, access.Request{PatientID: pid, Action: access.Read, Categories: []string{access.CategoryDemographics}, Purpose: purposePatient})
+	if access.IsDenied(err) {
+		s.errorPage(w, r, http.StatusForbidden, "err.forbidden")
+		return
+	}
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	if _, err := s.d.Audit.Append(r.Context(), g.Event(audit.ActionLogRead, audit.OutcomeSuccess)); err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	d := logData{ShowNames: q.Get("names") == "1", From: q.Get("from"), To: q.Get("to")}
+	from, _ := time.ParseInLocation("2006-01-02", d.From, amsterdam)
+	to, _ := time.ParseInLocation("2006-01-02", d.To, amsterdam)
+	events, err := s.d.Audit.Query(r.Context(), audit.Filter{TenantID: c.subject.TenantID, PatientID: pid, Limit: 1000})
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	for _, e := range events {
+		if audit.KindOf(e.Action) != audit.KindAccess {
+			continue
+		}
+		if !from.IsZero() && e.Time.Before(from) || !to.IsZero() && !e.Time.Before(to.AddDate(0, 0, 1)) {
+			continue
+		}
+		l := logLine{Time: e.Time, Organisation: e.Organisation, Role: e.Role, Action: string(e.Action), Basis: e.Basis,
+			Emergency: e.Emergency, EmergencyReason: e.EmergencyReason, Outcome: string(e.Outcome), Represented: e.OnBehalfOf != ""}
+		if d.ShowNames {
+			l.User = e.UserName
+		}
+		l.Data = resourceTypes(e.Resources)
+		d.Lines = append(d.Lines, l)
+	}
+	s.render(w, r, http.StatusOK, "melog", s.page(w, r, c, "log.title", &d))
+}
+
+// resourceTypes names the kinds of data an event touched ("Observation ×3"),
+// not their ids.
+func resourceTypes(refs []string) string {
+	counts, order := map[string]int{}, []string{}
+	for _, ref := range refs {
+		typ := ref
+		for i := 0; i < len(ref); i++ {
+			if ref[i] == '/' {
+				typ = ref[:i]
+				break
+			}
+		}
+		if counts[typ] == 0 {
+			order = append(order, typ)
+		}
+		counts[typ]++
+	}
+	var b bytes.Buffer
+	for i, t := range order {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(t)
+		if counts[t] > 1 {
+			b.WriteString(" ×")
+			b.WriteString(strconv.Itoa(counts[t]))
+		}
+	}
+	return b.String()
+}
+
+type factorsData struct {
+	TOTP     []string
+	NewQR    string // data: URI of the QR code PNG, shown once
+	NewKey   string
+	Recovery []string
+	Refused  bool
+}
+
+func (s *server) factors(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	s.renderFactors(w, r, c, &factorsData{}, "")
+}
+
+func (s *server) renderFactors(w http.ResponseWriter, r *http.Request, c *sessionCtx, d *factorsData, message string) {
+	ids, err := s.d.Authn.TOTPCredentials(r.Context(), c.sess.AccountID)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	d.TOTP = ids
+	v := s.page(w, r, c, "factors.title", d)
+	v.Message = message
+	if d.Refused {
+		v.Error = "factors.laststrong"
+	}
+	s.render(w, r, http.StatusOK, "factors", v)
+}
+
+// factorAddTOTP enrols a new authenticator app and shows its QR code and
+// secret once; neither is kept by the page.
+func (s *server) factorAddTOTP(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	acc, err := s.d.IDs.Account(r.Context(), c.sess.AccountID)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	uri, secret, err := s.d.Authn.EnrollTOTP(r.Context(), acc.ID, acc.Username)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	qr, err := qrDataURI(uri)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	s.renderFactors(w, r, c, &factorsData{NewQR: qr, NewKey: secret}, "")
+}
+
+func qrDataURI(uri string) (string, error) {
+	k, err := otp.NewKeyFromURL(uri)
+	if err != nil {
+		return "", err
+	}
+	img, err := k.Image(240, 240)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", err
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+func (s *server) factorRemoveTOTP(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	err := s.d.Authn.RemoveTOTP(r.Context(), c.sess.AccountID, r.PostFormValue("id"))
+	if errors.Is(err, authn.ErrLastStrongFactor) {
+		s.renderFactors(w, r, c, &factorsData{Refused: true}, "")
+		return
+	}
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	s.renderFactors(w, r, c, &factorsData{}, "admin.done")
+}
+
+func (s *server) factorRecovery(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	codes, err := s.d.Authn.NewRecoveryCodes(r.Context(), c.sess.AccountID)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	s.renderFactors(w, r, c, &factorsData{Recovery: codes}, "")
+}
+
+func (s *server) logoutAll(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	if err := s.d.Authn.LogoutAll(r.Context(), c.sess.AccountID); err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	clearCookie(w, cookieSession)
+	http.Redirect(w, r, "/logon?off=1", http.StatusSeeOther)
+}

@@ -1,0 +1,250 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
+	"github.com/zorgkluis/zorgkluis/internal/nlid"
+	"github.com/zorgkluis/zorgkluis/internal/record"
+)
+
+// section is one part of a record as the pages show it: the resource types
+// it holds and the general data category access decides on (AZ-9).
+type section struct {
+	Key      string
+	Types    []string
+	Category string
+}
+
+var sections = []section{
+	{"personal", []string{"Patient"}, access.CategoryDemographics},
+	{"measurements", []string{"Observation"}, access.CategoryClinical},
+	{"problems", []string{"Condition"}, access.CategoryClinical},
+	{"allergies", []string{"AllergyIntolerance"}, access.CategoryClinical},
+	{"medication", []string{"MedicationStatement", "MedicationRequest", "MedicationDispense"}, access.CategoryMedication},
+	{"immunisation", []string{"Immunization"}, access.CategoryClinical},
+	{"procedures", []string{"Procedure"}, access.CategoryClinical},
+	{"encounters", []string{"Encounter"}, access.CategoryClinical},
+}
+
+func sectionByKey(k string) section {
+	for _, s := range sections {
+		if s.Key == k {
+			return s
+		}
+	}
+	return sections[0]
+}
+
+// recordView is one section of one patient's record, as decided and logged.
+type recordView struct {
+	PatientID string
+	Sections  []string
+	Current   string
+	Personal  *personal
+	Rows      []row
+	Basis     string
+	Emergency bool
+	BaseURL   string // "/me/record" or "/patients/{id}"
+}
+
+type personal struct {
+	Name, BirthDate, Gender, BSN string
+}
+
+type row struct {
+	Date, What, Value, Status, Type string
+}
+
+// readSection decides on the section for the subject and reads it through
+// record, which logs every read durably before returning data. A denial is
+// returned as is (access.IsDenied).
+func (s *server) readSection(ctx context.Context, subj access.Subject, patientID string, sec section, purpose string) (recordView, error) {
+	v := recordView{PatientID: patientID, Current: sec.Key}
+	for _, x := range sections {
+		v.Sections = append(v.Sections, x.Key)
+	}
+	if sec.Key == "personal" {
+		g, err := s.d.Access.Decide(ctx, subj, access.Request{PatientID: patientID, Action: access.Read, Categories: []string{sec.Category}, Purpose: purpose})
+		if err != nil {
+			return v, err
+		}
+		v.Basis, v.Emergency = string(g.Basis()), g.Emergency()
+		res, err := s.d.Records.Read(ctx, g, "Patient", patientID)
+		if err != nil {
+			return v, fmt.Errorf("read patient: %w", err)
+		}
+		p := parsePatient(res.Body)
+		v.Personal = &p
+		return v, nil
+	}
+	g, err := s.d.Access.Decide(ctx, subj, access.Request{PatientID: patientID, Action: access.Search, Categories: []string{sec.Category}, Purpose: purpose})
+	if err != nil {
+		return v, err
+	}
+	v.Basis, v.Emergency = string(g.Basis()), g.Emergency()
+	for _, typ := range sec.Types {
+		if !fhir.Supported(typ) {
+			continue
+		}
+		page, err := s.d.Records.Search(ctx, g, record.SearchParams{Type: typ, Count: 500, Query: "section=" + sec.Key})
+		if err != nil {
+			return v, fmt.Errorf("search %s: %w", typ, err)
+		}
+		for _, r := range page.Resources {
+			v.Rows = append(v.Rows, summarise(r))
+		}
+	}
+	sort.SliceStable(v.Rows, func(i, j int) bool { return v.Rows[i].Date > v.Rows[j].Date })
+	return v, nil
+}
+
+// patientName reads only the name of a patient, under its own decision and
+// log line, for lists.
+func (s *server) patientName(ctx context.Context, subj access.Subject, patientID, purpose string) (string, error) {
+	g, err := s.d.Access.Decide(ctx, subj, access.Request{PatientID: patientID, Action: access.Read, Categories: []string{access.CategoryDemographics}, Purpose: purpose})
+	if err != nil {
+		return "", err
+	}
+	res, err := s.d.Records.Read(ctx, g, "Patient", patientID)
+	if err != nil {
+		return "", err
+	}
+	p := parsePatient(res.Body)
+	return p.Name + " (" + p.BirthDate + ")", nil
+}
+
+type jsonObj = map[string]any
+
+func parsePatient(body []byte) personal {
+	var m jsonObj
+	_ = json.Unmarshal(body, &m)
+	p := personal{BirthDate: str(m["birthDate"]), Gender: str(m["gender"])}
+	if names, ok := m["name"].([]any); ok && len(names) > 0 {
+		n, _ := names[0].(jsonObj)
+		if t := str(n["text"]); t != "" {
+			p.Name = t
+		} else {
+			var parts []string
+			if gv, ok := n["given"].([]any); ok {
+				for _, x := range gv {
+					parts = append(parts, str(x))
+				}
+			}
+			parts = append(parts, str(n["family"]))
+			p.Name = strings.TrimSpace(strings.Join(parts, " "))
+		}
+	}
+	if ids, ok := m["identifier"].([]any); ok {
+		for _, x := range ids {
+			id, _ := x.(jsonObj)
+			if str(id["system"]) == nlid.SystemBSN {
+				p.BSN = str(id["value"])
+			}
+		}
+	}
+	return p
+}
+
+// summarise turns a FHIR resource into one table row: what, when, value and
+// status, whatever the type.
+func summarise(r record.Resource) row {
+	var m jsonObj
+	_ = json.Unmarshal(r.Body, &m)
+	out := row{Type: r.Type}
+	for _, k := range []string{"code", "vaccineCode", "medicationCodeableConcept", "type", "class"} {
+		if t := concept(m[k]); t != "" {
+			out.What = t
+			break
+		}
+	}
+	for _, k := range []string{"effectiveDateTime", "onsetDateTime", "occurrenceDateTime", "performedDateTime", "authoredOn", "recordedDate", "dateAsserted", "date"} {
+		if d := str(m[k]); d != "" {
+			out.Date = d
+			break
+		}
+	}
+	if out.Date == "" {
+		for _, k := range []string{"effectivePeriod", "performedPeriod", "period"} {
+			if p, ok := m[k].(jsonObj); ok {
+				out.Date = str(p["start"])
+				break
+			}
+		}
+	}
+	if len(out.Date) > 16 {
+		out.Date = strings.Replace(out.Date[:16], "T", " ", 1)
+	}
+	switch {
+	case m["valueQuantity"] != nil:
+		q, _ := m["valueQuantity"].(jsonObj)
+		out.Value = strings.TrimSpace(num(q["value"]) + " " + str(q["unit"]))
+	case m["valueString"] != nil:
+		out.Value = str(m["valueString"])
+	case m["valueCodeableConcept"] != nil:
+		out.Value = concept(m["valueCodeableConcept"])
+	case m["dosage"] != nil:
+		if ds, ok := m["dosage"].([]any); ok && len(ds) > 0 {
+			d, _ := ds[0].(jsonObj)
+			out.Value = str(d["text"])
+		}
+	case m["reaction"] != nil:
+		if rs, ok := m["reaction"].([]any); ok && len(rs) > 0 {
+			rr, _ := rs[0].(jsonObj)
+			if ms, ok := rr["manifestation"].([]any); ok && len(ms) > 0 {
+				out.Value = concept(ms[0])
+			}
+		}
+	}
+	out.Status = str(m["status"])
+	if out.Status == "" {
+		out.Status = concept(m["clinicalStatus"])
+	}
+	return out
+}
+
+func concept(v any) string {
+	switch c := v.(type) {
+	case jsonObj:
+		if t := str(c["text"]); t != "" {
+			return t
+		}
+		if cs, ok := c["coding"].([]any); ok {
+			for _, x := range cs {
+				cd, _ := x.(jsonObj)
+				if d := str(cd["display"]); d != "" {
+					return d
+				}
+				if d := str(cd["code"]); d != "" {
+					return d
+				}
+			}
+		}
+	case []any:
+		if len(c) > 0 {
+			return concept(c[0])
+		}
+	}
+	return ""
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func num(v any) string {
+	switch n := v.(type) {
+	case float64:
+		return strconv.FormatFloat(n, 'f', -1, 64)
+	case string:
+		return n
+	}
+	return ""
+}
