@@ -41,7 +41,7 @@ func TestFHIRKitClient(t *testing.T) {
 	data := t.TempDir()
 	srv := startServer(t, bin, data)
 	creds := readCreds(t, data)
-	tok := logon(t, client(), srv.base, creds.Users[0])
+	tok := logon(t, client(), srv.base, demoUser(t, creds, "dr.jansen"))
 
 	node := exec.Command("node", "fhirkit.mjs")
 	node.Dir = dir

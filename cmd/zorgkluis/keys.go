@@ -149,6 +149,15 @@ func shredPatient(ctx context.Context, a *app, tenantID, patientID string) error
 		Basis: "crypto-shredding", Reason: "erasure: the patient's data key is destroyed (zorgkluis keys shred)",
 		Resources: []string{"Patient/" + patientID}, SourceApp: "zorgkluis keys shred", Device: host,
 	}
+	// Only a patient this tenant holds can be erased: the key store would
+	// accept any id (a tombstone), and a typo must not look like success.
+	if _, err := a.records.ResourcePatient(ctx, tenantID, "Patient", patientID); err != nil {
+		ev.Outcome, ev.Reason = audit.OutcomeFailed, "erasure refused: no such patient in this tenant"
+		if _, lerr := a.audit.Append(ctx, ev); lerr != nil {
+			return fmt.Errorf("patient %s in tenant %s: %w (and logging the refusal: %v)", patientID, tenantID, err, lerr)
+		}
+		return fmt.Errorf("patient %s in tenant %s: %w; nothing was shredded", patientID, tenantID, err)
+	}
 	if _, err := a.audit.Append(ctx, ev); err != nil {
 		return fmt.Errorf("log the shred first: %w; nothing was shredded", err)
 	}
