@@ -128,10 +128,63 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		db := storetest.Postgres(t)
 		w := newFHIRWorld(t, db)
-		if found := rowsContaining(t, db, w.secrets()); len(found) > 0 {
+		secrets := w.secrets()
+		if found := rowsContaining(t, db, secrets); len(found) > 0 {
 			t.Fatalf("plaintext in rows: %v", found)
 		}
+		// The bytes PostgreSQL keeps on disk: every table, its TOAST table
+		// and every index of this test's schema, flushed by a checkpoint.
+		for name, b := range pgRelationFiles(t, db) {
+			for _, s := range secrets {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("relation file of %s holds %q in the clear", name, s)
+				}
+			}
+		}
 	})
+}
+
+// pgRelationFiles returns the on-disk bytes of every relation (table, TOAST
+// table, index) in the current schema, read after a CHECKPOINT so that the
+// files hold what was written. It needs the superuser the tests run as.
+func pgRelationFiles(t *testing.T, db *store.DB) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CHECKPOINT`); err != nil {
+		t.Fatalf("checkpoint (the test database user must be a superuser): %v", err)
+	}
+	rows, err := db.QueryContext(ctx, `
+		SELECT c.relname, pg_relation_filepath(c.oid) FROM pg_class c
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'i')
+		UNION ALL
+		SELECT c.relname || ' (toast)', pg_relation_filepath(c.reltoastrelid) FROM pg_class c
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.reltoastrelid <> 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]string{}
+	for rows.Next() {
+		var name, path string
+		if err := rows.Scan(&name, &path); err != nil {
+			t.Fatal(err)
+		}
+		paths[name] = path
+	}
+	rows.Close()
+	out := map[string][]byte{}
+	total := 0
+	for name, path := range paths {
+		var b []byte
+		if err := db.QueryRowContext(ctx, `SELECT pg_read_binary_file($1)`, path).Scan(&b); err != nil {
+			t.Fatalf("read %s (%s): %v", name, path, err)
+		}
+		out[name] = b
+		total += len(b)
+	}
+	if len(out) < 10 || total == 0 {
+		t.Fatalf("only %d relation files (%d bytes) found", len(out), total)
+	}
+	return out
 }
 
 // REQ: DP-1 — after crypto-shredding one patient's key, every read of that
