@@ -30,6 +30,7 @@ type app struct {
 	keys    *keys.Keyring
 	ids     *identity.Registry
 	audit   *audit.Log
+	auditPK string // verifier key of the checkpoint signing key (public)
 	access  *access.Decider
 	authn   *authn.Service
 	records *record.Store
@@ -69,9 +70,16 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, clock: c, db: db, master: master, keys: kr}
+	// The checkpoint signing key lives in the data directory, never in the
+	// database, so a database thief cannot sign a rewritten log (LOG-2).
+	signer, auditPK, err := audit.LoadOrCreateSigner(auditKeyPath(cfg.DataDir), auditKeyName)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, clock: c, db: db, master: master, keys: kr, auditPK: auditPK}
 	a.ids = identity.NewRegistry(db, c, rand.Reader)
-	a.audit = audit.New(db, c, rand.Reader)
+	a.audit = audit.New(db, c, rand.Reader, audit.WithSigner(signer), audit.WithLogger(log))
 	a.access = access.NewDecider(db, a.audit, c)
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime

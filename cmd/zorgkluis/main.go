@@ -28,6 +28,7 @@ func commands() []command {
 		{"serve", "run the server (HTTPS; --demo for a ready-to-try installation)", runServe},
 		{"migrate", "apply pending database migrations and exit", runMigrate},
 		{"keys", "show, rotate (master, tenant), shred a patient's key, export public key ids", runKeys},
+		{"audit", "check the tamper-evident access log: verify, proof, check-proof, public-key", runAudit},
 		{"generate", "write a synthetic care organisation for tests and load runs (never in production)", runGenerate},
 		{"version", "print the version", runVersion},
 	}

@@ -54,6 +54,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		return err
 	}
 	defer a.Close()
+	defer startSequencer(ctx, a)() // signed checkpoints every 500 ms, and a last one at shutdown (LOG-2)
 
 	var tlsConf *tls.Config
 	scheme := "https"
@@ -91,7 +92,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), auditLagMetric(a))
 	pages, err := web.Handler(web.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, IdleTimeout: cfg.IdleTimeout})
 	if err != nil {

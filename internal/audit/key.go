@@ -113,3 +113,24 @@ func verifierKey(skey string) (string, error) {
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[2], pub)
 }
+
+// ErrNoKey means there is no checkpoint signing key file yet; the server
+// creates it on its first start.
+var ErrNoKey = errors.New("no checkpoint signing key yet")
+
+// LoadVerifierKey returns the public verifier key of the signing key file at
+// path, without creating a key when there is none (ErrNoKey).
+func LoadVerifierKey(path string) (string, error) {
+	skey, err := readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%w: %s does not exist", ErrNoKey, path)
+	}
+	if err != nil {
+		return "", err
+	}
+	vkey, err := verifierKey(skey)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint key %s: %w", path, err)
+	}
+	return vkey, nil
+}
