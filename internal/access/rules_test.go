@@ -30,7 +30,10 @@ func TestCategoriesMatchFHIR(t *testing.T) {
 
 // A role or basis that may not see a category gets a grant that does not
 // cover it, so record hides such data (AZ-9); asking for it is a denial.
-// REQ: AZ-9, AZ-2, AZ-4, AZ-6
+// REQ: AZ-9
+// REQ: AZ-2
+// REQ: AZ-4
+// REQ: AZ-6
 func TestGrantCategories(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))
 	p := f.patient(f.tenantA)
@@ -81,7 +84,8 @@ func TestGrantCategories(t *testing.T) {
 
 // Health data needs assurance Hoog whatever the basis (AUTH-6, AZ-1), and
 // only persons act on behalf of a patient (AZ-4).
-// REQ: AZ-1, AZ-4
+// REQ: AZ-1
+// REQ: AZ-4
 func TestDecideNeedsHoog(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))
 	p := f.patient(f.tenantA)
@@ -106,7 +110,8 @@ func TestDecideNeedsHoog(t *testing.T) {
 // Emergency access: mandatory reason, one patient, 4 h by default, marked in
 // every log event, a security event for the officer, and a review queue
 // with a mandatory note; nobody reviews their own.
-// REQ: AZ-5, LOG-9
+// REQ: AZ-5
+// REQ: LOG-9
 func TestEmergencyAccess(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
@@ -398,7 +403,8 @@ func TestRepresentation(t *testing.T) {
 
 // Operator procedure: request, approval by an officer of that tenant who is
 // not the requester, limited in time and scope, reported with its uses.
-// REQ: AZ-6, AUTH-8
+// REQ: AZ-6
+// REQ: AUTH-8
 func TestOperatorProcedure(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
@@ -478,7 +484,9 @@ func TestOperatorProcedure(t *testing.T) {
 
 // Rights: request by one admin, approval by someone else who is not the
 // receiver; privileged rights end; the overview shows who and when.
-// REQ: AZ-7, AZ-8, AUTH-8
+// REQ: AZ-7
+// REQ: AZ-8
+// REQ: AUTH-8
 func TestRightsFourEyes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
@@ -583,7 +591,8 @@ func TestRightsFourEyes(t *testing.T) {
 }
 
 // Tenant-defined roles take effect only after another person approves them.
-// REQ: AZ-2, AZ-7
+// REQ: AZ-2
+// REQ: AZ-7
 func TestTenantRoleNeedsApproval(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))
 	admin := f.account(f.tenantA, RoleAppAdmin)

@@ -236,7 +236,13 @@ func js(v any) string {
 // One end-to-end run per access basis: without the basis the FHIR read is
 // refused, the basis is set up through the management API by the role that
 // owns it, and then the read works and the access log names the basis.
-// REQ: AZ-1, AZ-3, AZ-4, AZ-5, AZ-6, AZ-7, LOG-9
+// REQ: AZ-1
+// REQ: AZ-3
+// REQ: AZ-4
+// REQ: AZ-5
+// REQ: AZ-6
+// REQ: AZ-7
+// REQ: LOG-9
 func TestAccessBasesOverHTTP(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newAccessEnv(t, db)
@@ -435,7 +441,8 @@ func (e *accessEnv) relogin(u user) string {
 // hold every basis for A's own patient, with the id of a patient (or a
 // resource) of tenant B, answers exactly as for an id that does not exist,
 // and never with success.
-// REQ: AZ-1, AZ-3
+// REQ: AZ-1
+// REQ: AZ-3
 func TestNoIDOROnPatientEndpoints(t *testing.T) {
 	e := newAccessEnv(t, storetest.SQLite(t))
 	pA, obsA := e.patient(e.tenantA)
