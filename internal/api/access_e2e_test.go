@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -533,4 +534,117 @@ func TestNoIDOROnPatientEndpoints(t *testing.T) {
 	if resp, b := e.do(prof, "GET", "/fhir/Observation/"+obsA, ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("own observation: %d %s", resp.StatusCode, b)
 	}
+}
+
+// A role or basis that may not see a data category does not learn that data
+// of that category exists: a mental-health Observation is, for a tenant role
+// limited to demographic and clinical data and for an operator whose
+// approved request names only those categories, and for a person
+// authorised for only those categories, answered exactly like an
+// Observation that does not exist, on read, version read, history, update
+// and search (where it is not counted in the total either), and left out of
+// $everything. A professional sees it.
+//
+// REQ: AZ-9
+// REQ: AZ-2
+// REQ: AZ-6
+func TestHiddenCategoriesOverHTTP(t *testing.T) {
+	e := newAccessEnv(t, storetest.SQLite(t))
+	admin := e.login(e.tenantA, access.RoleAppAdmin)
+	officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+	p, plain := e.patient(e.tenantA)
+	doc := e.login(e.tenantA, access.RoleProfessional)
+	e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": doc.id, "patient_id": p, "kind": "psychiatry"}), http.StatusCreated)
+	psy := e.expect(doc, "POST", "/fhir/Observation", fmt.Sprintf(`{"resourceType":"Observation","status":"final",
+		"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]},
+		"code":{"text":"PHQ-9 score"},"subject":{"reference":"Patient/%s"},"valueQuantity":{"value":19}}`, p), http.StatusCreated)["id"].(string)
+
+	// A tenant role for physiotherapists: demographic and clinical data.
+	def := e.expect(admin, "POST", "/api/v1/roles", js(map[string]any{"name": "physiotherapist", "base": "professional",
+		"actions": []string{"read", "search", "create", "update"}, "categories": []string{"demographics", "clinical"}}), http.StatusCreated)
+	e.expect(officer, "POST", "/api/v1/roles/"+def["id"].(string)+"/decision", `{"approve":true,"note":"policy 2026-5"}`, http.StatusOK)
+	physio := e.login(e.tenantA, access.Role("physiotherapist"))
+	e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": physio.id, "patient_id": p, "kind": "physiotherapy"}), http.StatusCreated)
+
+	op := e.login("", access.RoleOperator)
+	or := e.expect(op, "POST", "/api/v1/operator-requests", js(map[string]any{"tenant_id": e.tenantA, "patient_ids": []string{p},
+		"categories": []string{"demographics", "clinical"}, "reason": "repair after failed import", "duration_minutes": 60}), http.StatusCreated)
+	e.expect(officer, "POST", "/api/v1/operator-requests/"+or["id"].(string)+"/decision", `{"approve":true,"note":"incident INC-9"}`, http.StatusOK)
+
+	// A person authorised by the patient for demographic and clinical data.
+	rep := e.login(e.tenantA, access.RolePerson)
+	e.expect(admin, "POST", "/api/v1/representations", js(map[string]any{"representative_id": rep.id, "patient_id": p,
+		"kind": "authorised", "categories": []string{"demographics", "clinical"}}), http.StatusCreated)
+	e.expect(rep, "POST", "/api/v1/session/act-for", js(map[string]any{"patient_id": p}), http.StatusNoContent)
+
+	const unknown = "obs-doesnotexist"
+	total := func(u user, path string) (int, string) {
+		t.Helper()
+		resp, b := e.do(u, "GET", path, "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s as %s: %d %s", path, u.subj.Role, resp.StatusCode, b)
+		}
+		var bundle struct {
+			Total int `json:"total"`
+		}
+		if err := json.Unmarshal(b, &bundle); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return bundle.Total, string(b)
+	}
+	if n, body := total(doc, "/fhir/Observation?patient="+p); n != 2 || !strings.Contains(body, psy) {
+		t.Fatalf("the professional sees %d observations: %s", n, body)
+	}
+	for _, u := range []user{physio, op, rep} {
+		name := string(u.subj.Role)
+		if resp, b := e.do(u, "GET", "/fhir/Observation/"+plain, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s reads a plain observation: %d %s", name, resp.StatusCode, b)
+		}
+		put := func(id string) string {
+			return fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, id, p)
+		}
+		for _, x := range []struct{ method, path, body string }{
+			{"GET", "/fhir/Observation/%s", ""},
+			{"GET", "/fhir/Observation/%s/_history/1", ""},
+			{"GET", "/fhir/Observation/%s/_history", ""},
+			{"PUT", "/fhir/Observation/%s", put("%s")},
+		} {
+			if x.method == "PUT" && u.subj.Role != physio.subj.Role {
+				continue // operators and persons may not update at all
+			}
+			hidden, missing := fmt.Sprintf(x.path, psy), fmt.Sprintf(x.path, unknown)
+			respH, bodyH := e.do(u, x.method, hidden, strings.ReplaceAll(x.body, "%s", psy))
+			respU, bodyU := e.do(u, x.method, missing, strings.ReplaceAll(x.body, "%s", unknown))
+			if respH.StatusCode != respU.StatusCode || respH.StatusCode < 400 {
+				t.Errorf("%s %s %s: hidden %d %s, unknown %d %s", name, x.method, x.path, respH.StatusCode, bodyH, respU.StatusCode, bodyU)
+			}
+			if strings.Contains(string(bodyH), "PHQ") || strings.Contains(strings.ToLower(string(bodyH)), "mental") ||
+				normalise(string(bodyH), psy) != normalise(string(bodyU), unknown) {
+				t.Errorf("%s %s %s: the answers differ: %s / %s", name, x.method, x.path, bodyH, bodyU)
+			}
+		}
+		for _, path := range []string{"/fhir/Observation?patient=" + p, "/fhir/Observation?patient=" + p + "&_summary=count"} {
+			if n, body := total(u, path); n != 1 || strings.Contains(body, psy) {
+				t.Errorf("%s %s: total %d: %s", name, path, n, body)
+			}
+		}
+		// Only the person may export; the others are refused $everything.
+		resp, b := e.do(u, "GET", "/fhir/Patient/"+p+"/$everything", "")
+		if u.subj.Role == access.RolePerson && (resp.StatusCode != http.StatusOK || strings.Contains(string(b), psy) || !strings.Contains(string(b), plain)) {
+			t.Errorf("%s $everything: %d %s", name, resp.StatusCode, b)
+		}
+	}
+	// The hidden observation is untouched.
+	if resp, b := e.do(doc, "GET", "/fhir/Observation/"+psy, ""); resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "PHQ-9") ||
+		resp.Header.Get("ETag") != `W/"1"` {
+		t.Errorf("the professional's mental-health observation: %d %s %s", resp.StatusCode, resp.Header.Get("ETag"), b)
+	}
+}
+
+var requestRE = regexp.MustCompile(`\(request [0-9a-f]+\)`)
+
+// normalise removes what differs between two equal answers: the id asked
+// for and the request id.
+func normalise(body, id string) string {
+	return requestRE.ReplaceAllString(strings.ReplaceAll(body, id, "ID"), "")
 }

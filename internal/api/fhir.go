@@ -320,7 +320,7 @@ func (s *Server) fhirVRead(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	res, err := s.d.Records.VRead(r.Context(), g, typ, id, v)
 	if err != nil {
-		s.recordFailed(w, r, typ+"/"+id+"/_history/"+strconv.FormatInt(v, 10), err)
+		s.recordFailed(w, r, typ+"/"+id, err) // as for an unknown id: a hidden category must not show (AZ-9)
 		return
 	}
 	s.writeResource(w, r, http.StatusOK, res, sub)
