@@ -41,6 +41,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
@@ -155,6 +157,7 @@ type Service struct {
 	rand     io.Reader
 	settings Settings
 	policy   *password.Policy
+	wa       *webauthn.WebAuthn // nil until EnableWebAuthn
 }
 
 // New returns a Service.

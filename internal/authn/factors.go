@@ -22,9 +22,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
-// FactorWebAuthn names a WebAuthn credential in the assurance table. The
-// WebAuthn ceremonies are not built yet; the table already says what such a
-// credential would be worth.
+// FactorWebAuthn is a WebAuthn security key or passkey (webauthn.go).
 const FactorWebAuthn = "webauthn"
 
 // ErrLastStrongFactor refuses removing the only strong second factor.
@@ -83,13 +81,15 @@ func (s *Service) assuranceFor(ctx context.Context, acc identity.Account, factor
 
 func hexHash(h []byte) string { return hex.EncodeToString(h) }
 
-// strongFactors counts the account's usable TOTP credentials.
+// strongFactors counts the account's usable TOTP credentials and the
+// security keys that verify their user.
 func (s *Service) strongFactors(ctx context.Context, q store.Querier, accountID string) (int, error) {
 	var n int64
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM totp_credentials WHERE account_id = $1 AND revoked_at IS NULL`, accountID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("strong factors: %w", err)
 	}
-	return int(n), nil
+	k, err := webauthnStrong(ctx, q, accountID)
+	return int(n) + k, err
 }
 
 // RemoveTOTP revokes a TOTP credential, unless it is the account's last

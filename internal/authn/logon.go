@@ -34,6 +34,9 @@ func (s *Service) FactorKinds() []string {
 	if s.settings.Sender != nil {
 		kinds = append(kinds, FactorSMS, FactorEmail)
 	}
+	if s.wa != nil {
+		kinds = append(kinds, FactorWebAuthn)
+	}
 	return kinds
 }
 
@@ -216,7 +219,8 @@ func (s *Service) CompleteTOTP(ctx context.Context, attemptToken, code, source, 
 }
 
 // Complete is the second step: the attempt token from Begin and a second
-// factor of kind factor (FactorTOTP, FactorRecovery, FactorSMS, FactorEmail).
+// factor of kind factor (FactorTOTP, FactorRecovery, FactorSMS, FactorEmail,
+// FactorWebAuthn with the key's response as code).
 // The attempt is consumed whatever the outcome: a second factor only ever
 // counts for the attempt it was given with (AUTH-1). On success it returns
 // a new session token; the session carries the previous successful log-on
@@ -256,6 +260,8 @@ func (s *Service) Complete(ctx context.Context, attemptToken, factor, code, sour
 	codeOK := false
 	if accountID.Valid && firstOK {
 		codeOK, err = s.verifySecond(ctx, accountID.String, factor, code, hexHash(h), now)
+	} else if accountID.Valid && factor == FactorWebAuthn {
+		_, err = s.verifyWebAuthn(ctx, accountID.String, code, hexHash(h), now, true)
 	} else if accountID.Valid {
 		_, err = s.checkTOTP(ctx, accountID.String, code, now, true)
 	}
@@ -319,6 +325,8 @@ func (s *Service) verifySecond(ctx context.Context, accountID, factor, code, att
 	switch factor {
 	case FactorTOTP:
 		return s.verifyTOTP(ctx, accountID, code, now)
+	case FactorWebAuthn:
+		return s.verifyWebAuthn(ctx, accountID, code, attemptRef, now, false)
 	case FactorRecovery:
 		return s.useRecoveryCode(ctx, accountID, code, now)
 	case FactorSMS, FactorEmail:
