@@ -89,6 +89,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.logonRoutes(mux)
 	s.fhirRoutes(mux)
 	s.accessRoutes(mux)
+	s.auditRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 	if s.d.Web != nil {
 		mux.Handle("/", s.d.Web)

@@ -52,6 +52,7 @@ func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
 		}
 		resources = append(resources, res)
 	}
+	resources = append(resources, auditEventCapability())
 	cs := map[string]any{
 		"resourceType": "CapabilityStatement",
 		"status":       "active",
