@@ -439,14 +439,17 @@ func (e *accessEnv) relogin(u user) string {
 }
 
 // No IDOR: every patient-scoped endpoint, called by users of tenant A who
-// hold every basis for A's own patient, with the id of a patient (or a
+// hold a basis for A's own patient, with the id of a patient (or a
 // resource) of tenant B, answers exactly as for an id that does not exist,
-// and never with success.
+// and never with success; with the id of another patient of tenant A to
+// whom the user has no basis, every health-data endpoint refuses and shows
+// nothing of that patient, and nothing of theirs is changed.
 // REQ: AZ-1
 // REQ: AZ-3
 func TestNoIDOROnPatientEndpoints(t *testing.T) {
 	e := newAccessEnv(t, storetest.SQLite(t))
 	pA, obsA := e.patient(e.tenantA)
+	pA2, obsA2 := e.patient(e.tenantA) // no basis for anyone below
 	pB, obsB := e.patient(e.tenantB)
 	admin := e.login(e.tenantA, access.RoleAppAdmin)
 	officer := e.login(e.tenantA, access.RoleSecurityOfficer)
@@ -473,47 +476,76 @@ func TestNoIDOROnPatientEndpoints(t *testing.T) {
 		method string
 		path   func(pid, res string) string
 		body   func(pid string) string
+		// sameTenant: also refused for a patient of the user's own tenant
+		// to whom the user has no basis (health data, and rules only the
+		// professional with a relationship may make).
+		sameTenant bool
 	}
 	none := func(string) string { return "" }
+	obsPut := func(p string) string {
+		return fmt.Sprintf(`{"resourceType":"Observation","id":"RES","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, p)
+	}
 	eps := []ep{
-		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none},
-		{person, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/_history" }, none},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/$everything" }, none},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none},
-		{person, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none},
-		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r }, none},
-		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r + "/_history/1" }, none},
-		{prof, "DELETE", func(_, r string) string { return "/fhir/Observation/" + r }, none},
-		{prof, "POST", func(string, string) string { return "/fhir/Observation" }, obs},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none, true},
+		{person, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none, true},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Patient?_id=" + p }, none, true},
+		{person, "GET", func(p, _ string) string { return "/fhir/Patient?_id=" + p }, none, true},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/_history" }, none, true},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/_history/1" }, none, true},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/$everything" }, none, true},
+		{person, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/$everything" }, none, true},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none, true},
+		{prof, "GET", func(p, _ string) string { return "/fhir/Observation?subject=Patient/" + p }, none, true},
+		{person, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none, true},
+		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
+		{person, "GET", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
+		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r + "/_history" }, none, true},
+		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r + "/_history/1" }, none, true},
+		{prof, "DELETE", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
+		{prof, "PUT", func(_, r string) string { return "/fhir/Observation/" + r }, obsPut, true},
+		{prof, "POST", func(string, string) string { return "/fhir/Observation" }, obs, true},
+		{person, "POST", func(string, string) string { return "/fhir/Observation" }, obs, true},
 		{prof, "PUT", func(p, _ string) string { return "/fhir/Patient/" + p },
-			func(p string) string { return fmt.Sprintf(`{"resourceType":"Patient","id":%q}`, p) }},
-		{admin, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none},
-		{officer, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none},
+			func(p string) string { return fmt.Sprintf(`{"resourceType":"Patient","id":%q}`, p) }, true},
+		{admin, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none, false},
+		{officer, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none, false},
 		{admin, "POST", func(string, string) string { return "/api/v1/relationships" },
 			func(p string) string {
 				return js(map[string]any{"professional_id": other.id, "patient_id": p, "kind": "gp"})
-			}},
-		{admin, "PUT", func(p, _ string) string { return "/api/v1/teams/" + team + "/patients/" + p }, none},
+			}, false},
+		{admin, "PUT", func(p, _ string) string { return "/api/v1/teams/" + team + "/patients/" + p }, none, false},
+		{admin, "DELETE", func(p, _ string) string { return "/api/v1/teams/" + team + "/patients/" + p }, none, false},
 		{prof, "POST", func(string, string) string { return "/api/v1/delegations" },
 			func(p string) string {
 				return js(map[string]any{"to": other.id, "patient_id": p, "reason": "r", "until": e.clock.Now().Add(time.Hour)})
-			}},
-		{prof, "POST", func(string, string) string { return "/api/v1/emergencies" },
-			func(p string) string {
-				return js(map[string]any{"patient_id": p, "reason": "cardiac arrest in the hall"})
-			}},
+			}, true},
+		// Declaring an emergency for an own-tenant patient is what
+		// break-the-glass is for; it is the last request of this list, so
+		// the emergency it creates cannot mask a refusal above.
 		{admin, "POST", func(string, string) string { return "/api/v1/representations" },
 			func(p string) string {
 				return js(map[string]any{"representative_id": person.id, "patient_id": p, "kind": "authorised"})
-			}},
+			}, false},
 		{person, "POST", func(string, string) string { return "/api/v1/session/act-for" },
-			func(p string) string { return js(map[string]any{"patient_id": p}) }},
+			func(p string) string { return js(map[string]any{"patient_id": p}) }, true},
+		{prof, "POST", func(string, string) string { return "/api/v1/emergencies" },
+			func(p string) string {
+				return js(map[string]any{"patient_id": p, "reason": "cardiac arrest in the hall"})
+			}, false},
 	}
 	for _, x := range eps {
 		name := x.method + " " + x.path("{patient}", "{resource}")
-		respB, bodyB := e.do(x.u, x.method, x.path(pB, obsB), x.body(pB))
-		respU, bodyU := e.do(x.u, x.method, x.path(unknown, "obs-doesnotexist"), x.body(unknown))
+		body := func(p, res string) string { return strings.ReplaceAll(x.body(p), `"RES"`, `"`+res+`"`) }
+		if x.sameTenant {
+			// A patient of the own tenant without any basis: refused, and
+			// nothing of theirs in the answer.
+			resp, b := e.do(x.u, x.method, x.path(pA2, obsA2), body(pA2, obsA2))
+			if resp.StatusCode < 400 || strings.Contains(string(b), "Test") || strings.Contains(string(b), "weight") {
+				t.Errorf("%s as %s with another patient of the own tenant: %d %s", name, x.u.subj.Role, resp.StatusCode, b)
+			}
+		}
+		respB, bodyB := e.do(x.u, x.method, x.path(pB, obsB), body(pB, obsB))
+		respU, bodyU := e.do(x.u, x.method, x.path(unknown, "obs-doesnotexist"), body(unknown, "obs-doesnotexist"))
 		t.Logf("%s: %d / %d", name, respB.StatusCode, respU.StatusCode)
 		if respB.StatusCode < 400 {
 			t.Errorf("%s with tenant B's patient: %d %s", name, respB.StatusCode, bodyB)
@@ -525,9 +557,20 @@ func TestNoIDOROnPatientEndpoints(t *testing.T) {
 			t.Errorf("%s: answers differ in echoing the id: %s / %s", name, bodyB, bodyU)
 		}
 	}
-	// Nothing of B's patient leaked into A's view, and B's data is intact.
+	// Nothing of B's patient leaked into A's view, and B's data and the
+	// unrelated patient's are intact: still version 1.
 	if _, err := e.records.ResourcePatient(e.ctx, e.tenantB, "Observation", obsB); err != nil {
 		t.Errorf("B's observation: %v", err)
+	}
+	regA := e.login(e.tenantA, access.RoleProfessional)
+	e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": regA.id, "patient_id": pA2, "kind": "gp"}), http.StatusCreated)
+	for _, path := range []string{"/fhir/Observation/" + obsA2, "/fhir/Patient/" + pA2} {
+		if resp, b := e.do(regA, "GET", path, ""); resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != `W/"1"` {
+			t.Errorf("%s after the attempts: %d %s %s", path, resp.StatusCode, resp.Header.Get("ETag"), b)
+		}
+	}
+	if n, _ := e.do(regA, "GET", "/fhir/Observation?patient="+pA2+"&_summary=count", ""); n.StatusCode != http.StatusOK {
+		t.Errorf("count: %d", n.StatusCode)
 	}
 	// The same endpoints work for A's own patient: the refusals above are
 	// about the tenant, not a broken endpoint.
