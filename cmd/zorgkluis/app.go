@@ -100,3 +100,22 @@ func newLogger(e env, level string) *slog.Logger {
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l}))
 }
+
+// enableWebAuthn sets up security keys for the URL the server answers on
+// (AUTH-2). A relying party id that was configured must be valid; one that
+// cannot be derived (a non-loopback IP address) only switches keys off.
+func enableWebAuthn(a *app, cfg config.Config, base string, log *slog.Logger) error {
+	rpID, origins, err := authn.WebAuthnRelyingParty(cfg.WebAuthnRPID, cfg.WebAuthnOrigin, base)
+	if err != nil && cfg.WebAuthnRPID == "" {
+		log.Warn("security keys (WebAuthn) off: set webauthn-rp-id to the server's domain name", "err", err)
+		return nil
+	}
+	if err == nil {
+		err = a.authn.EnableWebAuthn(rpID, origins)
+	}
+	if err != nil {
+		return fmt.Errorf("setting webauthn-rp-id (ZK_WEBAUTHN_RP_ID): %w", err)
+	}
+	log.Info("security keys (WebAuthn) on", "rp_id", rpID, "origins", origins)
+	return nil
+}

@@ -83,6 +83,10 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		return fmt.Errorf("setting addr: listen on %s: %w", cfg.Addr, err)
 	}
 	base := scheme + "://" + displayAddr(ln.Addr().String())
+	if err := enableWebAuthn(a, cfg, base, log); err != nil {
+		ln.Close()
+		return err
+	}
 
 	if cfg.Demo {
 		if err := ensureDemo(ctx, e.stdout, a, base); err != nil {

@@ -87,6 +87,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.logonRoutes(mux)
+	s.webauthnRoutes(mux)
 	s.fhirRoutes(mux)
 	s.accessRoutes(mux)
 	s.auditRoutes(mux)

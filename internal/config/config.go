@@ -31,6 +31,8 @@ type Config struct {
 	IdleTimeout     time.Duration `json:"-"`
 	SessionLifetime time.Duration `json:"-"`
 	MaxBodyBytes    int64         `json:"max_body_bytes"`
+	WebAuthnRPID    string        `json:"webauthn_rp_id"`
+	WebAuthnOrigin  string        `json:"webauthn_origin"`
 }
 
 // setting describes one configurable value.
@@ -56,6 +58,8 @@ func (c *Config) settings() []setting {
 		{name: "idle-timeout", env: "ZK_IDLE_TIMEOUT", usage: "end sessions idle this long", dur: &c.IdleTimeout},
 		{name: "session-lifetime", env: "ZK_SESSION_LIFETIME", usage: "maximum session lifetime", dur: &c.SessionLifetime},
 		{name: "max-body-bytes", env: "ZK_MAX_BODY_BYTES", usage: "largest request body accepted", i64: &c.MaxBodyBytes},
+		{name: "webauthn-rp-id", env: "ZK_WEBAUTHN_RP_ID", usage: "WebAuthn relying party id, the domain security keys are bound to (default: the host of the server's URL; localhost for a loopback address)", str: &c.WebAuthnRPID},
+		{name: "webauthn-origin", env: "ZK_WEBAUTHN_ORIGIN", usage: "origin browsers use to reach the server, e.g. https://zorg.example.nl (default: https://RP-ID:PORT)", str: &c.WebAuthnOrigin},
 	}
 }
 
