@@ -125,6 +125,22 @@ func (e *accessEnv) login(tenant string, role access.Role) user {
 	if err := e.ids.GrantRole(e.ctx, acc.ID, string(role), "test set-up"); err != nil {
 		e.t.Fatal(err)
 	}
+	u := e.logonAs(acc.ID, name)
+	if u.subj.Role != role {
+		e.t.Fatalf("session role %s, want %s", u.subj.Role, role)
+	}
+	return u
+}
+
+// logonAs gives an existing account a password and TOTP and logs it on; the
+// session's role is the account's only role.
+func (e *accessEnv) logonAs(accountID, name string) user {
+	e.t.Helper()
+	acc, err := e.ids.Account(e.ctx, accountID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tenant := acc.TenantID
 	const pw = "correct horse battery staple 42"
 	if err := e.an.SetPassword(e.ctx, acc.ID, pw, false); err != nil {
 		e.t.Fatal(err)
@@ -145,10 +161,7 @@ func (e *accessEnv) login(tenant string, role access.Role) user {
 	if err != nil {
 		e.t.Fatalf("log on %s: %v", name, err)
 	}
-	if sess.Role != role {
-		e.t.Fatalf("session role %s, want %s", sess.Role, role)
-	}
-	return user{id: acc.ID, token: tok, subj: access.Subject{AccountID: acc.ID, Name: name, TenantID: tenant, Role: role, Assurance: sess.Assurance}}
+	return user{id: acc.ID, token: tok, subj: access.Subject{AccountID: acc.ID, Name: name, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance}}
 }
 
 // patient registers a patient with a Patient resource and one Observation,
@@ -690,4 +703,74 @@ var requestRE = regexp.MustCompile(`\(request [0-9a-f]+\)`)
 // for and the request id.
 func normalise(body, id string) string {
 	return requestRE.ReplaceAllString(strings.ReplaceAll(body, id, "ID"), "")
+}
+
+// A privileged right granted through the API works only between its
+// approval and its end: the cover officer's session is refused before
+// approval, works during the period, and is refused after the end and after
+// an early revocation, while the rights overview shows the state.
+//
+// REQ: AZ-8
+// REQ: AZ-7
+// REQ: AUTH-8
+func TestPrivilegedRightEndsOverHTTP(t *testing.T) {
+	e := newAccessEnv(t, storetest.SQLite(t))
+	admin := e.login(e.tenantA, access.RoleAppAdmin)
+	officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+	acc, err := e.ids.CreateAccount(e.ctx, identity.Account{TenantID: e.tenantA, Kind: identity.KindAdmin, Username: "cover-officer",
+		DisplayName: "Cover", RegistrationMethod: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		t.Helper()
+		var o struct {
+			Rights []access.Right `json:"rights"`
+		}
+		_, b := e.do(officer, "GET", "/api/v1/rights", "")
+		if err := json.Unmarshal(b, &o); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range o.Rights {
+			if r.AccountID == acc.ID && r.Role == access.RoleSecurityOfficer {
+				return r.State
+			}
+		}
+		return "none"
+	}
+	e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer", "reason": "cover"}), http.StatusBadRequest)
+	until := e.clock.Now().Add(8 * time.Hour)
+	rr := e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer",
+		"valid_until": until, "reason": "evening cover"}), http.StatusCreated)
+	if state() != "none" {
+		t.Fatalf("a pending request is already a right: %s", state())
+	}
+	e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"roster"}`, http.StatusOK)
+	cover := e.logonAs(acc.ID, "cover-officer")
+	if cover.subj.Role != access.RoleSecurityOfficer {
+		t.Fatalf("cover session role %q", cover.subj.Role)
+	}
+	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusOK)
+	if s := state(); s != "current" {
+		t.Errorf("state during the period: %s", s)
+	}
+	e.clock.Advance(8 * time.Hour)
+	cover.token, officer.token, admin.token = e.relogin(cover), e.relogin(officer), e.relogin(admin)
+	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
+	e.expect(cover, "GET", "/api/v1/security-events", "", http.StatusForbidden)
+	if s := state(); s != "expired" {
+		t.Errorf("state after the end: %s", s)
+	}
+	// A new period, revoked early.
+	rr = e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer",
+		"valid_until": e.clock.Now().Add(8 * time.Hour), "reason": "second evening"}), http.StatusCreated)
+	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
+	e.clock.Advance(time.Second)
+	e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"roster"}`, http.StatusOK)
+	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusOK)
+	e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/revoke", "", http.StatusNoContent)
+	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
+	if s := state(); s != "revoked" {
+		t.Errorf("state after revocation: %s", s)
+	}
 }
