@@ -80,7 +80,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	a := &app{cfg: cfg, log: log, clock: c, db: db, master: master, keys: kr, auditPK: auditPK}
 	a.ids = identity.NewRegistry(db, c, rand.Reader)
 	a.audit = audit.New(db, c, rand.Reader, audit.WithSigner(signer), audit.WithLogger(log))
-	a.access = access.NewDecider(db, a.audit, c)
+	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
 	set.Audit = a.audit // log-on events also go to the tamper-evident log

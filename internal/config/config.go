@@ -30,9 +30,11 @@ type Config struct {
 	LogLevel        string        `json:"log_level"`
 	IdleTimeout     time.Duration `json:"-"`
 	SessionLifetime time.Duration `json:"-"`
-	MaxBodyBytes    int64         `json:"max_body_bytes"`
-	WebAuthnRPID    string        `json:"webauthn_rp_id"`
-	WebAuthnOrigin  string        `json:"webauthn_origin"`
+	// EmergencyDuration is how long declared emergency access lasts (AZ-5).
+	EmergencyDuration time.Duration `json:"-"`
+	MaxBodyBytes      int64         `json:"max_body_bytes"`
+	WebAuthnRPID      string        `json:"webauthn_rp_id"`
+	WebAuthnOrigin    string        `json:"webauthn_origin"`
 }
 
 // setting describes one configurable value.
@@ -57,6 +59,7 @@ func (c *Config) settings() []setting {
 		{name: "log-level", env: "ZK_LOG_LEVEL", usage: "debug, info, warn or error", str: &c.LogLevel},
 		{name: "idle-timeout", env: "ZK_IDLE_TIMEOUT", usage: "end sessions idle this long", dur: &c.IdleTimeout},
 		{name: "session-lifetime", env: "ZK_SESSION_LIFETIME", usage: "maximum session lifetime", dur: &c.SessionLifetime},
+		{name: "emergency-duration", env: "ZK_EMERGENCY_DURATION", usage: "how long declared emergency access (break-the-glass) lasts", dur: &c.EmergencyDuration},
 		{name: "max-body-bytes", env: "ZK_MAX_BODY_BYTES", usage: "largest request body accepted", i64: &c.MaxBodyBytes},
 		{name: "webauthn-rp-id", env: "ZK_WEBAUTHN_RP_ID", usage: "WebAuthn relying party id, the domain security keys are bound to (default: the host of the server's URL; localhost for a loopback address)", str: &c.WebAuthnRPID},
 		{name: "webauthn-origin", env: "ZK_WEBAUTHN_ORIGIN", usage: "origin browsers use to reach the server, e.g. https://zorg.example.nl (default: https://RP-ID:PORT)", str: &c.WebAuthnOrigin},
@@ -66,13 +69,14 @@ func (c *Config) settings() []setting {
 // Default returns the safe defaults.
 func Default() Config {
 	return Config{
-		DataDir:         "./data",
-		Addr:            "127.0.0.1:8443",
-		MetricsAddr:     "127.0.0.1:9464",
-		LogLevel:        "info",
-		IdleTimeout:     15 * time.Minute,
-		SessionLifetime: 12 * time.Hour,
-		MaxBodyBytes:    1 << 20,
+		DataDir:           "./data",
+		Addr:              "127.0.0.1:8443",
+		MetricsAddr:       "127.0.0.1:9464",
+		LogLevel:          "info",
+		IdleTimeout:       15 * time.Minute,
+		SessionLifetime:   12 * time.Hour,
+		EmergencyDuration: 4 * time.Hour,
+		MaxBodyBytes:      1 << 20,
 	}
 }
 
@@ -231,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionLifetime < c.IdleTimeout || c.SessionLifetime > 24*time.Hour {
 		return fmt.Errorf("setting session-lifetime (ZK_SESSION_LIFETIME): %s must be between the idle timeout and 24h", c.SessionLifetime)
+	}
+	if c.EmergencyDuration < 15*time.Minute || c.EmergencyDuration > 24*time.Hour {
+		return fmt.Errorf("setting emergency-duration (ZK_EMERGENCY_DURATION): %s is outside 15m..24h", c.EmergencyDuration)
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		return fmt.Errorf("setting max-body-bytes (ZK_MAX_BODY_BYTES): %d is outside 1 KiB..64 MiB", c.MaxBodyBytes)

@@ -50,6 +50,7 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{[]string{"--demo", "--log-level", "loud"}, nil, "setting log-level"},
 		{[]string{"--demo", "--metrics-addr", "127.0.0.1:8443"}, nil, "setting metrics-addr"},
 		{[]string{"--demo", "--max-body-bytes", "10"}, nil, "setting max-body-bytes"},
+		{[]string{"--demo", "--emergency-duration", "72h"}, nil, "setting emergency-duration"}, // REQ: AZ-5
 	}
 	for _, tc := range cases {
 		c, err := Load("serve", tc.args, env(tc.env), io.Discard)
@@ -71,5 +72,18 @@ func TestPlainHTTPAllowedOnLoopbackOnly(t *testing.T) {
 		if err != nil {
 			t.Fatalf("loopback plain HTTP on %s refused: %v", addr, err)
 		}
+	}
+}
+
+// Emergency access lasts 4 h unless configured otherwise.
+// REQ: AZ-5
+func TestEmergencyDuration(t *testing.T) {
+	c, err := Load("serve", []string{"--demo"}, env(nil), io.Discard)
+	if err != nil || c.EmergencyDuration != 4*time.Hour {
+		t.Fatalf("default emergency duration %v (%v), want 4h", c.EmergencyDuration, err)
+	}
+	c, err = Load("serve", []string{"--demo"}, env(map[string]string{"ZK_EMERGENCY_DURATION": "90m"}), io.Discard)
+	if err != nil || c.EmergencyDuration != 90*time.Minute {
+		t.Fatalf("configured emergency duration %v (%v), want 90m", c.EmergencyDuration, err)
 	}
 }
