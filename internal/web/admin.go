@@ -1,8 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
+	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -359,35 +362,69 @@ func (s *server) securityEvents(w http.ResponseWriter, r *http.Request, c *sessi
 }
 
 type auditData struct {
-	Patient, User, Action string
-	Actions               []audit.Action
-	Events                []audit.Event
-	Searched              bool
+	Patient, User, Action, From, To, Emergency string
+	Actions                                    []audit.Action
+	Events                                     []audit.Event
+	Searched                                   bool
+	Query                                      template.URL // the filter as an encoded query string, for the links
+	Next                                       string       // cursor of the next page
 }
 
-func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Filter, auditData) {
+// auditPageSize is the number of lines one search page shows.
+const auditPageSize = 200
+
+// auditFilter reads the search form: patient, user, period (Dutch days, to
+// inclusive), action and emergency. Values that do not parse are dropped
+// from the filter and the form alike, so what is shown is what was searched.
+func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, auditData) {
 	q := r.URL.Query()
 	d := auditData{Patient: strings.TrimSpace(q.Get("patient")), User: strings.TrimSpace(q.Get("user")), Action: q.Get("action"),
+		From: q.Get("from"), To: q.Get("to"), Emergency: q.Get("emergency"),
 		Actions: []audit.Action{audit.ActionRead, audit.ActionSearch, audit.ActionCreate, audit.ActionUpdate, audit.ActionDelete,
 			audit.ActionExport, audit.ActionEmergency, audit.ActionLogRead}}
-	f := audit.Filter{TenantID: c.subject.TenantID, PatientID: d.Patient, UserID: d.User, Limit: 500}
+	f := audit.Search{TenantID: c.subject.TenantID, PatientID: d.Patient, UserID: d.User, Limit: auditPageSize}
 	if slices.Contains(d.Actions, audit.Action(d.Action)) {
 		f.Action = audit.Action(d.Action)
+	} else {
+		d.Action = ""
 	}
+	if t, err := time.ParseInLocation("2006-01-02", d.From, amsterdam); err == nil {
+		f.From = t
+	} else {
+		d.From = ""
+	}
+	if t, err := time.ParseInLocation("2006-01-02", d.To, amsterdam); err == nil {
+		f.To = t.AddDate(0, 0, 1)
+	} else {
+		d.To = ""
+	}
+	switch d.Emergency {
+	case "yes", "no":
+		b := d.Emergency == "yes"
+		f.Emergency = &b
+	default:
+		d.Emergency = ""
+	}
+	if cur, err := audit.ParseCursor(q.Get("after")); err == nil {
+		f.After = cur
+	}
+	v := url.Values{}
+	for k, val := range map[string]string{"patient": d.Patient, "user": d.User, "action": d.Action, "from": d.From, "to": d.To, "emergency": d.Emergency} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	d.Query = template.URL(v.Encode()) // url.Values.Encode escapes every value
 	return f, d
 }
 
 // logReadEvent records that the security officer searched or exported the
 // log (NEN 7513: access to the log is logged too), before any line is shown.
-func (s *server) logReadEvent(r *http.Request, c *sessionCtx, f audit.Filter, export bool) error {
-	q := "patient=" + f.PatientID + "&user=" + f.UserID + "&action=" + string(f.Action)
-	action := audit.ActionLogRead
-	if export {
-		q += "&export=json"
-	}
-	_, err := s.d.Audit.Append(r.Context(), audit.Event{Action: action, Outcome: audit.OutcomeSuccess,
+func (s *server) logReadEvent(r *http.Request, c *sessionCtx, f audit.Search, query template.URL) error {
+	_, err := s.d.Audit.Append(r.Context(), audit.Event{Action: audit.ActionLogRead, Outcome: audit.OutcomeSuccess,
 		TenantID: c.subject.TenantID, Organisation: c.subject.Organisation, UserID: c.subject.AccountID, UserName: c.subject.Name,
-		Role: string(c.subject.Role), Assurance: c.subject.Assurance.String(), PatientID: f.PatientID, Purpose: "HOPERAT", Query: q})
+		Role: string(c.subject.Role), Assurance: c.subject.Assurance.String(), PatientID: f.PatientID, Purpose: "HOPERAT",
+		Query: r.URL.Path + "?" + string(query)})
 	return err
 }
 
@@ -395,42 +432,94 @@ func (s *server) auditSearch(w http.ResponseWriter, r *http.Request, c *sessionC
 	f, d := s.auditFilter(r, c)
 	if r.URL.Query().Has("search") {
 		d.Searched = true
-		if err := s.logReadEvent(r, c, f, false); err != nil {
+		if err := s.logReadEvent(r, c, f, d.Query); err != nil {
 			s.failed(w, r, err)
 			return
 		}
-		evs, err := s.d.Audit.Query(r.Context(), f)
+		evs, next, err := s.d.Audit.Search(r.Context(), f)
 		if err != nil {
 			s.failed(w, r, err)
 			return
 		}
-		d.Events = evs
+		d.Events, d.Next = evs, next.String()
 	}
 	s.render(w, r, http.StatusOK, "audit", s.page(w, r, c, "sec.au.title", &d))
 }
 
-// auditExport downloads the matching log lines as JSON, for inspection with
-// an exchange partner (LOG-5), at once.
+// maxWebExport bounds one download; the API (GET /api/v1/audit/export)
+// continues larger selections with next links.
+const maxWebExport = 10000
+
+// auditExport downloads the matching log lines, oldest first, for
+// inspection with an exchange partner (LOG-5), at once: as the stored JSON
+// events, as a FHIR Bundle of AuditEvents with IHE BALP codes, or as NDJSON
+// AuditEvents. The export is logged before it is written.
 func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
-	f, _ := s.auditFilter(r, c)
-	if err := s.logReadEvent(r, c, f, true); err != nil {
+	f, d := s.auditFilter(r, c)
+	format := r.URL.Query().Get("format")
+	switch format {
+	case "":
+		format = "json"
+	case "json", "fhir", "ndjson":
+	default:
+		s.errorPage(w, r, http.StatusBadRequest, "err.input")
+		return
+	}
+	f.Oldest, f.After = true, audit.Cursor{}
+	if err := s.logReadEvent(r, c, f, d.Query+"&export="+template.URL(format)); err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	evs, err := s.d.Audit.Query(r.Context(), f)
-	if err != nil {
+	var evs []audit.Event
+	if _, err := s.d.Audit.Each(r.Context(), f, maxWebExport, func(e audit.Event) error {
+		evs = append(evs, e)
+		return nil
+	}); err != nil {
 		s.failed(w, r, err)
 		return
 	}
 	if evs == nil {
 		evs = []audit.Event{}
 	}
-	b, err := json.MarshalIndent(map[string]any{"exported": s.d.Clock.Now().UTC(), "tenant": c.subject.TenantID, "events": evs}, "", "  ")
+	now := s.d.Clock.Now().UTC()
+	server := "https://" + r.Host
+	var b []byte
+	var err error
+	ext, ctype := ".json", "application/json"
+	switch format {
+	case "json":
+		b, err = json.MarshalIndent(map[string]any{"exported": now, "tenant": c.subject.TenantID, "events": evs}, "", "  ")
+	case "fhir":
+		entries := make([]map[string]any, len(evs))
+		for i, e := range evs {
+			entries[i] = map[string]any{"fullUrl": eventURN(e.ID), "resource": audit.ToAuditEvent(e, server)}
+		}
+		b, err = json.Marshal(map[string]any{"resourceType": "Bundle", "type": "collection", "timestamp": now.Format(time.RFC3339), "entry": entries})
+		ctype = "application/fhir+json"
+	case "ndjson":
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for _, e := range evs {
+			if err = enc.Encode(audit.ToAuditEvent(e, server)); err != nil {
+				break
+			}
+		}
+		b, ext, ctype = buf.Bytes(), ".ndjson", "application/x-ndjson"
+	}
 	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Disposition", `attachment; filename="zorgkluis-log-`+s.d.Clock.Now().UTC().Format("20060102-150405")+`.json"`)
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", `attachment; filename="zorgkluis-log-`+now.Format("20060102-150405")+ext+`"`)
 	_, _ = w.Write(b)
+}
+
+// eventURN names an event (a 128-bit hex id) as a urn:uuid: for Bundle
+// entries.
+func eventURN(id string) string {
+	if len(id) != 32 {
+		return "urn:zorgkluis:event:" + id
+	}
+	return "urn:uuid:" + id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
 }

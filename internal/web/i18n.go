@@ -132,6 +132,8 @@ var messages = map[string]map[string]string{
 		"log.filter":      "Filter",
 		"log.empty":       "Er zijn geen regels in deze periode.",
 		"log.emergencyrs": "Reden noodtoegang",
+		"log.times":       "%d keer",
+		"log.truncated":   "Alleen de nieuwste regels staan hier; kies een eerdere periode voor oudere.",
 
 		"act.read": "ingezien", "act.search": "gezocht", "act.create": "toegevoegd", "act.update": "gewijzigd",
 		"act.delete": "verwijderd", "act.export": "gedownload", "act.print": "afgedrukt", "act.assign-identifier": "identificatie toegekend",
@@ -248,6 +250,8 @@ var messages = map[string]map[string]string{
 		"sec.au.any":     "alle",
 		"sec.au.search":  "Zoeken",
 		"sec.au.export":  "Exporteren (JSON)",
+		"sec.au.fhir":    "Exporteren (FHIR AuditEvent)",
+		"sec.au.ndjson":  "Exporteren (NDJSON)",
 
 		"err.title":                "Er ging iets mis",
 		"err.csrf":                 "Het formulier is verlopen of komt niet van deze site. Laad de pagina opnieuw en probeer het nog eens.",
@@ -381,6 +385,8 @@ var messages = map[string]map[string]string{
 		"log.filter":      "Filter",
 		"log.empty":       "There are no lines in this period.",
 		"log.emergencyrs": "Emergency reason",
+		"log.times":       "%d times",
+		"log.truncated":   "Only the newest lines are shown; choose an earlier period for older ones.",
 
 		"act.read": "read", "act.search": "searched", "act.create": "added", "act.update": "changed",
 		"act.delete": "deleted", "act.export": "downloaded", "act.print": "printed", "act.assign-identifier": "identifier assigned",
@@ -497,6 +503,8 @@ var messages = map[string]map[string]string{
 		"sec.au.any":     "any",
 		"sec.au.search":  "Search",
 		"sec.au.export":  "Export (JSON)",
+		"sec.au.fhir":    "Export (FHIR AuditEvent)",
+		"sec.au.ndjson":  "Export (NDJSON)",
 
 		"err.title":                "Something went wrong",
 		"err.csrf":                 "The form expired or did not come from this site. Reload the page and try again.",

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"image/png"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -158,30 +157,22 @@ func (s *server) meExport(w http.ResponseWriter, r *http.Request, c *sessionCtx)
 	_, _ = w.Write(body)
 }
 
-// logLine is one line of "Wie heeft mijn dossier bekeken" (NEN 7513 ch. 9).
-type logLine struct {
-	Time            time.Time
-	Organisation    string
-	Role            string
-	User            string
-	Action          string
-	Basis           string
-	Emergency       bool
-	EmergencyReason string
-	Outcome         string
-	Data            string
-	Represented     bool
-}
-
 type logData struct {
-	Lines     []logLine
+	Lines     []audit.PatientLine // NEN 7513 ch. 9 lines, shared with GET /fhir/AuditEvent
 	ShowNames bool
 	From, To  string
+	Truncated bool // more events than one page merges; narrow the period
 }
 
+// maxLogEvents bounds the events one page of the person's log merges, as
+// the FHIR view does.
+const maxLogEvents = 10000
+
 // meLog shows the access log of the person's record (LOG-4): when, which
-// organisation, role and basis, which action and data, emergency or not.
-// Employees' names only on request. Reading the log is itself logged first.
+// organisation, role and basis, which action and data, emergency or not,
+// similar lines of one day merged (audit.PatientView, the same view as GET
+// /fhir/AuditEvent). Employees' names only on request. Reading the log is
+// itself logged first.
 func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	pid, err := s.ownPatient(r, c)
 	if err != nil || pid == "" {
@@ -203,60 +194,31 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	}
 	q := r.URL.Query()
 	d := logData{ShowNames: q.Get("names") == "1", From: q.Get("from"), To: q.Get("to")}
-	from, _ := time.ParseInLocation("2006-01-02", d.From, amsterdam)
-	to, _ := time.ParseInLocation("2006-01-02", d.To, amsterdam)
-	events, err := s.d.Audit.Query(r.Context(), audit.Filter{TenantID: c.subject.TenantID, PatientID: pid, Limit: 1000})
+	sq := audit.Search{TenantID: g.TenantID(), PatientID: pid, Kind: audit.KindAccess}
+	if from, err := time.ParseInLocation("2006-01-02", d.From, amsterdam); err == nil {
+		sq.From = from
+	} else {
+		d.From = ""
+	}
+	if to, err := time.ParseInLocation("2006-01-02", d.To, amsterdam); err == nil {
+		sq.To = to.AddDate(0, 0, 1)
+	} else {
+		d.To = ""
+	}
+	var events []audit.Event
+	n, err := s.d.Audit.Each(r.Context(), sq, maxLogEvents+1, func(e audit.Event) error {
+		events = append(events, e)
+		return nil
+	})
 	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	for _, e := range events {
-		if audit.KindOf(e.Action) != audit.KindAccess {
-			continue
-		}
-		if !from.IsZero() && e.Time.Before(from) || !to.IsZero() && !e.Time.Before(to.AddDate(0, 0, 1)) {
-			continue
-		}
-		l := logLine{Time: e.Time, Organisation: e.Organisation, Role: e.Role, Action: string(e.Action), Basis: e.Basis,
-			Emergency: e.Emergency, EmergencyReason: e.EmergencyReason, Outcome: string(e.Outcome), Represented: e.OnBehalfOf != ""}
-		if d.ShowNames {
-			l.User = e.UserName
-		}
-		l.Data = resourceTypes(e.Resources)
-		d.Lines = append(d.Lines, l)
+	if n > maxLogEvents {
+		events, d.Truncated = events[:maxLogEvents], true
 	}
+	d.Lines = audit.PatientView(events, audit.ViewOptions{ShowNames: d.ShowNames, Location: amsterdam})
 	s.render(w, r, http.StatusOK, "melog", s.page(w, r, c, "log.title", &d))
-}
-
-// resourceTypes names the kinds of data an event touched ("Observation ×3"),
-// not their ids.
-func resourceTypes(refs []string) string {
-	counts, order := map[string]int{}, []string{}
-	for _, ref := range refs {
-		typ := ref
-		for i := 0; i < len(ref); i++ {
-			if ref[i] == '/' {
-				typ = ref[:i]
-				break
-			}
-		}
-		if counts[typ] == 0 {
-			order = append(order, typ)
-		}
-		counts[typ]++
-	}
-	var b bytes.Buffer
-	for i, t := range order {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(t)
-		if counts[t] > 1 {
-			b.WriteString(" ×")
-			b.WriteString(strconv.Itoa(counts[t]))
-		}
-	}
-	return b.String()
 }
 
 type factorsData struct {
