@@ -32,6 +32,7 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /security/emergencies", s.authed(s.role(s.emergencies, access.RoleSecurityOfficer)))
 	mux.HandleFunc("POST /security/emergencies", s.authed(s.role(s.emergencyReview, access.RoleSecurityOfficer)))
 	mux.HandleFunc("GET /security/events", s.authed(s.role(s.securityEvents, access.RoleSecurityOfficer)))
+	s.operatorRoutes(mux)
 	mux.HandleFunc("GET /security/audit", s.authed(s.role(s.auditSearch, access.RoleSecurityOfficer)))
 	mux.HandleFunc("GET /security/audit/export", s.authed(s.role(s.auditExport, access.RoleSecurityOfficer)))
 }
