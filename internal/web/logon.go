@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 )
 
@@ -20,6 +22,11 @@ func (s *server) logonRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /logon/factor", s.factorForm)
 	mux.HandleFunc("POST /logon/factor", s.factorComplete)
 	mux.HandleFunc("POST /logon/send", s.factorSend)
+	mux.HandleFunc("POST /logon/webauthn/begin", s.webauthnLogonBegin)
+	mux.HandleFunc("POST /logon/webauthn", s.webauthnLogonFinish)
+	mux.HandleFunc("POST /me/factors/webauthn/begin", s.authed(s.webauthnAddBegin))
+	mux.HandleFunc("POST /me/factors/webauthn", s.authed(s.webauthnAddFinish))
+	mux.HandleFunc("POST /me/factors/webauthn/remove", s.authed(s.webauthnRemove))
 	mux.HandleFunc("GET /role", s.authed(s.roleForm))
 	mux.HandleFunc("POST /role", s.authed(s.roleChoose))
 	mux.HandleFunc("GET /password", s.authed(s.passwordForm))
@@ -232,3 +239,138 @@ func isViolation(err error) bool {
 
 // roleLabel is used by tests and templates through the message table.
 func roleLabel(lang string, r access.Role) string { return msg(lang, "role."+string(r)) }
+
+// WebAuthn (AUTH-2). The page script (static/webauthn.js) fetches the
+// ceremony options with the CSRF token, lets the browser talk to the key,
+// and posts the answer in an ordinary form, so the outcome is a normal page
+// like every other log-on step.
+
+// maxKeyAnswer bounds the PublicKeyCredential JSON a form may carry.
+const maxKeyAnswer = 32 << 10
+
+// writeJSON answers a script; ceremony options hold a fresh challenge.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeRawJSON(w, code, b)
+}
+
+func writeRawJSON(w http.ResponseWriter, code int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// webauthnLogonBegin gives the options for the attempt in the cookie. They
+// are the same kind for every attempt (AUTH-4).
+func (s *server) webauthnLogonBegin(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(cookieAttempt)
+	if err != nil || c.Value == "" || len(c.Value) > 128 || !s.d.Authn.WebAuthnEnabled() {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg(s.lang(w, r), "logon.failed")})
+		return
+	}
+	opts, err := s.d.Authn.BeginWebAuthnLogon(r.Context(), c.Value)
+	if errors.Is(err, authn.ErrLogonFailed) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg(s.lang(w, r), "logon.failed")})
+		return
+	}
+	if err != nil {
+		s.d.Log.ErrorContext(r.Context(), "web: webauthn log-on options", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg(s.lang(w, r), "err.unavailable")})
+		return
+	}
+	writeRawJSON(w, http.StatusOK, opts)
+}
+
+// webauthnLogonFinish completes the attempt with the key's answer; like a
+// code, the attempt is consumed whatever the outcome.
+func (s *server) webauthnLogonFinish(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(cookieAttempt)
+	if err != nil {
+		http.Redirect(w, r, "/logon", http.StatusSeeOther)
+		return
+	}
+	clearCookie(w, cookieAttempt)
+	answer := r.PostFormValue("credential")
+	if answer == "" || len(answer) > maxKeyAnswer || !s.d.Authn.WebAuthnEnabled() {
+		http.Redirect(w, r, "/logon?failed=1", http.StatusSeeOther)
+		return
+	}
+	tok, sess, err := s.d.Authn.Complete(r.Context(), c.Value, authn.FactorWebAuthn, answer, audit.SourceFrom(r.Context()).Addr)
+	if errors.Is(err, authn.ErrLogonFailed) {
+		http.Redirect(w, r, "/logon?failed=1", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	s.startSession(w, r, tok, sess)
+}
+
+// webauthnData fills the factors page's key list.
+func (s *server) webauthnData(r *http.Request, c *sessionCtx, d *factorsData) error {
+	d.WebAuthn = s.d.Authn.WebAuthnEnabled()
+	if !d.WebAuthn {
+		return nil
+	}
+	keys, err := s.d.Authn.WebAuthnCredentials(r.Context(), c.sess.AccountID)
+	d.Keys = keys
+	return err
+}
+
+func (s *server) webauthnAddBegin(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	lang := s.lang(w, r)
+	if !s.d.Authn.WebAuthnEnabled() {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": msg(lang, "factors.webauthn.none")})
+		return
+	}
+	opts, err := s.d.Authn.BeginWebAuthnRegistration(r.Context(), c.sess)
+	if errors.Is(err, authn.ErrWebAuthnTooMany) {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": msg(lang, "factors.webauthn.toomany")})
+		return
+	}
+	if err != nil {
+		s.d.Log.ErrorContext(r.Context(), "web: webauthn registration options", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg(lang, "err.unavailable")})
+		return
+	}
+	writeRawJSON(w, http.StatusOK, opts)
+}
+
+func (s *server) webauthnAddFinish(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	answer := r.PostFormValue("credential")
+	if answer == "" || len(answer) > maxKeyAnswer {
+		s.renderFactors(w, r, c, &factorsData{KeyError: "factors.webauthn.failed"}, "")
+		return
+	}
+	_, err := s.d.Authn.FinishWebAuthnRegistration(r.Context(), c.sess, r.PostFormValue("name"), []byte(answer), audit.SourceFrom(r.Context()).Addr)
+	switch {
+	case err == nil:
+		s.renderFactors(w, r, c, &factorsData{}, "factors.webauthn.added")
+	case errors.Is(err, authn.ErrWebAuthnName):
+		s.renderFactors(w, r, c, &factorsData{KeyError: "factors.webauthn.name.bad"}, "")
+	case errors.Is(err, authn.ErrWebAuthnCeremony), errors.Is(err, authn.ErrWebAuthnOff):
+		s.renderFactors(w, r, c, &factorsData{KeyError: "factors.webauthn.failed"}, "")
+	default:
+		s.failed(w, r, err)
+	}
+}
+
+func (s *server) webauthnRemove(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	err := s.d.Authn.RemoveWebAuthn(r.Context(), c.sess.AccountID, r.PostFormValue("id"), audit.SourceFrom(r.Context()).Addr)
+	switch {
+	case err == nil:
+		s.renderFactors(w, r, c, &factorsData{}, "admin.done")
+	case errors.Is(err, authn.ErrLastStrongFactor):
+		s.renderFactors(w, r, c, &factorsData{Refused: true}, "")
+	case errors.Is(err, identity.ErrNotFound):
+		s.errorPage(w, r, http.StatusNotFound, "err.notfound")
+	default:
+		s.failed(w, r, err)
+	}
+}

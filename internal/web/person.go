@@ -227,6 +227,9 @@ type factorsData struct {
 	NewKey   string
 	Recovery []string
 	Refused  bool
+	WebAuthn bool                       // security keys configured
+	Keys     []authn.WebAuthnCredential // the user's keys
+	KeyError string                     // message key of a failed key registration
 }
 
 func (s *server) factors(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
@@ -240,6 +243,10 @@ func (s *server) renderFactors(w http.ResponseWriter, r *http.Request, c *sessio
 		return
 	}
 	d.TOTP = ids
+	if err := s.webauthnData(r, c, d); err != nil {
+		s.failed(w, r, err)
+		return
+	}
 	v := s.page(w, r, c, "factors.title", d)
 	v.Message = message
 	if d.Refused {
