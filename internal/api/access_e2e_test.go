@@ -386,6 +386,23 @@ func TestAccessBasesOverHTTP(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("representative's read in the log: %+v %v", evs, err)
 			}
+
+			// A parent's representation ends at the child's 16th birthday,
+			// also for a session that already acts for the child.
+			teen, _ := e.patient(e.tenantA)
+			birth = e.clock.Now().Add(36*time.Hour).AddDate(-16, 0, 0).Format(time.DateOnly)
+			e.expect(admin, "POST", "/api/v1/representations", js(map[string]any{"representative_id": parent.id, "patient_id": teen,
+				"kind": "parent", "patient_birth_date": birth}), http.StatusCreated)
+			e.expect(parent, "POST", "/api/v1/session/act-for", js(map[string]any{"patient_id": teen}), http.StatusNoContent)
+			if c := e.readPatient(parent, teen); c != http.StatusOK {
+				t.Fatalf("acting for the 15-year-old: %d", c)
+			}
+			e.clock.Advance(48 * time.Hour)
+			parent.token, admin.token, officer.token = e.relogin(parent), e.relogin(admin), e.relogin(officer)
+			e.expect(parent, "POST", "/api/v1/session/act-for", js(map[string]any{"patient_id": teen}), http.StatusForbidden)
+			if c := e.readPatient(parent, teen); c != http.StatusForbidden {
+				t.Fatalf("after the 16th birthday: %d", c)
+			}
 		})
 
 		t.Run("operator", func(t *testing.T) {
@@ -409,6 +426,12 @@ func TestAccessBasesOverHTTP(t *testing.T) {
 			resp, b := e.do(officer, "GET", "/api/v1/operator-requests", "")
 			if resp.StatusCode != 200 || !strings.Contains(string(b), `"uses":1`) {
 				t.Fatalf("operator report: %d %s", resp.StatusCode, b)
+			}
+			// The grant ends after the requested hour.
+			e.clock.Advance(time.Hour)
+			op.token, admin.token, officer.token = e.relogin(op), e.relogin(admin), e.relogin(officer)
+			if c := e.readPatient(op, p); c != http.StatusForbidden {
+				t.Fatalf("after the requested duration: %d", c)
 			}
 		})
 
