@@ -396,6 +396,51 @@ func TestAuditInspectionAndPatientView(t *testing.T) {
 				t.Fatalf("exports logged: %d fhir, %d ndjson", fhirExports, ndjsonExports)
 			}
 		})
+
+		t.Run("representative", func(t *testing.T) {
+			e.t = t
+			child, _ := e.patient(e.tenantA)
+			parent := e.login(e.tenantA, access.RolePerson)
+			if err := e.ids.LinkPerson(e.ctx, parent.id, p2); err != nil {
+				t.Fatal(err)
+			}
+			if resp, b := e.do(parent, "GET", "/fhir/AuditEvent?patient="+child, ""); resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("before representation: %d %s", resp.StatusCode, b)
+			}
+			e.expect(admin, "POST", "/api/v1/representations", js(map[string]any{"representative_id": parent.id, "patient_id": child,
+				"kind": "parent", "patient_birth_date": e.clock.Now().AddDate(-8, 0, 0).Format(time.DateOnly)}), http.StatusCreated)
+			if resp, b := e.do(parent, "GET", "/fhir/AuditEvent?patient="+child, ""); resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("not acting for the child yet: %d %s", resp.StatusCode, b)
+			}
+			e.expect(parent, "POST", "/api/v1/session/act-for", js(map[string]any{"patient_id": child}), http.StatusNoContent)
+			if c := e.readPatient(parent, child); c != http.StatusOK {
+				t.Fatalf("acting for the child: %d", c)
+			}
+			resp, b := e.do(parent, "GET", "/fhir/AuditEvent?patient="+child, "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("child's log: %d %s", resp.StatusCode, b)
+			}
+			represented := 0
+			for _, ae := range auditEventsOf(t, b) {
+				if ae.patient() != "Patient/"+child {
+					t.Fatalf("line of another patient: %+v", ae)
+				}
+				for _, ag := range ae.Agent {
+					for _, c := range ag.Type.Coding {
+						if c.Code == "RESP" && ag.Who != nil && ag.Who.Display == "" {
+							represented++
+						}
+					}
+				}
+			}
+			if represented == 0 {
+				t.Fatalf("the representative's own reads are not marked as on behalf of the child: %s", b)
+			}
+			// While acting for the child, the session sees only the child's log.
+			if resp, b := e.do(parent, "GET", "/fhir/AuditEvent?patient="+p2, ""); resp.StatusCode != http.StatusForbidden || !isOutcome(b, "") {
+				t.Fatalf("own log while acting for the child: %d %s", resp.StatusCode, b)
+			}
+		})
 	})
 }
 
