@@ -1,15 +1,20 @@
 package web
 
 import (
+	"crypto/rand"
+	"encoding/json"
 	"html/template"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
 func renderPage(t *testing.T, name string, data any) string {
@@ -72,5 +77,92 @@ func TestAuditPageOffersFiltersAndExports(t *testing.T) {
 		if !strings.Contains(html, want) {
 			t.Errorf("audit page lacks %s", want)
 		}
+	}
+}
+
+// Over HTTP with real sessions: the security officer searches by patient
+// and emergency and downloads the export as FHIR and NDJSON, each logged
+// first; a person's log page merges the doctor's reads of a day and hides
+// the name; other roles cannot open the officer's page.
+// REQ: LOG-4, LOG-5
+func TestAuditPagesOverHTTP(t *testing.T) {
+	e := newPageEnv(t)
+	tenant := e.tenant("Praktijk A")
+	officer := e.login(tenant, identity.KindAdmin, access.RoleSecurityOfficer)
+	admin := e.login(tenant, identity.KindAdmin, access.RoleAppAdmin)
+	person := e.login(tenant, identity.KindPerson, access.RolePerson)
+	pid, err := e.ids.NewID("p-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ids.CreatePatient(e.ctx, e.db, pid, tenant, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ids.LinkPerson(e.ctx, person.subj.AccountID, pid); err != nil {
+		t.Fatal(err)
+	}
+	lg := audit.New(e.db, e.clock, rand.Reader)
+	t.Cleanup(func() { lg.Close() })
+	read := func(user, name string, emergency bool) audit.Event {
+		ev := audit.Event{Action: audit.ActionRead, Outcome: audit.OutcomeSuccess, TenantID: tenant, Organisation: "Praktijk A",
+			UserID: user, UserName: name, Role: "professional", Basis: "care-relationship:rel-1", PatientID: pid,
+			Resources: []string{"Patient/" + pid}}
+		if emergency {
+			ev.Basis, ev.Emergency, ev.EmergencyReason = "emergency:em-1", true, "bewusteloos"
+		}
+		return ev
+	}
+	if _, err := lg.Append(e.ctx, read("a-1", "Dr. Gewoon", false), read("a-1", "Dr. Gewoon", false), read("a-2", "Dr. Nood", true)); err != nil {
+		t.Fatal(err)
+	}
+
+	code, html := e.page(officer, "/security/audit?search=1&patient="+pid+"&emergency=yes", nil, false)
+	if code != http.StatusOK || !strings.Contains(html, "Dr. Nood") || strings.Contains(html, "Dr. Gewoon") || !strings.Contains(html, `id="export-fhir"`) {
+		t.Fatalf("officer search: %d", code)
+	}
+	code, body := e.page(officer, "/security/audit/export?patient="+pid+"&format=fhir", nil, false)
+	var b struct {
+		ResourceType, Type string
+		Entry              []struct{ Resource struct{ ResourceType, Action string } }
+	}
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &b) != nil || b.ResourceType != "Bundle" || len(b.Entry) < 3 {
+		t.Fatalf("fhir export: %d %.300s", code, body)
+	}
+	for _, en := range b.Entry {
+		if en.Resource.ResourceType != "AuditEvent" || en.Resource.Action == "" {
+			t.Fatalf("entry: %+v", en)
+		}
+	}
+	code, body = e.page(officer, "/security/audit/export?patient="+pid+"&emergency=yes&format=ndjson", nil, false)
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if code != http.StatusOK || len(lines) != 1 || !strings.Contains(lines[0], `"BTG"`) {
+		t.Fatalf("ndjson export: %d %q", code, body)
+	}
+	if code, _ := e.page(officer, "/security/audit/export?format=xml", nil, false); code != http.StatusBadRequest {
+		t.Fatalf("bad format: %d", code)
+	}
+	logged, _, err := lg.Search(e.ctx, audit.Search{TenantID: tenant, UserID: officer.subj.AccountID, Action: audit.ActionLogRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exports := 0
+	for _, ev := range logged {
+		if strings.Contains(ev.Query, "export=fhir") || strings.Contains(ev.Query, "export=ndjson") {
+			exports++
+		}
+	}
+	if len(logged) < 3 || exports != 2 {
+		t.Fatalf("officer's searches and exports in the log: %d, %d exports", len(logged), exports)
+	}
+	if code, _ := e.page(admin, "/security/audit?search=1", nil, false); code != http.StatusForbidden {
+		t.Fatalf("admin on the officer's page: %d", code)
+	}
+
+	code, html = e.page(person, "/me/log", nil, false)
+	if code != http.StatusOK || !strings.Contains(html, "2 keer") || strings.Contains(html, "Dr. Gewoon") || !strings.Contains(html, "bewusteloos") {
+		t.Fatalf("person's log page: %d", code)
+	}
+	if code, html = e.page(person, "/me/log?names=1", nil, false); code != http.StatusOK || !strings.Contains(html, "Dr. Gewoon") {
+		t.Fatalf("names on request: %d", code)
 	}
 }
