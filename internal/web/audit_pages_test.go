@@ -123,7 +123,9 @@ func TestAuditPagesOverHTTP(t *testing.T) {
 	code, body := e.page(officer, "/security/audit/export?patient="+pid+"&format=fhir", nil, false)
 	var b struct {
 		ResourceType, Type string
-		Entry              []struct{ Resource struct{ ResourceType, Action string } }
+		Entry              []struct {
+			Resource struct{ ResourceType, Action string }
+		}
 	}
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &b) != nil || b.ResourceType != "Bundle" || len(b.Entry) < 3 {
 		t.Fatalf("fhir export: %d %.300s", code, body)
