@@ -30,10 +30,16 @@ type auditEventJSON struct {
 		URL          string
 		ValueInteger int
 	}
-	PurposeOfEvent []struct{ Coding []struct{ System, Code string } }
-	Agent          []struct {
-		Type struct{ Coding []struct{ System, Code string } }
-		Role []struct{ Coding []struct{ System, Code string } }
+	PurposeOfEvent []struct {
+		Coding []struct{ System, Code string }
+	}
+	Agent []struct {
+		Type struct {
+			Coding []struct{ System, Code string }
+		}
+		Role []struct {
+			Coding []struct{ System, Code string }
+		}
 		Name string
 		Who  *struct {
 			Display    string

@@ -23,7 +23,7 @@ func TestPatientView(t *testing.T) {
 		t.Skip("no time zone data")
 	}
 	day := time.Date(2026, 6, 10, 8, 0, 0, 0, time.UTC) // 10:00 in Amsterdam
-	evs := []Event{ // newest first, as Search returns them
+	evs := []Event{                                     // newest first, as Search returns them
 		viewEvent("e7", day.Add(23*time.Hour), "jansen", ActionRead, "Observation/o-3"), // 11 June 09:00 local: another day
 		viewEvent("e6", day.Add(5*time.Hour), "jansen", ActionRead, "Observation/o-2", "Patient/p-1"),
 		viewEvent("e5", day.Add(4*time.Hour), "jansen", ActionUpdate, "Observation/o-1"),
