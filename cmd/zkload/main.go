@@ -190,10 +190,12 @@ type Report struct {
 	NotAvailable map[string]string  `json:"not_available,omitempty"`
 	Skipped      map[string]int     `json:"skipped,omitempty"`
 	Server       ServerStats        `json:"server"`
-	ServerError  string             `json:"server_error,omitempty"`
-	Samples      []Sample           `json:"samples"`
-	ErrorSamples []errSample        `json:"error_samples,omitempty"`
-	DataSet      string             `json:"data_set"`
+	// ClientCPUCores is zkload's own CPU per wall second (Linux).
+	ClientCPUCores float64     `json:"client_cpu_cores,omitempty"`
+	ServerError    string      `json:"server_error,omitempty"`
+	Samples        []Sample    `json:"samples"`
+	ErrorSamples   []errSample `json:"error_samples,omitempty"`
+	DataSet        string      `json:"data_set"`
 }
 
 // Sample is one interval of the run.
@@ -240,6 +242,9 @@ func (r Report) print(w io.Writer) {
 			fmt.Fprintf(w, " (VmHWM %.1f MiB)", float64(r.Server.HWMBytes)/(1<<20))
 		}
 		fmt.Fprintf(w, ", CPU %.1f s = %.2f cores\n", r.Server.CPUSeconds, r.Server.CPUCores)
+	}
+	if r.ClientCPUCores > 0 {
+		fmt.Fprintf(w, "zkload itself: %.2f cores\n", r.ClientCPUCores)
 	}
 	if r.ServerError != "" {
 		fmt.Fprintf(w, "server stats unavailable: %s\n", r.ServerError)

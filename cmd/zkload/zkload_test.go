@@ -193,6 +193,9 @@ func TestHarnessAgainstRealServer(t *testing.T) {
 					t.Errorf("operation %s: %+v", op, s)
 				}
 			}
+			if w := rep.Ops["logon-warmup"]; w.Throughput <= 0 {
+				t.Errorf("log-on warm-up has no rate: %+v", w)
+			}
 			if rep.Operations == 0 || rep.PerSecond <= 0 || rep.Server.PeakRSSBytes <= 0 || rep.Server.CPUSeconds <= 0 || len(rep.Samples) < 2 {
 				t.Errorf("report incomplete: %d ops, %.1f/s, server %+v (%s), %d samples", rep.Operations, rep.PerSecond, rep.Server, rep.ServerError, len(rep.Samples))
 			}
