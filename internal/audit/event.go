@@ -10,9 +10,14 @@
 //     events and names any edited, deleted, reordered or inserted event
 //     (LOG-2); Proof and CheckProof give a single event an inclusion proof
 //     that anyone with the public key can check.
-//   - There is no code path that updates or deletes an event, except Purge,
-//     which removes events past their retention and keeps the tree
-//     verifiable (LOG-6).
+//   - There is no code path that updates or deletes an event or its tree
+//     position (on PostgreSQL the database refuses it too, with the grants
+//     in docs/audit-proofs.md). Only the sequencing queue and checkpoints
+//     older than the newest of their day are deleted. Purging after
+//     retention (LOG-6) is not built yet: audit_leaves.purged is reserved
+//     for it, and Verify accepts a purged position only when the
+//     checkpoint that first covered it is older than the shortest
+//     retention.
 //
 // The leaf of an event is its canonical JSON (Event.Canonical), exactly as
 // stored in audit_events.body; the other columns of that table are copies
