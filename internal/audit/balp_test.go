@@ -223,3 +223,21 @@ func TestBALPDenialRepresentationLogRead(t *testing.T) {
 		t.Fatalf("failure: %+v", f)
 	}
 }
+
+// A person's consent is a create; collecting data into their own app and
+// sharing it are disclosures (DICOM Export, ISO 21089 disclose) with the
+// BALP PrivacyDisclosure.Source profile.
+// REQ: LOG-8
+func TestBALPPersonExchangeActions(t *testing.T) {
+	consent := mapped(t, Event{ID: "c", Time: balpTime, Action: ActionConsent, Outcome: OutcomeSuccess, UserID: "a-8", PatientID: "p-1", Purpose: "PATRQT"})
+	if consent.Action != "C" || consent.Subtype[0].Code != "create" || !slices.Equal(consent.Meta.Profile, []string{balpProfile + "PatientCreate"}) {
+		t.Fatalf("consent: %+v", consent)
+	}
+	for _, a := range []Action{ActionCollect, ActionShare, ActionExport} {
+		d := mapped(t, Event{ID: "d", Time: balpTime, Action: a, Outcome: OutcomeSuccess, UserID: "a-8", PatientID: "p-1", Purpose: "PATRQT"})
+		if d.Action != "R" || d.Type.System != sysDCM || d.Type.Code != "110106" || len(d.Subtype) != 1 || d.Subtype[0].Code != "disclose" ||
+			!slices.Equal(d.Meta.Profile, []string{balpProfile + "PrivacyDisclosure.Source"}) || !hasCode(d.PurposeOf, sysActReason, "PATRQT") {
+			t.Fatalf("%s: %+v", a, d)
+		}
+	}
+}
