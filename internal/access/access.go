@@ -347,6 +347,14 @@ func (d *Decider) Decide(ctx context.Context, s Subject, req Request) (Grant, er
 		if _, err := d.log.Append(ctx, ev); err != nil {
 			return Grant{}, fmt.Errorf("log denial: %w", err)
 		}
+		if s.Role == RoleOperator && dec.tenantID != "" {
+			// An operator reaching for a tenant's health data outside the
+			// procedure is a security event for that tenant's officer.
+			if err := d.securityEvent(ctx, d.db, SecurityEvent{TenantID: dec.tenantID, Kind: "operator-access-denied", AccountID: s.AccountID,
+				SubjectID: req.PatientID, Detail: string(req.Action) + ": " + dec.deny}); err != nil {
+				return Grant{}, fmt.Errorf("log denial: %w", err)
+			}
+		}
 		return Grant{}, &Denied{Reason: dec.deny}
 	}
 	purpose := req.Purpose
@@ -575,7 +583,14 @@ func (d *Decider) evalOperator(ctx context.Context, s Subject, req Request, now 
 	var id, tenant, cats string
 	err := d.rule(ctx, operatorQuery, req.PatientID, s.AccountID, clock.Micros(now)).Scan(&id, &tenant, &cats)
 	if errors.Is(err, sql.ErrNoRows) {
-		return denied("operators reach health data only through an approved operator request"), nil
+		// The attempt belongs in the log of the patient's organisation, so
+		// that its security officer sees it (AZ-6, LOG-9).
+		dec := denied("operators reach health data only through an approved operator request")
+		err := d.db.QueryRowContext(ctx, `SELECT tenant_id FROM patients WHERE id = $1`, req.PatientID).Scan(&dec.tenantID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return decision{}, fmt.Errorf("access rules: %w", err)
+		}
+		return dec, nil
 	}
 	if err != nil {
 		return decision{}, fmt.Errorf("access rules: %w", err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
@@ -153,7 +154,8 @@ func rightLine(t *testing.T, f *fixture, actor Subject, accountID string, role R
 
 // Security events reach the security officer of the tenant they concern,
 // and only them: emergency access, privilege changes, role-definition
-// changes, operator requests and decisions, emergency reviews. Other roles
+// changes, operator requests and decisions, emergency reviews, an
+// operator's attempt outside the procedure. Other roles
 // and other tenants' officers cannot read them.
 //
 // REQ: LOG-9
@@ -203,6 +205,15 @@ func TestSecurityEventsReachOfficer(t *testing.T) {
 		if _, err := f.d.DecideOperatorRequest(f.ctx, officer2, or.ID, false, "use the backup instead"); err != nil {
 			t.Fatal(err)
 		}
+		// The operator tries anyway: denied, in tenant A's access log and
+		// among its security events.
+		if _, err := f.d.Decide(f.ctx, op, Request{PatientID: p, Action: Read}); !IsDenied(err) {
+			t.Fatalf("operator after rejection: %v", err)
+		}
+		logged, err := f.log.Query(f.ctx, audit.Filter{TenantID: f.tenantA, UserID: op.AccountID, PatientID: p, Limit: 10})
+		if err != nil || len(logged) != 1 || logged[0].Outcome != audit.OutcomeDenied {
+			t.Errorf("operator's denied attempt in A's log: %+v %v", logged, err)
+		}
 
 		evs, err := f.d.SecurityEvents(f.ctx, officer, t0)
 		if err != nil {
@@ -225,6 +236,7 @@ func TestSecurityEventsReachOfficer(t *testing.T) {
 			{"role-definition-approved", def.ID, officer2.AccountID},
 			{"operator-access-requested", or.ID, op.AccountID},
 			{"operator-access-rejected", or.ID, officer2.AccountID},
+			{"operator-access-denied", "", op.AccountID},
 		} {
 			if _, ok := have[k]; !ok {
 				t.Errorf("no security event %+v among %+v", k, evs)
