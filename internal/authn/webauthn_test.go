@@ -487,3 +487,39 @@ func TestWebAuthnRelyingParty(t *testing.T) {
 		t.Error("a non-loopback IP address became the relying party id")
 	}
 }
+
+// BenchmarkWebAuthnLogon measures one whole log-on with password + key
+// (test argon2 parameters, SQLite): Begin, the options, and Complete with a
+// signed assertion. The key's own signing is part of the loop.
+func BenchmarkWebAuthnLogon(b *testing.B) {
+	db := storetest.SQLite(b)
+	f := newFixture(b, db, password.TestParams())
+	if err := f.svc.EnableWebAuthn(testRPID, []string{testOrigin}); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	u := f.addUser(b, "bench.key", identity.KindPerson, 3, true, string(access.RolePerson))
+	k := newSoftKey(b, true)
+	sess := Session{ID: "s-bench", AccountID: u.id}
+	opts, err := f.svc.BeginWebAuthnRegistration(ctx, sess)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.svc.FinishWebAuthnRegistration(ctx, sess, "bench", k.register(opts), "127.0.0.1"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		att, err := f.svc.Begin(ctx, u.name, u.pw, "127.0.0.1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts, err := f.svc.BeginWebAuthnLogon(ctx, att)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := f.svc.Complete(ctx, att, FactorWebAuthn, string(k.assert(opts)), "127.0.0.1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
