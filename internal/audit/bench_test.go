@@ -166,6 +166,7 @@ func BenchmarkLargeLog(b *testing.B) {
 				b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/1000/float64(n*b.N), "cpu-µs/event")
 			})
 			b.Run("patient-query", func(b *testing.B) {
+				cpu0 := cpuTime(b)
 				for i := range b.N {
 					p := fmt.Sprintf("p%d", (i*7919)%patients)
 					evs, err := l.Query(context.Background(), Filter{TenantID: "t1", PatientID: p})
@@ -174,6 +175,7 @@ func BenchmarkLargeLog(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/query")
+				b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/query")
 			})
 		})
 	}
@@ -201,6 +203,7 @@ func BenchmarkVerifyCompute(b *testing.B) {
 	v := &verifyRun{sha: sha256.New()}
 	t := &treeRun{verifyRun: v, tenant: "t1", stored: map[groupKey][]byte{}}
 	var f bodyFields
+	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	for i := range b.N {
 		c := &cols[i%distinct]
@@ -214,4 +217,67 @@ func BenchmarkVerifyCompute(b *testing.B) {
 		t.push(h)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/1000/float64(b.N), "cpu-µs/event")
+}
+
+// BenchmarkPatientQueryScale measures a patient's log query on a log of
+// ZK_BENCH_QUERY_EVENTS events (default 1,000,000; 10,000,000 is the size
+// the issue names), generated inside the database so that large sizes take
+// minutes, not hours. The rows are what the query reads: indexed columns
+// and a realistic JSON body; they are not sequenced (the query does not
+// read the tree). Each patient has 100 events spread over the whole log,
+// so every query reads 100 rows from 100 different places.
+func BenchmarkPatientQueryScale(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("ZK_BENCH_QUERY_EVENTS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 100 {
+			b.Fatalf("ZK_BENCH_QUERY_EVENTS: %q", s)
+		}
+	}
+	patients := n / 100
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run(engine, func(b *testing.B) {
+			db := benchDB(b, engine)
+			l := newTestLog(b, db)
+			ctx := context.Background()
+			start := time.Now()
+			const step = 500_000
+			for lo := 0; lo < n; lo += step {
+				hi := min(lo+step, n) - 1
+				series := `WITH RECURSIVE s(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM s WHERE i < $2) SELECT i FROM s`
+				hexID := `printf('%032x', i)`
+				if engine == "postgres" {
+					series = `SELECT i FROM generate_series($1::bigint, $2::bigint) AS g(i)`
+					hexID = `lpad(to_hex(i), 32, '0')`
+				}
+				q := `INSERT INTO audit_events (id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body)
+					SELECT ` + hexID + `, 't1', $3 + i * 60000000, 'read', 'success', 'u' || (i % 97), 'p' || (i % $4), FALSE, 'access',
+					'{"id":"' || ` + hexID + ` || '","time":"2026-03-02T09:00:00Z","action":"read","outcome":"success","kind":"access",' ||
+					'"tenantId":"t1","organisation":"Huisartsenpraktijk t1","userId":"u' || (i % 97) || '","userName":"Dr. u' || (i % 97) ||
+					'","role":"huisarts","assurance":"hoog","basis":"care-relationship","emergency":false,"patientId":"p' || (i % $4) ||
+					'","resources":["Observation/p' || (i % $4) || '-1"],"sourceAddr":"192.0.2.10","sourceApp":"zorgkluis","traceId":"4bf92f3577b34da6a3ce929d0e0e4736"}'
+					FROM (` + series + `) AS src`
+				if _, err := db.ExecContext(ctx, q, int64(lo), int64(hi), testStart.UnixMicro(), int64(patients)); err != nil {
+					b.Fatalf("generate events: %v", err)
+				}
+			}
+			if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%s: generated %d events in %v", engine, n, time.Since(start).Round(time.Second))
+			b.Run("query", func(b *testing.B) {
+				cpu0 := cpuTime(b)
+				for i := range b.N {
+					p := fmt.Sprintf("p%d", (i*7919)%patients)
+					evs, err := l.Query(ctx, Filter{TenantID: "t1", PatientID: p})
+					if err != nil || len(evs) != 100 {
+						b.Fatalf("Query %s: %d events, %v; want 100", p, len(evs), err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/query")
+				b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/query")
+			})
+		})
+	}
 }
