@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
@@ -420,6 +421,9 @@ func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time
 	if req.PatientID == "" {
 		return denied("no patient named"), nil
 	}
+	if checkText(req.PatientID) != nil {
+		return denied(noPatient), nil
+	}
 	if s.OnBehalfOf != "" && perm.base != RolePerson {
 		return denied("only persons act on behalf of a patient"), nil
 	}
@@ -689,6 +693,22 @@ func fromMicros(v sql.NullInt64) *time.Time {
 	}
 	t := clock.FromMicros(v.Int64)
 	return &t
+}
+
+// checkText refuses text a database cannot store or a page should not
+// show: invalid UTF-8, NUL and other control characters (tab and line
+// breaks aside). PostgreSQL rejects NUL in text, which would otherwise turn
+// bad input into an unavailable service.
+func checkText(vals ...string) error {
+	for _, v := range vals {
+		bad := !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool {
+			return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f
+		})
+		if bad {
+			return invalid("text must be valid UTF-8 without control characters")
+		}
+	}
+	return nil
 }
 
 func invalid(format string, args ...any) error {

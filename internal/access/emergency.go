@@ -54,6 +54,9 @@ func (d *Decider) DeclareEmergency(ctx context.Context, actor Subject, patientID
 	if err := actorIs(actor, actor.Role); err != nil {
 		return Emergency{}, fmt.Errorf("declare emergency: %w", err)
 	}
+	if err := checkText(patientID, reason); err != nil {
+		return Emergency{}, err
+	}
 	reason = strings.TrimSpace(reason)
 	if len(reason) < MinEmergencyReason || len(reason) > 1000 {
 		return Emergency{}, invalid("declare emergency: a reason of %d to 1000 characters is required", MinEmergencyReason)
@@ -133,6 +136,9 @@ func (d *Decider) EmergencyReviews(ctx context.Context, actor Subject, pending b
 func (d *Decider) ReviewEmergency(ctx context.Context, actor Subject, id string, justified bool, note string) (Emergency, error) {
 	if err := actorIs(actor, RoleSecurityOfficer); err != nil {
 		return Emergency{}, fmt.Errorf("review emergency: %w", err)
+	}
+	if err := checkText(id, note); err != nil {
+		return Emergency{}, err
 	}
 	note = strings.TrimSpace(note)
 	if note == "" || len(note) > 2000 {

@@ -43,6 +43,9 @@ func (d *Decider) RequestOperatorAccess(ctx context.Context, actor Subject, r Op
 	if err := actorIs(actor, RoleOperator); err != nil {
 		return OperatorRequest{}, fmt.Errorf("operator request: %w", err)
 	}
+	if err := checkText(append([]string{r.TenantID, r.Reason}, append(r.PatientIDs, r.Categories...)...)...); err != nil {
+		return OperatorRequest{}, err
+	}
 	r.Reason = strings.TrimSpace(r.Reason)
 	switch {
 	case r.TenantID == "":
@@ -107,6 +110,9 @@ func (d *Decider) RequestOperatorAccess(ctx context.Context, actor Subject, r Op
 func (d *Decider) DecideOperatorRequest(ctx context.Context, actor Subject, id string, approve bool, note string) (OperatorRequest, error) {
 	if err := actorIs(actor, RoleSecurityOfficer); err != nil {
 		return OperatorRequest{}, fmt.Errorf("decide operator request: %w", err)
+	}
+	if err := checkText(id, note); err != nil {
+		return OperatorRequest{}, err
 	}
 	note = strings.TrimSpace(note)
 	if note == "" || len(note) > 2000 {

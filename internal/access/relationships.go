@@ -57,6 +57,9 @@ func (d *Decider) RecordRelationship(ctx context.Context, actor Subject, r Relat
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return Relationship{}, fmt.Errorf("record relationship: %w", err)
 	}
+	if err := checkText(r.ProfessionalID, r.PatientID, r.Kind); err != nil {
+		return Relationship{}, err
+	}
 	if err := patientInTenant(ctx, d.db, r.PatientID, actor.TenantID); err != nil {
 		return Relationship{}, err
 	}
@@ -80,6 +83,9 @@ func (d *Decider) EndRelationship(ctx context.Context, actor Subject, id string,
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return fmt.Errorf("end relationship: %w", err)
 	}
+	if err := checkText(id); err != nil {
+		return err
+	}
 	if at.IsZero() {
 		at = d.clock.Now()
 	}
@@ -100,6 +106,9 @@ func (d *Decider) EndRelationship(ctx context.Context, actor Subject, id string,
 func (d *Decider) Relationships(ctx context.Context, actor Subject, patientID string) ([]Relationship, error) {
 	if err := actorIs(actor, RoleAppAdmin, RoleSecurityOfficer); err != nil {
 		return nil, fmt.Errorf("list relationships: %w", err)
+	}
+	if err := checkText(patientID); err != nil {
+		return nil, err
 	}
 	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID); err != nil {
 		return nil, err
@@ -139,6 +148,9 @@ func (d *Decider) CreateTeam(ctx context.Context, actor Subject, name string) (T
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return Team{}, fmt.Errorf("create team: %w", err)
 	}
+	if err := checkText(name); err != nil {
+		return Team{}, err
+	}
 	if name == "" || len(name) > 200 {
 		return Team{}, invalid("create team: a name of 1 to 200 characters is required")
 	}
@@ -175,6 +187,9 @@ func (d *Decider) SetTeamMember(ctx context.Context, actor Subject, teamID, acco
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return fmt.Errorf("team member: %w", err)
 	}
+	if err := checkText(teamID, accountID); err != nil {
+		return err
+	}
 	if err := d.teamInTenant(ctx, teamID, actor.TenantID); err != nil {
 		return err
 	}
@@ -189,6 +204,9 @@ func (d *Decider) SetTeamMember(ctx context.Context, actor Subject, teamID, acco
 func (d *Decider) SetTeamPatient(ctx context.Context, actor Subject, teamID, patientID string, assigned bool) error {
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return fmt.Errorf("team patient: %w", err)
+	}
+	if err := checkText(teamID, patientID); err != nil {
+		return err
 	}
 	if err := d.teamInTenant(ctx, teamID, actor.TenantID); err != nil {
 		return err
@@ -307,6 +325,9 @@ func (d *Decider) Delegate(ctx context.Context, actor Subject, to, patientID, re
 	if err := actorIs(actor, RoleProfessional); err != nil {
 		return Delegation{}, fmt.Errorf("delegate: %w", err)
 	}
+	if err := checkText(to, patientID, reason); err != nil {
+		return Delegation{}, err
+	}
 	now := d.clock.Now()
 	switch {
 	case reason == "" || len(reason) > 500:
@@ -353,6 +374,9 @@ func (d *Decider) Delegate(ctx context.Context, actor Subject, to, patientID, re
 func (d *Decider) RevokeDelegation(ctx context.Context, actor Subject, id string) error {
 	if err := actorIs(actor, RoleProfessional, RoleAppAdmin); err != nil {
 		return fmt.Errorf("revoke delegation: %w", err)
+	}
+	if err := checkText(id); err != nil {
+		return err
 	}
 	q := `UPDATE access_delegations SET revoked_by = $1, revoked_at = $2 WHERE id = $3 AND tenant_id = $4 AND revoked_at IS NULL`
 	args := []any{actor.AccountID, clock.Micros(d.clock.Now()), id, actor.TenantID}

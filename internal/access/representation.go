@@ -48,6 +48,9 @@ func (d *Decider) AddRepresentation(ctx context.Context, actor Subject, r Repres
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return Representation{}, fmt.Errorf("add representation: %w", err)
 	}
+	if err := checkText(append([]string{r.RepresentativeID, r.PatientID, r.Kind, r.PatientBirthDate}, r.Categories...)...); err != nil {
+		return Representation{}, err
+	}
 	now := d.clock.Now()
 	if r.Start.IsZero() {
 		r.Start = now
@@ -111,6 +114,9 @@ func (d *Decider) RevokeRepresentation(ctx context.Context, actor Subject, id st
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return fmt.Errorf("revoke representation: %w", err)
 	}
+	if err := checkText(id); err != nil {
+		return err
+	}
 	res, err := d.db.ExecContext(ctx, `UPDATE access_representations SET revoked_by = $1, revoked_at = $2
 		WHERE id = $3 AND tenant_id = $4 AND revoked_at IS NULL`, actor.AccountID, clock.Micros(d.clock.Now()), id, actor.TenantID)
 	if err != nil {
@@ -129,6 +135,9 @@ func (d *Decider) RevokeRepresentation(ctx context.Context, actor Subject, id st
 // every request, so a representation that ends mid-session stops working at
 // once.
 func (d *Decider) MayRepresent(ctx context.Context, accountID, patientID string) (bool, error) {
+	if checkText(accountID, patientID) != nil {
+		return false, nil
+	}
 	var one int
 	err := d.db.QueryRowContext(ctx, `SELECT 1 FROM accounts a JOIN patients p ON p.tenant_id = a.tenant_id
 		WHERE a.id = $1 AND p.id = $2 AND a.status = 'active' AND (

@@ -53,6 +53,9 @@ func (d *Decider) RequestRight(ctx context.Context, actor Subject, r RightReques
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return RightRequest{}, fmt.Errorf("request right: %w", err)
 	}
+	if err := checkText(r.AccountID, string(r.Role), r.Reason); err != nil {
+		return RightRequest{}, err
+	}
 	now := d.clock.Now()
 	r.Reason = strings.TrimSpace(r.Reason)
 	if r.Reason == "" || len(r.Reason) > 1000 {
@@ -128,6 +131,9 @@ func (d *Decider) DecideRight(ctx context.Context, actor Subject, id string, app
 	if err := actorIs(actor, RoleSecurityOfficer, RoleAppAdmin); err != nil {
 		return RightRequest{}, fmt.Errorf("decide right: %w", err)
 	}
+	if err := checkText(id, note); err != nil {
+		return RightRequest{}, err
+	}
 	var out RightRequest
 	err := d.db.Tx(ctx, func(tx *store.Tx) error {
 		r, err := scanRight(tx.QueryRowContext(ctx, `SELECT `+rightCols+` FROM access_right_requests WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID))
@@ -172,6 +178,9 @@ func (d *Decider) DecideRight(ctx context.Context, actor Subject, id string, app
 func (d *Decider) RevokeRight(ctx context.Context, actor Subject, id string) error {
 	if err := actorIs(actor, RoleSecurityOfficer, RoleAppAdmin); err != nil {
 		return fmt.Errorf("revoke right: %w", err)
+	}
+	if err := checkText(id); err != nil {
+		return err
 	}
 	return d.db.Tx(ctx, func(tx *store.Tx) error {
 		var account, role string

@@ -247,6 +247,9 @@ func (d *Decider) DecideRole(ctx context.Context, actor Subject, id string, appr
 	if err := actorIs(actor, RoleAppAdmin, RoleSecurityOfficer); err != nil {
 		return RoleDef{}, fmt.Errorf("decide role: %w", err)
 	}
+	if err := checkText(id, note); err != nil {
+		return RoleDef{}, err
+	}
 	var out RoleDef
 	err := d.db.Tx(ctx, func(tx *store.Tx) error {
 		r, err := scanRoleDef(tx.QueryRowContext(ctx, `SELECT `+roleDefCols+` FROM access_role_defs WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID))

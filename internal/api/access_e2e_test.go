@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -796,4 +797,113 @@ func TestPrivilegedRightEndsOverHTTP(t *testing.T) {
 	if s := state(); s != "revoked" {
 		t.Errorf("state after revocation: %s", s)
 	}
+}
+
+// Bad input to the access endpoints is a clear 400 problem on both
+// databases, never a 5xx, and writes nothing: malformed JSON, wrong types,
+// unknown fields, and text with a NUL or another control character (which
+// PostgreSQL cannot store) in any field.
+//
+// REQ: AZ-1
+func TestAccessEndpointsRejectBadInput(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		p, _ := e.patient(e.tenantA)
+		admin := e.login(e.tenantA, access.RoleAppAdmin)
+		officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+		doc := e.login(e.tenantA, access.RoleProfessional)
+		person := e.login(e.tenantA, access.RolePerson)
+		op := e.login("", access.RoleOperator)
+		e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": doc.id, "patient_id": p, "kind": "gp"}), http.StatusCreated)
+		team := e.expect(admin, "POST", "/api/v1/teams", `{"name":"Wijkteam"}`, http.StatusCreated)["id"].(string)
+		em := e.expect(doc, "POST", "/api/v1/emergencies", js(map[string]any{"patient_id": p, "reason": "collapsed in the hall"}), http.StatusCreated)["id"].(string)
+		orq := e.expect(op, "POST", "/api/v1/operator-requests", js(map[string]any{"tenant_id": e.tenantA, "patient_ids": []string{p},
+			"categories": []string{"demographics"}, "reason": "repair after failed import", "duration_minutes": 60}), http.StatusCreated)["id"].(string)
+		acc, err := e.ids.CreateAccount(e.ctx, identity.Account{TenantID: e.tenantA, Kind: identity.KindProfessional, Username: "new-gp", DisplayName: "GP", RegistrationMethod: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr := e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "professional", "reason": "new GP"}), http.StatusCreated)["id"].(string)
+		role := e.expect(admin, "POST", "/api/v1/roles", js(map[string]any{"name": "dietitian", "base": "professional", "actions": []string{"read"},
+			"categories": []string{"clinical"}}), http.StatusCreated)["id"].(string)
+		until := e.clock.Now().Add(24 * time.Hour).Format(time.RFC3339)
+
+		const nul, ctl = `a\u0000b`, `a\u001bb`
+		type call struct {
+			u            user
+			method, path string
+			body         string // %s is replaced by the bad text
+		}
+		calls := []call{
+			{admin, "POST", "/api/v1/relationships", `{"professional_id":"` + doc.id + `","patient_id":"` + p + `","kind":"%s"}`},
+			{admin, "POST", "/api/v1/relationships", `{"professional_id":"%s","patient_id":"` + p + `","kind":"gp"}`},
+			{admin, "POST", "/api/v1/relationships", `{"professional_id":"` + doc.id + `","patient_id":"%s","kind":"gp"}`},
+			{admin, "POST", "/api/v1/teams", `{"name":"%s"}`},
+			{doc, "POST", "/api/v1/delegations", `{"to":"%s","patient_id":"` + p + `","reason":"referral","until":"` + until + `"}`},
+			{doc, "POST", "/api/v1/delegations", `{"to":"` + acc.ID + `","patient_id":"` + p + `","reason":"%s","until":"` + until + `"}`},
+			{admin, "POST", "/api/v1/representations", `{"representative_id":"` + person.id + `","patient_id":"` + p + `","kind":"authorised","categories":["%s"]}`},
+			{admin, "POST", "/api/v1/representations", `{"representative_id":"%s","patient_id":"` + p + `","kind":"authorised"}`},
+			{doc, "POST", "/api/v1/emergencies", `{"patient_id":"` + p + `","reason":"collapsed %s in the hall"}`},
+			{doc, "POST", "/api/v1/emergencies", `{"patient_id":"%s","reason":"collapsed in the hall"}`},
+			{officer, "POST", "/api/v1/emergencies/" + em + "/review", `{"justified":true,"note":"%s"}`},
+			{op, "POST", "/api/v1/operator-requests", `{"tenant_id":"` + e.tenantA + `","patient_ids":["%s"],"categories":["demographics"],"reason":"repair after failed import","duration_minutes":60}`},
+			{op, "POST", "/api/v1/operator-requests", `{"tenant_id":"` + e.tenantA + `","patient_ids":["` + p + `"],"categories":["demographics"],"reason":"repair %s after failed import","duration_minutes":60}`},
+			{op, "POST", "/api/v1/operator-requests", `{"tenant_id":"%s","patient_ids":["` + p + `"],"categories":["demographics"],"reason":"repair after failed import","duration_minutes":60}`},
+			{officer, "POST", "/api/v1/operator-requests/" + orq + "/decision", `{"approve":true,"note":"%s"}`},
+			{admin, "POST", "/api/v1/rights/requests", `{"account_id":"` + acc.ID + `","role":"professional","reason":"%s"}`},
+			{admin, "POST", "/api/v1/rights/requests", `{"account_id":"%s","role":"professional","reason":"new GP"}`},
+			{officer, "POST", "/api/v1/rights/requests/" + rr + "/decision", `{"approve":true,"note":"%s"}`},
+			{admin, "POST", "/api/v1/roles", `{"name":"%s","base":"professional","actions":["read"],"categories":["clinical"]}`},
+			{officer, "POST", "/api/v1/roles/" + role + "/decision", `{"approve":true,"note":"%s"}`},
+			{person, "POST", "/api/v1/session/act-for", `{"patient_id":"%s"}`},
+			{admin, "PUT", "/api/v1/teams/" + team + "/members/%s", ""},
+			{admin, "PUT", "/api/v1/teams/" + team + "/patients/%s", ""},
+		}
+		check := func(c call, body string) {
+			t.Helper()
+			path := c.path
+			if strings.Contains(path, "%s") { // bad text in the path, escaped as a client would
+				path, body = strings.ReplaceAll(path, "%s", url.PathEscape(body)), ""
+			}
+			resp, b := e.do(c.u, c.method, path, body)
+			if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+				t.Errorf("%s %s %s: %d %s", c.method, c.path, body, resp.StatusCode, b)
+			}
+		}
+		for _, c := range calls {
+			if strings.Contains(c.path, "%s") {
+				check(c, "a\x00b")
+				check(c, "a\x1bb")
+				continue
+			}
+			check(c, strings.ReplaceAll(c.body, "%s", nul))
+			check(c, strings.ReplaceAll(c.body, "%s", ctl))
+		}
+		for _, c := range []call{calls[0], calls[3], calls[5], calls[8], calls[10], calls[12], calls[15]} {
+			bodies := []string{"", "{", "[]", `"text"`, `{"unknown":1}`}
+			if strings.Contains(c.body, `"%s"`) { // a number where text belongs
+				bodies = append(bodies, strings.Replace(c.body, `"%s"`, `42`, 1))
+			}
+			for _, body := range bodies {
+				check(c, body)
+			}
+		}
+		// Nothing was written: the team is still empty, the review and the
+		// decisions are still pending, one relationship and one emergency.
+		if ts, _ := e.dec.Teams(e.ctx, admin.subj); len(ts) != 1 || ts[0].ID != team || len(ts[0].Members)+len(ts[0].Patients) != 0 {
+			t.Errorf("teams after bad input: %+v", ts)
+		}
+		if rels, _ := e.dec.Relationships(e.ctx, admin.subj, p); len(rels) != 2 { // the registration's and the one above
+			t.Errorf("relationships after bad input: %+v", rels)
+		}
+		if q, _ := e.dec.EmergencyReviews(e.ctx, officer.subj, true); len(q) != 1 {
+			t.Errorf("emergencies after bad input: %+v", q)
+		}
+		if rep, _ := e.dec.OperatorReport(e.ctx, officer.subj); len(rep) != 1 || rep[0].Status != "pending" {
+			t.Errorf("operator requests after bad input: %+v", rep)
+		}
+		if _, pending, _ := e.dec.RightsOverview(e.ctx, officer.subj); len(pending) != 1 {
+			t.Errorf("right requests after bad input: %+v", pending)
+		}
+	})
 }
