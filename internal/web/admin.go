@@ -102,17 +102,9 @@ func (s *server) renderRights(w http.ResponseWriter, r *http.Request, c *session
 	s.render(w, r, http.StatusOK, "rights", v)
 }
 
-func (s *server) accountID(r *http.Request, username string) (string, error) {
-	a, err := s.d.IDs.AccountByUsername(r.Context(), strings.TrimSpace(username))
-	if err != nil {
-		return "", err
-	}
-	return a.ID, nil
-}
-
 func (s *server) rightRequest(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	again := func(m string) { s.renderRights(w, r, c, "", m) }
-	id, err := s.accountID(r, r.PostFormValue("username"))
+	id, err := s.accountID(r, c, r.PostFormValue("username"))
 	if err != nil {
 		s.manageError(w, r, err, again)
 		return
@@ -179,7 +171,7 @@ func (s *server) renderRelationships(w http.ResponseWriter, r *http.Request, c *
 func (s *server) relationshipAdd(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	pid := strings.TrimSpace(r.PostFormValue("patient"))
 	again := func(m string) { s.renderRelationships(w, r, c, pid, "", m) }
-	pro, err := s.accountID(r, r.PostFormValue("professional"))
+	pro, err := s.accountID(r, c, r.PostFormValue("professional"))
 	if err != nil {
 		s.manageError(w, r, err, again)
 		return
@@ -238,7 +230,7 @@ func (s *server) teamChange(w http.ResponseWriter, r *http.Request, c *sessionCt
 		_, err = s.d.Access.CreateTeam(r.Context(), c.subject, strings.TrimSpace(r.PostFormValue("name")))
 	case "member":
 		var id string
-		if id, err = s.accountID(r, r.PostFormValue("username")); err == nil {
+		if id, err = s.accountID(r, c, r.PostFormValue("username")); err == nil {
 			err = s.d.Access.SetTeamMember(r.Context(), c.subject, r.PostFormValue("team"), id, true)
 		}
 	case "patient":
