@@ -392,3 +392,42 @@ func (d *Decider) RevokeDelegation(ctx context.Context, actor Subject, id string
 	}
 	return nil
 }
+
+// Delegations lists delegations of the actor's tenant, newest first: for an
+// application admin or security officer all of them (of one patient when
+// patientID is not empty), for a professional those they gave or received.
+func (d *Decider) Delegations(ctx context.Context, actor Subject, patientID string) ([]Delegation, error) {
+	if err := actorIs(actor, RoleAppAdmin, RoleSecurityOfficer, RoleProfessional); err != nil {
+		return nil, fmt.Errorf("list delegations: %w", err)
+	}
+	if err := checkText(patientID); err != nil {
+		return nil, err
+	}
+	q := `SELECT id, tenant_id, from_id, to_id, patient_id, reason, start_at, end_at, revoked_at FROM access_delegations WHERE tenant_id = $1`
+	args := []any{actor.TenantID}
+	if actor.Role == RoleProfessional {
+		q += ` AND (from_id = $2 OR to_id = $2)`
+		args = append(args, actor.AccountID)
+	}
+	if patientID != "" {
+		args = append(args, patientID)
+		q += fmt.Sprintf(` AND patient_id = $%d`, len(args))
+	}
+	rows, err := d.db.QueryContext(ctx, q+` ORDER BY start_at DESC, id LIMIT 1000`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list delegations: %w", err)
+	}
+	defer rows.Close()
+	out := []Delegation{}
+	for rows.Next() {
+		var dl Delegation
+		var start, end int64
+		var revoked sql.NullInt64
+		if err := rows.Scan(&dl.ID, &dl.TenantID, &dl.FromID, &dl.ToID, &dl.PatientID, &dl.Reason, &start, &end, &revoked); err != nil {
+			return nil, fmt.Errorf("list delegations: %w", err)
+		}
+		dl.Start, dl.End, dl.RevokedAt = clock.FromMicros(start), clock.FromMicros(end), fromMicros(revoked)
+		out = append(out, dl)
+	}
+	return out, rows.Err()
+}

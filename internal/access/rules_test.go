@@ -247,6 +247,22 @@ func TestDelegation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Listed for both professionals and the tenant's admin, not for
+		// others or another tenant.
+		adminB := f.account(f.tenantB, RoleAppAdmin)
+		for _, tc := range []struct {
+			s    Subject
+			pid  string
+			want int
+		}{{gp, "", 1}, {spec, "", 1}, {admin, p, 1}, {admin, "", 1}, {other, "", 0}, {adminB, "", 0}, {adminB, p, 0}} {
+			list, err := f.d.Delegations(f.ctx, tc.s, tc.pid)
+			if err != nil || len(list) != tc.want || (tc.want == 1 && (list[0].ID != dl.ID || list[0].ToID != spec.AccountID)) {
+				t.Errorf("delegations for %s %s: %+v %v", tc.s.Role, tc.s.AccountID, list, err)
+			}
+		}
+		if _, err := f.d.Delegations(f.ctx, person, ""); !errors.Is(err, ErrForbidden) {
+			t.Errorf("a person lists delegations: %v", err)
+		}
 		if g, err := f.d.Decide(f.ctx, spec, Request{PatientID: p, Action: Read}); err != nil || g.Basis() != BasisDelegation || g.Ref() != dl.ID {
 			t.Fatalf("delegate: %v %v", g.Explanation(), err)
 		}

@@ -318,6 +318,11 @@ func TestAccessBasesOverHTTP(t *testing.T) {
 			if c := e.readPatient(spec, p); c != http.StatusOK {
 				t.Fatalf("delegate: %d", c)
 			}
+			for _, u := range []user{gp, spec, admin} {
+				if resp, b := e.do(u, "GET", "/api/v1/delegations?patient="+p, ""); resp.StatusCode != http.StatusOK || !strings.Contains(string(b), dl["id"].(string)) {
+					t.Fatalf("delegations as %s: %d %s", u.subj.Role, resp.StatusCode, b)
+				}
+			}
 			e.expect(gp, "POST", "/api/v1/delegations/"+dl["id"].(string)+"/revoke", "", http.StatusNoContent)
 			if c := e.readPatient(spec, p); c != http.StatusForbidden {
 				t.Fatalf("after revocation: %d", c)

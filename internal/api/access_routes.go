@@ -33,6 +33,7 @@ func (s *Server) accessRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/teams/{id}/patients/{patient}", s.as(admin, s.teamPatient(false)))
 
 	mux.HandleFunc("POST /api/v1/delegations", s.as(prof, s.postDelegation))
+	mux.HandleFunc("GET /api/v1/delegations", s.as([]access.Role{access.RoleProfessional, access.RoleAppAdmin, access.RoleSecurityOfficer}, s.listDelegations))
 	mux.HandleFunc("POST /api/v1/delegations/{id}/revoke", s.as([]access.Role{access.RoleProfessional, access.RoleAppAdmin}, s.revokeDelegation))
 
 	mux.HandleFunc("POST /api/v1/representations", s.as(admin, s.postRepresentation))
@@ -195,6 +196,18 @@ func (s *Server) postDelegation(w http.ResponseWriter, r *http.Request, c caller
 	}
 	out, err := s.d.Access.Delegate(r.Context(), c.subject, b.To, b.PatientID, b.Reason, b.Until)
 	s.reply(w, r, http.StatusCreated, out, err)
+}
+
+// listDelegations lists the tenant's delegations (a professional: their
+// own, given or received), of one patient with ?patient=.
+func (s *Server) listDelegations(w http.ResponseWriter, r *http.Request, c caller) {
+	pid := r.URL.Query().Get("patient")
+	if pid != "" && !fhirIDRE.MatchString(pid) {
+		problem(w, r, http.StatusBadRequest, "Invalid request", "invalid patient")
+		return
+	}
+	out, err := s.d.Access.Delegations(r.Context(), c.subject, pid)
+	s.reply(w, r, http.StatusOK, out, err)
 }
 
 func (s *Server) revokeDelegation(w http.ResponseWriter, r *http.Request, c caller) {
