@@ -489,136 +489,138 @@ func (e *accessEnv) relogin(u user) string {
 // REQ: AZ-1
 // REQ: AZ-3
 func TestNoIDOROnPatientEndpoints(t *testing.T) {
-	e := newAccessEnv(t, storetest.SQLite(t))
-	pA, obsA := e.patient(e.tenantA)
-	pA2, obsA2 := e.patient(e.tenantA) // no basis for anyone below
-	pB, obsB := e.patient(e.tenantB)
-	admin := e.login(e.tenantA, access.RoleAppAdmin)
-	officer := e.login(e.tenantA, access.RoleSecurityOfficer)
-	prof := e.login(e.tenantA, access.RoleProfessional)
-	other := e.login(e.tenantA, access.RoleProfessional)
-	person := e.login(e.tenantA, access.RolePerson)
-	e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": prof.id, "patient_id": pA, "kind": "gp"}), http.StatusCreated)
-	if err := e.ids.LinkPerson(e.ctx, person.id, pA); err != nil {
-		t.Fatal(err)
-	}
-	team := e.expect(admin, "POST", "/api/v1/teams", `{"name":"T"}`, http.StatusCreated)["id"].(string)
-	if c := e.readPatient(prof, pA); c != http.StatusOK {
-		t.Fatalf("own patient: %d", c)
-	}
-	if c := e.readPatient(person, pA); c != http.StatusOK {
-		t.Fatalf("own record: %d", c)
-	}
-	const unknown = "p-doesnotexist0000000000000000"
-	obs := func(pid string) string {
-		return fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, pid)
-	}
-	type ep struct {
-		u      user
-		method string
-		path   func(pid, res string) string
-		body   func(pid string) string
-		// sameTenant: also refused for a patient of the user's own tenant
-		// to whom the user has no basis (health data, and rules only the
-		// professional with a relationship may make).
-		sameTenant bool
-	}
-	none := func(string) string { return "" }
-	obsPut := func(p string) string {
-		return fmt.Sprintf(`{"resourceType":"Observation","id":"RES","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, p)
-	}
-	eps := []ep{
-		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none, true},
-		{person, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none, true},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Patient?_id=" + p }, none, true},
-		{person, "GET", func(p, _ string) string { return "/fhir/Patient?_id=" + p }, none, true},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/_history" }, none, true},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/_history/1" }, none, true},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/$everything" }, none, true},
-		{person, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/$everything" }, none, true},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none, true},
-		{prof, "GET", func(p, _ string) string { return "/fhir/Observation?subject=Patient/" + p }, none, true},
-		{person, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none, true},
-		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
-		{person, "GET", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
-		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r + "/_history" }, none, true},
-		{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r + "/_history/1" }, none, true},
-		{prof, "DELETE", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
-		{prof, "PUT", func(_, r string) string { return "/fhir/Observation/" + r }, obsPut, true},
-		{prof, "POST", func(string, string) string { return "/fhir/Observation" }, obs, true},
-		{person, "POST", func(string, string) string { return "/fhir/Observation" }, obs, true},
-		{prof, "PUT", func(p, _ string) string { return "/fhir/Patient/" + p },
-			func(p string) string { return fmt.Sprintf(`{"resourceType":"Patient","id":%q}`, p) }, true},
-		{admin, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none, false},
-		{officer, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none, false},
-		{admin, "POST", func(string, string) string { return "/api/v1/relationships" },
-			func(p string) string {
-				return js(map[string]any{"professional_id": other.id, "patient_id": p, "kind": "gp"})
-			}, false},
-		{admin, "PUT", func(p, _ string) string { return "/api/v1/teams/" + team + "/patients/" + p }, none, false},
-		{admin, "DELETE", func(p, _ string) string { return "/api/v1/teams/" + team + "/patients/" + p }, none, false},
-		{prof, "POST", func(string, string) string { return "/api/v1/delegations" },
-			func(p string) string {
-				return js(map[string]any{"to": other.id, "patient_id": p, "reason": "r", "until": e.clock.Now().Add(time.Hour)})
-			}, true},
-		// Declaring an emergency for an own-tenant patient is what
-		// break-the-glass is for; it is the last request of this list, so
-		// the emergency it creates cannot mask a refusal above.
-		{admin, "POST", func(string, string) string { return "/api/v1/representations" },
-			func(p string) string {
-				return js(map[string]any{"representative_id": person.id, "patient_id": p, "kind": "authorised"})
-			}, false},
-		{person, "POST", func(string, string) string { return "/api/v1/session/act-for" },
-			func(p string) string { return js(map[string]any{"patient_id": p}) }, true},
-		{prof, "POST", func(string, string) string { return "/api/v1/emergencies" },
-			func(p string) string {
-				return js(map[string]any{"patient_id": p, "reason": "cardiac arrest in the hall"})
-			}, false},
-	}
-	for _, x := range eps {
-		name := x.method + " " + x.path("{patient}", "{resource}")
-		body := func(p, res string) string { return strings.ReplaceAll(x.body(p), `"RES"`, `"`+res+`"`) }
-		if x.sameTenant {
-			// A patient of the own tenant without any basis: refused, and
-			// nothing of theirs in the answer.
-			resp, b := e.do(x.u, x.method, x.path(pA2, obsA2), body(pA2, obsA2))
-			if resp.StatusCode < 400 || strings.Contains(string(b), "Test") || strings.Contains(string(b), "weight") {
-				t.Errorf("%s as %s with another patient of the own tenant: %d %s", name, x.u.subj.Role, resp.StatusCode, b)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		pA, obsA := e.patient(e.tenantA)
+		pA2, obsA2 := e.patient(e.tenantA) // no basis for anyone below
+		pB, obsB := e.patient(e.tenantB)
+		admin := e.login(e.tenantA, access.RoleAppAdmin)
+		officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+		prof := e.login(e.tenantA, access.RoleProfessional)
+		other := e.login(e.tenantA, access.RoleProfessional)
+		person := e.login(e.tenantA, access.RolePerson)
+		e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": prof.id, "patient_id": pA, "kind": "gp"}), http.StatusCreated)
+		if err := e.ids.LinkPerson(e.ctx, person.id, pA); err != nil {
+			t.Fatal(err)
+		}
+		team := e.expect(admin, "POST", "/api/v1/teams", `{"name":"T"}`, http.StatusCreated)["id"].(string)
+		if c := e.readPatient(prof, pA); c != http.StatusOK {
+			t.Fatalf("own patient: %d", c)
+		}
+		if c := e.readPatient(person, pA); c != http.StatusOK {
+			t.Fatalf("own record: %d", c)
+		}
+		const unknown = "p-doesnotexist0000000000000000"
+		obs := func(pid string) string {
+			return fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, pid)
+		}
+		type ep struct {
+			u      user
+			method string
+			path   func(pid, res string) string
+			body   func(pid string) string
+			// sameTenant: also refused for a patient of the user's own tenant
+			// to whom the user has no basis (health data, and rules only the
+			// professional with a relationship may make).
+			sameTenant bool
+		}
+		none := func(string) string { return "" }
+		obsPut := func(p string) string {
+			return fmt.Sprintf(`{"resourceType":"Observation","id":"RES","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, p)
+		}
+		eps := []ep{
+			{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none, true},
+			{person, "GET", func(p, _ string) string { return "/fhir/Patient/" + p }, none, true},
+			{prof, "GET", func(p, _ string) string { return "/fhir/Patient?_id=" + p }, none, true},
+			{person, "GET", func(p, _ string) string { return "/fhir/Patient?_id=" + p }, none, true},
+			{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/_history" }, none, true},
+			{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/_history/1" }, none, true},
+			{prof, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/$everything" }, none, true},
+			{person, "GET", func(p, _ string) string { return "/fhir/Patient/" + p + "/$everything" }, none, true},
+			{prof, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none, true},
+			{prof, "GET", func(p, _ string) string { return "/fhir/Observation?subject=Patient/" + p }, none, true},
+			{person, "GET", func(p, _ string) string { return "/fhir/Observation?patient=" + p }, none, true},
+			{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
+			{person, "GET", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
+			{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r + "/_history" }, none, true},
+			{prof, "GET", func(_, r string) string { return "/fhir/Observation/" + r + "/_history/1" }, none, true},
+			{prof, "DELETE", func(_, r string) string { return "/fhir/Observation/" + r }, none, true},
+			{prof, "PUT", func(_, r string) string { return "/fhir/Observation/" + r }, obsPut, true},
+			{prof, "POST", func(string, string) string { return "/fhir/Observation" }, obs, true},
+			{person, "POST", func(string, string) string { return "/fhir/Observation" }, obs, true},
+			{prof, "PUT", func(p, _ string) string { return "/fhir/Patient/" + p },
+				func(p string) string { return fmt.Sprintf(`{"resourceType":"Patient","id":%q}`, p) }, true},
+			{admin, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none, false},
+			{officer, "GET", func(p, _ string) string { return "/api/v1/patients/" + p + "/relationships" }, none, false},
+			{admin, "POST", func(string, string) string { return "/api/v1/relationships" },
+				func(p string) string {
+					return js(map[string]any{"professional_id": other.id, "patient_id": p, "kind": "gp"})
+				}, false},
+			{admin, "PUT", func(p, _ string) string { return "/api/v1/teams/" + team + "/patients/" + p }, none, false},
+			{admin, "DELETE", func(p, _ string) string { return "/api/v1/teams/" + team + "/patients/" + p }, none, false},
+			{prof, "POST", func(string, string) string { return "/api/v1/delegations" },
+				func(p string) string {
+					return js(map[string]any{"to": other.id, "patient_id": p, "reason": "r", "until": e.clock.Now().Add(time.Hour)})
+				}, true},
+			// Declaring an emergency for an own-tenant patient is what
+			// break-the-glass is for; it is the last request of this list, so
+			// the emergency it creates cannot mask a refusal above.
+			{admin, "POST", func(string, string) string { return "/api/v1/representations" },
+				func(p string) string {
+					return js(map[string]any{"representative_id": person.id, "patient_id": p, "kind": "authorised"})
+				}, false},
+			{person, "POST", func(string, string) string { return "/api/v1/session/act-for" },
+				func(p string) string { return js(map[string]any{"patient_id": p}) }, true},
+			{prof, "POST", func(string, string) string { return "/api/v1/emergencies" },
+				func(p string) string {
+					return js(map[string]any{"patient_id": p, "reason": "cardiac arrest in the hall"})
+				}, false},
+		}
+		for _, x := range eps {
+			name := x.method + " " + x.path("{patient}", "{resource}")
+			body := func(p, res string) string { return strings.ReplaceAll(x.body(p), `"RES"`, `"`+res+`"`) }
+			if x.sameTenant {
+				// A patient of the own tenant without any basis: refused, and
+				// nothing of theirs in the answer.
+				resp, b := e.do(x.u, x.method, x.path(pA2, obsA2), body(pA2, obsA2))
+				if resp.StatusCode < 400 || strings.Contains(string(b), "Test") || strings.Contains(string(b), "weight") {
+					t.Errorf("%s as %s with another patient of the own tenant: %d %s", name, x.u.subj.Role, resp.StatusCode, b)
+				}
+			}
+			respB, bodyB := e.do(x.u, x.method, x.path(pB, obsB), body(pB, obsB))
+			respU, bodyU := e.do(x.u, x.method, x.path(unknown, "obs-doesnotexist"), body(unknown, "obs-doesnotexist"))
+			t.Logf("%s: %d / %d", name, respB.StatusCode, respU.StatusCode)
+			if respB.StatusCode < 400 {
+				t.Errorf("%s with tenant B's patient: %d %s", name, respB.StatusCode, bodyB)
+			}
+			if respB.StatusCode != respU.StatusCode {
+				t.Errorf("%s: tenant B's patient %d, unknown patient %d: the answers tell them apart", name, respB.StatusCode, respU.StatusCode)
+			}
+			if strings.Contains(string(bodyB), pB) != strings.Contains(string(bodyU), unknown) {
+				t.Errorf("%s: answers differ in echoing the id: %s / %s", name, bodyB, bodyU)
 			}
 		}
-		respB, bodyB := e.do(x.u, x.method, x.path(pB, obsB), body(pB, obsB))
-		respU, bodyU := e.do(x.u, x.method, x.path(unknown, "obs-doesnotexist"), body(unknown, "obs-doesnotexist"))
-		t.Logf("%s: %d / %d", name, respB.StatusCode, respU.StatusCode)
-		if respB.StatusCode < 400 {
-			t.Errorf("%s with tenant B's patient: %d %s", name, respB.StatusCode, bodyB)
+		// Nothing of B's patient leaked into A's view, and B's data and the
+		// unrelated patient's are intact: still version 1.
+		if _, err := e.records.ResourcePatient(e.ctx, e.tenantB, "Observation", obsB); err != nil {
+			t.Errorf("B's observation: %v", err)
 		}
-		if respB.StatusCode != respU.StatusCode {
-			t.Errorf("%s: tenant B's patient %d, unknown patient %d: the answers tell them apart", name, respB.StatusCode, respU.StatusCode)
+		regA := e.login(e.tenantA, access.RoleProfessional)
+		e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": regA.id, "patient_id": pA2, "kind": "gp"}), http.StatusCreated)
+		for _, path := range []string{"/fhir/Observation/" + obsA2, "/fhir/Patient/" + pA2} {
+			if resp, b := e.do(regA, "GET", path, ""); resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != `W/"1"` {
+				t.Errorf("%s after the attempts: %d %s %s", path, resp.StatusCode, resp.Header.Get("ETag"), b)
+			}
 		}
-		if strings.Contains(string(bodyB), pB) != strings.Contains(string(bodyU), unknown) {
-			t.Errorf("%s: answers differ in echoing the id: %s / %s", name, bodyB, bodyU)
+		if n, _ := e.do(regA, "GET", "/fhir/Observation?patient="+pA2+"&_summary=count", ""); n.StatusCode != http.StatusOK {
+			t.Errorf("count: %d", n.StatusCode)
 		}
-	}
-	// Nothing of B's patient leaked into A's view, and B's data and the
-	// unrelated patient's are intact: still version 1.
-	if _, err := e.records.ResourcePatient(e.ctx, e.tenantB, "Observation", obsB); err != nil {
-		t.Errorf("B's observation: %v", err)
-	}
-	regA := e.login(e.tenantA, access.RoleProfessional)
-	e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": regA.id, "patient_id": pA2, "kind": "gp"}), http.StatusCreated)
-	for _, path := range []string{"/fhir/Observation/" + obsA2, "/fhir/Patient/" + pA2} {
-		if resp, b := e.do(regA, "GET", path, ""); resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != `W/"1"` {
-			t.Errorf("%s after the attempts: %d %s %s", path, resp.StatusCode, resp.Header.Get("ETag"), b)
+		// The same endpoints work for A's own patient: the refusals above are
+		// about the tenant, not a broken endpoint.
+		if resp, b := e.do(prof, "GET", "/fhir/Observation/"+obsA, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("own observation: %d %s", resp.StatusCode, b)
 		}
-	}
-	if n, _ := e.do(regA, "GET", "/fhir/Observation?patient="+pA2+"&_summary=count", ""); n.StatusCode != http.StatusOK {
-		t.Errorf("count: %d", n.StatusCode)
-	}
-	// The same endpoints work for A's own patient: the refusals above are
-	// about the tenant, not a broken endpoint.
-	if resp, b := e.do(prof, "GET", "/fhir/Observation/"+obsA, ""); resp.StatusCode != http.StatusOK {
-		t.Errorf("own observation: %d %s", resp.StatusCode, b)
-	}
+	})
 }
 
 // A role or basis that may not see a data category does not learn that data
@@ -634,96 +636,98 @@ func TestNoIDOROnPatientEndpoints(t *testing.T) {
 // REQ: AZ-2
 // REQ: AZ-6
 func TestHiddenCategoriesOverHTTP(t *testing.T) {
-	e := newAccessEnv(t, storetest.SQLite(t))
-	admin := e.login(e.tenantA, access.RoleAppAdmin)
-	officer := e.login(e.tenantA, access.RoleSecurityOfficer)
-	p, plain := e.patient(e.tenantA)
-	doc := e.login(e.tenantA, access.RoleProfessional)
-	e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": doc.id, "patient_id": p, "kind": "psychiatry"}), http.StatusCreated)
-	psy := e.expect(doc, "POST", "/fhir/Observation", fmt.Sprintf(`{"resourceType":"Observation","status":"final",
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		admin := e.login(e.tenantA, access.RoleAppAdmin)
+		officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+		p, plain := e.patient(e.tenantA)
+		doc := e.login(e.tenantA, access.RoleProfessional)
+		e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": doc.id, "patient_id": p, "kind": "psychiatry"}), http.StatusCreated)
+		psy := e.expect(doc, "POST", "/fhir/Observation", fmt.Sprintf(`{"resourceType":"Observation","status":"final",
 		"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]},
 		"code":{"text":"PHQ-9 score"},"subject":{"reference":"Patient/%s"},"valueQuantity":{"value":19}}`, p), http.StatusCreated)["id"].(string)
 
-	// A tenant role for physiotherapists: demographic and clinical data.
-	def := e.expect(admin, "POST", "/api/v1/roles", js(map[string]any{"name": "physiotherapist", "base": "professional",
-		"actions": []string{"read", "search", "create", "update"}, "categories": []string{"demographics", "clinical"}}), http.StatusCreated)
-	e.expect(officer, "POST", "/api/v1/roles/"+def["id"].(string)+"/decision", `{"approve":true,"note":"policy 2026-5"}`, http.StatusOK)
-	physio := e.login(e.tenantA, access.Role("physiotherapist"))
-	e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": physio.id, "patient_id": p, "kind": "physiotherapy"}), http.StatusCreated)
+		// A tenant role for physiotherapists: demographic and clinical data.
+		def := e.expect(admin, "POST", "/api/v1/roles", js(map[string]any{"name": "physiotherapist", "base": "professional",
+			"actions": []string{"read", "search", "create", "update"}, "categories": []string{"demographics", "clinical"}}), http.StatusCreated)
+		e.expect(officer, "POST", "/api/v1/roles/"+def["id"].(string)+"/decision", `{"approve":true,"note":"policy 2026-5"}`, http.StatusOK)
+		physio := e.login(e.tenantA, access.Role("physiotherapist"))
+		e.expect(admin, "POST", "/api/v1/relationships", js(map[string]any{"professional_id": physio.id, "patient_id": p, "kind": "physiotherapy"}), http.StatusCreated)
 
-	op := e.login("", access.RoleOperator)
-	or := e.expect(op, "POST", "/api/v1/operator-requests", js(map[string]any{"tenant_id": e.tenantA, "patient_ids": []string{p},
-		"categories": []string{"demographics", "clinical"}, "reason": "repair after failed import", "duration_minutes": 60}), http.StatusCreated)
-	e.expect(officer, "POST", "/api/v1/operator-requests/"+or["id"].(string)+"/decision", `{"approve":true,"note":"incident INC-9"}`, http.StatusOK)
+		op := e.login("", access.RoleOperator)
+		or := e.expect(op, "POST", "/api/v1/operator-requests", js(map[string]any{"tenant_id": e.tenantA, "patient_ids": []string{p},
+			"categories": []string{"demographics", "clinical"}, "reason": "repair after failed import", "duration_minutes": 60}), http.StatusCreated)
+		e.expect(officer, "POST", "/api/v1/operator-requests/"+or["id"].(string)+"/decision", `{"approve":true,"note":"incident INC-9"}`, http.StatusOK)
 
-	// A person authorised by the patient for demographic and clinical data.
-	rep := e.login(e.tenantA, access.RolePerson)
-	e.expect(admin, "POST", "/api/v1/representations", js(map[string]any{"representative_id": rep.id, "patient_id": p,
-		"kind": "authorised", "categories": []string{"demographics", "clinical"}}), http.StatusCreated)
-	e.expect(rep, "POST", "/api/v1/session/act-for", js(map[string]any{"patient_id": p}), http.StatusNoContent)
+		// A person authorised by the patient for demographic and clinical data.
+		rep := e.login(e.tenantA, access.RolePerson)
+		e.expect(admin, "POST", "/api/v1/representations", js(map[string]any{"representative_id": rep.id, "patient_id": p,
+			"kind": "authorised", "categories": []string{"demographics", "clinical"}}), http.StatusCreated)
+		e.expect(rep, "POST", "/api/v1/session/act-for", js(map[string]any{"patient_id": p}), http.StatusNoContent)
 
-	const unknown = "obs-doesnotexist"
-	total := func(u user, path string) (int, string) {
-		t.Helper()
-		resp, b := e.do(u, "GET", path, "")
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s as %s: %d %s", path, u.subj.Role, resp.StatusCode, b)
-		}
-		var bundle struct {
-			Total int `json:"total"`
-		}
-		if err := json.Unmarshal(b, &bundle); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		return bundle.Total, string(b)
-	}
-	if n, body := total(doc, "/fhir/Observation?patient="+p); n != 2 || !strings.Contains(body, psy) {
-		t.Fatalf("the professional sees %d observations: %s", n, body)
-	}
-	for _, u := range []user{physio, op, rep} {
-		name := string(u.subj.Role)
-		if resp, b := e.do(u, "GET", "/fhir/Observation/"+plain, ""); resp.StatusCode != http.StatusOK {
-			t.Errorf("%s reads a plain observation: %d %s", name, resp.StatusCode, b)
-		}
-		put := func(id string) string {
-			return fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, id, p)
-		}
-		for _, x := range []struct{ method, path, body string }{
-			{"GET", "/fhir/Observation/%s", ""},
-			{"GET", "/fhir/Observation/%s/_history/1", ""},
-			{"GET", "/fhir/Observation/%s/_history", ""},
-			{"PUT", "/fhir/Observation/%s", put("%s")},
-		} {
-			if x.method == "PUT" && u.subj.Role != physio.subj.Role {
-				continue // operators and persons may not update at all
+		const unknown = "obs-doesnotexist"
+		total := func(u user, path string) (int, string) {
+			t.Helper()
+			resp, b := e.do(u, "GET", path, "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s as %s: %d %s", path, u.subj.Role, resp.StatusCode, b)
 			}
-			hidden, missing := fmt.Sprintf(x.path, psy), fmt.Sprintf(x.path, unknown)
-			respH, bodyH := e.do(u, x.method, hidden, strings.ReplaceAll(x.body, "%s", psy))
-			respU, bodyU := e.do(u, x.method, missing, strings.ReplaceAll(x.body, "%s", unknown))
-			if respH.StatusCode != respU.StatusCode || respH.StatusCode < 400 {
-				t.Errorf("%s %s %s: hidden %d %s, unknown %d %s", name, x.method, x.path, respH.StatusCode, bodyH, respU.StatusCode, bodyU)
+			var bundle struct {
+				Total int `json:"total"`
 			}
-			if strings.Contains(string(bodyH), "PHQ") || strings.Contains(strings.ToLower(string(bodyH)), "mental") ||
-				normalise(string(bodyH), psy) != normalise(string(bodyU), unknown) {
-				t.Errorf("%s %s %s: the answers differ: %s / %s", name, x.method, x.path, bodyH, bodyU)
+			if err := json.Unmarshal(b, &bundle); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return bundle.Total, string(b)
+		}
+		if n, body := total(doc, "/fhir/Observation?patient="+p); n != 2 || !strings.Contains(body, psy) {
+			t.Fatalf("the professional sees %d observations: %s", n, body)
+		}
+		for _, u := range []user{physio, op, rep} {
+			name := string(u.subj.Role)
+			if resp, b := e.do(u, "GET", "/fhir/Observation/"+plain, ""); resp.StatusCode != http.StatusOK {
+				t.Errorf("%s reads a plain observation: %d %s", name, resp.StatusCode, b)
+			}
+			put := func(id string) string {
+				return fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, id, p)
+			}
+			for _, x := range []struct{ method, path, body string }{
+				{"GET", "/fhir/Observation/%s", ""},
+				{"GET", "/fhir/Observation/%s/_history/1", ""},
+				{"GET", "/fhir/Observation/%s/_history", ""},
+				{"PUT", "/fhir/Observation/%s", put("%s")},
+			} {
+				if x.method == "PUT" && u.subj.Role != physio.subj.Role {
+					continue // operators and persons may not update at all
+				}
+				hidden, missing := fmt.Sprintf(x.path, psy), fmt.Sprintf(x.path, unknown)
+				respH, bodyH := e.do(u, x.method, hidden, strings.ReplaceAll(x.body, "%s", psy))
+				respU, bodyU := e.do(u, x.method, missing, strings.ReplaceAll(x.body, "%s", unknown))
+				if respH.StatusCode != respU.StatusCode || respH.StatusCode < 400 {
+					t.Errorf("%s %s %s: hidden %d %s, unknown %d %s", name, x.method, x.path, respH.StatusCode, bodyH, respU.StatusCode, bodyU)
+				}
+				if strings.Contains(string(bodyH), "PHQ") || strings.Contains(strings.ToLower(string(bodyH)), "mental") ||
+					normalise(string(bodyH), psy) != normalise(string(bodyU), unknown) {
+					t.Errorf("%s %s %s: the answers differ: %s / %s", name, x.method, x.path, bodyH, bodyU)
+				}
+			}
+			for _, path := range []string{"/fhir/Observation?patient=" + p, "/fhir/Observation?patient=" + p + "&_summary=count"} {
+				if n, body := total(u, path); n != 1 || strings.Contains(body, psy) {
+					t.Errorf("%s %s: total %d: %s", name, path, n, body)
+				}
+			}
+			// Only the person may export; the others are refused $everything.
+			resp, b := e.do(u, "GET", "/fhir/Patient/"+p+"/$everything", "")
+			if u.subj.Role == access.RolePerson && (resp.StatusCode != http.StatusOK || strings.Contains(string(b), psy) || !strings.Contains(string(b), plain)) {
+				t.Errorf("%s $everything: %d %s", name, resp.StatusCode, b)
 			}
 		}
-		for _, path := range []string{"/fhir/Observation?patient=" + p, "/fhir/Observation?patient=" + p + "&_summary=count"} {
-			if n, body := total(u, path); n != 1 || strings.Contains(body, psy) {
-				t.Errorf("%s %s: total %d: %s", name, path, n, body)
-			}
+		// The hidden observation is untouched.
+		if resp, b := e.do(doc, "GET", "/fhir/Observation/"+psy, ""); resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "PHQ-9") ||
+			resp.Header.Get("ETag") != `W/"1"` {
+			t.Errorf("the professional's mental-health observation: %d %s %s", resp.StatusCode, resp.Header.Get("ETag"), b)
 		}
-		// Only the person may export; the others are refused $everything.
-		resp, b := e.do(u, "GET", "/fhir/Patient/"+p+"/$everything", "")
-		if u.subj.Role == access.RolePerson && (resp.StatusCode != http.StatusOK || strings.Contains(string(b), psy) || !strings.Contains(string(b), plain)) {
-			t.Errorf("%s $everything: %d %s", name, resp.StatusCode, b)
-		}
-	}
-	// The hidden observation is untouched.
-	if resp, b := e.do(doc, "GET", "/fhir/Observation/"+psy, ""); resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "PHQ-9") ||
-		resp.Header.Get("ETag") != `W/"1"` {
-		t.Errorf("the professional's mental-health observation: %d %s %s", resp.StatusCode, resp.Header.Get("ETag"), b)
-	}
+	})
 }
 
 var requestRE = regexp.MustCompile(`\(request [0-9a-f]+\)`)
@@ -743,65 +747,67 @@ func normalise(body, id string) string {
 // REQ: AZ-7
 // REQ: AUTH-8
 func TestPrivilegedRightEndsOverHTTP(t *testing.T) {
-	e := newAccessEnv(t, storetest.SQLite(t))
-	admin := e.login(e.tenantA, access.RoleAppAdmin)
-	officer := e.login(e.tenantA, access.RoleSecurityOfficer)
-	acc, err := e.ids.CreateAccount(e.ctx, identity.Account{TenantID: e.tenantA, Kind: identity.KindAdmin, Username: "cover-officer",
-		DisplayName: "Cover", RegistrationMethod: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := func() string {
-		t.Helper()
-		var o struct {
-			Rights []access.Right `json:"rights"`
-		}
-		_, b := e.do(officer, "GET", "/api/v1/rights", "")
-		if err := json.Unmarshal(b, &o); err != nil {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		admin := e.login(e.tenantA, access.RoleAppAdmin)
+		officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+		acc, err := e.ids.CreateAccount(e.ctx, identity.Account{TenantID: e.tenantA, Kind: identity.KindAdmin, Username: "cover-officer",
+			DisplayName: "Cover", RegistrationMethod: 3})
+		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range o.Rights {
-			if r.AccountID == acc.ID && r.Role == access.RoleSecurityOfficer {
-				return r.State
+		state := func() string {
+			t.Helper()
+			var o struct {
+				Rights []access.Right `json:"rights"`
 			}
+			_, b := e.do(officer, "GET", "/api/v1/rights", "")
+			if err := json.Unmarshal(b, &o); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range o.Rights {
+				if r.AccountID == acc.ID && r.Role == access.RoleSecurityOfficer {
+					return r.State
+				}
+			}
+			return "none"
 		}
-		return "none"
-	}
-	e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer", "reason": "cover"}), http.StatusBadRequest)
-	until := e.clock.Now().Add(8 * time.Hour)
-	rr := e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer",
-		"valid_until": until, "reason": "evening cover"}), http.StatusCreated)
-	if state() != "none" {
-		t.Fatalf("a pending request is already a right: %s", state())
-	}
-	e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"roster"}`, http.StatusOK)
-	cover := e.logonAs(acc.ID, "cover-officer")
-	if cover.subj.Role != access.RoleSecurityOfficer {
-		t.Fatalf("cover session role %q", cover.subj.Role)
-	}
-	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusOK)
-	if s := state(); s != "current" {
-		t.Errorf("state during the period: %s", s)
-	}
-	e.clock.Advance(8 * time.Hour)
-	cover.token, officer.token, admin.token = e.relogin(cover), e.relogin(officer), e.relogin(admin)
-	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
-	e.expect(cover, "GET", "/api/v1/security-events", "", http.StatusForbidden)
-	if s := state(); s != "expired" {
-		t.Errorf("state after the end: %s", s)
-	}
-	// A new period, revoked early.
-	rr = e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer",
-		"valid_until": e.clock.Now().Add(8 * time.Hour), "reason": "second evening"}), http.StatusCreated)
-	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
-	e.clock.Advance(time.Second)
-	e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"roster"}`, http.StatusOK)
-	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusOK)
-	e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/revoke", "", http.StatusNoContent)
-	e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
-	if s := state(); s != "revoked" {
-		t.Errorf("state after revocation: %s", s)
-	}
+		e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer", "reason": "cover"}), http.StatusBadRequest)
+		until := e.clock.Now().Add(8 * time.Hour)
+		rr := e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer",
+			"valid_until": until, "reason": "evening cover"}), http.StatusCreated)
+		if state() != "none" {
+			t.Fatalf("a pending request is already a right: %s", state())
+		}
+		e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"roster"}`, http.StatusOK)
+		cover := e.logonAs(acc.ID, "cover-officer")
+		if cover.subj.Role != access.RoleSecurityOfficer {
+			t.Fatalf("cover session role %q", cover.subj.Role)
+		}
+		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusOK)
+		if s := state(); s != "current" {
+			t.Errorf("state during the period: %s", s)
+		}
+		e.clock.Advance(8 * time.Hour)
+		cover.token, officer.token, admin.token = e.relogin(cover), e.relogin(officer), e.relogin(admin)
+		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
+		e.expect(cover, "GET", "/api/v1/security-events", "", http.StatusForbidden)
+		if s := state(); s != "expired" {
+			t.Errorf("state after the end: %s", s)
+		}
+		// A new period, revoked early.
+		rr = e.expect(admin, "POST", "/api/v1/rights/requests", js(map[string]any{"account_id": acc.ID, "role": "security-officer",
+			"valid_until": e.clock.Now().Add(8 * time.Hour), "reason": "second evening"}), http.StatusCreated)
+		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
+		e.clock.Advance(time.Second)
+		e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"roster"}`, http.StatusOK)
+		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusOK)
+		e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/revoke", "", http.StatusNoContent)
+		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
+		if s := state(); s != "revoked" {
+			t.Errorf("state after revocation: %s", s)
+		}
+	})
 }
 
 // Bad input to the access endpoints is a clear 400 problem on both
