@@ -338,6 +338,15 @@ func (d *Decider) Decide(ctx context.Context, s Subject, req Request) (Grant, er
 	if err != nil {
 		return Grant{}, fmt.Errorf("access decision: %w", err)
 	}
+	if dec.deny != "" && s.Role == RoleOperator && dec.tenantID == "" && req.PatientID != "" && checkText(req.PatientID) == nil {
+		// An operator has no tenant: the attempt belongs in the log of the
+		// patient's organisation, so that its security officer sees it
+		// (AZ-6, LOG-9).
+		err := d.db.QueryRowContext(ctx, `SELECT tenant_id FROM patients WHERE id = $1`, req.PatientID).Scan(&dec.tenantID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return Grant{}, fmt.Errorf("access decision: %w", err)
+		}
+	}
 	if dec.deny != "" {
 		ev := subjectEvent(s, req.PatientID, audit.Action(req.Action), audit.OutcomeDenied, "")
 		if s.TenantID == "" && dec.tenantID != "" {
@@ -587,14 +596,7 @@ func (d *Decider) evalOperator(ctx context.Context, s Subject, req Request, now 
 	var id, tenant, cats string
 	err := d.rule(ctx, operatorQuery, req.PatientID, s.AccountID, clock.Micros(now)).Scan(&id, &tenant, &cats)
 	if errors.Is(err, sql.ErrNoRows) {
-		// The attempt belongs in the log of the patient's organisation, so
-		// that its security officer sees it (AZ-6, LOG-9).
-		dec := denied("operators reach health data only through an approved operator request")
-		err := d.db.QueryRowContext(ctx, `SELECT tenant_id FROM patients WHERE id = $1`, req.PatientID).Scan(&dec.tenantID)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return decision{}, fmt.Errorf("access rules: %w", err)
-		}
-		return dec, nil
+		return denied("operators reach health data only through an approved operator request"), nil
 	}
 	if err != nil {
 		return decision{}, fmt.Errorf("access rules: %w", err)

@@ -210,9 +210,12 @@ func TestSecurityEventsReachOfficer(t *testing.T) {
 		if _, err := f.d.Decide(f.ctx, op, Request{PatientID: p, Action: Read}); !IsDenied(err) {
 			t.Fatalf("operator after rejection: %v", err)
 		}
+		if _, err := f.d.Decide(f.ctx, op, Request{PatientID: p, Action: Update}); !IsDenied(err) {
+			t.Fatalf("operator update: %v", err)
+		}
 		logged, err := f.log.Query(f.ctx, audit.Filter{TenantID: f.tenantA, UserID: op.AccountID, PatientID: p, Limit: 10})
-		if err != nil || len(logged) != 1 || logged[0].Outcome != audit.OutcomeDenied {
-			t.Errorf("operator's denied attempt in A's log: %+v %v", logged, err)
+		if err != nil || len(logged) != 2 || logged[0].Outcome != audit.OutcomeDenied || logged[1].Outcome != audit.OutcomeDenied {
+			t.Errorf("operator's denied attempts in A's log: %+v %v", logged, err)
 		}
 
 		evs, err := f.d.SecurityEvents(f.ctx, officer, t0)
