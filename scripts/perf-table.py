@@ -25,11 +25,11 @@ def main(args):
         for path in args[1:]:
             r = json.load(open(path))
             print(f"\n{os.path.basename(path)}: {r['operations']} operations, {r['errors']} errors, {r['seconds']:.0f} s\n")
-            print("| minute | ops | ops/s | p50 ms | p99 ms | errors | server RSS MiB | server cores |")
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            print("| minute | ops | ops/s | p50 ms | p99 ms | errors | server RSS MiB (end) | peak RSS MiB (in the minute) | server cores |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for s in r["samples"]:
                 print(f"| {s['t_s'] / 60:.0f} | {s['ops']} | {s['per_second']:.1f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | "
-                      f"{s['errors']} | {s['rss_bytes'] / 2**20:.0f} | {s['cpu_cores']:.2f} |")
+                      f"{s['errors']} | {s['rss_bytes'] / 2**20:.0f} | {s.get('peak_rss_bytes', 0) / 2**20:.0f} | {s['cpu_cores']:.2f} |")
         return
     print("| run | operation | count | errors | per s | p50 ms | p90 ms | p99 ms | max ms | server peak RSS MiB | server cores |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -200,14 +200,15 @@ type Report struct {
 
 // Sample is one interval of the run.
 type Sample struct {
-	Seconds   float64 `json:"t_s"`
-	Ops       int     `json:"ops"`
-	PerSecond float64 `json:"per_second"`
-	P50       float64 `json:"p50_ms"`
-	P99       float64 `json:"p99_ms"`
-	Errors    int     `json:"errors"`
-	RSSBytes  int64   `json:"rss_bytes"`
-	CPUCores  float64 `json:"cpu_cores"`
+	Seconds      float64 `json:"t_s"`
+	Ops          int     `json:"ops"`
+	PerSecond    float64 `json:"per_second"`
+	P50          float64 `json:"p50_ms"`
+	P99          float64 `json:"p99_ms"`
+	Errors       int     `json:"errors"`
+	RSSBytes     int64   `json:"rss_bytes"`      // at the end of the interval
+	PeakRSSBytes int64   `json:"peak_rss_bytes"` // highest of the once-a-second samples in the interval
+	CPUCores     float64 `json:"cpu_cores"`
 }
 
 func (r Report) print(w io.Writer) {
@@ -250,9 +251,10 @@ func (r Report) print(w io.Writer) {
 		fmt.Fprintf(w, "server stats unavailable: %s\n", r.ServerError)
 	}
 	if len(r.Samples) > 1 {
-		fmt.Fprintf(w, "%8s %8s %9s %8s %8s %6s %9s %6s\n", "t s", "ops", "per s", "p50 ms", "p99 ms", "errors", "RSS MiB", "cores")
+		fmt.Fprintf(w, "%8s %8s %9s %8s %8s %6s %9s %9s %6s\n", "t s", "ops", "per s", "p50 ms", "p99 ms", "errors", "RSS MiB", "peak MiB", "cores")
 		for _, s := range r.Samples {
-			fmt.Fprintf(w, "%8.0f %8d %9.1f %8.2f %8.2f %6d %9.1f %6.2f\n", s.Seconds, s.Ops, s.PerSecond, s.P50, s.P99, s.Errors, float64(s.RSSBytes)/(1<<20), s.CPUCores)
+			fmt.Fprintf(w, "%8.0f %8d %9.1f %8.2f %8.2f %6d %9.1f %9.1f %6.2f\n", s.Seconds, s.Ops, s.PerSecond, s.P50, s.P99, s.Errors,
+				float64(s.RSSBytes)/(1<<20), float64(s.PeakRSSBytes)/(1<<20), s.CPUCores)
 		}
 	}
 	for _, e := range r.ErrorSamples {

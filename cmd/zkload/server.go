@@ -136,6 +136,7 @@ type monitor struct {
 	first procSample
 	last  procSample
 	peak  int64
+	win   int64 // peak since the last takeWindow
 	err   error
 	start time.Time
 	n     int
@@ -159,6 +160,7 @@ func (m *monitor) run(ctx context.Context, every time.Duration) {
 			m.n++
 			m.last = s
 			m.peak = max(m.peak, s.rss)
+			m.win = max(m.win, s.rss)
 		}
 		m.mu.Unlock()
 		select {
@@ -167,6 +169,17 @@ func (m *monitor) run(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// takeWindow returns the peak RSS since the last call and starts a new
+// window: a point sample once a minute would miss short peaks (a log-on's
+// password hash takes 64 MiB for a fraction of a second).
+func (m *monitor) takeWindow() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := max(m.win, m.last.rss)
+	m.win = 0
+	return w
 }
 
 func (m *monitor) current() procSample {

@@ -193,6 +193,11 @@ func TestHarnessAgainstRealServer(t *testing.T) {
 					t.Errorf("operation %s: %+v", op, s)
 				}
 			}
+			for _, s := range rep.Samples {
+				if s.RSSBytes <= 0 || s.PeakRSSBytes < s.RSSBytes {
+					t.Errorf("sample without server memory: %+v", s)
+				}
+			}
 			if w := rep.Ops["logon-warmup"]; w.Throughput <= 0 {
 				t.Errorf("log-on warm-up has no rate: %+v", w)
 			}
