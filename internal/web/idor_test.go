@@ -62,7 +62,9 @@ func TestPatientPagesNoIDOR(t *testing.T) {
 		{person, func(string) string { return "/me/actfor" }, func(p string) url.Values { return url.Values{"patient": {p}} }},
 		{admin, func(p string) string { return "/admin/relationships?patient=" + p }, nil},
 		{admin, func(string) string { return "/admin/relationships" },
-			func(p string) url.Values { return url.Values{"professional": {profAcc.Username}, "patient": {p}, "kind": {"gp"}} }},
+			func(p string) url.Values {
+				return url.Values{"professional": {profAcc.Username}, "patient": {p}, "kind": {"gp"}}
+			}},
 		{admin, func(string) string { return "/admin/teams" },
 			func(p string) url.Values { return url.Values{"op": {"patient"}, "team": {team.ID}, "patient": {p}} }},
 		// Last: for a patient of the own tenant this is what
