@@ -84,7 +84,8 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
 	set.Audit = a.audit // log-on events also go to the tamper-evident log
-	if cfg.Demo { // SMS and e-mail codes land in <data>/outbox for the demo to show
+	// SMS and e-mail codes land in <data>/outbox for the demo to show.
+	if cfg.Demo {
 		set.Sender = authn.OutboxSender{Dir: filepath.Join(cfg.DataDir, "outbox")}
 	}
 	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)

@@ -51,10 +51,10 @@ type running struct {
 	cmd     *exec.Cmd
 	base    string
 	metrics string
-	data   string
-	stdout *bytes.Buffer
-	stderr *bytes.Buffer
-	done   chan error
+	data    string
+	stdout  *bytes.Buffer
+	stderr  *bytes.Buffer
+	done    chan error
 }
 
 // startServer runs `zorgkluis serve --demo` and waits until it listens.
