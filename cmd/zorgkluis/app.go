@@ -83,7 +83,8 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
-	set.Audit = a.audit // log-on events also go to the tamper-evident log
+	set.Audit = a.audit                    // log-on events also go to the tamper-evident log
+	set.RoleCurrent = a.access.RoleCurrent // an ended privileged right is never a session role
 	// SMS and e-mail codes land in <data>/outbox for the demo to show.
 	if cfg.Demo {
 		set.Sender = authn.OutboxSender{Dir: filepath.Join(cfg.DataDir, "outbox")}

@@ -75,7 +75,9 @@ func newAccessEnv(t *testing.T, db *store.DB) *accessEnv {
 	e.ids = identity.NewRegistry(db, c, rand.Reader)
 	e.log = audit.New(db, c, rand.Reader)
 	e.dec = access.NewDecider(db, e.log, c, access.WithRoleWriter(e.ids))
-	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, authn.DefaultSettings())
+	set := authn.DefaultSettings()
+	set.RoleCurrent = e.dec.RoleCurrent
+	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, set)
 	e.records = record.New(db, kr, e.log, c)
 	s, err := New(Deps{DB: db, IDs: e.ids, Authn: e.an, Access: e.dec, Records: e.records, Audit: e.log, Clock: c,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Version: "test", BaseURL: "https://localhost"})
@@ -792,6 +794,12 @@ func TestPrivilegedRightEndsOverHTTP(t *testing.T) {
 		cover.token, officer.token, admin.token = e.relogin(cover), e.relogin(officer), e.relogin(admin)
 		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
 		e.expect(cover, "GET", "/api/v1/security-events", "", http.StatusForbidden)
+		// A log-on after the end does not take the ended right as its role,
+		// and the right cannot be chosen either.
+		if sess := e.expect(cover, "GET", "/api/v1/session", "", http.StatusOK); sess["role"] != "" && sess["role"] != nil {
+			t.Errorf("log-on after the end took role %v", sess["role"])
+		}
+		e.expect(cover, "POST", "/api/v1/session/role", `{"role":"security-officer"}`, http.StatusForbidden)
 		if s := state(); s != "expired" {
 			t.Errorf("state after the end: %s", s)
 		}
@@ -801,6 +809,9 @@ func TestPrivilegedRightEndsOverHTTP(t *testing.T) {
 		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)
 		e.clock.Advance(time.Second)
 		e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"roster"}`, http.StatusOK)
+		// The session without a role takes the approved right by choosing it.
+		chosen := e.expect(cover, "POST", "/api/v1/session/role", `{"role":"security-officer"}`, http.StatusOK)
+		cover.token = chosen["token"].(string)
 		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusOK)
 		e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/revoke", "", http.StatusNoContent)
 		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusForbidden)

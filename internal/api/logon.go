@@ -80,7 +80,7 @@ type sessionResponse struct {
 func (s *Server) sessionJSON(r *http.Request, tok string, sess authn.Session, logon bool) sessionResponse {
 	resp := sessionResponse{Token: tok, AccountID: sess.AccountID, Role: string(sess.Role), Assurance: sess.Assurance.String(),
 		OnBehalfOf: sess.OnBehalfOf, MustChangePassword: sess.MustChangePassword, ExpiresAt: sess.ExpiresAt}
-	if roles, err := s.d.IDs.Roles(r.Context(), sess.AccountID); err == nil && len(roles) > 1 {
+	if roles, err := s.d.Authn.CurrentRoles(r.Context(), sess.AccountID); err == nil && len(roles) > 1 {
 		resp.Roles = roles
 	}
 	if logon {

@@ -99,6 +99,12 @@ type Settings struct {
 	// technical event of the tamper-evident log (audit.Log is one), besides
 	// the auth_events table the counters are computed from.
 	Audit AuditAppender
+
+	// RoleCurrent, when set, says whether the account still holds a role
+	// now (a privileged right past its end or revoked does not count;
+	// access.Decider.RoleCurrent is one). Log-on and role choice offer only
+	// current roles, so an expired right never becomes a session's role.
+	RoleCurrent func(ctx context.Context, accountID string, role access.Role) (bool, error)
 }
 
 // AuditAppender appends events to the audit log.

@@ -361,12 +361,16 @@ func (s *Service) createSession(ctx context.Context, accountID string, factors [
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
 	}
-	roles, err := s.ids.Roles(ctx, accountID)
+	held, err := s.ids.Roles(ctx, accountID)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
 	}
-	if !rolesFit(acc.Kind, roles) {
+	if !rolesFit(acc.Kind, held) {
 		return "", Session{}, errPrivilegeMix
+	}
+	roles, err := s.CurrentRoles(ctx, accountID)
+	if err != nil {
+		return "", Session{}, fmt.Errorf("create session: %w", err)
 	}
 	role := ""
 	if len(roles) == 1 {

@@ -16,6 +16,26 @@ import (
 // representation.
 var ErrNotPermitted = errors.New("not permitted")
 
+// CurrentRoles lists the roles the account holds now: those it was given,
+// less privileged rights that have ended or were revoked.
+func (s *Service) CurrentRoles(ctx context.Context, accountID string) ([]string, error) {
+	roles, err := s.ids.Roles(ctx, accountID)
+	if err != nil || s.settings.RoleCurrent == nil {
+		return roles, err
+	}
+	out := roles[:0]
+	for _, r := range roles {
+		ok, err := s.settings.RoleCurrent(ctx, accountID, access.Role(r))
+		if err != nil {
+			return nil, fmt.Errorf("current roles: %w", err)
+		}
+		if ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // ChooseRole sets the one role the session acts in (AZ-2). The role must be
 // one the account holds; the switch is logged and the session gets a new
 // token (the old one stops working), so a token seen before the switch
@@ -25,7 +45,7 @@ func (s *Service) ChooseRole(ctx context.Context, token, role string) (string, S
 	if err != nil {
 		return "", Session{}, err
 	}
-	roles, err := s.ids.Roles(ctx, sess.AccountID)
+	roles, err := s.CurrentRoles(ctx, sess.AccountID)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("choose role: %w", err)
 	}

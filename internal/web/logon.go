@@ -174,7 +174,7 @@ func (s *server) logoff(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) roleForm(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
-	roles, err := s.d.IDs.Roles(r.Context(), c.sess.AccountID)
+	roles, err := s.d.Authn.CurrentRoles(r.Context(), c.sess.AccountID)
 	if err != nil {
 		s.failed(w, r, err)
 		return

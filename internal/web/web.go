@@ -370,7 +370,7 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 	}
 	subj := access.Subject{AccountID: sess.AccountID, Name: acc.DisplayName, TenantID: sess.TenantID,
 		Organisation: org, Role: sess.Role, Assurance: sess.Assurance, OnBehalfOf: sess.OnBehalfOf}
-	roles, _ := s.d.IDs.Roles(r.Context(), sess.AccountID)
+	roles, _ := s.d.Authn.CurrentRoles(r.Context(), sess.AccountID)
 	u := &viewUser{Name: acc.DisplayName, Role: string(sess.Role), Org: org, ActingFor: sess.OnBehalfOf != "", Roles: len(roles)}
 	switch sess.Role {
 	case access.RolePerson:
