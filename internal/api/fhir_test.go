@@ -48,7 +48,7 @@ func TestFHIRCreateReadUpdateDeleteHistory(t *testing.T) {
 
 		updated := strings.Replace(observation(w.patient, "29463-7", "2026-01-15T10:00:00Z", `"valueString":"v2"`), `{"resourceType":"Observation",`, `{"resourceType":"Observation","id":"`+id+`",`, 1)
 		resp, b = w.do("PUT", "/fhir/Observation/"+id, w.gp, updated, "If-Match", `W/"1"`)
-		if resp.StatusCode != 200 || resp.Header.Get("ETag") != `W/"2"` || !strings.Contains(string(b), "v2") {
+		if resp.StatusCode != 200 || resp.Header.Get("ETag") != `W/"2"` || !strings.Contains(string(b), `"valueString":"v2"`) {
 			t.Fatalf("update: %d %s", resp.StatusCode, b)
 		}
 		// Stale If-Match: 412; stale meta.versionId: 409; no id: 400.
@@ -62,7 +62,7 @@ func TestFHIRCreateReadUpdateDeleteHistory(t *testing.T) {
 		if resp, b = w.do("PUT", "/fhir/Observation/"+id, w.gp, observation(w.patient, "1", "2026")); resp.StatusCode != 400 || !isOutcome(b, "Observation.id") {
 			t.Fatalf("update without id: %d %s", resp.StatusCode, b)
 		}
-		if resp, b = w.do("GET", "/fhir/Observation/"+id+"/_history/1", w.gp, ""); resp.StatusCode != 200 || strings.Contains(string(b), "v2") {
+		if resp, b = w.do("GET", "/fhir/Observation/"+id+"/_history/1", w.gp, ""); resp.StatusCode != 200 || strings.Contains(string(b), `"valueString":"v2"`) || !strings.Contains(string(b), `"versionId":"1"`) {
 			t.Fatalf("vread 1: %d %s", resp.StatusCode, b)
 		}
 
