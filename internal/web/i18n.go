@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	_ "time/tzdata" // Amsterdam time on every host, also without a zoneinfo database
 )
 
 // messages holds every text the pages show, Dutch first. A key missing in
@@ -210,6 +212,9 @@ var messages = map[string]map[string]string{
 		"admin.approvedby":    "Goedgekeurd door",
 		"admin.until":         "Geldig tot",
 		"admin.state":         "Status",
+		"admin.state.current": "geldig",
+		"admin.state.expired": "verlopen",
+		"admin.state.revoked": "ingetrokken",
 		"admin.reason":        "Reden",
 		"admin.note":          "Toelichting",
 		"admin.request":       "Recht aanvragen",
@@ -496,6 +501,9 @@ var messages = map[string]map[string]string{
 		"admin.approvedby":    "Approved by",
 		"admin.until":         "Valid until",
 		"admin.state":         "State",
+		"admin.state.current": "current",
+		"admin.state.expired": "expired",
+		"admin.state.revoked": "revoked",
 		"admin.reason":        "Reason",
 		"admin.note":          "Note",
 		"admin.request":       "Request a right",

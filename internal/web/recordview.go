@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
@@ -60,6 +61,22 @@ type personal struct {
 
 type row struct {
 	Date, What, Value, Status, Type string
+	sortKey                         string // the FHIR date as recorded, which sorts in time order
+}
+
+// displayDate shows a FHIR date or dateTime the Dutch way: a moment in
+// Amsterdam time, a date (or year-month, year) as recorded.
+func displayDate(d string) string {
+	if t, err := time.Parse(time.RFC3339, d); err == nil {
+		return t.In(amsterdam).Format("02-01-2006 15:04")
+	}
+	if t, err := time.Parse(time.DateOnly, d); err == nil {
+		return t.Format("02-01-2006")
+	}
+	if t, err := time.Parse("2006-01", d); err == nil {
+		return t.Format("01-2006")
+	}
+	return d
 }
 
 // readSection decides on the section for the subject and reads it through
@@ -101,7 +118,7 @@ func (s *server) readSection(ctx context.Context, subj access.Subject, patientID
 			v.Rows = append(v.Rows, summarise(r))
 		}
 	}
-	sort.SliceStable(v.Rows, func(i, j int) bool { return v.Rows[i].Date > v.Rows[j].Date })
+	sort.SliceStable(v.Rows, func(i, j int) bool { return v.Rows[i].sortKey > v.Rows[j].sortKey })
 	return v, nil
 }
 
@@ -178,9 +195,7 @@ func summarise(r record.Resource) row {
 			}
 		}
 	}
-	if len(out.Date) > 16 {
-		out.Date = strings.Replace(out.Date[:16], "T", " ", 1)
-	}
+	out.sortKey, out.Date = out.Date, displayDate(out.Date)
 	switch {
 	case m["valueQuantity"] != nil:
 		q, _ := m["valueQuantity"].(jsonObj)
