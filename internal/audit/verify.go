@@ -7,9 +7,11 @@ import (
 	"database/sql"
 	"fmt"
 	"hash"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -218,26 +220,41 @@ func (v *verifyRun) tree(tenant string) (TreeReport, error) {
 		return tr, err
 	}
 	tr.Checkpoints = len(t.cps)
+	// One goroutine reads the next chunk from the snapshot while this one
+	// hashes the current chunk (in parallel) and builds the tree.
+	ctx, cancel := context.WithCancel(t.ctx)
+	chunks, free := make(chan *chunk), make(chan *chunk, 2)
+	free <- newChunk()
+	free <- newChunk()
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer close(chunks)
+		t.readChunks(ctx, chunks, free)
+	}()
+	stop := func() { cancel(); <-readDone }
 	var purged []int64
-	for {
-		lo := t.n
-		hi := lo + verifyChunk
-		if err := t.loadStored(lo, hi); err != nil {
-			return tr, err
+	for c := range chunks {
+		if c.err != nil {
+			stop()
+			return tr, c.err
 		}
-		k, p, err := t.leaves(lo, hi)
-		if err != nil {
-			return tr, err
-		}
+		t.stored = c.stored
+		c.hash()
+		p, err := t.leaves(c)
 		purged = append(purged, p...)
+		k := len(c.leaves)
+		free <- c
+		if err != nil {
+			stop()
+			return tr, err
+		}
 		v.done += k
 		if v.progress != nil && k > 0 {
 			v.progress(v.done, v.total)
 		}
-		if k < verifyChunk {
-			break
-		}
 	}
+	stop()
 	tr.Leaves, tr.Purged, tr.Root = t.n, int64(len(purged)), t.root()
 	t.classifyMismatches()
 	if t.badNodes > 0 && len(t.mismatches) == 0 {
@@ -308,8 +325,7 @@ func (t *treeRun) loadCheckpoints() error {
 
 // loadStored reads the stored hashes of the nodes that leaves lo..hi-1
 // complete: at level k, nodes ((lo+1)>>k)-1 .. (hi>>k)-1.
-func (t *treeRun) loadStored(lo, hi int64) error {
-	t.stored = map[groupKey][]byte{}
+func (t *treeRun) loadStored(ctx context.Context, stored map[groupKey][]byte, lo, hi int64) error {
 	var where []string
 	args := []any{t.tenant}
 	for k := 0; hi>>uint(k) > 0; k++ {
@@ -322,7 +338,7 @@ func (t *treeRun) loadStored(lo, hi int64) error {
 	if len(where) == 0 {
 		return nil
 	}
-	rows, err := t.q.QueryContext(t.ctx, `SELECT level, idx, hashes FROM audit_hashes WHERE tenant_id = $1 AND (`+strings.Join(where, " OR ")+`)`, args...)
+	rows, err := t.q.QueryContext(ctx, `SELECT level, idx, hashes FROM audit_hashes WHERE tenant_id = $1 AND (`+strings.Join(where, " OR ")+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("read stored hashes: %w", err)
 	}
@@ -333,7 +349,7 @@ func (t *treeRun) loadStored(lo, hi int64) error {
 		if err := rows.Scan(&level, &idx, &h); err != nil {
 			return fmt.Errorf("read stored hashes: %w", err)
 		}
-		t.stored[groupKey{int(level), idx}] = h
+		stored[groupKey{int(level), idx}] = h
 	}
 	return rows.Err()
 }
@@ -347,31 +363,13 @@ func (t *treeRun) storedHash(level int, n int64) (tlog.Hash, bool) {
 	return tlog.Hash(g[off : off+tlog.HashSize]), true
 }
 
-// leaves checks positions lo..hi-1 and returns how many leaf rows it read
-// and the purged positions.
-func (t *treeRun) leaves(lo, hi int64) (int, []int64, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT l.idx, l.event_id, l.purged,
-			e.id, e.tenant_id, e.time, e.action, e.outcome, e.user_id, e.patient_id, e.emergency, e.kind, e.body
-		FROM audit_leaves l LEFT JOIN audit_events e ON e.id = l.event_id
-		WHERE l.tenant_id = $1 AND l.idx >= $2 AND l.idx < $3 ORDER BY l.idx`, t.tenant, lo, hi)
-	if err != nil {
-		return 0, nil, fmt.Errorf("read leaves: %w", err)
-	}
-	defer rows.Close()
-	var (
-		count   int
-		purged  []int64
-		idx     int64
-		eventID string
-		isPurge bool
-		c       eventColumns
-		f       bodyFields
-	)
-	for rows.Next() {
-		if err := rows.Scan(&idx, &eventID, &isPurge, &c.id, &c.tenant, &c.time, &c.action, &c.outcome, &c.user, &c.patient, &c.emergency, &c.kind, &c.body); err != nil {
-			return count, purged, fmt.Errorf("read leaves: %w", err)
-		}
-		count++
+// leaves checks the positions of chunk c, whose leaves are hashed, and
+// returns the purged positions.
+func (t *treeRun) leaves(c *chunk) ([]int64, error) {
+	var purged []int64
+	for i := range c.leaves {
+		l := &c.leaves[i]
+		idx := l.idx
 		for t.n < idx { // positions without a leaf row
 			h, ok := t.storedHash(0, t.n)
 			t.damage(Damage{Kind: DamagePosition, TenantID: t.tenant, Position: t.n,
@@ -382,40 +380,40 @@ func (t *treeRun) leaves(lo, hi int64) (int, []int64, error) {
 			t.push(h)
 		}
 		if idx < t.n {
-			return count, purged, fmt.Errorf("leaf rows out of order at %d", idx)
+			return purged, fmt.Errorf("leaf rows out of order at %d", idx)
 		}
 		stored, haveStored := t.storedHash(0, idx)
 		var h tlog.Hash
 		switch {
-		case c.id == nil && isPurge:
+		case l.ev < 0 && l.purged:
 			purged = append(purged, idx)
 			h = stored
 			if !haveStored {
-				t.damage(Damage{Kind: DamageHashes, TenantID: t.tenant, EventID: eventID, Position: idx,
+				t.damage(Damage{Kind: DamageHashes, TenantID: t.tenant, EventID: l.id, Position: idx,
 					Detail: "purged event without a stored leaf hash"})
 			}
-		case c.id == nil:
-			t.damage(Damage{Kind: DamageDeleted, TenantID: t.tenant, EventID: eventID, Position: idx,
+		case l.ev < 0:
+			t.damage(Damage{Kind: DamageDeleted, TenantID: t.tenant, EventID: l.id, Position: idx,
 				Detail: "the event's row is gone from audit_events"})
 			h = stored
 		default:
-			h = t.leafHash(c.body)
+			h = l.h
 			if !haveStored || h != stored {
-				t.mismatches = append(t.mismatches, mismatch{pos: idx, eventID: eventID, got: h, store: stored})
+				t.mismatches = append(t.mismatches, mismatch{pos: idx, eventID: l.id, got: h, store: stored})
 			}
-			if string(c.tenant) == t.tenant {
+			if string(c.events[l.ev].tenant) == t.tenant {
 				t.present++
 			}
-			if err := scanFields(c.body, &f); err != nil {
-				t.damage(Damage{Kind: DamageEdited, TenantID: t.tenant, EventID: eventID, Position: idx, Detail: err.Error()})
-			} else if cols := c.differences(&f, t.tenant); cols != "" {
-				t.damage(Damage{Kind: DamageColumn, TenantID: t.tenant, EventID: eventID, Position: idx,
-					Detail: "column(s) " + cols + " differ from the event body"})
+			if l.fieldErr != nil {
+				t.damage(Damage{Kind: DamageEdited, TenantID: t.tenant, EventID: l.id, Position: idx, Detail: l.fieldErr.Error()})
+			} else if l.cols != "" {
+				t.damage(Damage{Kind: DamageColumn, TenantID: t.tenant, EventID: l.id, Position: idx,
+					Detail: "column(s) " + l.cols + " differ from the event body"})
 			}
 		}
 		t.push(h)
 	}
-	return count, purged, rows.Err()
+	return purged, nil
 }
 
 func (t *treeRun) leafHash(body []byte) tlog.Hash {
@@ -624,4 +622,283 @@ func (t *treeRun) list(query string, kind DamageKind, detail string) error {
 		t.damage(Damage{Kind: kind, TenantID: t.tenant, EventID: id, Position: -1, Detail: detail})
 	}
 	return rows.Err()
+}
+
+// chunk is one block of up to verifyChunk leaves with their event rows and
+// the stored hashes they complete. Its buffers are reused from chunk to
+// chunk, so reading allocates little per event.
+type chunk struct {
+	tenant string // the tree's
+	stored map[groupKey][]byte
+	leaves []chunkLeaf
+	events []eventColumns
+	arena  []byte           // the current block of the event columns' bytes
+	blocks [][]byte         // every block, reused from chunk to chunk
+	block  int              // next block of blocks to use
+	ids    []byte           // the leaves' event ids, concatenated
+	byID   map[string]int32 // event id -> first leaf of the chunk naming it
+	want   []string         // event ids not found by range scans
+	err    error
+}
+
+// chunkLeaf is a leaf row and, once hashed, the results for its event.
+type chunkLeaf struct {
+	idx      int64
+	id       string // the event id, a substring of one string per chunk
+	purged   bool
+	ev       int32 // index into chunk.events, -1 while the row is not found
+	same     int32 // next leaf of the chunk naming the same event, or -1
+	h        tlog.Hash
+	fieldErr error
+	cols     string
+}
+
+func newChunk() *chunk {
+	return &chunk{stored: map[groupKey][]byte{}, byID: map[string]int32{}}
+}
+
+func (c *chunk) reset() {
+	clear(c.stored)
+	clear(c.byID)
+	c.leaves, c.events, c.arena, c.block, c.ids, c.want, c.err = c.leaves[:0], c.events[:0], nil, 0, c.ids[:0], c.want[:0], nil
+}
+
+// readChunks reads the tenant's leaves chunk by chunk into buffers taken
+// from free and sends them on out, the last one shorter than verifyChunk.
+func (t *treeRun) readChunks(ctx context.Context, out chan<- *chunk, free <-chan *chunk) {
+	for lo := int64(0); ; lo += verifyChunk {
+		var c *chunk
+		select {
+		case c = <-free:
+		case <-ctx.Done():
+			return
+		}
+		c.reset()
+		c.tenant = t.tenant
+		c.err = t.readChunk(ctx, c, lo, lo+verifyChunk)
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			return
+		}
+		if c.err != nil || len(c.leaves) < verifyChunk {
+			return
+		}
+	}
+}
+
+// readChunk reads the leaves at positions lo..hi-1 (in order) and then
+// their events in a few ordered range scans of the event table's primary
+// key instead of one index lookup per leaf, and the stored hashes.
+func (t *treeRun) readChunk(ctx context.Context, c *chunk, lo, hi int64) error {
+	if err := t.loadStored(ctx, c.stored, lo, hi); err != nil {
+		return err
+	}
+	rows, err := t.q.QueryContext(ctx, `SELECT idx, event_id, purged FROM audit_leaves
+		WHERE tenant_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx`, t.tenant, lo, hi)
+	if err != nil {
+		return fmt.Errorf("read leaves: %w", err)
+	}
+	defer rows.Close()
+	var (
+		idx    int64
+		id     sql.RawBytes
+		purged sql.RawBytes
+		ends   []int
+	)
+	for rows.Next() {
+		if err := rows.Scan(&idx, &id, &purged); err != nil {
+			return fmt.Errorf("read leaves: %w", err)
+		}
+		c.ids = append(c.ids, id...)
+		ends = append(ends, len(c.ids))
+		c.leaves = append(c.leaves, chunkLeaf{idx: idx, purged: colTrue(purged), ev: -1, same: -1})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read leaves: %w", err)
+	}
+	rows.Close()
+	if len(c.leaves) == 0 {
+		return nil
+	}
+	all := string(c.ids) // one allocation for every id of the chunk
+	minID, maxID := "", ""
+	start := 0
+	for i := range c.leaves {
+		l := &c.leaves[i]
+		l.id = all[start:ends[i]]
+		start = ends[i]
+		if first, ok := c.byID[l.id]; ok {
+			// The same event at two positions (the unique index was
+			// dropped): chain it so both are checked.
+			l.same, c.leaves[first].same = c.leaves[first].same, int32(i)
+			continue
+		}
+		c.byID[l.id] = int32(i)
+		if i == 0 || l.id < minID {
+			minID = l.id
+		}
+		if i == 0 || l.id > maxID {
+			maxID = l.id
+		}
+	}
+	if err := t.scanEvents(ctx, c, minID, maxID); err != nil {
+		return err
+	}
+	// Events the range scans did not meet (ids outside the range in the
+	// database's collation, or a range too sparse to scan): look them up.
+	for i := range c.leaves {
+		if l := &c.leaves[i]; l.ev < 0 && c.byID[l.id] == int32(i) {
+			c.want = append(c.want, l.id)
+		}
+	}
+	for len(c.want) > 0 {
+		n := min(len(c.want), 256)
+		if err := t.lookupEvents(ctx, c, c.want[:n]); err != nil {
+			return err
+		}
+		c.want = c.want[n:]
+	}
+	return nil
+}
+
+const eventColumnList = `id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body`
+
+// scanEvents reads the events with ids minID..maxID in primary-key order,
+// keeping those the chunk's leaves name. Ids are time-ordered and leaves
+// are sequenced in id order, so the range usually holds little else; when a
+// batch turns out mostly foreign (a small tenant among large ones), it stops
+// and leaves the rest to point lookups.
+func (t *treeRun) scanEvents(ctx context.Context, c *chunk, minID, maxID string) error {
+	if cap(c.events) < len(c.byID) {
+		c.events = make([]eventColumns, 0, len(c.byID))
+	}
+	limit := 2*len(c.byID) + 256
+	from, op := minID, ">="
+	for {
+		rows, err := t.q.QueryContext(ctx, `SELECT `+eventColumnList+` FROM audit_events
+			WHERE id `+op+` $1 AND id <= $2 ORDER BY id LIMIT $3`, from, maxID, limit)
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		read, kept, last, err := c.keepRows(rows)
+		if err != nil {
+			return err
+		}
+		if read < limit || kept*4 < read {
+			return nil
+		}
+		from, op = last, ">"
+	}
+}
+
+func (t *treeRun) lookupEvents(ctx context.Context, c *chunk, ids []string) error {
+	var b strings.Builder
+	args := make([]any, len(ids))
+	b.WriteString(`SELECT ` + eventColumnList + ` FROM audit_events WHERE id IN (`)
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("$" + strconv.Itoa(i+1))
+		args[i] = id
+	}
+	b.WriteByte(')')
+	rows, err := t.q.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	_, _, _, err = c.keepRows(rows)
+	return err
+}
+
+// keepRows reads event rows, copying those the chunk's leaves name into the
+// chunk's arena. It returns how many rows it read and kept and the last id.
+func (c *chunk) keepRows(rows *sql.Rows) (read, kept int, last string, err error) {
+	defer rows.Close()
+	var r eventColumns
+	for rows.Next() {
+		if err := rows.Scan(&r.id, &r.tenant, &r.time, &r.action, &r.outcome, &r.user, &r.patient, &r.emergency, &r.kind, &r.body); err != nil {
+			return read, kept, "", fmt.Errorf("read events: %w", err)
+		}
+		read++
+		first, ok := c.byID[string(r.id)]
+		if !ok || c.leaves[first].ev >= 0 {
+			continue
+		}
+		kept++
+		ev := int32(len(c.events))
+		c.events = append(c.events, c.copyColumns(&r))
+		for i := first; i >= 0; i = c.leaves[i].same {
+			c.leaves[i].ev = ev
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return read, kept, "", fmt.Errorf("read events: %w", err)
+	}
+	if read > 0 {
+		last = string(r.id)
+	}
+	return read, kept, last, nil
+}
+
+// copyColumns copies r's columns into the arena, a list of fixed blocks
+// reused from chunk to chunk, so that growing it never moves what it holds.
+func (c *chunk) copyColumns(r *eventColumns) eventColumns {
+	need := len(r.id) + len(r.tenant) + len(r.time) + len(r.action) + len(r.outcome) + len(r.user) +
+		len(r.patient) + len(r.emergency) + len(r.kind) + len(r.body)
+	if len(c.arena)+need > cap(c.arena) {
+		if c.block < len(c.blocks) && need <= cap(c.blocks[c.block]) {
+			c.arena = c.blocks[c.block][:0]
+		} else {
+			c.arena = make([]byte, 0, max(need, arenaBlock))
+			c.blocks = append(c.blocks, c.arena)
+			c.block = len(c.blocks) - 1
+		}
+		c.block++
+	}
+	put := func(b []byte) sql.RawBytes {
+		start := len(c.arena)
+		c.arena = append(c.arena, b...)
+		return c.arena[start:len(c.arena):len(c.arena)]
+	}
+	return eventColumns{id: put(r.id), tenant: put(r.tenant), time: put(r.time), action: put(r.action), outcome: put(r.outcome),
+		user: put(r.user), patient: put(r.patient), emergency: put(r.emergency), kind: put(r.kind), body: put(r.body)}
+}
+
+const arenaBlock = 1 << 20
+
+// hash computes, for every leaf whose event was found, the leaf hash and
+// the check of the columns against the body, spread over GOMAXPROCS
+// goroutines; the tree is then built in order from the results.
+func (c *chunk) hash() {
+	workers := min(runtime.GOMAXPROCS(0), max(len(c.leaves)/1024, 1))
+	var wg sync.WaitGroup
+	per := (len(c.leaves) + workers - 1) / workers
+	for w := range workers {
+		part := c.leaves[min(w*per, len(c.leaves)):min((w+1)*per, len(c.leaves))]
+		wg.Go(func() {
+			sha := sha256.New()
+			zero := []byte{0}
+			var f bodyFields
+			for i := range part {
+				l := &part[i]
+				if l.ev < 0 {
+					continue
+				}
+				e := &c.events[l.ev]
+				sha.Reset()
+				sha.Write(zero)
+				sha.Write(e.body)
+				sha.Sum(l.h[:0])
+				l.fieldErr, l.cols = nil, ""
+				if err := scanFields(e.body, &f); err != nil {
+					l.fieldErr = err
+				} else {
+					l.cols = e.differences(&f, c.tenant)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
