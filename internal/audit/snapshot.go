@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
@@ -14,6 +16,7 @@ import (
 // SQLite), so Verify and exports are not confused by concurrent appends and
 // sequencing. It implements store.Querier.
 type snapshot struct {
+	conn    *sql.Conn // the connection of tx, for rawRows
 	tx      *sql.Tx
 	dialect store.Dialect
 }
@@ -23,14 +26,79 @@ func beginSnapshot(ctx context.Context, db *store.DB) (*snapshot, error) {
 	if db.Dialect() == store.Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
-	tx, err := db.SQL().BeginTx(ctx, opts)
+	conn, err := db.SQL().Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin read snapshot: %w", err)
 	}
-	return &snapshot{tx: tx, dialect: db.Dialect()}, nil
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("begin read snapshot: %w", err)
+	}
+	return &snapshot{conn: conn, tx: tx, dialect: db.Dialect()}, nil
 }
 
-func (s *snapshot) Close() error { return s.tx.Rollback() }
+func (s *snapshot) Close() error {
+	err := s.tx.Rollback()
+	if cerr := s.conn.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// rawRows runs query in the snapshot and calls fn with each row's columns
+// as bytes, valid only during the call. Every column must be text (cast in
+// the query). On PostgreSQL it reads through pgx directly, on the
+// snapshot's own connection and so in its transaction: database/sql's
+// conversion of every value was most of the cost of reading a large log.
+func (s *snapshot) rawRows(ctx context.Context, query string, args []any, fn func(cols [][]byte) error) error {
+	if s.dialect == store.Postgres {
+		return s.conn.Raw(func(dc any) error {
+			c, ok := dc.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("raw rows: driver connection is %T", dc)
+			}
+			rows, err := c.Conn().Query(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if err := fn(rows.RawValues()); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+	}
+	rows, err := s.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	raw := make([]sql.RawBytes, len(cols))
+	dest := make([]any, len(cols))
+	vals := make([][]byte, len(cols))
+	for i := range raw {
+		dest[i] = &raw[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		for i := range raw {
+			vals[i] = raw[i]
+		}
+		if err := fn(vals); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
 
 func (s *snapshot) Dialect() store.Dialect { return s.dialect }
 

@@ -104,7 +104,7 @@ func (l *Log) Verify(ctx context.Context, verifiers note.Verifiers, progress fun
 		return Report{}, err
 	}
 	defer snap.Close()
-	v := &verifyRun{ctx: ctx, q: snap, verifiers: verifiers, now: l.clock.Now(), progress: progress, sha: sha256.New()}
+	v := &verifyRun{ctx: ctx, q: snap, snap: snap, verifiers: verifiers, now: l.clock.Now(), progress: progress, sha: sha256.New()}
 	tenants, err := v.tenants()
 	if err != nil {
 		return Report{}, err
@@ -128,6 +128,7 @@ func (l *Log) Verify(ctx context.Context, verifiers note.Verifiers, progress fun
 type verifyRun struct {
 	ctx       context.Context
 	q         store.Querier
+	snap      *snapshot // q, for its raw reads
 	verifiers note.Verifiers
 	now       time.Time
 	progress  func(done, total int)
@@ -694,30 +695,21 @@ func (t *treeRun) readChunk(ctx context.Context, c *chunk, lo, hi int64) error {
 	if err := t.loadStored(ctx, c.stored, lo, hi); err != nil {
 		return err
 	}
-	rows, err := t.q.QueryContext(ctx, `SELECT idx, event_id, purged FROM audit_leaves
-		WHERE tenant_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx`, t.tenant, lo, hi)
+	var ends []int
+	err := t.snap.rawRows(ctx, `SELECT CAST(l.idx AS TEXT) AS pos, l.event_id, CAST(l.purged AS TEXT) AS gone FROM audit_leaves l
+		WHERE l.tenant_id = $1 AND l.idx >= $2 AND l.idx < $3 ORDER BY l.idx`, []any{t.tenant, lo, hi}, func(cols [][]byte) error {
+		idx, err := strconv.ParseInt(string(cols[0]), 10, 64)
+		if err != nil {
+			return fmt.Errorf("leaf position %q: %w", cols[0], err)
+		}
+		c.ids = append(c.ids, cols[1]...)
+		ends = append(ends, len(c.ids))
+		c.leaves = append(c.leaves, chunkLeaf{idx: idx, purged: colTrue(cols[2]), ev: -1, same: -1})
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("read leaves: %w", err)
 	}
-	defer rows.Close()
-	var (
-		idx    int64
-		id     sql.RawBytes
-		purged sql.RawBytes
-		ends   []int
-	)
-	for rows.Next() {
-		if err := rows.Scan(&idx, &id, &purged); err != nil {
-			return fmt.Errorf("read leaves: %w", err)
-		}
-		c.ids = append(c.ids, id...)
-		ends = append(ends, len(c.ids))
-		c.leaves = append(c.leaves, chunkLeaf{idx: idx, purged: colTrue(purged), ev: -1, same: -1})
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read leaves: %w", err)
-	}
-	rows.Close()
 	if len(c.leaves) == 0 {
 		return nil
 	}
@@ -762,7 +754,9 @@ func (t *treeRun) readChunk(ctx context.Context, c *chunk, lo, hi int64) error {
 	return nil
 }
 
-const eventColumnList = `id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body`
+// eventColumnList are the columns of an event row, as text.
+// The casts are named so that ORDER BY id cannot mean one of them.
+const eventColumnList = `id, tenant_id, CAST(time AS TEXT) AS t, action, outcome, user_id, patient_id, CAST(emergency AS TEXT) AS em, kind, body`
 
 // scanEvents reads the events with ids minID..maxID in primary-key order,
 // keeping those the chunk's leaves name. Ids are time-ordered and leaves
@@ -776,14 +770,20 @@ func (t *treeRun) scanEvents(ctx context.Context, c *chunk, minID, maxID string)
 	limit := 2*len(c.byID) + 256
 	from, op := minID, ">="
 	for {
-		rows, err := t.q.QueryContext(ctx, `SELECT `+eventColumnList+` FROM audit_events
-			WHERE id `+op+` $1 AND id <= $2 ORDER BY id LIMIT $3`, from, maxID, limit)
+		read, kept, last := 0, 0, ""
+		err := t.snap.rawRows(ctx, `SELECT `+eventColumnList+` FROM audit_events
+			WHERE id `+op+` $1 AND id <= $2 ORDER BY id LIMIT $3`, []any{from, maxID, limit}, func(cols [][]byte) error {
+			read++
+			if c.keep(cols) {
+				kept++
+			}
+			if read == limit {
+				last = string(cols[0])
+			}
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("read events: %w", err)
-		}
-		read, kept, last, err := c.keepRows(rows)
-		if err != nil {
-			return err
 		}
 		if read < limit || kept*4 < read {
 			return nil
@@ -804,49 +804,38 @@ func (t *treeRun) lookupEvents(ctx context.Context, c *chunk, ids []string) erro
 		args[i] = id
 	}
 	b.WriteByte(')')
-	rows, err := t.q.QueryContext(ctx, b.String(), args...)
+	err := t.snap.rawRows(ctx, b.String(), args, func(cols [][]byte) error {
+		c.keep(cols)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("read events: %w", err)
 	}
-	_, _, _, err = c.keepRows(rows)
-	return err
+	return nil
 }
 
-// keepRows reads event rows, copying those the chunk's leaves name into the
-// chunk's arena. It returns how many rows it read and kept and the last id.
-func (c *chunk) keepRows(rows *sql.Rows) (read, kept int, last string, err error) {
-	defer rows.Close()
-	var r eventColumns
-	for rows.Next() {
-		if err := rows.Scan(&r.id, &r.tenant, &r.time, &r.action, &r.outcome, &r.user, &r.patient, &r.emergency, &r.kind, &r.body); err != nil {
-			return read, kept, "", fmt.Errorf("read events: %w", err)
-		}
-		read++
-		first, ok := c.byID[string(r.id)]
-		if !ok || c.leaves[first].ev >= 0 {
-			continue
-		}
-		kept++
-		ev := int32(len(c.events))
-		c.events = append(c.events, c.copyColumns(&r))
-		for i := first; i >= 0; i = c.leaves[i].same {
-			c.leaves[i].ev = ev
-		}
+// keep copies an event row into the chunk's arena when the chunk's leaves
+// name it and it was not kept before, and reports whether it did.
+func (c *chunk) keep(cols [][]byte) bool {
+	first, ok := c.byID[string(cols[0])]
+	if !ok || c.leaves[first].ev >= 0 {
+		return false
 	}
-	if err := rows.Err(); err != nil {
-		return read, kept, "", fmt.Errorf("read events: %w", err)
+	ev := int32(len(c.events))
+	c.events = append(c.events, c.copyColumns(cols))
+	for i := first; i >= 0; i = c.leaves[i].same {
+		c.leaves[i].ev = ev
 	}
-	if read > 0 {
-		last = string(r.id)
-	}
-	return read, kept, last, nil
+	return true
 }
 
 // copyColumns copies r's columns into the arena, a list of fixed blocks
 // reused from chunk to chunk, so that growing it never moves what it holds.
-func (c *chunk) copyColumns(r *eventColumns) eventColumns {
-	need := len(r.id) + len(r.tenant) + len(r.time) + len(r.action) + len(r.outcome) + len(r.user) +
-		len(r.patient) + len(r.emergency) + len(r.kind) + len(r.body)
+func (c *chunk) copyColumns(cols [][]byte) eventColumns {
+	need := 0
+	for _, b := range cols {
+		need += len(b)
+	}
 	if len(c.arena)+need > cap(c.arena) {
 		if c.block < len(c.blocks) && need <= cap(c.blocks[c.block]) {
 			c.arena = c.blocks[c.block][:0]
@@ -862,8 +851,8 @@ func (c *chunk) copyColumns(r *eventColumns) eventColumns {
 		c.arena = append(c.arena, b...)
 		return c.arena[start:len(c.arena):len(c.arena)]
 	}
-	return eventColumns{id: put(r.id), tenant: put(r.tenant), time: put(r.time), action: put(r.action), outcome: put(r.outcome),
-		user: put(r.user), patient: put(r.patient), emergency: put(r.emergency), kind: put(r.kind), body: put(r.body)}
+	return eventColumns{id: put(cols[0]), tenant: put(cols[1]), time: put(cols[2]), action: put(cols[3]), outcome: put(cols[4]),
+		user: put(cols[5]), patient: put(cols[6]), emergency: put(cols[7]), kind: put(cols[8]), body: put(cols[9])}
 }
 
 const arenaBlock = 1 << 20
