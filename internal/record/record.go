@@ -343,31 +343,50 @@ func (s *Store) logFailure(ctx context.Context, g access.Grant, action audit.Act
 
 type scanner interface{ Scan(...any) error }
 
+// sealedRow is a row as stored, before its body is opened.
+type sealedRow struct {
+	r       Resource
+	cats    string
+	updated int64
+	sealed  []byte
+}
+
+func scanSealed(row scanner) (sealedRow, error) {
+	var x sealedRow
+	err := row.Scan(&x.r.Type, &x.r.ID, &x.r.Version, &x.r.PatientID, &x.r.Deleted, &x.cats, &x.updated, &x.sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sealedRow{}, ErrNotFound
+	}
+	if err != nil {
+		return sealedRow{}, fmt.Errorf("read resource: %w", err)
+	}
+	return x, nil
+}
+
 // scanOpen decodes a row and opens its body, refusing rows of another
 // patient or of a category the grant's role may not see.
 func (s *Store) scanOpen(ctx context.Context, g access.Grant, row scanner) (Resource, error) {
-	var r Resource
-	var cats string
-	var updated int64
-	var sealed []byte
-	err := row.Scan(&r.Type, &r.ID, &r.Version, &r.PatientID, &r.Deleted, &cats, &updated, &sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Resource{}, ErrNotFound
-	}
+	x, err := scanSealed(row)
 	if err != nil {
-		return Resource{}, fmt.Errorf("read resource: %w", err)
+		return Resource{}, err
 	}
+	return s.open(ctx, g, x)
+}
+
+// open opens a stored row's body for the grant.
+func (s *Store) open(ctx context.Context, g access.Grant, x sealedRow) (Resource, error) {
+	r := x.r
 	if r.PatientID != g.PatientID() {
 		return Resource{}, ErrNotFound
 	}
-	r.Categories = strings.Fields(cats)
+	r.Categories = strings.Fields(x.cats)
 	for _, c := range r.Categories {
 		if !g.AllowsCategory(c) {
 			return Resource{}, ErrNotFound
 		}
 	}
-	r.LastUpdated = clock.FromMicros(updated)
-	body, err := s.seal.Open(ctx, g.TenantID(), r.PatientID, sealed, aad(g.TenantID(), r.PatientID, r.Type, r.ID, r.Version))
+	r.LastUpdated = clock.FromMicros(x.updated)
+	body, err := s.seal.Open(ctx, g.TenantID(), r.PatientID, x.sealed, aad(g.TenantID(), r.PatientID, r.Type, r.ID, r.Version))
 	if errors.Is(err, keys.ErrShredded) {
 		return Resource{}, fmt.Errorf("open %s: %w", r.Ref(), ErrErased)
 	}
@@ -384,12 +403,28 @@ func (s *Store) scanOpen(ctx context.Context, g access.Grant, row scanner) (Reso
 }
 
 // collect opens the rows that the grant may see, keeping those match
-// accepts; deleted versions only when withDeleted.
+// accepts; deleted versions only when withDeleted. It reads every row and
+// closes the result before opening any body: opening may need the
+// patient's data key from the database, and holding one connection per
+// search while asking for a second deadlocks a busy, bounded pool.
 func (s *Store) collect(ctx context.Context, g access.Grant, rows *sql.Rows, withDeleted bool, match func(Resource) bool) ([]Resource, error) {
-	defer rows.Close()
-	var out []Resource
+	var stored []sealedRow
 	for rows.Next() {
-		r, err := s.scanOpen(ctx, g, rows)
+		x, err := scanSealed(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		stored = append(stored, x)
+	}
+	err := rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read resources: %w", err)
+	}
+	var out []Resource
+	for _, x := range stored {
+		r, err := s.open(ctx, g, x)
 		if errors.Is(err, ErrNotFound) {
 			continue // a category this role may not see
 		}
@@ -400,9 +435,6 @@ func (s *Store) collect(ctx context.Context, g access.Grant, rows *sql.Rows, wit
 			continue
 		}
 		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read resources: %w", err)
 	}
 	return out, nil
 }

@@ -446,3 +446,49 @@ func BenchmarkEverything1000(b *testing.B) {
 		})
 	}
 }
+
+// Many searches at once, each missing the key cache, finish: a search
+// releases its connection before it asks the database for the patient's
+// data key. (It used to hold the result rows open while opening each body,
+// so as many concurrent searches as pooled connections deadlocked.)
+// REQ: DP-1
+func TestConcurrentSearchesWithColdKeyCache(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, 3)
+		master, err := keys.MasterFromEnv("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cold, err := keys.NewKeyring(keys.Config{Master: master, Store: keys.NewSQLStore(db), CacheEntries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := record.New(db, cold, w.log, clock.System{})
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		const searches = 48 // more than either pool holds (SQLite 8, PostgreSQL 32)
+		errs := make(chan error, searches)
+		start := make(chan struct{})
+		for range searches {
+			go func() {
+				<-start
+				g, err := w.decider.Decide(ctx, w.gp, access.Request{PatientID: w.patient, Action: access.Search})
+				if err != nil {
+					errs <- err
+					return
+				}
+				p, err := recs.Search(ctx, g, record.SearchParams{Type: "Observation", Count: 10})
+				if err == nil && p.Total != 3 {
+					err = fmt.Errorf("total %d, want 3", p.Total)
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		for range searches {
+			if err := <-errs; err != nil {
+				t.Fatalf("search: %v", err)
+			}
+		}
+	})
+}
