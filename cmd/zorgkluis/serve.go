@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -124,9 +125,27 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		go func() { _ = server.Run(ctx, msrv, mln) }()
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
+	go keepStatistics(ctx, a, log)
 	log.Info("zorgkluis listening", "url", base, "dialect", a.db.Dialect(), "version", buildVersion())
 	fmt.Fprintf(e.stdout, "zorgkluis listening on %s\n", base)
 	return server.Run(ctx, srv, ln)
+}
+
+// keepStatistics refreshes the database's planner statistics at start and
+// every three hours while the server runs (SQLite only; see store.Optimize).
+func keepStatistics(ctx context.Context, a *app, log *slog.Logger) {
+	t := time.NewTicker(3 * time.Hour)
+	defer t.Stop()
+	for {
+		if err := a.db.Optimize(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("refreshing planner statistics failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func displayAddr(a string) string {

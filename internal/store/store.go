@@ -102,6 +102,30 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	return db, nil
 }
 
+// Optimize refreshes SQLite's planner statistics where tables changed much
+// since the last time (PRAGMA optimize, bounded by analysis_limit so it
+// stays quick on large files). SQLite gathers none by itself; PostgreSQL's
+// autovacuum does, so there it does nothing. Run it at start and every few
+// hours, as SQLite recommends for long-lived connections.
+func (db *DB) Optimize(ctx context.Context) error {
+	if db.dialect != SQLite {
+		return nil
+	}
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("optimize: %w", err)
+	}
+	defer conn.Close()
+	for _, q := range []string{`PRAGMA analysis_limit = 1000`, `PRAGMA optimize = 0x10002`} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("optimize: %s: %w", q, err)
+		}
+	}
+	return nil
+}
+
 // Close closes the handle.
 func (db *DB) Close() error { return db.sql.Close() }
 
