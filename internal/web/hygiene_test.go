@@ -13,6 +13,7 @@ import (
 //   - scripts only from files (no inline script, no on* handler attributes,
 //     no javascript: URLs); inline styles neither;
 //   - every POST form carries the CSRF token;
+//   - every visible form field has a label;
 //   - the page title is a fixed, translated text, never data (no health data
 //     in titles, which end up in history and bookmarks).
 //
@@ -26,6 +27,9 @@ func TestTemplatesKeepCSPAndCSRF(t *testing.T) {
 		styleTag   = regexp.MustCompile(`(?i)<style\b`)
 		postForm   = regexp.MustCompile(`(?is)<form\b[^>]*method="post"[^>]*>(.*?)</form>`)
 		titleTag   = regexp.MustCompile(`(?is)<title>(.*?)</title>`)
+		field      = regexp.MustCompile(`(?is)<(input|select|textarea)\b([^>]*)>`)
+		fieldType  = regexp.MustCompile(`(?i)\stype="([a-z]+)"`)
+		fieldID    = regexp.MustCompile(`(?i)\sid="([^"]+)"`)
 		fixedTitle = `{{t .Lang .Title}} – {{t .Lang "app.name"}}`
 	)
 	files, err := fs.Glob(templateFS, "templates/*.html")
@@ -53,6 +57,25 @@ func TestTemplatesKeepCSPAndCSRF(t *testing.T) {
 			forms++
 			if !strings.Contains(m[1], `name="csrf"`) {
 				t.Errorf("%s: POST form without CSRF token: %.120s", f, m[0])
+			}
+		}
+		// Every visible field has a label (WCAG 1.3.1, 4.1.2): a <label
+		// around it, a <label for> naming its id, or an aria-label.
+		for _, loc := range field.FindAllStringSubmatchIndex(src, -1) {
+			m := []string{src[loc[0]:loc[1]], src[loc[2]:loc[3]], src[loc[4]:loc[5]]}
+			before := src[:loc[0]]
+			if strings.LastIndex(before, "<label") > strings.LastIndex(before, "</label>") {
+				continue // wrapped in its label
+			}
+			if ty := fieldType.FindStringSubmatch(m[2]); ty != nil && (ty[1] == "hidden" || ty[1] == "submit" || ty[1] == "button") {
+				continue
+			}
+			if strings.Contains(m[2], "aria-label") {
+				continue
+			}
+			id := fieldID.FindStringSubmatch(m[2])
+			if id == nil || !strings.Contains(src, `for="`+id[1]+`"`) {
+				t.Errorf("%s: field without a label: %s", f, m[0])
 			}
 		}
 		for _, m := range titleTag.FindAllStringSubmatch(src, -1) {
