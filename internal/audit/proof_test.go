@@ -93,7 +93,7 @@ func TestCheckProofRejectsForgeries(t *testing.T) {
 	}{
 		{"edited event", func(b *ProofBundle) { b.Event = strings.Replace(b.Event, `"p1"`, `"p2"`, 1) }, ""},
 		{"other event's body", func(b *ProofBundle) { b.Event = other.Event }, ""},
-		{"wrong position", func(b *ProofBundle) { b.Position = 3 }, ""},
+		{"wrong position", func(b *ProofBundle) { b.Position = (good.Position + 1) % 5 }, ""}, // never the real one
 		{"position beyond tree", func(b *ProofBundle) { b.Position = 99 }, ""},
 		{"damaged path", func(b *ProofBundle) { b.Proof[0] = tlog.Hash{1} }, ""},
 		{"short path", func(b *ProofBundle) { b.Proof = b.Proof[1:] }, ""},
