@@ -696,7 +696,7 @@ func (t *treeRun) readChunk(ctx context.Context, c *chunk, lo, hi int64) error {
 		return err
 	}
 	var ends []int
-	err := t.snap.rawRows(ctx, `SELECT CAST(l.idx AS TEXT) AS pos, l.event_id, CAST(l.purged AS TEXT) AS gone FROM audit_leaves l
+	err := t.snap.rawRows(ctx, `SELECT `+asText(t.snap, "l.idx", "pos")+`, l.event_id, `+asText(t.snap, "l.purged", "gone")+` FROM audit_leaves l
 		WHERE l.tenant_id = $1 AND l.idx >= $2 AND l.idx < $3 ORDER BY l.idx`, []any{t.tenant, lo, hi}, func(cols [][]byte) error {
 		idx, err := strconv.ParseInt(string(cols[0]), 10, 64)
 		if err != nil {
@@ -754,9 +754,21 @@ func (t *treeRun) readChunk(ctx context.Context, c *chunk, lo, hi int64) error {
 	return nil
 }
 
-// eventColumnList are the columns of an event row, as text.
-// The casts are named so that ORDER BY id cannot mean one of them.
-const eventColumnList = `id, tenant_id, CAST(time AS TEXT) AS t, action, outcome, user_id, patient_id, CAST(emergency AS TEXT) AS em, kind, body`
+// eventColumnList returns the columns of an event row, as text.
+func eventColumnList(q store.Querier) string {
+	return `id, tenant_id, ` + asText(q, "time", "t") + `, action, outcome, user_id, patient_id, ` + asText(q, "emergency", "em") + `, kind, body`
+}
+
+// asText casts a column to text where rawRows needs it (PostgreSQL, whose
+// raw values are otherwise binary); SQLite's integers arrive through
+// database/sql as decimal text already, without a string per value. The
+// alias keeps ORDER BY meaning the column, not the cast.
+func asText(q store.Querier, col, alias string) string {
+	if q.Dialect() == store.Postgres {
+		return "CAST(" + col + " AS TEXT) AS " + alias
+	}
+	return col
+}
 
 // scanEvents reads the events with ids minID..maxID in primary-key order,
 // keeping those the chunk's leaves name. Ids are time-ordered and leaves
@@ -771,7 +783,7 @@ func (t *treeRun) scanEvents(ctx context.Context, c *chunk, minID, maxID string)
 	from, op := minID, ">="
 	for {
 		read, kept, last := 0, 0, ""
-		err := t.snap.rawRows(ctx, `SELECT `+eventColumnList+` FROM audit_events
+		err := t.snap.rawRows(ctx, `SELECT `+eventColumnList(t.snap)+` FROM audit_events
 			WHERE id `+op+` $1 AND id <= $2 ORDER BY id LIMIT $3`, []any{from, maxID, limit}, func(cols [][]byte) error {
 			read++
 			if c.keep(cols) {
@@ -795,7 +807,7 @@ func (t *treeRun) scanEvents(ctx context.Context, c *chunk, minID, maxID string)
 func (t *treeRun) lookupEvents(ctx context.Context, c *chunk, ids []string) error {
 	var b strings.Builder
 	args := make([]any, len(ids))
-	b.WriteString(`SELECT ` + eventColumnList + ` FROM audit_events WHERE id IN (`)
+	b.WriteString(`SELECT ` + eventColumnList(t.snap) + ` FROM audit_events WHERE id IN (`)
 	for i, id := range ids {
 		if i > 0 {
 			b.WriteByte(',')
