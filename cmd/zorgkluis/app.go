@@ -54,7 +54,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	if n > 0 {
 		log.Info("database migrated", "migrations", n, "dialect", db.Dialect())
 	}
-	master, err := keys.LoadOrCreateMasterFile(filepath.Join(cfg.DataDir, "master.key"), rand.Reader)
+	master, err := loadMaster(cfg)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -120,4 +120,18 @@ func enableWebAuthn(a *app, cfg config.Config, base string, log *slog.Logger) er
 	}
 	log.Info("security keys (WebAuthn) on", "rp_id", rpID, "origins", origins)
 	return nil
+}
+
+// loadMaster takes the master key from ZK_MASTER_KEY when set, otherwise
+// from (or newly into) the 0600 file master.key in the data directory:
+// either way outside the database (DP-1).
+func loadMaster(cfg config.Config) (keys.Master, error) {
+	if cfg.MasterKey != "" {
+		m, err := keys.MasterFromEnv(cfg.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("setting ZK_MASTER_KEY: %w", err)
+		}
+		return m, nil
+	}
+	return keys.LoadOrCreateMasterFile(filepath.Join(cfg.DataDir, "master.key"), rand.Reader)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -180,5 +181,38 @@ func TestKeysUsage(t *testing.T) {
 	}
 	if code := run(context.Background(), e, []string{"keys", "shred", "only-tenant"}); code != 2 {
 		t.Fatalf("missing argument: %d", code)
+	}
+}
+
+// The master key can come from ZK_MASTER_KEY instead of the data
+// directory: then no key file is written there; a bad value stops start-up
+// naming the setting, never echoing the value.
+// REQ: DP-1
+func TestMasterKeyFromEnvironment(t *testing.T) {
+	data := t.TempDir()
+	const good = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	getenv := func(key string) func(string) string {
+		return func(k string) string {
+			switch k {
+			case "ZK_DATA_DIR":
+				return data
+			case "ZK_MASTER_KEY":
+				return key
+			}
+			return ""
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), env{stdout: &out, stderr: &errb, getenv: getenv(good)}, []string{"keys", "show"}); code != 0 {
+		t.Fatalf("keys show with ZK_MASTER_KEY: exit %d %s", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(data, "master.key")); !os.IsNotExist(err) {
+		t.Fatalf("a master key file was written although ZK_MASTER_KEY is set: %v", err)
+	}
+	errb.Reset()
+	const bad = "bm90LWEta2V5LXNlY3JldC12YWx1ZQ=="
+	if code := run(context.Background(), env{stdout: io.Discard, stderr: &errb, getenv: getenv(bad)}, []string{"keys", "show"}); code == 0 ||
+		!strings.Contains(errb.String(), "ZK_MASTER_KEY") || strings.Contains(errb.String(), bad) {
+		t.Fatalf("bad ZK_MASTER_KEY: exit %d %s", code, errb.String())
 	}
 }

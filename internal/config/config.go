@@ -35,6 +35,11 @@ type Config struct {
 	MaxBodyBytes      int64         `json:"max_body_bytes"`
 	WebAuthnRPID      string        `json:"webauthn_rp_id"`
 	WebAuthnOrigin    string        `json:"webauthn_origin"`
+	// MasterKey is the master key from the environment (ZK_MASTER_KEY,
+	// base64 of 32 bytes, comma-separated when rotating) for deployments
+	// that keep it out of the data directory. Environment only: never a
+	// flag (visible in ps) or the config file.
+	MasterKey string `json:"-"`
 }
 
 // setting describes one configurable value.
@@ -133,6 +138,7 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = filepath.Join(c.DataDir, "zorgkluis.db")
 	}
+	c.MasterKey = getenv("ZK_MASTER_KEY")
 	return c, c.Validate()
 }
 
