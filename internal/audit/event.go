@@ -13,11 +13,12 @@
 //   - There is no code path that updates or deletes an event or its tree
 //     position (on PostgreSQL the database refuses it too, with the grants
 //     in docs/audit-proofs.md). Only the sequencing queue and checkpoints
-//     older than the newest of their day are deleted. Purging after
-//     retention (LOG-6) is not built yet: audit_leaves.purged is reserved
-//     for it, and Verify accepts a purged position only when the
-//     checkpoint that first covered it is older than the shortest
-//     retention.
+//     older than the newest of their day are deleted, and, after their
+//     retention (LOG-6), events by Purge: it marks the leaf purged and
+//     deletes the row but keeps every hash, and Verify accepts a purged
+//     position only when the checkpoint that first covered it is older
+//     than the shortest retention. Legal holds (PlaceHold) keep lines
+//     beyond it.
 //
 // The leaf of an event is its canonical JSON (Event.Canonical), exactly as
 // stored in audit_events.body; the other columns of that table are copies
