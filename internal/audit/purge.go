@@ -253,4 +253,3 @@ func inList(ids []string, first int) (string, []any) {
 	}
 	return b.String(), args
 }
-
