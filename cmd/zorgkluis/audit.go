@@ -89,6 +89,7 @@ Actions:
                      FILE "-" reads standard input. Exit status 0 valid, 1 invalid.
   public-key         print the public verifier key. Publish it to auditors and partners:
                      with it they can check proofs and checkpoints without trusting us.
+` + auditRetentionUsage + `
 
 Flags:
   --key KEY          the verifier key (as printed by "public-key") to check against;
@@ -128,6 +129,9 @@ func runAudit(ctx context.Context, e env, args []string) int {
 			return auditUsageErr
 		}
 		return auditOK
+	}
+	if code, ok := runAuditRetention(ctx, e, args[0], args[1:]); ok {
+		return code
 	}
 	need := map[string]int{"verify": 0, "proof": 1, "check-proof": 1, "public-key": 0}
 	action := args[0]

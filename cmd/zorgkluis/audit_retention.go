@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/config"
+)
+
+// auditRetentionUsage is the part of the audit help about retention.
+const auditRetentionUsage = `  purge              remove the events whose retention has ended (LOG-6): access log
+                     after 5 years, technical log (log-on) after --technical-retention.
+                     Events under a legal hold and events not yet in a signed checkpoint
+                     stay; leaf and tree hashes and checkpoints stay, so verify still
+                     checks the whole log. The purge is itself logged. On PostgreSQL run it
+                     as the database owner: the application role may not delete events.
+                     --technical-retention D   default 8760h (1 year), at least 720h
+                     --dry-run                 count what would go, change nothing
+                     --json                    print the counts as JSON
+  hold EVENT_ID...   place a legal hold on events for a complaint or proceeding and print
+                     the held lines with their inclusion proofs as JSON. Held events are
+                     not purged until the hold ends. The reading is logged per line.
+                     --tenant T --reason R --until YYYY-MM-DD (the hold ends at the start
+                     of that day, UTC; at most 10 years ahead)`
+
+// runAuditRetention runs the purge and hold actions, which take flags of
+// their own; ok is false for any other action.
+func runAuditRetention(ctx context.Context, e env, action string, args []string) (code int, ok bool) {
+	switch action {
+	case "purge":
+		return auditPurge(ctx, e, args), true
+	case "hold":
+		return auditHold(ctx, e, args), true
+	}
+	return 0, false
+}
+
+// parseInterleaved parses fs from args where flags and positional arguments
+// may mix, and returns the positional ones. The configuration flags --data,
+// --database and --config are defined on fs by the caller and forwarded.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// configFlags defines --data, --database and --config on fs and returns a
+// function giving them back as arguments for config.Load.
+func configFlags(fs *flag.FlagSet) func() []string {
+	names := []string{"data", "database", "config"}
+	vals := make([]*string, len(names))
+	for i, n := range names {
+		vals[i] = fs.String(n, "", "")
+	}
+	return func() []string {
+		var out []string
+		fs.Visit(func(f *flag.Flag) {
+			for i, n := range names {
+				if f.Name == n {
+					out = append(out, "--"+n+"="+*vals[i])
+				}
+			}
+		})
+		return out
+	}
+}
+
+// operator names the operating-system user and host running a command,
+// for the events that log it.
+func operator() (who, host string) {
+	who = "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ = os.Hostname()
+	return who, host
+}
+
+func auditPurge(ctx context.Context, e env, args []string) int {
+	fail := func(code int, err error) int {
+		fmt.Fprintf(e.stderr, "zorgkluis audit purge: %v\n", err)
+		return code
+	}
+	fs := flag.NewFlagSet("audit purge", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	policy := audit.DefaultRetention()
+	fs.DurationVar(&policy.Technical, "technical-retention", audit.DefaultTechnicalRetention, "")
+	dry := fs.Bool("dry-run", false, "")
+	asJSON := fs.Bool("json", false, "")
+	cfgArgs := configFlags(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return fail(auditUsageErr, err)
+	}
+	if len(pos) > 0 {
+		return fail(auditUsageErr, fmt.Errorf("unexpected argument %q", pos[0]))
+	}
+	if err := policy.Validate(); err != nil {
+		return fail(auditUsageErr, err)
+	}
+	cfg, err := config.Load("audit purge", cfgArgs(), e.getenv, e.stderr)
+	if err != nil {
+		return fail(auditUsageErr, err)
+	}
+	db, err := openAuditDB(ctx, cfg)
+	if err != nil {
+		return fail(auditFailed, err)
+	}
+	defer db.Close()
+	l := audit.New(db, clock.System{}, rand.Reader)
+	defer l.Close()
+
+	who, host := operator()
+	what := fmt.Sprintf("retention purge: access %v, technical %v", policy.Access, policy.Technical)
+	ev := audit.Event{Action: audit.ActionDelete, Outcome: audit.OutcomeSuccess, UserID: "os:" + who, UserName: who,
+		Role: "platform-admin", Basis: "retention", Resources: []string{"AuditEvent"}, Query: what,
+		SourceApp: "zorgkluis audit purge", Device: host}
+	if *dry {
+		// A dry run only reads the log, which is access to it all the same.
+		ev.Action, ev.Query = audit.ActionLogRead, what+" (dry run)"
+	}
+	// Logged before anything is removed: no purge goes unrecorded.
+	if _, err := l.Append(ctx, ev); err != nil {
+		return fail(auditFailed, fmt.Errorf("log the purge first: %w; nothing purged", err))
+	}
+	var progress func(audit.PurgeResult)
+	if isTerminal(e.stderr) {
+		progress = func(r audit.PurgeResult) {
+			fmt.Fprintf(e.stderr, "\rpurging: %d access, %d technical events", r.Access, r.Technical)
+		}
+	}
+	now := clock.System{}.Now()
+	res, perr := l.Purge(ctx, now, policy, audit.PurgeOptions{DryRun: *dry, Progress: progress})
+	if progress != nil {
+		fmt.Fprintln(e.stderr)
+	}
+	done := ev
+	done.ID, done.Time = "", time.Time{}
+	done.Query = fmt.Sprintf("%s: %d access and %d technical events, %d kept under legal hold", ev.Query, res.Access, res.Technical, res.Held)
+	if perr != nil {
+		done.Outcome, done.Reason = audit.OutcomeFailed, perr.Error()
+	}
+	if _, err := l.Append(ctx, done); err != nil {
+		fmt.Fprintf(e.stderr, "zorgkluis audit purge: logging the result failed: %v\n", err)
+	}
+	if perr != nil {
+		if strings.Contains(perr.Error(), "permission denied") {
+			perr = fmt.Errorf("%w\nthe application role may not delete access-log events; run the purge as the database owner (docs/audit-proofs.md)", perr)
+		}
+		return fail(auditFailed, fmt.Errorf("%w (purged before the error: %d access, %d technical)", perr, res.Access, res.Technical))
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return auditOK
+	}
+	verb := "purged"
+	if *dry {
+		verb = "would purge (dry run)"
+	}
+	fmt.Fprintf(e.stdout, "%s: %d access-log events (older than %s), %d technical events (older than %s)\n", verb,
+		res.Access, now.Add(-policy.Access).Format(time.DateOnly), res.Technical, now.Add(-policy.Technical).Format(time.DateOnly))
+	fmt.Fprintf(e.stdout, "kept under legal hold: %d\n", res.Held)
+	if res.Skipped > 0 {
+		fmt.Fprintf(e.stdout, "NOT purged: %d events whose columns disagree with their signed body; run zorgkluis audit verify\n", res.Skipped)
+	}
+	return auditOK
+}
+
+func auditHold(ctx context.Context, e env, args []string) int {
+	fail := func(code int, err error) int {
+		fmt.Fprintf(e.stderr, "zorgkluis audit hold: %v\n", err)
+		return code
+	}
+	fs := flag.NewFlagSet("audit hold", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	tenant := fs.String("tenant", "", "")
+	reason := fs.String("reason", "", "")
+	until := fs.String("until", "", "")
+	cfgArgs := configFlags(fs)
+	ids, err := parseInterleaved(fs, args)
+	if err != nil {
+		return fail(auditUsageErr, err)
+	}
+	if *tenant == "" || *until == "" || len(ids) == 0 {
+		return fail(auditUsageErr, errors.New("needs --tenant, --reason, --until YYYY-MM-DD and at least one EVENT_ID"))
+	}
+	end, err := time.Parse(time.DateOnly, *until)
+	if err != nil {
+		return fail(auditUsageErr, fmt.Errorf("--until %q: want a date as YYYY-MM-DD", *until))
+	}
+	cfg, err := config.Load("audit hold", cfgArgs(), e.getenv, e.stderr)
+	if err != nil {
+		return fail(auditUsageErr, err)
+	}
+	db, err := openAuditDB(ctx, cfg)
+	if err != nil {
+		return fail(auditFailed, err)
+	}
+	defer db.Close()
+	l := audit.New(db, clock.System{}, rand.Reader)
+	defer l.Close()
+	who, _ := operator()
+	b, err := l.PlaceHold(ctx, audit.Hold{TenantID: *tenant, Reason: *reason, Until: end, PlacedBy: "os:" + who, EventIDs: ids})
+	switch {
+	case errors.Is(err, audit.ErrHoldInvalid):
+		return fail(auditUsageErr, err)
+	case err != nil:
+		return fail(auditFailed, err)
+	}
+	out, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return fail(auditFailed, err)
+	}
+	fmt.Fprintf(e.stdout, "%s\n", out)
+	fmt.Fprintf(e.stderr, "legal hold %s placed on %d event(s) until %s; keep the JSON: each element of \"proofs\" checks with zorgkluis audit check-proof\n",
+		b.HoldID, len(b.Proofs), b.Until.Format(time.DateOnly))
+	return auditOK
+}
