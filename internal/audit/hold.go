@@ -103,6 +103,9 @@ func (l *Log) PlaceHold(ctx context.Context, h Hold) (HoldBundle, error) {
 		})
 	}
 	err := l.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := lockHolds(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_holds (id, tenant_id, reason, until_time, placed_by, placed_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, b.HoldID, b.TenantID, b.Reason, clock.Micros(b.Until), b.PlacedBy, clock.Micros(b.PlacedAt)); err != nil {
 			return fmt.Errorf("store hold: %w", err)
@@ -118,7 +121,7 @@ func (l *Log) PlaceHold(ctx context.Context, h Hold) (HoldBundle, error) {
 			}
 		}
 		// A purge that ran after the proofs were read must not leave a
-		// hold over lines that are gone.
+		// hold over lines that are gone (lockHolds orders the two).
 		in, inArgs := inList(ids, 1)
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE id IN (`+in+`)`, inArgs...).Scan(&n); err != nil {

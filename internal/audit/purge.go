@@ -152,6 +152,9 @@ func (l *Log) purgeBatch(ctx context.Context, tenant string, kind Kind, cutoff, 
 	more := false
 	err := l.db.Tx(ctx, func(tx *store.Tx) error {
 		purged, more = 0, false
+		if err := lockHolds(ctx, tx); err != nil {
+			return err
+		}
 		after := `TRUE`
 		args := []any{tenant, string(kind), clock.Micros(cutoff), clock.Micros(now), o.Batch}
 		if c.started {
@@ -252,4 +255,23 @@ func inList(ids []string, first int) (string, []any) {
 		args[i] = id
 	}
 	return b.String(), args
+}
+
+// holdLockClass is the first key of the PostgreSQL advisory lock that
+// serialises purge batches with the placing of holds ("zkAH").
+const holdLockClass int32 = 0x7a6b4148
+
+// lockHolds makes a purge batch and the placing of a hold exclude each
+// other on PostgreSQL, so that a purge never deletes a line a hold placed
+// meanwhile claims, and a hold never claims a line a purge deleted
+// meanwhile: under READ COMMITTED each then sees the other's commit. On
+// SQLite write transactions are serialised already.
+func lockHolds(ctx context.Context, tx *store.Tx) error {
+	if tx.Dialect() != store.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, holdLockClass); err != nil {
+		return fmt.Errorf("purge and hold lock: %w", err)
+	}
+	return nil
 }

@@ -2,8 +2,12 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -314,4 +318,74 @@ func TestPurgeInBatches(t *testing.T) {
 		}
 		mustVerifyOK(t, l, 7)
 	})
+}
+
+// As the documented PostgreSQL application role the purge is refused by the
+// database and changes nothing, while placing a hold works; as the owner
+// (the documented way to run it) the purge then succeeds.
+// REQ: LOG-6
+// REQ: LOG-2
+func TestPostgresPurgeNeedsOwner(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.PostgresURL(t)
+	owner, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if _, err := owner.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	var b [6]byte
+	rand.Read(b[:])
+	role := "zk_app_" + hex.EncodeToString(b[:])
+	grants := append([]string{`CREATE ROLE ` + role + ` NOLOGIN`}, appRoleGrants...)
+	grants = append(grants, `REVOKE UPDATE, DELETE, TRUNCATE ON audit_holds, audit_hold_events FROM zorgkluis_app`)
+	t.Cleanup(func() {
+		owner.ExecContext(context.Background(), `DROP OWNED BY `+role)
+		owner.ExecContext(context.Background(), `DROP ROLE `+role)
+	})
+	for _, g := range grants {
+		if _, err := owner.ExecContext(ctx, strings.NewReplacer("SCHEMA public", "SCHEMA "+schema, "zorgkluis_app", role).Replace(g)); err != nil {
+			t.Fatalf("%s: %v", g, err)
+		}
+	}
+	q := u.Query()
+	q.Set("options", "-c role="+role)
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	app, err := store.Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+
+	l := newTestLog(t, app)
+	evs := mustAppend(t, l, logon("t1", "u1"), logon("t1", "u2"))
+	mustSequence(t, l)
+	l.clock.Advance(DefaultTechnicalRetention + 24*time.Hour)
+	if _, err := l.PlaceHold(ctx, Hold{TenantID: "t1", Reason: "klacht", PlacedBy: "security.mulder",
+		Until: l.clock.Now().AddDate(1, 0, 0), EventIDs: []string{evs[1].ID}}); err != nil {
+		t.Fatalf("PlaceHold as the application role: %v", err)
+	}
+	if _, err := app.ExecContext(ctx, `DELETE FROM audit_hold_events`); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("deleting a hold as the application role: %v; want permission denied", err)
+	}
+	if _, err := l.Purge(ctx, l.clock.Now(), DefaultRetention(), PurgeOptions{}); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("Purge as the application role: %v; want permission denied", err)
+	}
+	mustProofChecks(t, l, evs[0].ID) // nothing half-done
+	mustVerifyOK(t, l, 0)
+
+	ol := New(owner, l.clock, rand.Reader)
+	defer ol.Close()
+	res, err := ol.Purge(ctx, l.clock.Now(), DefaultRetention(), PurgeOptions{})
+	if err != nil || res.Technical != 1 || res.Held != 1 {
+		t.Fatalf("Purge as the owner = %+v, %v; want 1 purged, 1 held", res, err)
+	}
+	mustVerifyOK(t, l, 1)
 }
