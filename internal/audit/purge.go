@@ -159,7 +159,10 @@ func (l *Log) purgeBatch(ctx context.Context, tenant string, kind Kind, cutoff, 
 		args := []any{tenant, string(kind), clock.Micros(cutoff), clock.Micros(now), o.Batch}
 		if c.started {
 			args = append(args, c.time, c.id)
-			after = `(e.time > $6 OR (e.time = $6 AND e.id > $7))`
+			// The plain lower bound lets the (tenant_id, time) index start
+			// at the cursor instead of walking past the rows that earlier
+			// batches deleted (dead index entries until vacuum).
+			after = `e.time >= $6 AND (e.time > $6 OR e.id > $7)`
 		}
 		// The leaf join keeps unsequenced events out; the checkpoint test
 		// keeps out events no checkpoint older than the cut-off covers.
