@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -87,7 +86,11 @@ func (l *Log) sequenceTenant(ctx context.Context, tenant string) (int, error) {
 		n = 0
 		if tx.Dialect() == store.Postgres {
 			var got bool
-			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1, $2)`, lockClass, tenantLockKey(tenant)).Scan(&got); err != nil {
+			// The lock is per database, so its key covers the schema too:
+			// installations (or tests) in other schemas of the same
+			// database must not skip each other's tenants of the same id.
+			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1, ('x' || substr(md5(current_schema() || '/' || $2), 1, 8))::bit(32)::int)`,
+				lockClass, tenant).Scan(&got); err != nil {
 				return fmt.Errorf("sequencer lock: %w", err)
 			}
 			if !got {
@@ -129,12 +132,6 @@ func (l *Log) sequenceTenant(ctx context.Context, tenant string) (int, error) {
 		return 0, fmt.Errorf("sequence audit events of tenant %q: %w", tenant, err)
 	}
 	return n, nil
-}
-
-func tenantLockKey(tenant string) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(tenant))
-	return int32(h.Sum32())
 }
 
 // treeSize is the size of the tenant's newest checkpoint; the sequencer

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -293,4 +294,44 @@ func TestScanFields(t *testing.T) {
 	if s, ok := jsonString([]byte(`"a\u0041"`)); !ok || string(s) != "aA" {
 		t.Errorf("jsonString escape = %q, %v", s, ok)
 	}
+}
+
+// A small tenant among a large one (Verify reads it by id batches instead
+// of range scans): intact, it verifies; a deleted event of the small tenant
+// and an edited index column of the large one are both named.
+// REQ: LOG-2
+func TestVerifySmallTenantAmongLarge(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		l := newTestLog(t, db)
+		var evs []Event
+		for k := range 3000 {
+			ten := "t1"
+			if k%100 == 7 {
+				ten = "t2"
+			}
+			e := event(ten, fmt.Sprintf("p%d", k%10), "u1")
+			e.Time = testStart.Add(time.Duration(k) * time.Minute)
+			evs = append(evs, e)
+		}
+		mustAppend(t, l, evs...)
+		if _, err := l.Sequence(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		r := verifyLog(t, l)
+		if !r.OK() || r.Events != 3000 {
+			t.Fatalf("ok=%v events=%d %v", r.OK(), r.Events, r.Damage)
+		}
+		pos := positions(t, db, "t2")
+		sqlExec(t, db, `DELETE FROM audit_events WHERE id = $1`, pos[5])
+		pos1 := positions(t, db, "t1")
+		sqlExec(t, db, `UPDATE audit_events SET patient_id = 'zz' WHERE id = $1`, pos1[2000])
+		r = verifyLog(t, l)
+		kinds := map[DamageKind]bool{}
+		for _, d := range r.Damage {
+			kinds[d.Kind] = true
+		}
+		if len(r.Damage) != 2 || !kinds[DamageDeleted] || !kinds[DamageColumn] {
+			t.Fatalf("damage %v; want one deleted and one column-edited", r.Damage)
+		}
+	})
 }
