@@ -25,6 +25,7 @@ var appRoleGrants = []string{
 	`REVOKE INSERT, UPDATE, DELETE ON goose_db_version FROM zorgkluis_app`,
 	`REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves FROM zorgkluis_app`,
 	`REVOKE UPDATE ON audit_pending, audit_checkpoints FROM zorgkluis_app`,
+	`REVOKE UPDATE, DELETE, TRUNCATE ON audit_holds, audit_hold_events FROM zorgkluis_app`,
 }
 
 // TestPostgresAppRoleCannotRewriteEvents runs the log as a PostgreSQL role
