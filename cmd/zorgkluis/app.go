@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
@@ -34,6 +35,7 @@ type app struct {
 	access  *access.Decider
 	authn   *authn.Service
 	records *record.Store
+	webhook *alert.Webhook // nil without --alert-webhook
 }
 
 // openApp opens the database (migrating it), loads the master key from the
@@ -80,10 +82,18 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	a := &app{cfg: cfg, log: log, clock: c, db: db, master: master, keys: kr, auditPK: auditPK}
 	a.ids = identity.NewRegistry(db, c, rand.Reader)
 	a.audit = audit.New(db, c, rand.Reader, audit.WithSigner(signer), audit.WithLogger(log))
-	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration))
+	// Security events go to the officer's queue in the database and, as
+	// notifications, to the log and an optional webhook (LOG-9).
+	alerts := alert.Multi{alert.Log{Logger: log}}
+	if cfg.AlertWebhook != "" {
+		a.webhook = alert.NewWebhook(cfg.AlertWebhook, nil, log, 1000)
+		alerts = append(alerts, a.webhook)
+	}
+	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithAlerts(alerts))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
-	set.Audit = a.audit                    // log-on events also go to the tamper-evident log
+	set.Audit = a.audit // log-on events also go to the tamper-evident log
+	set.Alerts = alerts
 	set.RoleCurrent = a.access.RoleCurrent // an ended privileged right is never a session role
 	// SMS and e-mail codes land in <data>/outbox for the demo to show.
 	if cfg.Demo {
@@ -95,7 +105,12 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	return a, nil
 }
 
-func (a *app) Close() error { return a.db.Close() }
+func (a *app) Close() error {
+	if a.webhook != nil {
+		a.webhook.Close() // send the security events still queued
+	}
+	return a.db.Close()
+}
 
 func newLogger(e env, level string) *slog.Logger {
 	var l slog.Level

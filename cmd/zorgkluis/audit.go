@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
@@ -335,9 +336,39 @@ func auditVerify(ctx context.Context, e env, cfg config.Config, f auditFlags) in
 		printReport(e.stdout, r, vkey, source, time.Since(start))
 	}
 	if !r.OK() {
+		notifyDamage(ctx, e, cfg, r)
 		return auditDamaged
 	}
 	return auditOK
+}
+
+// notifyDamage raises a security event per damaged tree (LOG-9: a failed
+// verification of the log reaches the security officer): a warning line,
+// and the alert webhook when one is configured. Verify itself writes
+// nothing to the database it checks.
+func notifyDamage(ctx context.Context, e env, cfg config.Config, r audit.Report) {
+	sinks := alert.Multi{alert.Log{Logger: newLogger(e, "warn")}}
+	if cfg.AlertWebhook != "" {
+		wh := alert.NewWebhook(cfg.AlertWebhook, nil, newLogger(e, "warn"), 100)
+		defer wh.Close()
+		sinks = append(sinks, wh)
+	}
+	kinds := map[string]map[audit.DamageKind]int{}
+	for _, d := range r.Damage {
+		if kinds[d.TenantID] == nil {
+			kinds[d.TenantID] = map[audit.DamageKind]int{}
+		}
+		kinds[d.TenantID][d.Kind]++
+	}
+	for tenant, k := range kinds {
+		var parts []string
+		for kind, n := range k {
+			parts = append(parts, fmt.Sprintf("%d %s", n, damageLabels[kind]))
+		}
+		slices.Sort(parts)
+		sinks.Alert(ctx, alert.Event{Time: time.Now().UTC(), TenantID: tenant, Kind: "audit-verify-failed",
+			Detail: "zorgkluis audit verify found: " + strings.Join(parts, ", ")})
+	}
 }
 
 func printReport(w io.Writer, r audit.Report, vkey, source string, took time.Duration) {

@@ -17,10 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+	"net/http/httptest"
 )
 
 // runCLI runs the zorgkluis command in-process and returns its exit status,
@@ -134,9 +136,30 @@ func TestAuditVerifyNamesTampering(t *testing.T) {
 			exec(`INSERT INTO audit_events (id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body)
 				VALUES ($1, 't1', $2, 'read', 'success', 'u0', 'p0', FALSE, 'access', $3)`, fake.ID, fake.Time.UnixMicro(), string(body))
 
-			code, out, errOut = runCLI(t, append([]string{"audit", "verify"}, flags...)...)
+			// REQ: LOG-9 — a failed verification reaches the security
+			// officer: a warning line and the alert webhook.
+			hooked := make(chan alert.Event, 4)
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var ev alert.Event
+				if json.NewDecoder(r.Body).Decode(&ev) == nil {
+					hooked <- ev
+				}
+			}))
+			defer hook.Close()
+			code, out, errOut = runCLI(t, append([]string{"audit", "verify", "--alert-webhook", hook.URL}, flags...)...)
 			if code != 1 || !strings.Contains(out, "DAMAGED:") {
 				t.Fatalf("tampered log: exit %d; want 1\n%s%s", code, out, errOut)
+			}
+			if !strings.Contains(errOut, `"kind":"audit-verify-failed"`) {
+				t.Errorf("no security-event warning for the failed verification:\n%s", errOut)
+			}
+			select {
+			case ev := <-hooked:
+				if ev.Kind != "audit-verify-failed" || ev.TenantID != "t1" || !strings.Contains(ev.Detail, "deleted event") {
+					t.Errorf("webhook event %+v", ev)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("the failed verification did not reach the webhook")
 			}
 			t.Logf("audit verify of the tampered log:\n%s", out)
 			for _, want := range []struct{ label, event, detail string }{

@@ -41,6 +41,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -232,6 +233,8 @@ type Decider struct {
 	maxOperatorFor  time.Duration
 	maxPrivilegeFor time.Duration
 
+	alerts alert.Sink // security events also go out here (LOG-9); nil: none
+
 	// The decision queries are prepared once per Decider: parsing them is
 	// most of the cost of a decision on SQLite.
 	prepareOnce sync.Once
@@ -296,6 +299,10 @@ func WithMaxPrivilegeDuration(d time.Duration) Option {
 // WithRoleWriter sets where approved role grants are written (default: an
 // identity.Registry on the same database).
 func WithRoleWriter(w RoleWriter) Option { return func(x *Decider) { x.roles = w } }
+
+// WithAlerts sends every security event also to s (a log line, a webhook),
+// besides the officer's queue in the database (LOG-9).
+func WithAlerts(s alert.Sink) Option { return func(x *Decider) { x.alerts = s } }
 
 // WithRand sets the source of ids (default crypto/rand).
 func WithRand(r io.Reader) Option { return func(x *Decider) { x.rand = r } }

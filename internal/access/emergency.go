@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -200,6 +201,13 @@ func (d *Decider) securityEvent(ctx context.Context, q store.Querier, e Security
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, e.TenantID, e.Kind, e.AccountID, e.SubjectID, e.Ref, e.Detail, clock.Micros(d.clock.Now()))
 	if err != nil {
 		return fmt.Errorf("security event: %w", err)
+	}
+	// Sent when the row is written; should the surrounding transaction
+	// still fail, the alert is for an event the queue does not keep (rare,
+	// and on the safe side for a notification).
+	if d.alerts != nil {
+		d.alerts.Alert(ctx, alert.Event{Time: d.clock.Now(), TenantID: e.TenantID, Kind: e.Kind, AccountID: e.AccountID,
+			Subject: e.SubjectID, Detail: e.Detail})
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -105,6 +106,11 @@ type Settings struct {
 	// access.Decider.RoleCurrent is one). Log-on and role choice offer only
 	// current roles, so an expired right never becomes a session's role.
 	RoleCurrent func(ctx context.Context, accountID string, role access.Role) (bool, error)
+
+	// Alerts, when set, receives every security event (an attack on
+	// log-on, a key's signature counter going back) besides the database
+	// (LOG-9).
+	Alerts alert.Sink
 }
 
 // AuditAppender appends events to the audit log.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -478,6 +479,10 @@ func (s *Service) securityEvent(ctx context.Context, kind string, e event, detai
 	}
 	_, _ = s.db.ExecContext(ctx, `INSERT INTO auth_security_events (id, kind, account_id, username, source, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		id, kind, nullable(e.accountID), e.username, e.source, detail, clock.Micros(s.clock.Now()))
+	if s.settings.Alerts != nil {
+		s.settings.Alerts.Alert(ctx, alert.Event{Time: s.clock.Now(), TenantID: e.tenantID, Kind: kind, AccountID: e.accountID,
+			Source: e.source, Detail: detail})
+	}
 	e.reason = detail
 	s.auditEvent(ctx, e, kind)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,8 @@ type Config struct {
 	MaxBodyBytes      int64         `json:"max_body_bytes"`
 	WebAuthnRPID      string        `json:"webauthn_rp_id"`
 	WebAuthnOrigin    string        `json:"webauthn_origin"`
+	// AlertWebhook receives every security event as JSON (LOG-9).
+	AlertWebhook string `json:"alert_webhook"`
 	// MasterKey is the master key from the environment (ZK_MASTER_KEY,
 	// base64 of 32 bytes, comma-separated when rotating) for deployments
 	// that keep it out of the data directory. Environment only: never a
@@ -67,6 +70,7 @@ func (c *Config) settings() []setting {
 		{name: "emergency-duration", env: "ZK_EMERGENCY_DURATION", usage: "how long declared emergency access (break-the-glass) lasts", dur: &c.EmergencyDuration},
 		{name: "max-body-bytes", env: "ZK_MAX_BODY_BYTES", usage: "largest request body accepted", i64: &c.MaxBodyBytes},
 		{name: "webauthn-rp-id", env: "ZK_WEBAUTHN_RP_ID", usage: "WebAuthn relying party id, the domain security keys are bound to (default: the host of the server's URL; localhost for a loopback address)", str: &c.WebAuthnRPID},
+		{name: "alert-webhook", env: "ZK_ALERT_WEBHOOK", usage: "https URL that receives every security event as JSON (e.g. an incident tool); security events are always logged as warnings too", str: &c.AlertWebhook},
 		{name: "webauthn-origin", env: "ZK_WEBAUTHN_ORIGIN", usage: "origin browsers use to reach the server, e.g. https://zorg.example.nl (default: https://RP-ID:PORT)", str: &c.WebAuthnOrigin},
 	}
 }
@@ -244,6 +248,13 @@ func (c Config) Validate() error {
 	}
 	if c.EmergencyDuration < 15*time.Minute || c.EmergencyDuration > 24*time.Hour {
 		return fmt.Errorf("setting emergency-duration (ZK_EMERGENCY_DURATION): %s is outside 15m..24h", c.EmergencyDuration)
+	}
+	if c.AlertWebhook != "" {
+		// The value is not echoed: a webhook URL often carries a token.
+		u, err := url.Parse(c.AlertWebhook)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname()))) {
+			return errors.New("setting alert-webhook (ZK_ALERT_WEBHOOK): must be an https URL (plain http only on a loopback address)")
+		}
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		return fmt.Errorf("setting max-body-bytes (ZK_MAX_BODY_BYTES): %d is outside 1 KiB..64 MiB", c.MaxBodyBytes)

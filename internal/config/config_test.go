@@ -51,6 +51,8 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{[]string{"--demo", "--metrics-addr", "127.0.0.1:8443"}, nil, "setting metrics-addr"},
 		{[]string{"--demo", "--max-body-bytes", "10"}, nil, "setting max-body-bytes"},
 		{[]string{"--demo", "--emergency-duration", "72h"}, nil, "setting emergency-duration"}, // REQ: AZ-5
+		{[]string{"--demo"}, map[string]string{"ZK_ALERT_WEBHOOK": "http://hooks.example.nl/x?token=t0k"}, "setting alert-webhook"},
+		{[]string{"--demo", "--alert-webhook", "not a url"}, nil, "setting alert-webhook"},
 	}
 	for _, tc := range cases {
 		c, err := Load("serve", tc.args, env(tc.env), io.Discard)
@@ -59,6 +61,9 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%v, %v) error = %v; want it to name %q", tc.args, tc.env, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "t0k") {
+			t.Errorf("error echoes the webhook token: %v", err)
 		}
 	}
 }
