@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "time/tzdata" // the Dutch day boundaries on every host
 )
 
 func viewEvent(id string, at time.Time, user string, a Action, refs ...string) Event {
