@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -240,6 +239,17 @@ func openAuditDB(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	return db, nil
 }
 
+// openAuditLog opens the database as openAuditDB does and the log on it;
+// the returned func closes both.
+func openAuditLog(ctx context.Context, cfg config.Config) (*audit.Log, func(), error) {
+	db, err := openAuditDB(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := audit.New(db, clock.System{}, rand.Reader)
+	return l, func() { l.Close(); db.Close() }, nil
+}
+
 // verifierFrom returns the verifier key given by flag, or "" when none was.
 func verifierFrom(f auditFlags) (string, error) {
 	switch {
@@ -303,13 +313,11 @@ func auditVerify(ctx context.Context, e env, cfg config.Config, f auditFlags) in
 	if err != nil {
 		return fail(fmt.Errorf("verifier key: %w", err))
 	}
-	db, err := openAuditDB(ctx, cfg)
+	l, closeLog, err := openAuditLog(ctx, cfg)
 	if err != nil {
 		return fail(err)
 	}
-	defer db.Close()
-	l := audit.New(db, clock.System{}, rand.Reader)
-	defer l.Close()
+	defer closeLog()
 
 	var progress func(done, total int)
 	if isTerminal(e.stderr) {
@@ -428,13 +436,11 @@ func auditProof(ctx context.Context, e env, cfg config.Config, eventID string) i
 		fmt.Fprintf(e.stderr, "zorgkluis audit proof: %v\n", err)
 		return code
 	}
-	db, err := openAuditDB(ctx, cfg)
+	l, closeLog, err := openAuditLog(ctx, cfg)
 	if err != nil {
 		return fail(auditFailed, err)
 	}
-	defer db.Close()
-	l := audit.New(db, clock.System{}, rand.Reader)
-	defer l.Close()
+	defer closeLog()
 	b, err := l.Proof(ctx, eventID)
 	switch {
 	case errors.Is(err, audit.ErrNotFound), errors.Is(err, audit.ErrNotSequenced), errors.Is(err, audit.ErrPurged):
@@ -446,17 +452,10 @@ func auditProof(ctx context.Context, e env, cfg config.Config, eventID string) i
 	if err := json.Unmarshal([]byte(b.Event), &ev); err != nil {
 		return fail(auditFailed, fmt.Errorf("event %s: %w", eventID, err))
 	}
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	host, _ := os.Hostname()
-	if _, err := l.Append(ctx, audit.Event{
-		Action: audit.ActionLogRead, Outcome: audit.OutcomeSuccess, TenantID: b.TenantID,
-		UserID: "os:" + who, UserName: who, Role: "platform-admin", Basis: "log-inspection",
-		PatientID: ev.PatientID, Resources: []string{"AuditEvent/" + eventID},
-		SourceApp: "zorgkluis audit proof", Device: host,
-	}); err != nil {
+	read := operatorEvent("zorgkluis audit proof")
+	read.Action, read.Outcome, read.TenantID, read.Basis = audit.ActionLogRead, audit.OutcomeSuccess, b.TenantID, "log-inspection"
+	read.PatientID, read.Resources = ev.PatientID, []string{"AuditEvent/" + eventID}
+	if _, err := l.Append(ctx, read); err != nil {
 		return fail(auditFailed, fmt.Errorf("log the reading first: %w; nothing printed", err))
 	}
 	out, err := json.MarshalIndent(b, "", "  ")

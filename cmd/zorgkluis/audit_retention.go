@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/user"
 	"strings"
 	"time"
 
@@ -85,17 +82,6 @@ func configFlags(fs *flag.FlagSet) func() []string {
 	}
 }
 
-// operator names the operating-system user and host running a command,
-// for the events that log it.
-func operator() (who, host string) {
-	who = "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	host, _ = os.Hostname()
-	return who, host
-}
-
 func auditPurge(ctx context.Context, e env, args []string) int {
 	fail := func(code int, err error) int {
 		fmt.Fprintf(e.stderr, "zorgkluis audit purge: %v\n", err)
@@ -122,19 +108,15 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return fail(auditUsageErr, err)
 	}
-	db, err := openAuditDB(ctx, cfg)
+	l, closeLog, err := openAuditLog(ctx, cfg)
 	if err != nil {
 		return fail(auditFailed, err)
 	}
-	defer db.Close()
-	l := audit.New(db, clock.System{}, rand.Reader)
-	defer l.Close()
+	defer closeLog()
 
-	who, host := operator()
 	what := fmt.Sprintf("retention purge: access %v, technical %v", policy.Access, policy.Technical)
-	ev := audit.Event{Action: audit.ActionDelete, Outcome: audit.OutcomeSuccess, UserID: "os:" + who, UserName: who,
-		Role: "platform-admin", Basis: "retention", Resources: []string{"AuditEvent"}, Query: what,
-		SourceApp: "zorgkluis audit purge", Device: host}
+	ev := operatorEvent("zorgkluis audit purge")
+	ev.Action, ev.Outcome, ev.Basis, ev.Resources, ev.Query = audit.ActionDelete, audit.OutcomeSuccess, "retention", []string{"AuditEvent"}, what
 	if *dry {
 		// A dry run only reads the log, which is access to it all the same.
 		ev.Action, ev.Query = audit.ActionLogRead, what+" (dry run)"
@@ -213,15 +195,12 @@ func auditHold(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return fail(auditUsageErr, err)
 	}
-	db, err := openAuditDB(ctx, cfg)
+	l, closeLog, err := openAuditLog(ctx, cfg)
 	if err != nil {
 		return fail(auditFailed, err)
 	}
-	defer db.Close()
-	l := audit.New(db, clock.System{}, rand.Reader)
-	defer l.Close()
-	who, _ := operator()
-	b, err := l.PlaceHold(ctx, audit.Hold{TenantID: *tenant, Reason: *reason, Until: end, PlacedBy: "os:" + who, EventIDs: ids})
+	defer closeLog()
+	b, err := l.PlaceHold(ctx, audit.Hold{TenantID: *tenant, Reason: *reason, Until: end, PlacedBy: operatorEvent("").UserID, EventIDs: ids})
 	switch {
 	case errors.Is(err, audit.ErrHoldInvalid):
 		return fail(auditUsageErr, err)

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/user"
 	"path/filepath"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -138,17 +136,10 @@ func keysAction(ctx context.Context, e env, cfg config.Config, action string, po
 // rule for erasure, so the event is a platform-administration event
 // attributed to that user.
 func shredPatient(ctx context.Context, a *app, tenantID, patientID string) error {
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	host, _ := os.Hostname()
-	ev := audit.Event{
-		Action: audit.ActionDelete, Outcome: audit.OutcomeSuccess, TenantID: tenantID,
-		UserID: "os:" + who, UserName: who, Role: "platform-admin", PatientID: patientID,
-		Basis: "crypto-shredding", Reason: "erasure: the patient's data key is destroyed (zorgkluis keys shred)",
-		Resources: []string{"Patient/" + patientID}, SourceApp: "zorgkluis keys shred", Device: host,
-	}
+	ev := operatorEvent("zorgkluis keys shred")
+	ev.Action, ev.Outcome, ev.TenantID, ev.PatientID = audit.ActionDelete, audit.OutcomeSuccess, tenantID, patientID
+	ev.Basis, ev.Reason = "crypto-shredding", "erasure: the patient's data key is destroyed (zorgkluis keys shred)"
+	ev.Resources = []string{"Patient/" + patientID}
 	// Only a patient this tenant holds can be erased: the key store would
 	// accept any id (a tombstone), and a typo must not look like success.
 	if _, err := a.records.ResourcePatient(ctx, tenantID, "Patient", patientID); err != nil {

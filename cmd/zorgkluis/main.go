@@ -5,9 +5,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 )
 
@@ -71,4 +73,16 @@ Commands:`)
 	fmt.Fprintln(w, `
 Run "zorgkluis COMMAND --help" for the flags of a command.
 Try it:  zorgkluis serve --demo   (SQLite in ./data, demo log-ins printed)`)
+}
+
+// operatorEvent starts the audit event of a command-line action: the
+// operating-system user and host running it, as a platform administrator
+// (commands act outside any session, so access has no rule for them).
+func operatorEvent(sourceApp string) audit.Event {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	return audit.Event{UserID: "os:" + who, UserName: who, Role: "platform-admin", SourceApp: sourceApp, Device: host}
 }

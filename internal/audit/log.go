@@ -240,45 +240,20 @@ type Filter struct {
 	Limit     int
 }
 
-// Query returns matching events, newest first.
+// Query returns matching events, newest first: at most Limit (default
+// 1000). It is Search without paging, for callers that want a slice.
 func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
-	q := `SELECT body FROM audit_events WHERE tenant_id = $1`
-	args := []any{f.TenantID}
-	if f.PatientID != "" {
-		args = append(args, f.PatientID)
-		q += fmt.Sprintf(" AND patient_id = $%d", len(args))
-	}
-	if f.UserID != "" {
-		args = append(args, f.UserID)
-		q += fmt.Sprintf(" AND user_id = $%d", len(args))
-	}
-	if f.Action != "" {
-		args = append(args, string(f.Action))
-		q += fmt.Sprintf(" AND action = $%d", len(args))
-	}
 	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
+	if limit <= 0 {
 		limit = 1000
 	}
-	q += fmt.Sprintf(" ORDER BY time DESC, id LIMIT %d", limit)
-	rows, err := l.db.QueryContext(ctx, q, args...)
+	var out []Event
+	_, err := l.Each(ctx, Search{TenantID: f.TenantID, PatientID: f.PatientID, UserID: f.UserID, Action: f.Action}, limit,
+		func(e Event) error { out = append(out, e); return nil })
 	if err != nil {
 		return nil, fmt.Errorf("query audit events: %w", err)
 	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, fmt.Errorf("scan audit event: %w", err)
-		}
-		e, err := decode(body)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Close stores every Append in progress, then stops the group-commit
