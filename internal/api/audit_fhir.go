@@ -88,7 +88,7 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 			s.failed(w, r, err)
 			return
 		}
-		b.AddMatch("urn:uuid:"+uuidOf(l.ID), raw)
+		b.AddMatch(audit.EventURN(l.ID), raw)
 	}
 	if truncated {
 		oldest := events[len(events)-1].Time.In(amsterdam).Format("2006-01-02")

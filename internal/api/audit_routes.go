@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
@@ -271,7 +270,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
 				bw.WriteByte(',')
 			}
 			first = false
-			return enc.Encode(map[string]any{"fullUrl": "urn:uuid:" + uuidOf(e.ID), "resource": audit.ToAuditEvent(e, server)})
+			return enc.Encode(map[string]any{"fullUrl": audit.EventURN(e.ID), "resource": audit.ToAuditEvent(e, server)})
 		}
 	}
 	n, err := s.d.Audit.Each(r.Context(), sq, max, writeOne)
@@ -290,14 +289,6 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
 		bw.WriteString("]}\n")
 	}
 	_ = bw.Flush()
-}
-
-// uuidOf formats a 128-bit hex event id as a UUID for urn:uuid: references.
-func uuidOf(id string) string {
-	if len(id) != 32 {
-		return id
-	}
-	return strings.Join([]string{id[0:8], id[8:12], id[12:16], id[16:20], id[20:32]}, "-")
 }
 
 // amsterdam is the time zone of Dutch dates in queries; loaded once and

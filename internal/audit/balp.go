@@ -387,3 +387,12 @@ func firstNonEmpty(ss ...string) string {
 	}
 	return ""
 }
+
+// EventURN names an event in a Bundle's fullUrl: urn:uuid: for the 128-bit
+// hex ids the log assigns, a zorgkluis URN for anything else.
+func EventURN(id string) string {
+	if len(id) != 32 {
+		return "urn:zorgkluis:event:" + id
+	}
+	return "urn:uuid:" + id[0:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
+}

@@ -13,6 +13,14 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 )
 
+// searchIDRE is what a patient or user id in a search may look like (the
+// FHIR id form): bounded, so nothing else reaches a query or a log line.
+var searchIDRE = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// ValidSearchID reports whether s may be used as a patient or user id in a
+// Search.
+func ValidSearchID(s string) bool { return searchIDRE.MatchString(s) }
+
 // MaxPage is the largest page Search returns; larger sets are read page by
 // page (Search with After, or Each).
 const MaxPage = 1000

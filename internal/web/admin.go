@@ -375,6 +375,11 @@ func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, audi
 		From: q.Get("from"), To: q.Get("to"), Emergency: q.Get("emergency"),
 		Actions: []audit.Action{audit.ActionRead, audit.ActionSearch, audit.ActionCreate, audit.ActionUpdate, audit.ActionDelete,
 			audit.ActionExport, audit.ActionEmergency, audit.ActionLogRead}}
+	for _, v := range []*string{&d.Patient, &d.User} {
+		if *v != "" && !audit.ValidSearchID(*v) {
+			*v = ""
+		}
+	}
 	f := audit.Search{TenantID: c.subject.TenantID, PatientID: d.Patient, UserID: d.User, Limit: auditPageSize}
 	if slices.Contains(d.Actions, audit.Action(d.Action)) {
 		f.Action = audit.Action(d.Action)
@@ -475,7 +480,7 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionC
 		evs = []audit.Event{}
 	}
 	now := s.d.Clock.Now().UTC()
-	server := "https://" + r.Host
+	server := s.d.BaseURL // configured, never the client's Host header
 	var b []byte
 	var err error
 	ext, ctype := ".json", "application/json"
@@ -485,7 +490,7 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionC
 	case "fhir":
 		entries := make([]map[string]any, len(evs))
 		for i, e := range evs {
-			entries[i] = map[string]any{"fullUrl": eventURN(e.ID), "resource": audit.ToAuditEvent(e, server)}
+			entries[i] = map[string]any{"fullUrl": audit.EventURN(e.ID), "resource": audit.ToAuditEvent(e, server)}
 		}
 		b, err = json.Marshal(map[string]any{"resourceType": "Bundle", "type": "collection", "timestamp": now.Format(time.RFC3339), "entry": entries})
 		ctype = "application/fhir+json"
@@ -506,13 +511,4 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionC
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", `attachment; filename="zorgkluis-log-`+now.Format("20060102-150405")+ext+`"`)
 	_, _ = w.Write(b)
-}
-
-// eventURN names an event (a 128-bit hex id) as a urn:uuid: for Bundle
-// entries.
-func eventURN(id string) string {
-	if len(id) != 32 {
-		return "urn:zorgkluis:event:" + id
-	}
-	return "urn:uuid:" + id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
 }

@@ -65,6 +65,8 @@ type Deps struct {
 	Index   Indexer // nil: no BSN search
 	Clock   clock.Clock
 	Log     *slog.Logger
+	// BaseURL is the server's public URL (names the server in exports).
+	BaseURL string
 	// IdleTimeout is authn's idle timeout; the page script warns before it.
 	IdleTimeout time.Duration
 	// Rand is the source of CSRF tokens (crypto/rand when nil).
