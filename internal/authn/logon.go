@@ -261,9 +261,11 @@ func (s *Service) Complete(ctx context.Context, attemptToken, factor, code, sour
 	codeOK := false
 	if accountID.Valid && firstOK {
 		codeOK, err = s.verifySecond(ctx, accountID.String, factor, code, hexHash(h), now)
-	} else if accountID.Valid && factor == FactorWebAuthn {
+	} else if factor == FactorWebAuthn {
+		// Also for an unknown user name (empty account id): the same
+		// parsing, challenge and look-ups, which find nothing.
 		_, err = s.verifyWebAuthn(ctx, accountID.String, code, hexHash(h), now, true)
-	} else if accountID.Valid {
+	} else {
 		_, err = s.checkTOTP(ctx, accountID.String, code, now, true)
 	}
 	if err != nil {

@@ -594,6 +594,9 @@ func (s *Service) verifyWebAuthn(ctx context.Context, accountID, response, attem
 		return false, err // replayed, expired, or begun for another attempt
 	}
 	acc, err := s.ids.Account(ctx, accountID)
+	if errors.Is(err, identity.ErrNotFound) && dry {
+		return false, nil // the dry check of an attempt for an unknown user name
+	}
 	if err != nil {
 		return false, fmt.Errorf("webauthn log-on: %w", err)
 	}

@@ -466,6 +466,22 @@ func TestWebAuthnOptionsRevealNothing(t *testing.T) {
 	if right != wrong || right != unknown {
 		t.Fatalf("options differ:\n%s\n%s\n%s", right, wrong, unknown)
 	}
+	// A key's real answer after a wrong password or for an unknown user
+	// name fails the same way: the dry check runs for both.
+	k := newSoftKey(t, true)
+	for _, c := range []struct{ name, pw string }{{u.name, "wrong password!"}, {"nobody.here", "whatever"}} {
+		att, err := f.svc.Begin(ctx, c.name, c.pw, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, err := f.svc.BeginWebAuthnLogon(ctx, att)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.Complete(ctx, att, FactorWebAuthn, string(k.assert(opts)), "127.0.0.1"); !errors.Is(err, ErrLogonFailed) {
+			t.Fatalf("%s: answer after a failed first step: %v; want the generic failure", c.name, err)
+		}
+	}
 	if _, err := f.svc.BeginWebAuthnLogon(ctx, "no-such-attempt"); !errors.Is(err, ErrLogonFailed) {
 		t.Fatalf("unknown attempt: %v", err)
 	}
