@@ -122,7 +122,7 @@ func (l *Log) PlaceHold(ctx context.Context, h Hold) (HoldBundle, error) {
 		}
 		// A purge that ran after the proofs were read must not leave a
 		// hold over lines that are gone (lockHolds orders the two).
-		in, inArgs := inList(ids, 1)
+		in, inArgs := inList(tx, ids, 1)
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE id IN (`+in+`)`, inArgs...).Scan(&n); err != nil {
 			return fmt.Errorf("check held events: %w", err)

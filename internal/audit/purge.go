@@ -206,7 +206,7 @@ func (l *Log) purgeBatch(ctx context.Context, tenant string, kind Kind, cutoff, 
 			purged = int64(len(ids))
 			return nil
 		}
-		in, inArgs := inList(ids, 2)
+		in, inArgs := inList(tx, ids, 2)
 		if _, err := tx.ExecContext(ctx, `UPDATE audit_leaves SET purged = TRUE WHERE tenant_id = $1 AND event_id IN (`+in+`)`,
 			append([]any{tenant}, inArgs...)...); err != nil {
 			return fmt.Errorf("mark leaves purged: %w", err)
@@ -246,15 +246,23 @@ func expiredBody(body string, kind Kind, cutoff time.Time) bool {
 	return k == kind && e.Time.Before(cutoff)
 }
 
-// inList returns "$first, $first+1, ..." for ids and the ids as arguments.
-func inList(ids []string, first int) (string, []any) {
+// inList returns the placeholders for ids ("$first, $first+1, ...") and the
+// ids as arguments. The ids must be the query's last parameters: on SQLite
+// it writes anonymous "?" (numbered after the ones before them), as values
+// does, because binding numbered parameters is quadratic in the driver.
+func inList(q store.Querier, ids []string, first int) (string, []any) {
+	anonymous := q.Dialect() == store.SQLite
 	var b strings.Builder
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "$%d", first+i)
+		if anonymous {
+			b.WriteByte('?')
+		} else {
+			fmt.Fprintf(&b, "$%d", first+i)
+		}
 		args[i] = id
 	}
 	return b.String(), args
