@@ -40,11 +40,11 @@ type app struct {
 
 // openApp opens the database (migrating it), loads the master key from the
 // data directory and builds the services.
-func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...store.Option) (*app, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	db, err := store.Open(ctx, cfg.DatabaseURL, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/config"
+	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/synth"
 )
 
@@ -29,6 +30,7 @@ func runGenerate(ctx context.Context, e env, args []string) int {
 	fs.IntVar(&o.Professionals, "professionals", 20, "professional accounts; patients are shared out among them as care relationships")
 	fs.IntVar(&o.Persons, "persons", 0, "person accounts for the first patients (default: as many as professionals)")
 	fs.IntVar(&o.Workers, "workers", 4, "concurrent writers")
+	fs.IntVar(&o.Batch, "batch", 100, "patients per transaction (each resource is still decided, sealed and logged on its own)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the synthetic content (same seed, same people and values)")
 	credPath := fs.String("credentials", "", "where to write the log-ins for zkload (default DATA/synth-credentials.json, mode 0600)")
 	maxDur := fs.Duration("max-duration", 0, "stop after this long and keep what was written (0: no limit)")
@@ -42,8 +44,8 @@ func runGenerate(ctx context.Context, e env, args []string) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 || o.Patients < 0 || o.Professionals < 1 || o.ResourcesPerPatient < 0 {
-		fmt.Fprintln(e.stderr, "zorgkluis generate: need --patients ≥ 0, --professionals ≥ 1, --resources-per-patient ≥ 0 and no arguments")
+	if fs.NArg() > 0 || o.Patients < 0 || o.Professionals < 1 || o.ResourcesPerPatient < 0 || o.Batch < 1 {
+		fmt.Fprintln(e.stderr, "zorgkluis generate: need --patients ≥ 0, --professionals ≥ 1, --resources-per-patient ≥ 0, --batch ≥ 1 and no arguments")
 		return 2
 	}
 	cfg := def
@@ -55,12 +57,18 @@ func runGenerate(ctx context.Context, e env, args []string) int {
 		*credPath = filepath.Join(cfg.DataDir, "synth-credentials.json")
 	}
 	log := newLogger(e, "warn")
-	a, err := openApp(ctx, cfg, log)
+	// A bulk load: commits are not synced one by one (the data set is made
+	// durable once, at the end). Everything else, sealing and the access
+	// log included, is as in serve.
+	a, err := openApp(ctx, cfg, log, store.BulkLoad())
 	if err != nil {
 		fmt.Fprintln(e.stderr, "zorgkluis generate:", err)
 		return 1
 	}
 	defer a.Close()
+	// Sequence the access log while writing, as serve does, so the data set
+	// ends with every event in its tenant's signed tree.
+	stopSequencer := startSequencer(ctx, a)
 
 	gctx := ctx
 	if *maxDur > 0 {
@@ -80,8 +88,13 @@ func runGenerate(ctx context.Context, e env, args []string) int {
 			done, o.Patients, rate, rate*float64(o.ResourcesPerPatient+1), eta)
 	}
 	cred, err := synth.Generate(gctx, synth.Deps{IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records,
-		Index: a.keys, Clock: a.clock, Rand: rand.Reader}, o)
+		Keys: a.keys, Clock: a.clock, Rand: rand.Reader}, o)
 	fmt.Fprintln(e.stderr)
+	stopSequencer()
+	if ferr := a.db.Flush(context.WithoutCancel(ctx)); ferr != nil {
+		fmt.Fprintln(e.stderr, "zorgkluis generate:", ferr)
+		return 1
+	}
 	bounded := err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
 	if err != nil && !bounded {
 		fmt.Fprintln(e.stderr, "zorgkluis generate:", err)

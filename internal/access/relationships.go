@@ -29,6 +29,12 @@ type Relationship struct {
 // low-level write (used by set-up and import); RecordRelationship is the
 // checked path for people.
 func (d *Decider) AddRelationship(ctx context.Context, r Relationship) (string, error) {
+	return d.AddRelationshipIn(ctx, d.db, r)
+}
+
+// AddRelationshipIn is AddRelationship in the caller's transaction (q), for
+// bulk registration that writes the patient and the relationship together.
+func (d *Decider) AddRelationshipIn(ctx context.Context, q store.Querier, r Relationship) (string, error) {
 	if r.TenantID == "" || r.ProfessionalID == "" || r.PatientID == "" || r.Kind == "" || r.RecordedBy == "" {
 		return "", invalid("add relationship: tenant, professional, patient, kind and recorder are required")
 	}
@@ -40,7 +46,7 @@ func (d *Decider) AddRelationship(ctx context.Context, r Relationship) (string, 
 		return "", fmt.Errorf("add relationship: %w", err)
 	}
 	r.ID = id
-	_, err = d.db.ExecContext(ctx, `INSERT INTO care_relationships
+	_, err = q.ExecContext(ctx, `INSERT INTO care_relationships
 		(id, tenant_id, professional_id, patient_id, kind, start_at, end_at, recorded_by, recorded_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		r.ID, r.TenantID, r.ProfessionalID, r.PatientID, r.Kind, clock.Micros(r.Start), micros(r.End), r.RecordedBy, clock.Micros(d.clock.Now()))

@@ -356,6 +356,60 @@ func (k *Keyring) createDEK(ctx context.Context, tenantID, patientID string) ([]
 	return raw, nil
 }
 
+// batchPutter is a Store that inserts many patients' keys in one write
+// (the SQL store); others get them one by one.
+type batchPutter interface {
+	PutPatientDEKs(ctx context.Context, ks []PatientDEK) error
+}
+
+// CreatePatientKeys creates the keys of new patients in one write where the
+// store allows it, instead of one write per patient on first Seal: for bulk
+// registration (synthetic data). It fails with ErrExists, and creates none
+// on the SQL store, when any of the patients has a key already.
+func (k *Keyring) CreatePatientKeys(ctx context.Context, tenantID string, patientIDs []string) error {
+	kk, err := k.currentKEK(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	epoch := k.cache.snapshot()
+	rows := make([]PatientDEK, len(patientIDs))
+	raws := make([][]byte, len(patientIDs))
+	for i, pid := range patientIDs {
+		if err := checkIDs(tenantID, pid); err != nil {
+			return err
+		}
+		raws[i] = make([]byte, keySize)
+		if _, err := io.ReadFull(k.rand, raws[i]); err != nil {
+			return fmt.Errorf("generate patient key: %w", err)
+		}
+		w, err := k.wrapDEK(kk, tenantID, pid, raws[i])
+		if err != nil {
+			return err
+		}
+		rows[i] = PatientDEK{TenantID: tenantID, PatientID: pid, KEKVersion: kk.version, Wrapped: w, Created: k.now()}
+	}
+	if bp, ok := k.store.(batchPutter); ok {
+		err = bp.PutPatientDEKs(ctx, rows)
+	} else {
+		for _, r := range rows {
+			if err = k.store.PutPatientDEK(ctx, r); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("keys: create patient keys: %w", err)
+	}
+	for i, pid := range patientIDs {
+		e, err := newDEKEntry(cacheKey{tenant: tenantID, patient: pid}, raws[i])
+		if err != nil {
+			return err
+		}
+		k.cache.put(epoch, e)
+	}
+	return nil
+}
+
 func (k *Keyring) wrapDEK(kk kek, tenantID, patientID string, raw []byte) ([]byte, error) {
 	nonce := make([]byte, nonceSize)
 	if _, err := io.ReadFull(k.rand, nonce); err != nil {

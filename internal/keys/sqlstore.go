@@ -136,7 +136,25 @@ func (s *SQLStore) PatientDEK(ctx context.Context, tenantID, patientID string) (
 }
 
 func (s *SQLStore) PutPatientDEK(ctx context.Context, k PatientDEK) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO patient_deks (tenant_id, patient_id, kek_version, wrapped, created_at)
+	return putPatientDEK(ctx, s.db, k)
+}
+
+// PutPatientDEKs inserts new patients' keys in one transaction: all or,
+// when any patient has a key or a tombstone already (ErrExists) or a KEK
+// version is missing (ErrNotFound), none.
+func (s *SQLStore) PutPatientDEKs(ctx context.Context, ks []PatientDEK) error {
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		for _, k := range ks {
+			if err := putPatientDEK(ctx, tx, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func putPatientDEK(ctx context.Context, q store.Querier, k PatientDEK) error {
+	res, err := q.ExecContext(ctx, `INSERT INTO patient_deks (tenant_id, patient_id, kek_version, wrapped, created_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, patient_id) DO NOTHING`,
 		k.TenantID, k.PatientID, k.KEKVersion, k.Wrapped, clock.Micros(k.Created))
 	if isForeignKeyViolation(err) {

@@ -139,25 +139,12 @@ func (s *Store) stamp(r *Resource, version int64) error {
 // and its create event in one transaction. The server sets id, versionId
 // and lastUpdated in the body.
 func (s *Store) Insert(ctx context.Context, g access.Grant, r Resource) (Resource, error) {
-	if err := check(g, access.Create); err != nil {
-		return Resource{}, err
-	}
-	if r.PatientID != g.PatientID() {
-		return Resource{}, ErrWrongGrant
-	}
-	if err := s.stamp(&r, 1); err != nil {
-		return Resource{}, err
-	}
-	// Seal before the transaction: a first seal may create the patient's
-	// data key, a write of its own that must not wait on this transaction.
-	sealed, err := s.sealBody(ctx, g.TenantID(), r)
+	b := s.NewBatch()
+	r, err := b.Insert(ctx, g, r)
 	if err != nil {
 		return Resource{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		return s.insertLogged(ctx, tx, g, audit.ActionCreate, r, sealed)
-	})
-	if err != nil {
+	if err := b.Commit(ctx); err != nil {
 		return Resource{}, err
 	}
 	return r, nil
@@ -204,34 +191,14 @@ type PatientRegistrar interface {
 
 // RegisterPatient stores a new patient (identifier row and Patient resource)
 // under a registration grant, with its assign-identifier and create events,
-// in one transaction. The body gets the grant's patient id as its id.
-// bsnIndex is the BSN's blind index, nil when the patient has no BSN; a
-// second patient with the same BSN in the tenant fails with the
-// registrar's error (identity.ErrExists).
+// in one transaction; see Batch.RegisterPatient.
 func (s *Store) RegisterPatient(ctx context.Context, g access.Grant, reg PatientRegistrar, bsnIndex, body []byte) (Resource, error) {
-	if err := check(g, access.Create); err != nil || g.Basis() != access.BasisRegistration {
-		return Resource{}, ErrWrongGrant
-	}
-	r := Resource{Type: "Patient", ID: g.PatientID(), PatientID: g.PatientID(), Categories: []string{fhir.CategoryDemographics}, Body: body}
-	if err := s.stamp(&r, 1); err != nil {
-		return Resource{}, err
-	}
-	sealed, err := s.sealBody(ctx, g.TenantID(), r)
+	b := s.NewBatch()
+	r, err := b.RegisterPatient(ctx, g, reg, bsnIndex, body)
 	if err != nil {
 		return Resource{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := reg.CreatePatient(ctx, tx, g.PatientID(), g.TenantID(), bsnIndex); err != nil {
-			return err
-		}
-		ev := g.Event(audit.ActionAssignID, audit.OutcomeSuccess)
-		ev.Resources = []string{r.Ref()}
-		if _, err := s.log.AppendIn(ctx, tx, ev); err != nil {
-			return err
-		}
-		return s.insertLogged(ctx, tx, g, audit.ActionCreate, r, sealed)
-	})
-	if err != nil {
+	if err := b.Commit(ctx); err != nil {
 		return Resource{}, err
 	}
 	return r, nil

@@ -57,12 +57,44 @@ type Querier interface {
 	Dialect() Dialect
 }
 
+// Option changes how Open connects.
+type Option func(*options)
+
+type options struct{ bulk bool }
+
+// BulkLoad trades the durability of each single commit for speed, keeping
+// the database consistent: SQLite syncs the WAL only at checkpoints
+// (synchronous=NORMAL) and PostgreSQL commits asynchronously
+// (synchronous_commit=off). A crash loses the last commits, never the
+// integrity of what remains. Only for loading synthetic data (zorgkluis
+// generate); call Flush before reporting the load done. A server never
+// opens its database this way: the access log must be durable (LOG-3).
+func BulkLoad() Option { return func(o *options) { o.bulk = true } }
+
 // Open connects to url: a postgres:// or postgresql:// URL for PostgreSQL,
 // otherwise a SQLite file path (optionally prefixed with sqlite:).
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	synchronous := "FULL"
+	if o.bulk {
+		synchronous = "NORMAL"
+	}
 	var db *DB
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		if o.bulk {
+			u, err := url.Parse(rawURL)
+			if err != nil {
+				return nil, errors.New("open postgres: malformed URL") // the URL may hold a password: not repeated
+			}
+			q := u.Query()
+			q.Set("synchronous_commit", "off")
+			u.RawQuery = q.Encode()
+			rawURL = u.String()
+		}
 		h, err := sql.Open("pgx", rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
@@ -83,16 +115,27 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		q := url.Values{}
 		// WAL lets readers run beside the writer; synchronous(FULL) makes a
 		// commit durable on power loss, which the audit log needs (LOG-3).
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(" + synchronous + ")", "busy_timeout(10000)", "foreign_keys(1)"} {
 			q.Add("_pragma", p)
+		}
+		if o.bulk {
+			// A large data set's indexes do not fit SQLite's 2 MiB default
+			// page cache; every insert would then read pages back from the
+			// OS. 256 MiB per connection keeps the hot index pages.
+			q.Add("_pragma", "cache_size(-262144)")
+			q.Add("_pragma", "wal_autocheckpoint(50000)")
 		}
 		q.Set("_txlock", "immediate")
 		h, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
-		h.SetMaxOpenConns(8)
-		h.SetMaxIdleConns(8)
+		conns := 8
+		if o.bulk {
+			conns = 2
+		}
+		h.SetMaxOpenConns(conns)
+		h.SetMaxIdleConns(conns)
 		db = &DB{sql: h, dialect: SQLite, writeMu: new(sync.Mutex)}
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
@@ -122,6 +165,41 @@ func (db *DB) Optimize(ctx context.Context) error {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("optimize: %s: %w", q, err)
 		}
+	}
+	return nil
+}
+
+// Flush makes every commit so far durable, for a handle opened with
+// BulkLoad: SQLite checkpoints the WAL into the database file and syncs it;
+// on PostgreSQL a synchronous commit waits until the WAL up to it, and with
+// it every earlier asynchronous commit, is on disk.
+func (db *DB) Flush(ctx context.Context) error {
+	if db.dialect == SQLite {
+		db.writeMu.Lock()
+		defer db.writeMu.Unlock()
+		var busy, logged, done int
+		if err := db.sql.QueryRowContext(ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &logged, &done); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		if busy != 0 {
+			return errors.New("flush: checkpoint blocked by a reader")
+		}
+		return nil
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	defer tx.Rollback()
+	// txid_current gives the transaction an id, so its commit writes a WAL
+	// record, and with synchronous_commit on it waits for the flush.
+	for _, q := range []string{`SET LOCAL synchronous_commit = on`, `SELECT txid_current()`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("flush: %w", err)
 	}
 	return nil
 }

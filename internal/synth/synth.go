@@ -26,11 +26,14 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/record"
+	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
-// Indexer computes blind indexes (keys.Keyring is one).
-type Indexer interface {
+// Keys computes blind indexes and creates new patients' keys in bulk
+// (keys.Keyring is one).
+type Keys interface {
 	BlindIndex(ctx context.Context, tenantID, kind, value string) ([]byte, error)
+	CreatePatientKeys(ctx context.Context, tenantID string, patientIDs []string) error
 }
 
 // Deps are the services the generator writes through.
@@ -39,7 +42,7 @@ type Deps struct {
 	Authn   *authn.Service
 	Access  *access.Decider
 	Records *record.Store
-	Index   Indexer
+	Keys    Keys
 	Clock   clock.Clock
 	Rand    io.Reader // for passwords; crypto/rand.Reader outside tests
 }
@@ -52,6 +55,10 @@ type Options struct {
 	Professionals       int // each gets a share of the patients as care relationships
 	Persons             int // the first Persons patients get a person account (default: Professionals)
 	Workers             int // concurrent writers (default 4)
+	// Batch is how many patients a writer registers per transaction
+	// (default 1). Each resource is still checked, sealed and logged on its
+	// own; a batch only shares the commit, which is what bounds a bulk load.
+	Batch int
 	// Progress, when set, is called from one goroutine after each patient
 	// with the number of patients done.
 	Progress func(done int)
@@ -93,6 +100,7 @@ func Generate(ctx context.Context, d Deps, o Options) (Credentials, error) {
 	if o.Workers < 1 {
 		o.Workers = 4
 	}
+	o.Batch = max(o.Batch, 1)
 	src := NewSource(o.Seed)
 	t, err := d.IDs.CreateTenant(ctx, identity.Tenant{Name: fmt.Sprintf("Synthetische Zorggroep %d", o.Seed), URA: src.Digits(8), AGB: src.Digits(8)})
 	if err != nil {
@@ -135,7 +143,7 @@ func Generate(ctx context.Context, d Deps, o Options) (Credentials, error) {
 		prof  int
 		label string
 	}
-	jobs := make(chan job, o.Workers*2)
+	jobs := make(chan []job, o.Workers*2)
 	now := d.Clock.Now()
 	patientIDs := make([]string, o.Patients)
 	persons := make([]Account, o.Persons)
@@ -145,26 +153,38 @@ func Generate(ctx context.Context, d Deps, o Options) (Credentials, error) {
 	var wg sync.WaitGroup
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
 	for range o.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				pid, err := d.patient(wctx, subjects[j.prof], j.p, j.obs, now)
-				if err == nil && j.i < o.Persons {
-					persons[j.i], err = d.person(wctx, t.ID, j.p, pid, fmt.Sprintf("synth%d.pers%04d", o.Seed, j.i))
+			for chunk := range jobs {
+				ps := make([]newPatient, len(chunk))
+				for k, j := range chunk {
+					ps[k] = newPatient{gp: subjects[j.prof], p: j.p, obs: j.obs}
 				}
+				pids, err := d.patients(wctx, t.ID, ps, now)
 				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
+					fail(err)
 					continue
 				}
-				patientIDs[j.i] = pid
-				done.Add(1)
+				for k, j := range chunk {
+					if j.i < o.Persons {
+						if persons[j.i], err = d.person(wctx, t.ID, j.p, pids[k], fmt.Sprintf("synth%d.pers%04d", o.Seed, j.i)); err != nil {
+							fail(err)
+							break
+						}
+					}
+					patientIDs[j.i] = pids[k]
+					done.Add(1)
+				}
 			}
 		}()
 	}
@@ -173,22 +193,25 @@ func Generate(ctx context.Context, d Deps, o Options) (Credentials, error) {
 		ticker = time.NewTicker(time.Second)
 		defer ticker.Stop()
 	}
+	var chunk []job
 produce:
 	for i := 0; i < o.Patients; i++ {
 		p, err := src.Person(now)
 		if err != nil {
-			mu.Lock()
-			firstErr = err
-			mu.Unlock()
-			cancel()
+			fail(err)
 			break
 		}
 		obs := make([]Measurement, o.ResourcesPerPatient)
 		for k := range obs {
 			obs[k] = src.Measurement()
 		}
+		chunk = append(chunk, job{i: i, p: p, obs: obs, prof: i % o.Professionals})
+		if len(chunk) < o.Batch && i < o.Patients-1 {
+			continue
+		}
 		select {
-		case jobs <- job{i: i, p: p, obs: obs, prof: i % o.Professionals}:
+		case jobs <- chunk:
+			chunk = nil
 		case <-wctx.Done():
 			break produce
 		}
@@ -261,54 +284,89 @@ func (d Deps) person(ctx context.Context, tenantID string, p Person, patientID, 
 	return acc, nil
 }
 
-// patient registers one patient as gp, relates them, and writes their
-// Observations under one create grant.
-func (d Deps) patient(ctx context.Context, gp access.Subject, p Person, obs []Measurement, now time.Time) (string, error) {
-	pid, err := d.IDs.NewID("p-")
-	if err != nil {
-		return "", fmt.Errorf("synth: %w", err)
-	}
-	idx, err := d.Index.BlindIndex(ctx, gp.TenantID, "bsn", p.BSN)
-	if err != nil {
-		return "", fmt.Errorf("synth: %w", err)
-	}
-	g, err := d.Access.DecideRegistration(ctx, gp, pid)
-	if err != nil {
-		return "", fmt.Errorf("synth: %w", err)
-	}
-	body, err := json.Marshal(PatientResource(pid, p, now))
-	if err != nil {
-		return "", fmt.Errorf("synth: %w", err)
-	}
-	if _, err := d.Records.RegisterPatient(ctx, g, d.IDs, idx, body); err != nil {
-		return "", fmt.Errorf("synth: register patient: %w", err)
-	}
-	if _, err := d.Access.AddRelationship(ctx, access.Relationship{TenantID: gp.TenantID, ProfessionalID: gp.AccountID, PatientID: pid,
-		Kind: "gp", Start: now.Add(-time.Minute), RecordedBy: "synthetic data"}); err != nil {
-		return "", fmt.Errorf("synth: %w", err)
-	}
-	if len(obs) == 0 {
-		return pid, nil
-	}
-	cg, err := d.Access.Decide(ctx, gp, access.Request{PatientID: pid, Action: access.Create, Categories: []string{"clinical"}, Purpose: "TREAT"})
-	if err != nil {
-		return "", fmt.Errorf("synth: %w", err)
-	}
-	for _, m := range obs {
-		id, err := d.IDs.NewID("o-")
+// newPatient is one patient to register, by gp, with Observations.
+type newPatient struct {
+	gp  access.Subject
+	p   Person
+	obs []Measurement
+}
+
+// patients registers ps in tenant tenantID as their gp, relates them, and
+// writes their Observations under a create grant each, as the API would:
+// every write is decided, sealed with the patient's key and logged. The
+// writes share three transactions (keys; patients and relationships;
+// Observations, which need the relationships committed to be decided).
+func (d Deps) patients(ctx context.Context, tenantID string, ps []newPatient, now time.Time) ([]string, error) {
+	pids := make([]string, len(ps))
+	for k := range ps {
+		pid, err := d.IDs.NewID("p-")
 		if err != nil {
-			return "", fmt.Errorf("synth: %w", err)
+			return nil, fmt.Errorf("synth: %w", err)
 		}
-		body, err := json.Marshal(ObservationResource(id, pid, m, now))
+		pids[k] = pid
+	}
+	if err := d.Keys.CreatePatientKeys(ctx, tenantID, pids); err != nil {
+		return nil, fmt.Errorf("synth: %w", err)
+	}
+	reg := d.Records.NewBatch()
+	for k, np := range ps {
+		idx, err := d.Keys.BlindIndex(ctx, tenantID, "bsn", np.p.BSN)
 		if err != nil {
-			return "", fmt.Errorf("synth: %w", err)
+			return nil, fmt.Errorf("synth: %w", err)
 		}
-		if _, err := d.Records.Insert(ctx, cg, record.Resource{Type: "Observation", ID: id, PatientID: pid,
-			Categories: []string{"clinical"}, Body: body}); err != nil {
-			return "", fmt.Errorf("synth: insert observation: %w", err)
+		g, err := d.Access.DecideRegistration(ctx, np.gp, pids[k])
+		if err != nil {
+			return nil, fmt.Errorf("synth: %w", err)
+		}
+		body, err := json.Marshal(PatientResource(pids[k], np.p, now))
+		if err != nil {
+			return nil, fmt.Errorf("synth: %w", err)
+		}
+		if _, err := reg.RegisterPatient(ctx, g, d.IDs, idx, body); err != nil {
+			return nil, fmt.Errorf("synth: register patient: %w", err)
+		}
+		rel := access.Relationship{TenantID: tenantID, ProfessionalID: np.gp.AccountID, PatientID: pids[k],
+			Kind: "gp", Start: now.Add(-time.Minute), RecordedBy: "synthetic data"}
+		reg.Also(func(ctx context.Context, q store.Querier) error {
+			_, err := d.Access.AddRelationshipIn(ctx, q, rel)
+			return err
+		})
+	}
+	if err := reg.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("synth: register patients: %w", err)
+	}
+	obs := d.Records.NewBatch()
+	n := 0
+	for k, np := range ps {
+		if len(np.obs) == 0 {
+			continue
+		}
+		cg, err := d.Access.Decide(ctx, np.gp, access.Request{PatientID: pids[k], Action: access.Create, Categories: []string{"clinical"}, Purpose: "TREAT"})
+		if err != nil {
+			return nil, fmt.Errorf("synth: %w", err)
+		}
+		for _, m := range np.obs {
+			id, err := d.IDs.NewID("o-")
+			if err != nil {
+				return nil, fmt.Errorf("synth: %w", err)
+			}
+			body, err := json.Marshal(ObservationResource(id, pids[k], m, now))
+			if err != nil {
+				return nil, fmt.Errorf("synth: %w", err)
+			}
+			if _, err := obs.Insert(ctx, cg, record.Resource{Type: "Observation", ID: id, PatientID: pids[k],
+				Categories: []string{"clinical"}, Body: body}); err != nil {
+				return nil, fmt.Errorf("synth: insert observation: %w", err)
+			}
+			n++
 		}
 	}
-	return pid, nil
+	if n > 0 {
+		if err := obs.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("synth: insert observations: %w", err)
+		}
+	}
+	return pids, nil
 }
 
 // PatientResource is the FHIR R4 Patient for p.

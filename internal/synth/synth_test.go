@@ -93,7 +93,7 @@ func newServices(t testing.TB, db *store.DB) services {
 	ids := identity.NewRegistry(db, c, rand.Reader)
 	log := audit.New(db, c, rand.Reader)
 	return services{db: db, deps: synth.Deps{IDs: ids, Authn: authn.New(db, ids, h, m, c, rand.Reader, authn.DefaultSettings()),
-		Access: access.NewDecider(db, log, c), Records: record.New(db, kr, log, c), Index: kr, Clock: c, Rand: rand.Reader}}
+		Access: access.NewDecider(db, log, c), Records: record.New(db, kr, log, c), Keys: kr, Clock: c, Rand: rand.Reader}}
 }
 
 // REQ: LOG-1, DP-1 — generated data goes through the real services: it is
