@@ -176,15 +176,17 @@ func Generate(ctx context.Context, d Deps, o Options) (Credentials, error) {
 					continue
 				}
 				for k, j := range chunk {
+					patientIDs[j.i] = pids[k]
+				}
+				for k, j := range chunk {
 					if j.i < o.Persons {
 						if persons[j.i], err = d.person(wctx, t.ID, j.p, pids[k], fmt.Sprintf("synth%d.pers%04d", o.Seed, j.i)); err != nil {
 							fail(err)
 							break
 						}
 					}
-					patientIDs[j.i] = pids[k]
-					done.Add(1)
 				}
+				done.Add(int64(len(chunk)))
 			}
 		}()
 	}

@@ -105,7 +105,7 @@ func TestGenerateWritesReadableAuditedRecords(t *testing.T) {
 		s := newServices(t, db)
 		done := 0
 		cred, err := synth.Generate(ctx, s.deps, synth.Options{Seed: 3, Patients: 7, ResourcesPerPatient: 3, Professionals: 2,
-			Persons: 2, Workers: 3, Progress: func(n int) { done = n }})
+			Persons: 2, Workers: 3, Batch: 3, Progress: func(n int) { done = n }}) // batches of 3, 3 and 1
 		if err != nil {
 			t.Fatal(err)
 		}
