@@ -121,9 +121,14 @@ func startServer(t *testing.T, bin, dbURL string) (base, metrics, data string, p
 	t.Helper()
 	data = t.TempDir()
 	gen := exec.Command(bin, "generate", "--data", data, "--database", dbURL, "--patients", "12", "--resources-per-patient", "3",
-		"--professionals", "3", "--persons", "3", "--seed", "5")
+		"--professionals", "3", "--persons", "3", "--seed", "5", "--batch", "5") // batches of 5, 5 and 2
 	if out, err := gen.CombinedOutput(); err != nil || !strings.Contains(string(out), "generated 12 patients") {
 		t.Fatalf("generate: %v\n%s", err, out)
+	}
+	// The bulk load ends flushed and with its access log sequenced and signed.
+	if out, err := exec.Command(bin, "audit", "verify", "--data", data, "--database", dbURL).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "OK: the access log is intact") || strings.Contains(string(out), "awaiting the next checkpoint") {
+		t.Fatalf("audit verify after generate: %v\n%s", err, out)
 	}
 	addr, maddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--demo", "--data", data, "--database", dbURL, "--addr", addr, "--metrics-addr", maddr, "--log-level", "warn")
