@@ -7,12 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
+	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
 // auditRetentionUsage is the part of the audit help about retention.
@@ -146,7 +146,7 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "zorgkluis audit purge: logging the result failed: %v\n", err)
 	}
 	if perr != nil {
-		if strings.Contains(perr.Error(), "permission denied") {
+		if store.IsPermissionDenied(perr) {
 			perr = fmt.Errorf("%w\nthe application role may not delete access-log events; run the purge as the database owner (docs/audit-proofs.md)", perr)
 		}
 		return fail(auditFailed, fmt.Errorf("%w (purged before the error: %d access, %d technical)", perr, res.Access, res.Technical))

@@ -345,6 +345,13 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 	return !pending, nil
 }
 
+// IsPermissionDenied reports whether err is PostgreSQL's
+// insufficient_privilege (SQLSTATE 42501), by code because the message
+// follows the server's language.
+func IsPermissionDenied(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "SQLSTATE 42501")
+}
+
 // IsUniqueViolation reports whether err is a unique or primary-key
 // constraint violation in either dialect.
 func IsUniqueViolation(err error) bool {
