@@ -341,19 +341,27 @@ func (k *Keyring) createDEK(ctx context.Context, tenantID, patientID string) ([]
 	if err != nil {
 		return nil, err
 	}
-	raw := make([]byte, keySize)
-	if _, err := io.ReadFull(k.rand, raw); err != nil {
-		return nil, fmt.Errorf("generate patient key: %w", err)
-	}
-	w, err := k.wrapDEK(kk, tenantID, patientID, raw)
+	raw, row, err := k.newDEK(kk, tenantID, patientID)
 	if err != nil {
 		return nil, err
 	}
-	err = k.store.PutPatientDEK(ctx, PatientDEK{TenantID: tenantID, PatientID: patientID, KEKVersion: kk.version, Wrapped: w, Created: k.now()})
-	if err != nil {
+	if err := k.store.PutPatientDEK(ctx, row); err != nil {
 		return nil, err
 	}
 	return raw, nil
+}
+
+// newDEK generates a patient key and its row, wrapped by kk.
+func (k *Keyring) newDEK(kk kek, tenantID, patientID string) ([]byte, PatientDEK, error) {
+	raw := make([]byte, keySize)
+	if _, err := io.ReadFull(k.rand, raw); err != nil {
+		return nil, PatientDEK{}, fmt.Errorf("generate patient key: %w", err)
+	}
+	w, err := k.wrapDEK(kk, tenantID, patientID, raw)
+	if err != nil {
+		return nil, PatientDEK{}, err
+	}
+	return raw, PatientDEK{TenantID: tenantID, PatientID: patientID, KEKVersion: kk.version, Wrapped: w, Created: k.now()}, nil
 }
 
 // batchPutter is a Store that inserts many patients' keys in one write
@@ -378,15 +386,9 @@ func (k *Keyring) CreatePatientKeys(ctx context.Context, tenantID string, patien
 		if err := checkIDs(tenantID, pid); err != nil {
 			return err
 		}
-		raws[i] = make([]byte, keySize)
-		if _, err := io.ReadFull(k.rand, raws[i]); err != nil {
-			return fmt.Errorf("generate patient key: %w", err)
-		}
-		w, err := k.wrapDEK(kk, tenantID, pid, raws[i])
-		if err != nil {
+		if raws[i], rows[i], err = k.newDEK(kk, tenantID, pid); err != nil {
 			return err
 		}
-		rows[i] = PatientDEK{TenantID: tenantID, PatientID: pid, KEKVersion: kk.version, Wrapped: w, Created: k.now()}
 	}
 	if bp, ok := k.store.(batchPutter); ok {
 		err = bp.PutPatientDEKs(ctx, rows)

@@ -137,11 +137,8 @@ func Generate(ctx context.Context, d Deps, o Options) (Credentials, error) {
 	// Patients: content is drawn in order on this goroutine (determinism),
 	// writes fan out to the workers.
 	type job struct {
-		i     int
-		p     Person
-		obs   []Measurement
-		prof  int
-		label string
+		i int // position in the data set
+		newPatient
 	}
 	jobs := make(chan []job, o.Workers*2)
 	now := d.Clock.Now()
@@ -168,7 +165,7 @@ func Generate(ctx context.Context, d Deps, o Options) (Credentials, error) {
 			for chunk := range jobs {
 				ps := make([]newPatient, len(chunk))
 				for k, j := range chunk {
-					ps[k] = newPatient{gp: subjects[j.prof], p: j.p, obs: j.obs}
+					ps[k] = j.newPatient
 				}
 				pids, err := d.patients(wctx, t.ID, ps, now)
 				if err != nil {
@@ -207,7 +204,7 @@ produce:
 		for k := range obs {
 			obs[k] = src.Measurement()
 		}
-		chunk = append(chunk, job{i: i, p: p, obs: obs, prof: i % o.Professionals})
+		chunk = append(chunk, job{i: i, newPatient: newPatient{gp: subjects[i%o.Professionals], p: p, obs: obs}})
 		if len(chunk) < o.Batch && i < o.Patients-1 {
 			continue
 		}
