@@ -104,7 +104,7 @@ func (l *Log) Verify(ctx context.Context, verifiers note.Verifiers, progress fun
 		return Report{}, err
 	}
 	defer snap.Close()
-	v := &verifyRun{ctx: ctx, q: snap, snap: snap, verifiers: verifiers, now: l.clock.Now(), progress: progress, sha: sha256.New()}
+	v := &verifyRun{ctx: ctx, snap: snap, verifiers: verifiers, now: l.clock.Now(), progress: progress}
 	tenants, err := v.tenants()
 	if err != nil {
 		return Report{}, err
@@ -127,15 +127,13 @@ func (l *Log) Verify(ctx context.Context, verifiers note.Verifiers, progress fun
 
 type verifyRun struct {
 	ctx       context.Context
-	q         store.Querier
-	snap      *snapshot // q, for its raw reads
+	snap      *snapshot
 	verifiers note.Verifiers
 	now       time.Time
 	progress  func(done, total int)
 	done      int
 	total     int
 	report    Report
-	sha       hash.Hash
 	buf       [1 + 2*tlog.HashSize]byte
 }
 
@@ -154,7 +152,7 @@ func (v *verifyRun) tenants() ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, table := range []string{"audit_events", "audit_leaves", "audit_checkpoints", "audit_pending"} {
-		rows, err := v.q.QueryContext(v.ctx, `WITH RECURSIVE t(id) AS (
+		rows, err := v.snap.QueryContext(v.ctx, `WITH RECURSIVE t(id) AS (
 			SELECT MIN(tenant_id) FROM `+table+`
 			UNION ALL
 			SELECT (SELECT MIN(x.tenant_id) FROM `+table+` x WHERE x.tenant_id > t.id) FROM t WHERE t.id IS NOT NULL
@@ -285,7 +283,7 @@ func (v *verifyRun) tree(tenant string) (TreeReport, error) {
 }
 
 func (t *treeRun) loadCheckpoints() error {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT size, root, note FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY size`, t.tenant)
+	rows, err := t.snap.QueryContext(t.ctx, `SELECT size, root, note FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY size`, t.tenant)
 	if err != nil {
 		return fmt.Errorf("read checkpoints: %w", err)
 	}
@@ -339,7 +337,7 @@ func (t *treeRun) loadStored(ctx context.Context, stored map[groupKey][]byte, lo
 	if len(where) == 0 {
 		return nil
 	}
-	rows, err := t.q.QueryContext(ctx, `SELECT level, idx, hashes FROM audit_hashes WHERE tenant_id = $1 AND (`+strings.Join(where, " OR ")+`)`, args...)
+	rows, err := t.snap.QueryContext(ctx, `SELECT level, idx, hashes FROM audit_hashes WHERE tenant_id = $1 AND (`+strings.Join(where, " OR ")+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("read stored hashes: %w", err)
 	}
@@ -415,15 +413,6 @@ func (t *treeRun) leaves(c *chunk) ([]int64, error) {
 		t.push(h)
 	}
 	return purged, nil
-}
-
-func (t *treeRun) leafHash(body []byte) tlog.Hash {
-	t.sha.Reset()
-	t.sha.Write([]byte{0})
-	t.sha.Write(body)
-	var h tlog.Hash
-	t.sha.Sum(h[:0])
-	return h
 }
 
 func (t *treeRun) nodeHash(left, right tlog.Hash) tlog.Hash {
@@ -585,7 +574,7 @@ func (t *treeRun) checkPurged(purged []int64) {
 // counts disagree, so an intact log costs two index counts.
 func (t *treeRun) checkUnsequenced() (int64, error) {
 	var events, queued, orphans int64
-	err := t.q.QueryRowContext(t.ctx, `SELECT
+	err := t.snap.QueryRowContext(t.ctx, `SELECT
 		(SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1),
 		(SELECT COUNT(*) FROM audit_pending p JOIN audit_events e ON e.id = p.event_id AND e.tenant_id = p.tenant_id WHERE p.tenant_id = $1),
 		(SELECT COUNT(*) FROM audit_pending p WHERE p.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.id = p.event_id))`,
@@ -610,7 +599,7 @@ func (t *treeRun) checkUnsequenced() (int64, error) {
 }
 
 func (t *treeRun) list(query string, kind DamageKind, detail string) error {
-	rows, err := t.q.QueryContext(t.ctx, query, t.tenant)
+	rows, err := t.snap.QueryContext(t.ctx, query, t.tenant)
 	if err != nil {
 		return fmt.Errorf("find %s events: %w", kind, err)
 	}
@@ -805,18 +794,8 @@ func (t *treeRun) scanEvents(ctx context.Context, c *chunk, minID, maxID string)
 }
 
 func (t *treeRun) lookupEvents(ctx context.Context, c *chunk, ids []string) error {
-	var b strings.Builder
-	args := make([]any, len(ids))
-	b.WriteString(`SELECT ` + eventColumnList(t.snap) + ` FROM audit_events WHERE id IN (`)
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("$" + strconv.Itoa(i+1))
-		args[i] = id
-	}
-	b.WriteByte(')')
-	err := t.snap.rawRows(ctx, b.String(), args, func(cols [][]byte) error {
+	in, args := inList(t.snap, ids, 1)
+	err := t.snap.rawRows(ctx, `SELECT `+eventColumnList(t.snap)+` FROM audit_events WHERE id IN (`+in+`)`, args, func(cols [][]byte) error {
 		c.keep(cols)
 		return nil
 	})
@@ -872,6 +851,15 @@ const arenaBlock = 1 << 20
 // hash computes, for every leaf whose event was found, the leaf hash and
 // the check of the columns against the body, spread over GOMAXPROCS
 // goroutines; the tree is then built in order from the results.
+// leafHash sets out to the RFC 6962 leaf hash of body, reusing sha (one
+// per goroutine) to avoid an allocation per event.
+func leafHash(sha hash.Hash, body []byte, out *tlog.Hash) {
+	sha.Reset()
+	sha.Write([]byte{0})
+	sha.Write(body)
+	sha.Sum(out[:0])
+}
+
 func (c *chunk) hash() {
 	workers := min(runtime.GOMAXPROCS(0), max(len(c.leaves)/1024, 1))
 	var wg sync.WaitGroup
@@ -880,7 +868,6 @@ func (c *chunk) hash() {
 		part := c.leaves[min(w*per, len(c.leaves)):min((w+1)*per, len(c.leaves))]
 		wg.Go(func() {
 			sha := sha256.New()
-			zero := []byte{0}
 			var f bodyFields
 			for i := range part {
 				l := &part[i]
@@ -888,10 +875,7 @@ func (c *chunk) hash() {
 					continue
 				}
 				e := &c.events[l.ev]
-				sha.Reset()
-				sha.Write(zero)
-				sha.Write(e.body)
-				sha.Sum(l.h[:0])
+				leafHash(sha, e.body, &l.h)
 				l.fieldErr, l.cols = nil, ""
 				if err := scanFields(e.body, &f); err != nil {
 					l.fieldErr = err
