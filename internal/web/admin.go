@@ -268,12 +268,13 @@ func (s *server) renderAccounts(w http.ResponseWriter, r *http.Request, c *sessi
 // deactivate ends a leaver's access at once (ID-5), for an account of the
 // admin's own tenant.
 func (s *server) deactivate(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
-	a, err := s.d.IDs.AccountByUsername(r.Context(), strings.TrimSpace(r.PostFormValue("username")))
-	if err == nil && (a.TenantID != c.subject.TenantID || a.ID == c.subject.AccountID) {
-		err = identity.ErrNotFound
+	// accountID answers another organisation's name like an unknown one.
+	id, err := s.accountID(r, c, r.PostFormValue("username"))
+	if err == nil && id == c.subject.AccountID {
+		err = identity.ErrNotFound // not one's own account
 	}
 	if err == nil {
-		err = s.d.Authn.Deactivate(r.Context(), a.ID)
+		err = s.d.Authn.Deactivate(r.Context(), id)
 	}
 	if err != nil {
 		s.manageError(w, r, err, func(m string) { s.renderAccounts(w, r, c, "", m) })

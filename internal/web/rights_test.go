@@ -45,6 +45,7 @@ func TestAdminPagesHideOtherTenantsAccounts(t *testing.T) {
 		{"/admin/teams", func(u string) url.Values {
 			return url.Values{"op": {"member"}, "team": {team.ID}, "username": {u}}
 		}},
+		{"/admin/accounts/deactivate", func(u string) url.Values { return url.Values{"username": {u}} }},
 	} {
 		codeB, bodyB := e.page(admin, tc.path, tc.form(otherAcc.Username), false)
 		codeU, bodyU := e.page(admin, tc.path, tc.form("nobody-here"), false)
