@@ -56,6 +56,9 @@ func TestSecurityEventsReachWebhookAndLog(t *testing.T) {
 			if found.TenantID != creds.TenantID || found.AccountID == "" {
 				t.Fatalf("webhook event lacks tenant or account: %+v", *found)
 			}
+			if found.Ref == "" || strings.Contains(found.Detail, "bewusteloos") {
+				t.Fatalf("webhook event lacks its queue reference or carries the typed reason: %+v", *found)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -64,7 +67,7 @@ func TestSecurityEventsReachWebhookAndLog(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	logs := srv.stderr.String()
-	if !strings.Contains(logs, `"msg":"security event"`) || strings.Contains(logs, "abc123") {
-		t.Fatalf("no security-event warning in the log, or the webhook token leaked:\n%s", logs)
+	if !strings.Contains(logs, `"msg":"security event"`) || strings.Contains(logs, "abc123") || strings.Contains(logs, "bewusteloos") {
+		t.Fatalf("no security-event warning in the log, or the webhook token or the emergency reason leaked:\n%s", logs)
 	}
 }

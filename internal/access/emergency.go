@@ -204,10 +204,12 @@ func (d *Decider) securityEvent(ctx context.Context, q store.Querier, e Security
 	}
 	// Sent when the row is written; should the surrounding transaction
 	// still fail, the alert is for an event the queue does not keep (rare,
-	// and on the safe side for a notification).
+	// and on the safe side for a notification). Detail holds what people
+	// typed (an emergency reason may describe the patient's condition), so
+	// it stays in the queue; the alert names the queue row.
 	if d.alerts != nil {
 		d.alerts.Alert(ctx, alert.Event{Time: d.clock.Now(), TenantID: e.TenantID, Kind: e.Kind, AccountID: e.AccountID,
-			Subject: e.SubjectID, Detail: e.Detail})
+			Subject: e.SubjectID, Ref: id})
 	}
 	return nil
 }

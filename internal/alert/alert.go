@@ -18,7 +18,8 @@ import (
 )
 
 // Event is one security event as sent out. It carries ids and kinds, never
-// health data or secrets.
+// health data or secrets: free text people typed (an emergency reason, a
+// review note) stays in the officer's queue, which Ref names.
 type Event struct {
 	Time      time.Time `json:"time"`
 	TenantID  string    `json:"tenant_id,omitempty"`
@@ -26,6 +27,7 @@ type Event struct {
 	AccountID string    `json:"account_id,omitempty"`
 	Subject   string    `json:"subject,omitempty"` // e.g. the patient of an emergency access
 	Source    string    `json:"source,omitempty"`  // source address of a log-on attack
+	Ref       string    `json:"ref,omitempty"`     // the event's id in the officer's queue
 	Detail    string    `json:"detail,omitempty"`
 }
 
@@ -50,7 +52,7 @@ type Log struct{ Logger *slog.Logger }
 
 func (l Log) Alert(_ context.Context, e Event) {
 	l.Logger.Warn("security event", "kind", e.Kind, "tenant", e.TenantID, "account", e.AccountID,
-		"subject", e.Subject, "source", e.Source, "detail", e.Detail, "event_time", e.Time)
+		"subject", e.Subject, "source", e.Source, "ref", e.Ref, "detail", e.Detail, "event_time", e.Time)
 }
 
 // Webhook posts each event as JSON to a URL from a bounded queue on its
