@@ -371,7 +371,7 @@ func (s *Service) createSession(ctx context.Context, accountID string, factors [
 	if !rolesFit(acc.Kind, held) {
 		return "", Session{}, errPrivilegeMix
 	}
-	roles, err := s.CurrentRoles(ctx, accountID)
+	roles, err := s.currentOf(ctx, accountID, held)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
 	}

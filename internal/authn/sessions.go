@@ -20,11 +20,20 @@ var ErrNotPermitted = errors.New("not permitted")
 // less privileged rights that have ended or were revoked.
 func (s *Service) CurrentRoles(ctx context.Context, accountID string) ([]string, error) {
 	roles, err := s.ids.Roles(ctx, accountID)
-	if err != nil || s.settings.RoleCurrent == nil {
-		return roles, err
+	if err != nil {
+		return nil, err
 	}
-	out := roles[:0]
-	for _, r := range roles {
+	return s.currentOf(ctx, accountID, roles)
+}
+
+// currentOf keeps the roles of held that are current (all of them without
+// a RoleCurrent setting).
+func (s *Service) currentOf(ctx context.Context, accountID string, held []string) ([]string, error) {
+	if s.settings.RoleCurrent == nil {
+		return held, nil
+	}
+	out := make([]string, 0, len(held))
+	for _, r := range held {
 		ok, err := s.settings.RoleCurrent(ctx, accountID, access.Role(r))
 		if err != nil {
 			return nil, fmt.Errorf("current roles: %w", err)
