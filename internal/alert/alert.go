@@ -60,12 +60,17 @@ func (l Log) Alert(_ context.Context, e Event) {
 // When the queue is full an event is dropped with an error log line (the
 // database queue still holds it).
 type Webhook struct {
-	url    string
-	client *http.Client
-	log    *slog.Logger
-	queue  chan Event
-	done   chan struct{}
-	once   sync.Once
+	url       string
+	client    *http.Client
+	log       *slog.Logger
+	queue     chan Event
+	done      chan struct{}
+	ctx       context.Context // cancelled when Close stops waiting
+	cancel    context.CancelFunc
+	closeWait time.Duration
+
+	mu     sync.Mutex
+	closed bool
 }
 
 // NewWebhook starts the sender. The URL is never logged: it may carry a
@@ -77,12 +82,22 @@ func NewWebhook(url string, client *http.Client, log *slog.Logger, queue int) *W
 	if queue <= 0 {
 		queue = 1000
 	}
-	w := &Webhook{url: url, client: client, log: log, queue: make(chan Event, queue), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Webhook{url: url, client: client, log: log, queue: make(chan Event, queue), done: make(chan struct{}),
+		ctx: ctx, cancel: cancel, closeWait: 15 * time.Second}
 	go w.run()
 	return w
 }
 
+// Alert queues e. After Close (a request still running after the server's
+// shutdown deadline) the event is not sent; it is in the officer's queue.
 func (w *Webhook) Alert(_ context.Context, e Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		w.log.Error("security event after the webhook closed; not sent (it is still in the officer's queue)", "kind", e.Kind, "tenant", e.TenantID)
+		return
+	}
 	select {
 	case w.queue <- e:
 	default:
@@ -90,18 +105,38 @@ func (w *Webhook) Alert(_ context.Context, e Event) {
 	}
 }
 
-// Close sends what is queued and stops the sender.
+// Close sends what is queued and stops the sender, waiting at most
+// closeWait: an unreachable receiver must not hold up a shutdown.
 func (w *Webhook) Close() {
-	w.once.Do(func() { close(w.queue) })
-	<-w.done
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.done:
+	case <-time.After(w.closeWait):
+		w.cancel()
+		<-w.done
+	}
+	w.cancel()
 }
 
 func (w *Webhook) run() {
 	defer close(w.done)
+	dropped := 0
 	for e := range w.queue {
+		if w.ctx.Err() != nil {
+			dropped++
+			continue
+		}
 		if err := w.post(e); err != nil {
 			w.log.Error("security event webhook failed", "kind", e.Kind, "tenant", e.TenantID, "err", err)
 		}
+	}
+	if dropped > 0 {
+		w.log.Error("security event webhook stopped at shutdown; events not sent (they are in the officers' queues)", "events", dropped)
 	}
 }
 
@@ -110,7 +145,7 @@ func (w *Webhook) post(e Event) error {
 	if err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
-	req, err := http.NewRequest(http.MethodPost, w.url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, w.url, bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}

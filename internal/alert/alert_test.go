@@ -80,3 +80,45 @@ func TestWebhookNeverBlocks(t *testing.T) {
 		t.Fatalf("dropped events not logged: %s", logs.String())
 	}
 }
+
+// REQ: LOG-9 — a receiver that never answers does not hold up shutdown:
+// Close stops waiting after closeWait and says how many events it did not
+// send; an event raised after Close (a request outliving the shutdown
+// deadline) is refused with a log line instead of a panic.
+func TestWebhookCloseIsBounded(t *testing.T) {
+	release := make(chan struct{})
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer recv.Close()
+	defer close(release)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	lw := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	w := NewWebhook(recv.URL, nil, slog.New(slog.NewTextHandler(lw, nil)), 10)
+	w.closeWait = 200 * time.Millisecond
+	for range 3 {
+		w.Alert(context.Background(), Event{Kind: "emergency-access", TenantID: "t1"})
+	}
+	start := time.Now()
+	w.Close()
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Close took %s with a hanging receiver", el)
+	}
+	w.Alert(context.Background(), Event{Kind: "late", TenantID: "t1"})
+	w.Close() // a second Close is harmless
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"events not sent", "events=2", "after the webhook closed"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
