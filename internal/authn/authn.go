@@ -48,6 +48,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
@@ -70,8 +71,8 @@ type PasswordHasher interface {
 
 // SecretSealer encrypts credential secrets (TOTP seeds) at rest; keys.Master is one.
 type SecretSealer interface {
-	Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, error)
-	Unwrap(ctx context.Context, ciphertext, aad []byte) ([]byte, error)
+	Wrap(ctx context.Context, plaintext []byte, ad keys.AD) ([]byte, error)
+	Unwrap(ctx context.Context, ciphertext []byte, ad keys.AD) ([]byte, error)
 }
 
 // Settings are the tunables of log-on and sessions.

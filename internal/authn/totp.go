@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/keys"
 )
 
 // TOTP parameters: SHA-1, 6 digits, 30 s (RFC 6238 defaults) so every
@@ -34,7 +35,7 @@ func (s *Service) EnrollTOTP(ctx context.Context, accountID, accountName string)
 	if err != nil {
 		return "", "", fmt.Errorf("enrol totp: %w", err)
 	}
-	sealed, err := s.sealer.Wrap(ctx, []byte(key.Secret()), []byte("totp:"+accountID))
+	sealed, err := s.sealer.Wrap(ctx, []byte(key.Secret()), keys.TOTPSecretAD(accountID))
 	if err != nil {
 		return "", "", fmt.Errorf("enrol totp: %w", err)
 	}
@@ -87,7 +88,7 @@ func (s *Service) checkTOTP(ctx context.Context, accountID, code string, now tim
 	}
 	current := now.Unix() / totpPeriod
 	for _, c := range creds {
-		secret, err := s.sealer.Unwrap(ctx, c.sealed, []byte("totp:"+accountID))
+		secret, err := s.sealer.Unwrap(ctx, c.sealed, keys.TOTPSecretAD(accountID))
 		if err != nil {
 			return false, fmt.Errorf("totp: open secret: %w", err)
 		}

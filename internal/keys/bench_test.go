@@ -57,7 +57,7 @@ func BenchmarkOpen2KiBParallel(b *testing.B) {
 	cts := make([][]byte, patients)
 	for i := range cts {
 		var err error
-		cts[i], err = k.Seal(ctx, "t1", fmt.Sprint(i), pt, nil)
+		cts[i], err = k.Seal(ctx, "t1", fmt.Sprint(i), pt, testAD())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func BenchmarkOpen2KiBParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, err := k.Open(ctx, "t1", fmt.Sprint(i%patients), cts[i%patients], nil); err != nil {
+			if _, err := k.Open(ctx, "t1", fmt.Sprint(i%patients), cts[i%patients], testAD()); err != nil {
 				b.Error(err)
 				return
 			}
@@ -93,7 +93,7 @@ func BenchmarkFirstSealNewPatient(b *testing.B) {
 			pt := make([]byte, 2048)
 			i := 0
 			for b.Loop() {
-				if _, err := k.Seal(ctx, "t1", fmt.Sprint("p", i), pt, nil); err != nil {
+				if _, err := k.Seal(ctx, "t1", fmt.Sprint("p", i), pt, testAD()); err != nil {
 					b.Fatal(err)
 				}
 				i++
@@ -107,13 +107,13 @@ func BenchmarkOpenUncachedSQLite(b *testing.B) {
 	ctx := b.Context()
 	s := NewSQLStore(storetest.SQLite(b))
 	k := testKeyring(b, testMaster(b, 1), s, nil)
-	ct, err := k.Seal(ctx, "t1", "p1", make([]byte, 2048), nil)
+	ct, err := k.Seal(ctx, "t1", "p1", make([]byte, 2048), testAD())
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
 		fresh := testKeyring(b, testMaster(b, 1), s, nil)
-		if _, err := fresh.Open(ctx, "t1", "p1", ct, nil); err != nil {
+		if _, err := fresh.Open(ctx, "t1", "p1", ct, testAD()); err != nil {
 			b.Fatal(err)
 		}
 	}

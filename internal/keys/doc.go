@@ -4,9 +4,11 @@
 //
 // It promises:
 //   - Every value is sealed with AES-256-GCM under a random 96-bit nonce in
-//     a versioned format (format.go) that authenticates the caller's
-//     associated data: a ciphertext moved to another record, patient or
-//     tenant, or altered in one byte, does not open.
+//     a versioned format (format.go) that authenticates its associated data,
+//     one encoding for every sealed value (AD: a purpose label and
+//     length-prefixed fields): a ciphertext moved to another record,
+//     patient, tenant or purpose, or altered in one byte, does not open.
+//     Values sealed in format 1, before that encoding, still open.
 //   - The master key never enters the database; tenant keys are stored
 //     wrapped by it, patient keys wrapped by their tenant's key.
 //   - RotateMaster and RotateTenant re-wrap keys, never data, and readers

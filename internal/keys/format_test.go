@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -83,11 +84,11 @@ func TestVectorsData(t *testing.T) {
 				t.Fatalf("dekID = %x, want %x", got, id)
 			}
 			a := mustAEAD(t, key)
-			got := sealWith(a, id, unhex(t, tc.Nonce), unhex(t, tc.Plaintext), unhex(t, tc.AAD))
+			got := sealV1(a, id, unhex(t, tc.Nonce), unhex(t, tc.Plaintext), unhex(t, tc.AAD))
 			if want := unhex(t, tc.Ciphertext); !bytes.Equal(got, want) {
 				t.Fatalf("seal:\n got %x\nwant %x", got, want)
 			}
-			pt, err := openWith(a, got, unhex(t, tc.AAD))
+			pt, err := openV1(a, got, unhex(t, tc.AAD))
 			if err != nil || !bytes.Equal(pt, unhex(t, tc.Plaintext)) {
 				t.Fatalf("open = %x, %v", pt, err)
 			}
@@ -101,7 +102,7 @@ func TestVectorsInvalid(t *testing.T) {
 	for _, tc := range v.Invalid {
 		t.Run(tc.Name, func(t *testing.T) {
 			a := mustAEAD(t, unhex(t, tc.Key))
-			pt, err := openWith(a, unhex(t, tc.Ciphertext), unhex(t, tc.AAD))
+			pt, err := openV1(a, unhex(t, tc.Ciphertext), unhex(t, tc.AAD))
 			if !errors.Is(err, ErrDecrypt) {
 				t.Fatalf("open = %x, %v; want ErrDecrypt", pt, err)
 			}
@@ -118,7 +119,7 @@ func TestVectorsKeyHierarchy(t *testing.T) {
 		}
 	}
 	for _, a := range v.AAD {
-		if got := hex.EncodeToString(AAD(a.Parts...)); got != a.Encoded {
+		if got := hex.EncodeToString(lengthPrefixed(a.Parts...)); got != a.Encoded {
 			t.Errorf("AAD(%q) = %s, want %s", a.Parts, got, a.Encoded)
 		}
 	}
@@ -128,24 +129,29 @@ func TestVectorsKeyHierarchy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrapped, err := m.Wrap(t.Context(), unhex(t, kw.KEK), kekAAD(kw.Tenant, kw.Version))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The vector is format 1: seal it that way, and open it as any tenant
+	// key is opened now.
+	master := unhex(t, kw.MasterKey)
+	wrapped := sealV1(mustAEAD(t, master), masterID(master), unhex(t, kw.Nonce), unhex(t, kw.KEK),
+		lengthPrefixed(labelTenantKEKv1, kw.Tenant, strconv.Itoa(kw.Version)))
 	if want := unhex(t, kw.Wrapped); !bytes.Equal(wrapped, want) {
 		t.Fatalf("tenant key wrap:\n got %x\nwant %x", wrapped, want)
 	}
-	if raw, err := m.Unwrap(t.Context(), wrapped, kekAAD(kw.Tenant, kw.Version)); err != nil || !bytes.Equal(raw, unhex(t, kw.KEK)) {
+	if raw, err := m.Unwrap(t.Context(), wrapped, tenantKeyAD(kw.Tenant, kw.Version)); err != nil || !bytes.Equal(raw, unhex(t, kw.KEK)) {
 		t.Fatalf("tenant key unwrap = %x, %v", raw, err)
 	}
-	if _, err := m.Unwrap(t.Context(), wrapped, kekAAD(kw.Tenant, kw.Version+1)); !errors.Is(err, ErrDecrypt) {
+	if _, err := m.Unwrap(t.Context(), wrapped, tenantKeyAD(kw.Tenant, kw.Version+1)); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("unwrap as another version: %v, want ErrDecrypt", err)
 	}
 
 	dw := v.DEKWrap
-	got := sealWith(mustAEAD(t, unhex(t, dw.KEK)), versionID(dw.KEKVersion), unhex(t, dw.Nonce), unhex(t, dw.DEK), dekAAD(dw.Tenant, dw.Patient))
+	got := sealV1(mustAEAD(t, unhex(t, dw.KEK)), versionID(dw.KEKVersion), unhex(t, dw.Nonce), unhex(t, dw.DEK),
+		lengthPrefixed(labelPatientDEKv1, dw.Tenant, dw.Patient))
 	if want := unhex(t, dw.Wrapped); !bytes.Equal(got, want) {
 		t.Fatalf("patient key wrap:\n got %x\nwant %x", got, want)
+	}
+	if raw, err := openWith(mustAEAD(t, unhex(t, dw.KEK)), got, patientKeyAD(dw.Tenant, dw.Patient)); err != nil || !bytes.Equal(raw, unhex(t, dw.DEK)) {
+		t.Fatalf("patient key unwrap = %x, %v", raw, err)
 	}
 
 	for _, b := range v.BlindIndex {
@@ -163,8 +169,28 @@ func TestAADIsUnambiguous(t *testing.T) {
 		{{"t1", "p1"}, {"t1p1"}},
 	}
 	for _, c := range cases {
-		if bytes.Equal(AAD(c[0]...), AAD(c[1]...)) {
-			t.Errorf("AAD(%q) == AAD(%q)", c[0], c[1])
+		if bytes.Equal(lengthPrefixed(c[0]...), lengthPrefixed(c[1]...)) {
+			t.Errorf("lengthPrefixed(%q) == lengthPrefixed(%q)", c[0], c[1])
 		}
 	}
+}
+
+// sealV1 seals as format 1 did: the caller's associated data as raw bytes
+// after the header. Nothing seals format 1 any more; the tests make old
+// values with it.
+func sealV1(aead cipher.AEAD, id keyID, nonce, plaintext, legacy []byte) []byte {
+	out := make([]byte, headerSize+nonceSize, Overhead+len(plaintext))
+	out[0] = formatV1
+	copy(out[1:headerSize], id[:])
+	copy(out[headerSize:], nonce)
+	return aead.Seal(out, nonce, plaintext, append(out[:headerSize:headerSize], legacy...))
+}
+
+// openV1 opens ct with raw associated data after its header, as format 1
+// was opened.
+func openV1(aead cipher.AEAD, ct, legacy []byte) ([]byte, error) {
+	if len(ct) < headerSize {
+		return openAdditional(aead, ct, nil)
+	}
+	return openAdditional(aead, ct, append(ct[:headerSize:headerSize], legacy...))
 }

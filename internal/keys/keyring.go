@@ -75,12 +75,14 @@ func NewKeyring(c Config) (*Keyring, error) {
 func (k *Keyring) MasterID() string { return k.master.ID() }
 
 // Seal encrypts plaintext under the patient's key, creating the tenant's and
-// the patient's key on first use. aad names what the value is (see AAD) and
-// must be given again to Open. Seal fails with ErrShredded for a shredded
-// patient.
-func (k *Keyring) Seal(ctx context.Context, tenantID, patientID string, plaintext, aad []byte) ([]byte, error) {
+// the patient's key on first use. ad names what the value is and must be
+// given again to Open. Seal fails with ErrShredded for a shredded patient.
+func (k *Keyring) Seal(ctx context.Context, tenantID, patientID string, plaintext []byte, ad AD) ([]byte, error) {
 	if err := checkIDs(tenantID, patientID); err != nil {
 		return nil, err
+	}
+	if ad.label == "" {
+		return nil, errNoPurpose
 	}
 	d, err := k.dek(ctx, tenantID, patientID, true)
 	if err != nil {
@@ -90,13 +92,14 @@ func (k *Keyring) Seal(ctx context.Context, tenantID, patientID string, plaintex
 	if _, err := io.ReadFull(k.rand, nonce); err != nil {
 		return nil, fmt.Errorf("keys: nonce: %w", err)
 	}
-	return sealWith(d.aead, d.id, nonce, plaintext, aad), nil
+	return sealWith(d.aead, d.id, nonce, plaintext, ad), nil
 }
 
-// Open decrypts what Seal returned for the same tenant, patient and aad.
-// It fails with ErrShredded when the patient's key was destroyed and with
-// ErrDecrypt when the ciphertext is not theirs, was altered or aad differs.
-func (k *Keyring) Open(ctx context.Context, tenantID, patientID string, ciphertext, aad []byte) ([]byte, error) {
+// Open decrypts what Seal returned for the same tenant, patient and ad, in
+// either ciphertext format. It fails with ErrShredded when the patient's key
+// was destroyed and with ErrDecrypt when the ciphertext is not theirs, was
+// altered or ad differs.
+func (k *Keyring) Open(ctx context.Context, tenantID, patientID string, ciphertext []byte, ad AD) ([]byte, error) {
 	if err := checkIDs(tenantID, patientID); err != nil {
 		return nil, err
 	}
@@ -111,7 +114,7 @@ func (k *Keyring) Open(ctx context.Context, tenantID, patientID string, cipherte
 	if id != d.id {
 		return nil, fmt.Errorf("%w: sealed under another patient key", ErrDecrypt)
 	}
-	return openWith(d.aead, ciphertext, aad)
+	return openWith(d.aead, ciphertext, ad)
 }
 
 // BlindIndex returns HMAC-SHA256 of (kind, value) under the tenant's index
@@ -168,12 +171,12 @@ func (k *Keyring) RotateMaster(ctx context.Context) (int, error) {
 			return n, nil
 		}
 		for _, r := range rows {
-			aad := kekAAD(r.TenantID, r.Version)
-			raw, err := k.master.Unwrap(ctx, r.Wrapped, aad)
+			ad := tenantKeyAD(r.TenantID, r.Version)
+			raw, err := k.master.Unwrap(ctx, r.Wrapped, ad)
 			if err != nil {
 				return n, fmt.Errorf("keys: rotate master: tenant %s key version %d (master %s): %w", r.TenantID, r.Version, r.MasterID, err)
 			}
-			w, err := k.master.Wrap(ctx, raw, aad)
+			w, err := k.master.Wrap(ctx, raw, ad)
 			if err != nil {
 				return n, fmt.Errorf("keys: rotate master: %w", err)
 			}
@@ -417,7 +420,7 @@ func (k *Keyring) wrapDEK(kk kek, tenantID, patientID string, raw []byte) ([]byt
 	if _, err := io.ReadFull(k.rand, nonce); err != nil {
 		return nil, fmt.Errorf("keys: nonce: %w", err)
 	}
-	return sealWith(kk.e.aead, kk.e.id, nonce, raw, dekAAD(tenantID, patientID)), nil
+	return sealWith(kk.e.aead, kk.e.id, nonce, raw, patientKeyAD(tenantID, patientID)), nil
 }
 
 func (k *Keyring) unwrapDEK(ctx context.Context, d PatientDEK) ([]byte, error) {
@@ -432,7 +435,7 @@ func (k *Keyring) unwrapDEK(ctx context.Context, d PatientDEK) ([]byte, error) {
 	if id != kk.e.id {
 		return nil, fmt.Errorf("%w: patient key of tenant %s is not wrapped by key version %d", ErrDecrypt, d.TenantID, d.KEKVersion)
 	}
-	raw, err := openWith(kk.e.aead, d.Wrapped, dekAAD(d.TenantID, d.PatientID))
+	raw, err := openWith(kk.e.aead, d.Wrapped, patientKeyAD(d.TenantID, d.PatientID))
 	if err != nil {
 		return nil, fmt.Errorf("unwrap patient key of tenant %s: %w", d.TenantID, err)
 	}
@@ -468,7 +471,7 @@ func (k *Keyring) newKEK(ctx context.Context, tenantID string, version int) (kek
 	if _, err := io.ReadFull(k.rand, raw); err != nil {
 		return kek{}, fmt.Errorf("generate tenant key: %w", err)
 	}
-	w, err := k.master.Wrap(ctx, raw, kekAAD(tenantID, version))
+	w, err := k.master.Wrap(ctx, raw, tenantKeyAD(tenantID, version))
 	if err != nil {
 		return kek{}, fmt.Errorf("wrap tenant key: %w", err)
 	}
@@ -502,7 +505,7 @@ func (k *Keyring) unwrapKEK(ctx context.Context, r TenantKEK) (kek, error) {
 		return kek{version: r.Version, e: e}, nil
 	}
 	epoch := k.cache.snapshot()
-	raw, err := k.master.Unwrap(ctx, r.Wrapped, kekAAD(r.TenantID, r.Version))
+	raw, err := k.master.Unwrap(ctx, r.Wrapped, tenantKeyAD(r.TenantID, r.Version))
 	if err != nil {
 		return kek{}, fmt.Errorf("unwrap tenant %s key version %d (master %s): %w", r.TenantID, r.Version, r.MasterID, err)
 	}

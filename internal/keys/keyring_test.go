@@ -41,9 +41,12 @@ func testKeyring(t testing.TB, m Master, s Store, c clock.Clock) *Keyring {
 	return k
 }
 
-func recordAAD(tenant, patient, id string, version int) []byte {
-	return AAD("resource", tenant, patient, "Observation", id, fmt.Sprint(version))
+func recordAAD(tenant, patient, id string, version int) AD {
+	return ResourceAD(tenant, patient, "Observation", id, int64(version))
 }
+
+// testAD is the AD of values whose purpose a test does not care about.
+func testAD() AD { return newAD("zorgkluis test") }
 
 // REQ: DP-1
 func TestSealOpenRoundtrip(t *testing.T) {
@@ -82,13 +85,13 @@ func TestSealOpenRoundtrip(t *testing.T) {
 			}
 		}
 		// Two seals of the same value differ (random nonce).
-		a, _ := k.Seal(ctx, "t1", "p1", []byte("same"), nil)
-		b, _ := k.Seal(ctx, "t1", "p1", []byte("same"), nil)
+		a, _ := k.Seal(ctx, "t1", "p1", []byte("same"), testAD())
+		b, _ := k.Seal(ctx, "t1", "p1", []byte("same"), testAD())
 		if bytes.Equal(a, b) {
 			t.Fatal("two seals are identical")
 		}
 		// Opening for a patient that never had a key.
-		if _, err := k.Open(ctx, "t1", "nobody", a, nil); !errors.Is(err, ErrNotFound) {
+		if _, err := k.Open(ctx, "t1", "nobody", a, testAD()); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("open for unknown patient: %v", err)
 		}
 	})
@@ -114,12 +117,13 @@ func TestOpenRejects(t *testing.T) {
 		return c
 	}
 	cases := []struct {
-		name             string
-		tenant, patient  string
-		ciphertext, aadv []byte
+		name            string
+		tenant, patient string
+		ciphertext      []byte
+		aadv            AD
 	}{
 		{"wrong aad: other version", "t1", "p1", ct1, recordAAD("t1", "p1", "obs-1", 2)},
-		{"wrong aad: empty", "t1", "p1", ct1, nil},
+		{"wrong aad: empty", "t1", "p1", ct1, AD{}},
 		{"record swapped within patient", "t1", "p1", ct2, aad1},
 		{"other patient's ciphertext", "t1", "p1", ctP2, aad1},
 		{"other tenant's ciphertext", "t1", "p1", ctT2, aad1},
@@ -152,7 +156,7 @@ func TestIDsRequired(t *testing.T) {
 	ctx := t.Context()
 	k := testKeyring(t, testMaster(t, 1), newMemStore(), nil)
 	for _, ids := range [][2]string{{"", "p"}, {"t", ""}, {"", ""}} {
-		if _, err := k.Seal(ctx, ids[0], ids[1], nil, nil); err == nil {
+		if _, err := k.Seal(ctx, ids[0], ids[1], nil, testAD()); err == nil {
 			t.Errorf("Seal(%q, %q) accepted", ids[0], ids[1])
 		}
 		if err := k.Shred(ctx, ids[0], ids[1]); err == nil {
@@ -169,7 +173,8 @@ func TestIDsRequired(t *testing.T) {
 
 type sealed struct {
 	tenant, patient string
-	aad, ct, pt     []byte
+	aad             AD
+	ct, pt          []byte
 }
 
 func sealSome(t *testing.T, k *Keyring, tenants []string, patients int) []sealed {
@@ -417,19 +422,19 @@ func TestShred(t *testing.T) {
 					t.Fatalf("open %s/%s after shredding another = %q, %v", d.tenant, d.patient, pt, err)
 				}
 			}
-			if _, err := r.Seal(ctx, "t1", "p001", []byte("new"), nil); !errors.Is(err, ErrShredded) {
+			if _, err := r.Seal(ctx, "t1", "p001", []byte("new"), testAD()); !errors.Is(err, ErrShredded) {
 				t.Fatalf("seal for shredded patient: %v", err)
 			}
 		}
 		// Same patient id at another tenant is a different person.
-		if _, err := k.Seal(ctx, "t2", "p001", []byte("x"), nil); err != nil {
+		if _, err := k.Seal(ctx, "t2", "p001", []byte("x"), testAD()); err != nil {
 			t.Fatal(err)
 		}
 		// Shredding a patient who never had data also blocks new keys.
 		if err := k.Shred(ctx, "t1", "never"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := k.Seal(ctx, "t1", "never", []byte("x"), nil); !errors.Is(err, ErrShredded) {
+		if _, err := k.Seal(ctx, "t1", "never", []byte("x"), testAD()); !errors.Is(err, ErrShredded) {
 			t.Fatalf("seal after shredding a patient without key: %v", err)
 		}
 	})
@@ -574,7 +579,7 @@ func TestConcurrentUseDuringRotation(t *testing.T) {
 					return
 				}
 				p := fmt.Sprintf("w%d-%d", w, i%50)
-				if _, err := r.Seal(ctx, "t1", p, []byte("x"), nil); err != nil {
+				if _, err := r.Seal(ctx, "t1", p, []byte("x"), testAD()); err != nil {
 					t.Errorf("seal during rotation: %v", err)
 					return
 				}

@@ -23,8 +23,9 @@ import (
 //   - ID returns a name for the key version Wrap uses now, e.g.
 //     "vault:transit/zorgkluis:v3"; it is stored beside every wrapped tenant
 //     key, so it must change when the KMS key is rotated.
-//   - Wrap calls transit/encrypt/<name> with the plaintext and aad as
-//     associated_data, and returns the KMS ciphertext ("vault:v3:...").
+//   - Wrap calls transit/encrypt/<name> with the plaintext and
+//     ad.MarshalBinary() as associated_data, and returns the KMS ciphertext
+//     ("vault:v3:...").
 //   - Unwrap calls transit/decrypt/<name> with the same associated_data; the
 //     KMS picks the key version from the ciphertext.
 //
@@ -34,10 +35,10 @@ import (
 type Master interface {
 	// ID names the key Wrap uses now (a fingerprint, not a secret).
 	ID() string
-	// Wrap seals plaintext (a tenant key) bound to aad.
-	Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, error)
+	// Wrap seals plaintext (a tenant key, a TOTP secret) bound to ad.
+	Wrap(ctx context.Context, plaintext []byte, ad AD) ([]byte, error)
 	// Unwrap opens what Wrap returned, under the current or an older key.
-	Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error)
+	Unwrap(ctx context.Context, wrapped []byte, ad AD) ([]byte, error)
 }
 
 // localMaster holds master keys in process memory (from a file or the
@@ -78,15 +79,18 @@ func newLocalMaster(source string, rnd io.Reader, raw ...[]byte) (*localMaster, 
 
 func (m *localMaster) ID() string { return hex.EncodeToString(m.current[:]) }
 
-func (m *localMaster) Wrap(_ context.Context, plaintext, aad []byte) ([]byte, error) {
+func (m *localMaster) Wrap(_ context.Context, plaintext []byte, ad AD) ([]byte, error) {
+	if ad.label == "" {
+		return nil, errNoPurpose
+	}
 	nonce := make([]byte, nonceSize)
 	if _, err := io.ReadFull(m.rand, nonce); err != nil {
 		return nil, fmt.Errorf("keys: master wrap nonce: %w", err)
 	}
-	return sealWith(m.keys[m.current], m.current, nonce, plaintext, aad), nil
+	return sealWith(m.keys[m.current], m.current, nonce, plaintext, ad), nil
 }
 
-func (m *localMaster) Unwrap(_ context.Context, wrapped, aad []byte) ([]byte, error) {
+func (m *localMaster) Unwrap(_ context.Context, wrapped []byte, ad AD) ([]byte, error) {
 	id, err := parseHeader(wrapped)
 	if err != nil {
 		return nil, err
@@ -96,7 +100,7 @@ func (m *localMaster) Unwrap(_ context.Context, wrapped, aad []byte) ([]byte, er
 		return nil, fmt.Errorf("keys: wrapped under master key %s, which is not in %s; add it back (from a backup of the key) until rotation has finished: %w",
 			hex.EncodeToString(id[:]), m.source, ErrDecrypt)
 	}
-	return openWith(a, wrapped, aad)
+	return openWith(a, wrapped, ad)
 }
 
 // EnvMasterKey is the environment variable MasterFromEnv is meant for.
@@ -132,14 +136,14 @@ type chain []Master
 
 func (c chain) ID() string { return c[0].ID() }
 
-func (c chain) Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
-	return c[0].Wrap(ctx, plaintext, aad)
+func (c chain) Wrap(ctx context.Context, plaintext []byte, ad AD) ([]byte, error) {
+	return c[0].Wrap(ctx, plaintext, ad)
 }
 
-func (c chain) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error) {
+func (c chain) Unwrap(ctx context.Context, wrapped []byte, ad AD) ([]byte, error) {
 	var errs []error
 	for _, m := range c {
-		pt, err := m.Unwrap(ctx, wrapped, aad)
+		pt, err := m.Unwrap(ctx, wrapped, ad)
 		if err == nil {
 			return pt, nil
 		}

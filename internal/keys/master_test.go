@@ -38,11 +38,11 @@ func TestMasterFileCreatedWithMode0600(t *testing.T) {
 	if again.ID() != m.ID() {
 		t.Fatalf("reloaded ID %s, want %s", again.ID(), m.ID())
 	}
-	w, err := m.Wrap(t.Context(), []byte("tenant key"), []byte("aad"))
+	w, err := m.Wrap(t.Context(), []byte("tenant key"), newAD("zorgkluis test", "aad"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pt, err := again.Unwrap(t.Context(), w, []byte("aad")); err != nil || string(pt) != "tenant key" {
+	if pt, err := again.Unwrap(t.Context(), w, newAD("zorgkluis test", "aad")); err != nil || string(pt) != "tenant key" {
 		t.Fatalf("unwrap after reload = %q, %v", pt, err)
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
@@ -131,7 +131,7 @@ func TestMasterFileFormatV1(t *testing.T) {
 		t.Fatalf("current key %s, want %s", m.ID(), v.Fingerprints[0].ID)
 	}
 	kw := v.KEKWrap
-	if raw, err := m.Unwrap(t.Context(), unhex(t, kw.Wrapped), kekAAD(kw.Tenant, kw.Version)); err != nil || !bytes.Equal(raw, unhex(t, kw.KEK)) {
+	if raw, err := m.Unwrap(t.Context(), unhex(t, kw.Wrapped), tenantKeyAD(kw.Tenant, kw.Version)); err != nil || !bytes.Equal(raw, unhex(t, kw.KEK)) {
 		t.Fatalf("unwrap vector = %x, %v", raw, err)
 	}
 	// The old key is held too.
@@ -187,7 +187,7 @@ func TestMasterFileAddAndRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w1, err := m1.Wrap(ctx, []byte("k1"), nil)
+	w1, err := m1.Wrap(ctx, []byte("k1"), testAD())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestMasterFileAddAndRemove(t *testing.T) {
 	if m2.ID() != newID || newID == m1.ID() {
 		t.Fatalf("after AddMasterKey current is %s, AddMasterKey said %s, old was %s", m2.ID(), newID, m1.ID())
 	}
-	if pt, err := m2.Unwrap(ctx, w1, nil); err != nil || string(pt) != "k1" {
+	if pt, err := m2.Unwrap(ctx, w1, testAD()); err != nil || string(pt) != "k1" {
 		t.Fatalf("old wrap after adding a key = %q, %v", pt, err)
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
@@ -224,7 +224,7 @@ func TestMasterFileAddAndRemove(t *testing.T) {
 	if m3.ID() != newID {
 		t.Fatalf("current after removal %s, want %s", m3.ID(), newID)
 	}
-	_, err = m3.Unwrap(ctx, w1, nil)
+	_, err = m3.Unwrap(ctx, w1, testAD())
 	if !errors.Is(err, ErrDecrypt) || !strings.Contains(err.Error(), m1.ID()) {
 		t.Fatalf("unwrap under removed key: %v; want ErrDecrypt naming %s", err, m1.ID())
 	}
@@ -242,7 +242,7 @@ func TestMasterFromEnv(t *testing.T) {
 	if id := masterID(k1); m.ID() != hexID(id) {
 		t.Fatalf("ID %s, want %s", m.ID(), hexID(id))
 	}
-	w, err := m.Wrap(t.Context(), []byte("x"), []byte("a"))
+	w, err := m.Wrap(t.Context(), []byte("x"), newAD("zorgkluis test", "a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestMasterFromEnv(t *testing.T) {
 	if both.ID() != hexID(masterID(k2)) {
 		t.Fatal("the first key is not current")
 	}
-	if pt, err := both.Unwrap(t.Context(), w, []byte("a")); err != nil || string(pt) != "x" {
+	if pt, err := both.Unwrap(t.Context(), w, newAD("zorgkluis test", "a")); err != nil || string(pt) != "x" {
 		t.Fatalf("unwrap with the old key = %q, %v", pt, err)
 	}
 
@@ -294,20 +294,20 @@ func TestChain(t *testing.T) {
 	if c.ID() != cur.ID() {
 		t.Fatal("chain ID is not the current source's")
 	}
-	wOld, _ := old.Wrap(ctx, []byte("old"), nil)
-	wNew, err := c.Wrap(ctx, []byte("new"), nil)
+	wOld, _ := old.Wrap(ctx, []byte("old"), testAD())
+	wNew, err := c.Wrap(ctx, []byte("new"), testAD())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for w, want := range map[string]string{string(wOld): "old", string(wNew): "new"} {
-		if pt, err := c.Unwrap(ctx, []byte(w), nil); err != nil || string(pt) != want {
+		if pt, err := c.Unwrap(ctx, []byte(w), testAD()); err != nil || string(pt) != want {
 			t.Fatalf("chain unwrap = %q, %v; want %q", pt, err, want)
 		}
 	}
-	if _, err := old.Unwrap(ctx, wNew, nil); err == nil {
+	if _, err := old.Unwrap(ctx, wNew, testAD()); err == nil {
 		t.Fatal("chain wrapped with the old source")
 	}
-	if _, err := c.Unwrap(ctx, wNew, []byte("other")); !errors.Is(err, ErrDecrypt) {
+	if _, err := c.Unwrap(ctx, wNew, newAD("zorgkluis test", "other")); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("wrong aad through chain: %v", err)
 	}
 }

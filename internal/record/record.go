@@ -56,8 +56,8 @@ var ErrConflict = errors.New("version conflict")
 // Sealer encrypts and decrypts under a patient's data key, and computes
 // the tenant's keyed hashes of identifiers (keys.Keyring is one).
 type Sealer interface {
-	Seal(ctx context.Context, tenantID, patientID string, plaintext, aad []byte) ([]byte, error)
-	Open(ctx context.Context, tenantID, patientID string, ciphertext, aad []byte) ([]byte, error)
+	Seal(ctx context.Context, tenantID, patientID string, plaintext []byte, ad keys.AD) ([]byte, error)
+	Open(ctx context.Context, tenantID, patientID string, ciphertext []byte, ad keys.AD) ([]byte, error)
 	BlindIndex(ctx context.Context, tenantID, kind, value string) ([]byte, error)
 }
 
@@ -106,10 +106,6 @@ func New(db *store.DB, s Sealer, log *audit.Log, c clock.Clock) *Store {
 
 // aad binds a ciphertext to its tenant, patient, resource and version, so a
 // ciphertext copied to another row does not open.
-func aad(tenantID, patientID, typ, id string, version int64) []byte {
-	return []byte("zk-resource\x00" + tenantID + "\x00" + patientID + "\x00" + typ + "/" + id + "\x00" + strconv.FormatInt(version, 10))
-}
-
 func check(g access.Grant, want access.Action) error {
 	if !g.Valid() || g.Action() != want {
 		return ErrWrongGrant
@@ -161,7 +157,7 @@ func (s *Store) insertLogged(ctx context.Context, tx *store.Tx, g access.Grant, 
 }
 
 func (s *Store) sealBody(ctx context.Context, tenantID string, r Resource) ([]byte, error) {
-	sealed, err := s.seal.Seal(ctx, tenantID, r.PatientID, r.Body, aad(tenantID, r.PatientID, r.Type, r.ID, r.Version))
+	sealed, err := s.seal.Seal(ctx, tenantID, r.PatientID, r.Body, keys.ResourceAD(tenantID, r.PatientID, r.Type, r.ID, r.Version))
 	if errors.Is(err, keys.ErrShredded) {
 		return nil, fmt.Errorf("seal %s: %w", r.Ref(), ErrErased)
 	}
@@ -353,7 +349,7 @@ func (s *Store) open(ctx context.Context, g access.Grant, x sealedRow) (Resource
 		}
 	}
 	r.LastUpdated = clock.FromMicros(x.updated)
-	body, err := s.seal.Open(ctx, g.TenantID(), r.PatientID, x.sealed, aad(g.TenantID(), r.PatientID, r.Type, r.ID, r.Version))
+	body, err := s.seal.Open(ctx, g.TenantID(), r.PatientID, x.sealed, keys.ResourceAD(g.TenantID(), r.PatientID, r.Type, r.ID, r.Version))
 	if errors.Is(err, keys.ErrShredded) {
 		return Resource{}, fmt.Errorf("open %s: %w", r.Ref(), ErrErased)
 	}
