@@ -15,6 +15,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
@@ -64,7 +65,7 @@ func BenchmarkDecide(b *testing.B) {
 				prof, p := benchRel(k)
 				s := Subject{AccountID: benchProf(prof), TenantID: benchTenant, Role: RoleProfessional, Assurance: Hoog}
 				start := time.Now()
-				g, err := d.Decide(ctx, s, Request{PatientID: benchPatient(p), Action: Read, Categories: []string{CategoryClinical}})
+				g, err := d.Decide(ctx, s, Request{PatientID: benchPatient(p), Action: Read, Categories: []string{fhir.CategoryClinical}})
 				durs = append(durs, time.Since(start))
 				if err != nil || g.Basis() != BasisCareRelationship {
 					b.Fatalf("decide: %v", err)

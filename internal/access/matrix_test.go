@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
@@ -228,7 +229,7 @@ func TestDecideMatrix(t *testing.T) {
 			denials[acc] += denied
 		}
 		check := func(tc cellCase) {
-			g, err := f.d.Decide(f.ctx, tc.s, Request{PatientID: tc.patient, Action: tc.act, Categories: []string{CategoryDemographics}, Purpose: "TREAT"})
+			g, err := f.d.Decide(f.ctx, tc.s, Request{PatientID: tc.patient, Action: tc.act, Categories: []string{fhir.CategoryDemographics}, Purpose: "TREAT"})
 			if !tc.allowed {
 				if !IsDenied(err) {
 					t.Errorf("%s: got %v (grant %v), want a denial", tc.name, err, g.Valid())
@@ -252,10 +253,10 @@ func TestDecideMatrix(t *testing.T) {
 			// Sensitive data: the grant covers it exactly when the role
 			// covers every category, and asking for it otherwise is a
 			// (logged) denial.
-			if g.AllowsCategory(CategoryMentalHealth) != tc.seesAll {
-				t.Errorf("%s: grant covers mental-health %v, want %v [REQ AZ-9]", tc.name, g.AllowsCategory(CategoryMentalHealth), tc.seesAll)
+			if g.AllowsCategory(fhir.CategoryMentalHealth) != tc.seesAll {
+				t.Errorf("%s: grant covers mental-health %v, want %v [REQ AZ-9]", tc.name, g.AllowsCategory(fhir.CategoryMentalHealth), tc.seesAll)
 			}
-			_, err = f.d.Decide(f.ctx, tc.s, Request{PatientID: tc.patient, Action: tc.act, Categories: []string{CategoryMentalHealth}, Purpose: "TREAT"})
+			_, err = f.d.Decide(f.ctx, tc.s, Request{PatientID: tc.patient, Action: tc.act, Categories: []string{fhir.CategoryMentalHealth}, Purpose: "TREAT"})
 			switch {
 			case tc.seesAll && err != nil:
 				t.Errorf("%s: mental-health denied (%v) [REQ AZ-9]", tc.name, err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
@@ -190,7 +191,7 @@ func TestSecurityEventsReachOfficer(t *testing.T) {
 		if _, err := f.d.DecideRight(f.ctx, officer2, rr.ID, false, "not trained yet"); err != nil {
 			t.Fatal(err)
 		}
-		def, err := f.d.ProposeRole(f.ctx, admin, RoleDef{Name: "dietitian", Base: RoleProfessional, Actions: []Action{Read}, Categories: []string{CategoryClinical}})
+		def, err := f.d.ProposeRole(f.ctx, admin, RoleDef{Name: "dietitian", Base: RoleProfessional, Actions: []Action{Read}, Categories: []string{fhir.CategoryClinical}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +199,7 @@ func TestSecurityEventsReachOfficer(t *testing.T) {
 			t.Fatal(err)
 		}
 		or, err := f.d.RequestOperatorAccess(f.ctx, op, OperatorRequest{TenantID: f.tenantA, PatientIDs: []string{p},
-			Categories: []string{CategoryDemographics}, Reason: "repair a broken index entry", Duration: time.Hour})
+			Categories: []string{fhir.CategoryDemographics}, Reason: "repair a broken index entry", Duration: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
@@ -26,39 +28,14 @@ const (
 	RoleOperator        Role = "operator"
 )
 
-// Data categories (AZ-9). They are the names internal/fhir gives resources
-// (fhir.Categories): one general category from the resource type and a
-// sensitive one per security label. A role or a basis covers a resource only
-// when it covers every category of it. CategoryAll covers every category.
-const (
-	CategoryAll            = "*"
-	CategoryDemographics   = "demographics"
-	CategoryDirectory      = "directory"
-	CategoryClinical       = "clinical"
-	CategoryMedication     = "medication"
-	CategoryAdministrative = "administrative"
-
-	CategoryMentalHealth     = "mental-health"
-	CategorySubstanceUse     = "substance-use"
-	CategorySexualHealth     = "sexual-health"
-	CategoryDomesticViolence = "domestic-violence"
-	CategoryGenetic          = "genetic"
-	CategoryRestricted       = "restricted"
-)
-
-// Categories lists every category name, general ones first.
-func Categories() []string {
-	return []string{CategoryDemographics, CategoryDirectory, CategoryClinical, CategoryMedication, CategoryAdministrative,
-		CategoryMentalHealth, CategorySubstanceUse, CategorySexualHealth, CategoryDomesticViolence, CategoryGenetic, CategoryRestricted}
-}
+// CategoryAll covers every data category (AZ-9). The categories are
+// internal/fhir's (fhir.Categories gives a resource one general category
+// from its type and a sensitive one per security label); a role or a basis
+// covers a resource only when it covers every category of it.
+const CategoryAll = "*"
 
 func knownCategory(c string) bool {
-	for _, k := range Categories() {
-		if c == k {
-			return true
-		}
-	}
-	return c == CategoryAll
+	return c == CategoryAll || slices.Contains(fhir.AllCategories(), c)
 }
 
 // RoleDef describes what a role may do with health data: which rules apply
@@ -96,7 +73,7 @@ func PredefinedRoles() []RoleDef {
 	return []RoleDef{
 		{Name: RoleProfessional, Base: RoleProfessional, Actions: Actions(), Categories: []string{CategoryAll}},
 		{Name: RoleAssistant, Base: RoleAssistant, Actions: []Action{Read, Search},
-			Categories: []string{CategoryDemographics, CategoryDirectory, CategoryAdministrative}},
+			Categories: []string{fhir.CategoryDemographics, fhir.CategoryDirectory, fhir.CategoryAdministrative}},
 		{Name: RolePerson, Base: RolePerson, Actions: []Action{Read, Search, Export}, Categories: []string{CategoryAll}},
 		{Name: RoleOperator, Base: RoleOperator, Actions: []Action{Read, Search}, Categories: []string{CategoryAll}, Privileged: true},
 		{Name: RoleAppAdmin, Privileged: true},

@@ -54,7 +54,7 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 		return
 	}
 	g, ok := s.decideFHIR(w, r, c, access.Request{PatientID: pid, Action: access.Read,
-		Categories: []string{access.CategoryDemographics}, Purpose: purposeOf(c)})
+		Categories: []string{fhir.CategoryDemographics}, Purpose: purposeOf(c)})
 	if !ok {
 		return
 	}

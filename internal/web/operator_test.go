@@ -19,6 +19,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/password"
@@ -168,7 +169,7 @@ func TestOperatorRequestsPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	req, err := e.dec.RequestOperatorAccess(e.ctx, op.subj, access.OperatorRequest{TenantID: tenantA, PatientIDs: []string{pid},
-		Categories: []string{access.CategoryDemographics}, Reason: "herstel na mislukte import", Duration: time.Hour})
+		Categories: []string{fhir.CategoryDemographics}, Reason: "herstel na mislukte import", Duration: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,7 +179,7 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 		s.errorPage(w, r, http.StatusNotFound, "me.norecord")
 		return
 	}
-	g, err := s.d.Access.Decide(r.Context(), c.subject, access.Request{PatientID: pid, Action: access.Read, Categories: []string{access.CategoryDemographics}, Purpose: purposePatient})
+	g, err := s.d.Access.Decide(r.Context(), c.subject, access.Request{PatientID: pid, Action: access.Read, Categories: []string{fhir.CategoryDemographics}, Purpose: purposePatient})
 	if access.IsDenied(err) {
 		s.errorPage(w, r, http.StatusForbidden, "err.forbidden")
 		return

@@ -24,14 +24,14 @@ type section struct {
 }
 
 var sections = []section{
-	{"personal", []string{"Patient"}, access.CategoryDemographics},
-	{"measurements", []string{"Observation"}, access.CategoryClinical},
-	{"problems", []string{"Condition"}, access.CategoryClinical},
-	{"allergies", []string{"AllergyIntolerance"}, access.CategoryClinical},
-	{"medication", []string{"MedicationStatement", "MedicationRequest", "MedicationDispense"}, access.CategoryMedication},
-	{"immunisation", []string{"Immunization"}, access.CategoryClinical},
-	{"procedures", []string{"Procedure"}, access.CategoryClinical},
-	{"encounters", []string{"Encounter"}, access.CategoryClinical},
+	{"personal", []string{"Patient"}, fhir.CategoryDemographics},
+	{"measurements", []string{"Observation"}, fhir.CategoryClinical},
+	{"problems", []string{"Condition"}, fhir.CategoryClinical},
+	{"allergies", []string{"AllergyIntolerance"}, fhir.CategoryClinical},
+	{"medication", []string{"MedicationStatement", "MedicationRequest", "MedicationDispense"}, fhir.CategoryMedication},
+	{"immunisation", []string{"Immunization"}, fhir.CategoryClinical},
+	{"procedures", []string{"Procedure"}, fhir.CategoryClinical},
+	{"encounters", []string{"Encounter"}, fhir.CategoryClinical},
 }
 
 func sectionByKey(k string) section {
@@ -125,7 +125,7 @@ func (s *server) readSection(ctx context.Context, subj access.Subject, patientID
 // patientName reads only the name of a patient, under its own decision and
 // log line, for lists.
 func (s *server) patientName(ctx context.Context, subj access.Subject, patientID, purpose string) (string, error) {
-	g, err := s.d.Access.Decide(ctx, subj, access.Request{PatientID: patientID, Action: access.Read, Categories: []string{access.CategoryDemographics}, Purpose: purpose})
+	g, err := s.d.Access.Decide(ctx, subj, access.Request{PatientID: patientID, Action: access.Read, Categories: []string{fhir.CategoryDemographics}, Purpose: purpose})
 	if err != nil {
 		return "", err
 	}
