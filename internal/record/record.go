@@ -104,8 +104,6 @@ func New(db *store.DB, s Sealer, log *audit.Log, c clock.Clock) *Store {
 	return &Store{db: db, seal: s, log: log, clock: c}
 }
 
-// aad binds a ciphertext to its tenant, patient, resource and version, so a
-// ciphertext copied to another row does not open.
 func check(g access.Grant, want access.Action) error {
 	if !g.Valid() || g.Action() != want {
 		return ErrWrongGrant
@@ -157,6 +155,8 @@ func (s *Store) insertLogged(ctx context.Context, tx *store.Tx, g access.Grant, 
 }
 
 func (s *Store) sealBody(ctx context.Context, tenantID string, r Resource) ([]byte, error) {
+	// Bound to tenant, patient, resource and version: a body copied to
+	// another row does not open.
 	sealed, err := s.seal.Seal(ctx, tenantID, r.PatientID, r.Body, keys.ResourceAD(tenantID, r.PatientID, r.Type, r.ID, r.Version))
 	if errors.Is(err, keys.ErrShredded) {
 		return nil, fmt.Errorf("seal %s: %w", r.Ref(), ErrErased)
