@@ -98,7 +98,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), auditLagMetric(a))
-	pages, err := web.Handler(web.Deps{BaseURL: base, DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
+	pages, err := web.Handler(web.Deps{BaseURL: base, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, IdleTimeout: cfg.IdleTimeout})
 	if err != nil {
 		ln.Close()

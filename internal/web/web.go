@@ -39,7 +39,6 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/record"
-	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
 //go:embed templates/*.html
@@ -56,7 +55,6 @@ type Indexer interface {
 
 // Deps are the services the pages call.
 type Deps struct {
-	DB      *store.DB // read-only: the professional's list of related patients
 	IDs     *identity.Registry
 	Authn   *authn.Service
 	Access  *access.Decider
