@@ -1,4 +1,4 @@
-package api
+package fhirapi
 
 import (
 	"encoding/json"
@@ -6,13 +6,13 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
+	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
 
@@ -23,6 +23,7 @@ import (
 // /fhir/metadata states.
 func (s *Server) fhirRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /fhir/metadata", s.fhirMetadata)
+	mux.HandleFunc("GET /fhir/AuditEvent", s.fhirType(s.fhirAuditEvents))
 	mux.HandleFunc("GET /fhir/{type}", s.fhirType(s.fhirSearch))
 	mux.HandleFunc("POST /fhir/{type}", s.fhirType(s.fhirCreate))
 	mux.HandleFunc("GET /fhir/{type}/{id}", s.fhirType(s.fhirRead))
@@ -33,10 +34,6 @@ func (s *Server) fhirRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /fhir/Patient/{id}/$everything", s.fhirType(s.fhirEverything))
 	mux.HandleFunc("/fhir/", s.fhirNotSupported)
 }
-
-const fhirJSON = "application/fhir+json; charset=utf-8"
-
-var fhirIDRE = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 // recordType reports whether typ is a resource type kept in a patient's
 // record, which is what this server stores.
@@ -85,11 +82,11 @@ func outcome(w http.ResponseWriter, r *http.Request, code int, issueCode, diagno
 	if code >= 500 {
 		sev = fhir.SeverityFatal
 	}
-	writeOutcome(w, code, fhir.Outcome(sev, issueCode, diagnostics+" (request "+requestID(r.Context())+")", expression...))
+	writeOutcome(w, code, fhir.Outcome(sev, issueCode, diagnostics+" (request "+httpx.RequestID(r.Context())+")", expression...))
 }
 
 func writeOutcome(w http.ResponseWriter, code int, oo *fhir.OperationOutcome) {
-	w.Header().Set("Content-Type", fhirJSON)
+	w.Header().Set("Content-Type", fhir.MediaType)
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(oo)
 }
@@ -97,7 +94,7 @@ func writeOutcome(w http.ResponseWriter, code int, oo *fhir.OperationOutcome) {
 // purposeOf is the purpose of use of a request (v3-ActReason): care for
 // professionals, the patient's own request for persons.
 func purposeOf(c caller) string {
-	if c.subject.Role == access.RolePerson {
+	if c.Subject.Role == access.RolePerson {
 		return "PATRQT"
 	}
 	return "TREAT"
@@ -110,7 +107,7 @@ func (s *Server) decideFHIR(w http.ResponseWriter, r *http.Request, c caller, re
 	if req.Purpose == "" {
 		req.Purpose = purposeOf(c)
 	}
-	g, err := s.d.Access.Decide(r.Context(), c.subject, req)
+	g, err := s.d.Access.Decide(r.Context(), c.Subject, req)
 	if access.IsDenied(err) {
 		outcome(w, r, http.StatusForbidden, fhir.CodeForbidden, "access denied; the attempt has been logged")
 		return access.Grant{}, false
@@ -125,7 +122,7 @@ func (s *Server) decideFHIR(w http.ResponseWriter, r *http.Request, c caller, re
 // failed answers an internal failure. A failure to log means no data leaves
 // (LOG-3): the client gets 503, never the data.
 func (s *Server) failed(w http.ResponseWriter, r *http.Request, err error) {
-	s.d.Log.ErrorContext(r.Context(), "fhir request failed", "err", err, "request_id", requestID(r.Context()))
+	s.d.Log.ErrorContext(r.Context(), "fhir request failed", "err", err, "request_id", httpx.RequestID(r.Context()))
 	if errors.Is(err, audit.ErrUnavailable) {
 		outcome(w, r, http.StatusServiceUnavailable, "transient", "the access log is unavailable, so no data can be released; try again later")
 		return
@@ -143,7 +140,7 @@ func (s *Server) recordFailed(w http.ResponseWriter, r *http.Request, ref string
 	case errors.Is(err, record.ErrErased):
 		outcome(w, r, http.StatusGone, fhir.CodeDeleted, "the patient's data was erased (crypto-shredded) and can never be read again")
 	case errors.Is(err, record.ErrIntegrity):
-		s.d.Log.ErrorContext(r.Context(), "stored resource failed its integrity check", "err", err, "request_id", requestID(r.Context()))
+		s.d.Log.ErrorContext(r.Context(), "stored resource failed its integrity check", "err", err, "request_id", httpx.RequestID(r.Context()))
 		outcome(w, r, http.StatusInternalServerError, fhir.CodeException, "the stored data failed its integrity check; this has been reported")
 	case errors.Is(err, record.ErrConflict):
 		outcome(w, r, http.StatusConflict, fhir.CodeConflict, ref+" was changed concurrently; read it again and retry")
@@ -166,7 +163,7 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, code int,
 		}
 		body = b
 	}
-	w.Header().Set("Content-Type", fhirJSON)
+	w.Header().Set("Content-Type", fhir.MediaType)
 	w.Header().Set("ETag", etag(res.Version))
 	w.Header().Set("Last-Modified", res.LastUpdated.UTC().Format(http.TimeFormat))
 	if code == http.StatusCreated || r.Method == http.MethodPut {
@@ -240,7 +237,7 @@ func pathRef(w http.ResponseWriter, r *http.Request) (typ, id string, ok bool) {
 	if typ == "" {
 		typ = "Patient" // /fhir/Patient/{id}/$everything
 	}
-	if !fhirIDRE.MatchString(id) {
+	if !fhir.ValidID(id) {
 		outcome(w, r, http.StatusBadRequest, fhir.CodeValue, "invalid resource id", typ+".id")
 		return "", "", false
 	}
@@ -255,7 +252,7 @@ func (s *Server) patientOf(w http.ResponseWriter, r *http.Request, c caller, typ
 	if typ == "Patient" {
 		return id, true
 	}
-	pid, err := s.d.Records.ResourcePatient(r.Context(), c.subject.TenantID, typ, id)
+	pid, err := s.d.Records.ResourcePatient(r.Context(), c.Subject.TenantID, typ, id)
 	if err != nil {
 		s.recordFailed(w, r, typ+"/"+id, err)
 		return "", false
@@ -363,7 +360,7 @@ func (s *Server) fhirHistory(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 func writeBundle(w http.ResponseWriter, b *fhir.Bundle) {
-	w.Header().Set("Content-Type", fhirJSON)
+	w.Header().Set("Content-Type", fhir.MediaType)
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(b)
 }

@@ -1,4 +1,4 @@
-package api
+package router_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
@@ -31,7 +32,7 @@ func TestFHIRCreateReadUpdateDeleteHistory(t *testing.T) {
 
 		resp, b = w.do("POST", "/fhir/Observation", w.gp, observation(w.patient, "29463-7", "2026-01-15T10:00:00Z"))
 		if resp.StatusCode != 201 || resp.Header.Get("ETag") != `W/"1"` || resp.Header.Get("Last-Modified") == "" ||
-			!strings.HasPrefix(resp.Header.Get("Location"), "https://zk.test/fhir/Observation/") || resp.Header.Get("Content-Type") != fhirJSON {
+			!strings.HasPrefix(resp.Header.Get("Location"), "https://zk.test/fhir/Observation/") || resp.Header.Get("Content-Type") != fhir.MediaType {
 			t.Fatalf("create: %d %v %s", resp.StatusCode, resp.Header, b)
 		}
 		var obs map[string]any

@@ -1,4 +1,4 @@
-package api
+package fhirapi
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 )
 
@@ -25,7 +26,7 @@ const maxPatientLogEvents = 10000
 // record is refused like any other denied access, and the refusal is
 // logged; reading the log is logged before any line is released.
 func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c caller) {
-	if c.subject.Role != access.RolePerson {
+	if c.Subject.Role != access.RolePerson {
 		outcome(w, r, http.StatusForbidden, fhir.CodeForbidden,
 			"this is the person's view of their own log; log inspection is GET /api/v1/audit for the security officer")
 		return
@@ -35,7 +36,7 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 		return
 	}
 	pid := strings.TrimPrefix(q.Get("patient"), "Patient/")
-	if len(q["patient"]) != 1 || !fhirIDRE.MatchString(pid) {
+	if len(q["patient"]) != 1 || !fhir.ValidID(pid) {
 		outcome(w, r, http.StatusBadRequest, fhir.CodeRequired, "patient is required, once: Patient/<id> or <id>", "patient")
 		return
 	}
@@ -78,7 +79,7 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 	if truncated {
 		events = events[:maxPatientLogEvents]
 	}
-	lines := audit.PatientView(events, audit.ViewOptions{ShowNames: showNames, Location: amsterdam})
+	lines := audit.PatientView(events, audit.ViewOptions{ShowNames: showNames, Location: clock.Amsterdam()})
 	self, _ := url.Parse(s.d.BaseURL + r.URL.RequestURI())
 	b := fhir.NewSearchset(len(lines), fhir.Link{Relation: "self", URL: self.String()})
 	b.Timestamp = s.d.Clock.Now().UTC().Format(time.RFC3339)
@@ -91,7 +92,7 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 		b.AddMatch(audit.EventURN(l.ID), raw)
 	}
 	if truncated {
-		oldest := events[len(events)-1].Time.In(amsterdam).Format("2006-01-02")
+		oldest := events[len(events)-1].Time.In(clock.Amsterdam()).Format("2006-01-02")
 		if err := b.AddOutcome(fhir.Outcome(fhir.SeverityWarning, fhir.CodeInformational,
 			"only the newest "+strconv.Itoa(maxPatientLogEvents)+" events are shown; ask for older ones with date=lt"+oldest)); err != nil {
 			s.failed(w, r, err)

@@ -1,4 +1,4 @@
-package api
+package router_test
 
 import (
 	"context"

@@ -1,30 +1,20 @@
-package api
+package router_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/zorgkluis/zorgkluis/internal/access"
-	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
-	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
-	"github.com/zorgkluis/zorgkluis/internal/keys"
-	"github.com/zorgkluis/zorgkluis/internal/password"
-	"github.com/zorgkluis/zorgkluis/internal/record"
-	"github.com/zorgkluis/zorgkluis/internal/server"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+	"github.com/zorgkluis/zorgkluis/internal/testkit"
 )
 
 // foundationServer wires the API like cmd/zorgkluis does, on db, behind the
@@ -32,28 +22,8 @@ import (
 func foundationServer(t *testing.T, db *store.DB) (*httptest.Server, *authn.Service, string) {
 	t.Helper()
 	ctx := context.Background()
-	c := clock.System{}
-	master, err := keys.MasterFromEnv("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keys.NewKeyring(keys.Config{Master: master, Store: keys.NewSQLStore(db)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := password.NewHasher(password.Config{Params: password.TestParams()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := identity.NewRegistry(db, c, rand.Reader)
-	log := audit.New(db, c, rand.Reader)
-	dec := access.NewDecider(db, log, c)
-	an := authn.New(db, ids, h, master, c, rand.Reader, authn.DefaultSettings())
-	s, err := New(Deps{DB: db, IDs: ids, Authn: an, Access: dec, Records: record.New(db, kr, log, c), Audit: log, Clock: c,
-		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Version: "test", BaseURL: "https://localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := testkit.New(t, db)
+	ids, an := k.IDs, k.Authn
 	ten, err := ids.CreateTenant(ctx, identity.Tenant{Name: "T"})
 	if err != nil {
 		t.Fatal(err)
@@ -65,9 +35,7 @@ func foundationServer(t *testing.T, db *store.DB) (*httptest.Server, *authn.Serv
 	if err := an.SetPassword(ctx, acc.ID, "a perfectly fine passphrase", false); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewTLSServer(server.SecurityHeaders(server.LimitBody(4096, s.Handler())))
-	t.Cleanup(srv.Close)
-	return srv, an, acc.ID
+	return k.Server(t, testkit.BodyLimit(4096)), an, acc.ID
 }
 
 func call(t *testing.T, srv *httptest.Server, method, path, body string, hdr ...string) (*http.Response, []byte) {

@@ -1,10 +1,11 @@
-package api
+package mgmtapi
 
 import (
 	"errors"
 	"net/http"
 
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 )
 
@@ -29,74 +30,74 @@ type passwordRequest struct {
 // answer names the broken rules, never the password.
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c caller) {
 	var req passwordRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Current) > 1024 || len(req.New) > 1024 {
-		problem(w, r, http.StatusBadRequest, "Invalid input", "password too long")
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid input", "password too long")
 		return
 	}
-	err := s.d.Authn.ChangePassword(r.Context(), c.session.AccountID, req.Current, req.New)
+	err := s.d.Authn.ChangePassword(r.Context(), c.Session.AccountID, req.Current, req.New)
 	var vs password.Violations
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, authn.ErrLogonFailed):
-		problem(w, r, http.StatusForbidden, "Current password wrong", "the current password is not right")
+		httpx.Problem(w, r, http.StatusForbidden, "Current password wrong", "the current password is not right")
 	case errors.Is(err, authn.ErrPasswordReused):
-		problem(w, r, http.StatusUnprocessableEntity, "Password used before", err.Error())
+		httpx.Problem(w, r, http.StatusUnprocessableEntity, "Password used before", err.Error())
 	case errors.As(err, &vs):
-		problem(w, r, http.StatusUnprocessableEntity, "Password too weak", vs.Error())
+		httpx.Problem(w, r, http.StatusUnprocessableEntity, "Password too weak", vs.Error())
 	default:
-		s.d.Log.ErrorContext(r.Context(), "change password", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the password could not be changed; try again")
+		s.d.Log.ErrorContext(r.Context(), "change password", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the password could not be changed; try again")
 	}
 }
 
 func (s *Server) listFactors(w http.ResponseWriter, r *http.Request, c caller) {
-	ids, err := s.d.Authn.TOTPCredentials(r.Context(), c.session.AccountID)
+	ids, err := s.d.Authn.TOTPCredentials(r.Context(), c.Session.AccountID)
 	if err != nil {
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"totp": ids})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"totp": ids})
 }
 
 func (s *Server) enrolTOTP(w http.ResponseWriter, r *http.Request, c caller) {
-	acc, err := s.d.IDs.Account(r.Context(), c.session.AccountID)
+	acc, err := s.d.IDs.Account(r.Context(), c.Session.AccountID)
 	if err != nil {
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}
 	uri, secret, err := s.d.Authn.EnrollTOTP(r.Context(), acc.ID, acc.Username)
 	if err != nil {
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]string{"otpauth_uri": uri, "secret": secret})
+	httpx.WriteJSON(w, http.StatusCreated, map[string]string{"otpauth_uri": uri, "secret": secret})
 }
 
 func (s *Server) removeTOTP(w http.ResponseWriter, r *http.Request, c caller) {
-	err := s.d.Authn.RemoveTOTP(r.Context(), c.session.AccountID, r.PathValue("id"))
+	err := s.d.Authn.RemoveTOTP(r.Context(), c.Session.AccountID, r.PathValue("id"))
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, authn.ErrLastStrongFactor):
-		problem(w, r, http.StatusConflict, "Last strong factor", err.Error())
+		httpx.Problem(w, r, http.StatusConflict, "Last strong factor", err.Error())
 	default:
-		problem(w, r, http.StatusNotFound, "Not found", "no such factor")
+		httpx.Problem(w, r, http.StatusNotFound, "Not found", "no such factor")
 	}
 }
 
 func (s *Server) newRecoveryCodes(w http.ResponseWriter, r *http.Request, c caller) {
-	codes, err := s.d.Authn.NewRecoveryCodes(r.Context(), c.session.AccountID)
+	codes, err := s.d.Authn.NewRecoveryCodes(r.Context(), c.Session.AccountID)
 	if err != nil {
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]any{"recovery_codes": codes})
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"recovery_codes": codes})
 }
 
 type contactRequest struct {
@@ -106,17 +107,17 @@ type contactRequest struct {
 
 func (s *Server) addContact(w http.ResponseWriter, r *http.Request, c caller) {
 	var req contactRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
-	id, err := s.d.Authn.AddContact(r.Context(), c.session.AccountID, req.Channel, req.Address)
+	id, err := s.d.Authn.AddContact(r.Context(), c.Session.AccountID, req.Channel, req.Address)
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusAccepted, map[string]string{"id": id})
+		httpx.WriteJSON(w, http.StatusAccepted, map[string]string{"id": id})
 	case errors.Is(err, authn.ErrWeakFactorRefused):
-		problem(w, r, http.StatusConflict, "Not available", err.Error())
+		httpx.Problem(w, r, http.StatusConflict, "Not available", err.Error())
 	default:
-		problem(w, r, http.StatusBadRequest, "Invalid contact", "check the channel and address")
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid contact", "check the channel and address")
 	}
 }
 
@@ -126,15 +127,15 @@ type confirmRequest struct {
 
 func (s *Server) confirmContact(w http.ResponseWriter, r *http.Request, c caller) {
 	var req confirmRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
-	ok, err := s.d.Authn.ConfirmContact(r.Context(), c.session.AccountID, r.PathValue("id"), req.Code)
+	ok, err := s.d.Authn.ConfirmContact(r.Context(), c.Session.AccountID, r.PathValue("id"), req.Code)
 	switch {
 	case err != nil:
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 	case !ok:
-		problem(w, r, http.StatusUnprocessableEntity, "Wrong code", "the code is wrong, used or expired")
+		httpx.Problem(w, r, http.StatusUnprocessableEntity, "Wrong code", "the code is wrong, used or expired")
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}

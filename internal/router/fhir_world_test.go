@@ -1,11 +1,9 @@
-package api
+package router_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,18 +11,13 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
-	"github.com/zorgkluis/zorgkluis/internal/authn"
-	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
-	"github.com/zorgkluis/zorgkluis/internal/password"
-	"github.com/zorgkluis/zorgkluis/internal/record"
-	"github.com/zorgkluis/zorgkluis/internal/server"
 	"github.com/zorgkluis/zorgkluis/internal/store"
+	"github.com/zorgkluis/zorgkluis/internal/testkit"
 )
 
 // fhirWorld is a running API over HTTPS with one organisation: a GP who
@@ -47,34 +40,13 @@ type fhirWorld struct {
 	gpID, gp2ID, personID      string
 }
 
-const testMasterKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-
 func newFHIRWorld(t testing.TB, db *store.DB) *fhirWorld {
 	t.Helper()
 	ctx := context.Background()
-	c := clock.System{}
-	master, err := keys.MasterFromEnv(testMasterKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keys.NewKeyring(keys.Config{Master: master, Store: keys.NewSQLStore(db)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := password.NewHasher(password.Config{Params: password.TestParams()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &fhirWorld{t: t, db: db, keys: kr, ids: identity.NewRegistry(db, c, rand.Reader), audit: audit.New(db, c, rand.Reader)}
-	w.decider = access.NewDecider(db, w.audit, c)
-	an := authn.New(db, w.ids, h, master, c, rand.Reader, authn.DefaultSettings())
-	s, err := New(Deps{DB: db, IDs: w.ids, Authn: an, Access: w.decider, Records: record.New(db, kr, w.audit, c), Audit: w.audit, Clock: c,
-		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Version: "test", BaseURL: "https://zk.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.srv = httptest.NewTLSServer(server.SecurityHeaders(server.LimitBody(64<<10, s.Handler())))
-	t.Cleanup(w.srv.Close)
+	k := testkit.New(t, db)
+	w := &fhirWorld{t: t, db: db, keys: k.Keys, ids: k.IDs, audit: k.Audit, decider: k.Access}
+	an := k.Authn
+	w.srv = k.Server(t, testkit.BaseURL("https://zk.test"), testkit.BodyLimit(64<<10))
 	ten, err := w.ids.CreateTenant(ctx, identity.Tenant{Name: "Praktijk Test"})
 	if err != nil {
 		t.Fatal(err)

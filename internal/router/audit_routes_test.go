@@ -1,4 +1,4 @@
-package api
+package router_test
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
@@ -210,7 +211,7 @@ func TestAuditInspectionAndPatientView(t *testing.T) {
 				}
 			}
 			// A period that ends before today shows nothing.
-			yesterday := e.clock.Now().In(amsterdam).AddDate(0, 0, -1).Format("2006-01-02")
+			yesterday := e.clock.Now().In(clock.Amsterdam()).AddDate(0, 0, -1).Format("2006-01-02")
 			resp, b = e.do(person, "GET", "/fhir/AuditEvent?patient="+p+"&date=le"+yesterday, "")
 			if resp.StatusCode != http.StatusOK || len(auditEventsOf(t, b)) != 0 {
 				t.Fatalf("period filter: %d %s", resp.StatusCode, b)
@@ -255,8 +256,8 @@ func TestAuditInspectionAndPatientView(t *testing.T) {
 					t.Fatalf("emergency filter: %+v", ev)
 				}
 			}
-			today := e.clock.Now().In(amsterdam).Format("2006-01-02")
-			tomorrow := e.clock.Now().In(amsterdam).AddDate(0, 0, 1).Format("2006-01-02")
+			today := e.clock.Now().In(clock.Amsterdam()).Format("2006-01-02")
+			tomorrow := e.clock.Now().In(clock.Amsterdam()).AddDate(0, 0, 1).Format("2006-01-02")
 			if n := get("/api/v1/audit?patient=" + p + "&from=" + today + "&to=" + today).Count; n < 7 {
 				t.Fatalf("today's events of p: %d", n)
 			}

@@ -1,12 +1,10 @@
-package api
+package router_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,19 +14,16 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
-	"github.com/zorgkluis/zorgkluis/internal/keys"
-	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/record"
-	"github.com/zorgkluis/zorgkluis/internal/server"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+	"github.com/zorgkluis/zorgkluis/internal/testkit"
 )
 
 // accessEnv is the real handler wired like cmd/zorgkluis, with two tenants
@@ -59,33 +54,9 @@ func newAccessEnv(t *testing.T, db *store.DB) *accessEnv {
 	t.Helper()
 	ctx := context.Background()
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-	master, err := keys.MasterFromEnv("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keys.NewKeyring(keys.Config{Master: master, Store: keys.NewSQLStore(db), Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := password.NewHasher(password.Config{Params: password.TestParams()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &accessEnv{t: t, ctx: ctx, clock: c}
-	e.ids = identity.NewRegistry(db, c, rand.Reader)
-	e.log = audit.New(db, c, rand.Reader)
-	e.dec = access.NewDecider(db, e.log, c, access.WithRoleWriter(e.ids))
-	set := authn.DefaultSettings()
-	set.RoleCurrent = e.dec.RoleCurrent
-	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, set)
-	e.records = record.New(db, kr, e.log, c)
-	s, err := New(Deps{DB: db, IDs: e.ids, Authn: e.an, Access: e.dec, Records: e.records, Audit: e.log, Clock: c,
-		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Version: "test", BaseURL: "https://localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewTLSServer(server.SecurityHeaders(server.LimitBody(1<<20, s.Handler())))
-	t.Cleanup(e.srv.Close)
+	k := testkit.New(t, db, testkit.WithClock(c))
+	e := &accessEnv{t: t, ctx: ctx, clock: c, ids: k.IDs, log: k.Audit, dec: k.Access, an: k.Authn, records: k.Records}
+	e.srv = k.Server(t)
 	for i, name := range []string{"Praktijk A", "Ziekenhuis B"} {
 		ten, err := e.ids.CreateTenant(ctx, identity.Tenant{Name: name})
 		if err != nil {

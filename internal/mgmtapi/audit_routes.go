@@ -1,4 +1,4 @@
-package api
+package mgmtapi
 
 import (
 	"bufio"
@@ -13,7 +13,9 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
+	"github.com/zorgkluis/zorgkluis/internal/httpx"
 )
 
 // auditRoutes are the log inspection endpoints (LOG-5) for the security
@@ -25,7 +27,6 @@ func (s *Server) auditRoutes(mux *http.ServeMux) {
 	officer := []access.Role{access.RoleSecurityOfficer}
 	mux.HandleFunc("GET /api/v1/audit", s.as(officer, s.auditSearch))
 	mux.HandleFunc("GET /api/v1/audit/export", s.as(officer, s.auditExport))
-	mux.HandleFunc("GET /fhir/AuditEvent", s.fhirType(s.fhirAuditEvents))
 }
 
 const (
@@ -62,7 +63,7 @@ func auditQuery(q url.Values, tenant string, extra []string, defLimit, maxLimit 
 		dst  *string
 	}{{"patient", &s.PatientID}, {"user", &s.UserID}} {
 		if v := q.Get(p.name); v != "" {
-			if !fhirIDRE.MatchString(v) {
+			if !fhir.ValidID(v) {
 				return audit.Search{}, nil, "invalid " + p.name
 			}
 			*p.dst = v
@@ -126,7 +127,7 @@ func auditQuery(q url.Values, tenant string, extra []string, defLimit, maxLimit 
 // as upper bound means the end of that day.
 func parseAuditTime(v string, upper bool) (time.Time, error) {
 	if len(v) == len("2006-01-02") {
-		d, err := time.ParseInLocation("2006-01-02", v, amsterdam)
+		d, err := time.ParseInLocation("2006-01-02", v, clock.Amsterdam())
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -143,8 +144,8 @@ func parseAuditTime(v string, upper bool) (time.Time, error) {
 // line is released (LOG-3).
 func (s *Server) logAuditRead(r *http.Request, c caller, sq audit.Search, canon url.Values) error {
 	ev := audit.Event{Action: audit.ActionLogRead, Outcome: audit.OutcomeSuccess,
-		TenantID: c.subject.TenantID, Organisation: c.subject.Organisation, UserID: c.subject.AccountID, UserName: c.subject.Name,
-		Role: string(c.subject.Role), Assurance: c.subject.Assurance.String(), OnBehalfOf: c.subject.OnBehalfOf,
+		TenantID: c.Subject.TenantID, Organisation: c.Subject.Organisation, UserID: c.Subject.AccountID, UserName: c.Subject.Name,
+		Role: string(c.Subject.Role), Assurance: c.Subject.Assurance.String(), OnBehalfOf: c.Subject.OnBehalfOf,
 		PatientID: sq.PatientID, Purpose: "HOPERAT", Query: r.URL.Path + "?" + canon.Encode()}
 	_, err := s.d.Audit.Append(r.Context(), ev)
 	return err
@@ -153,12 +154,12 @@ func (s *Server) logAuditRead(r *http.Request, c caller, sq audit.Search, canon 
 // auditFailed answers a failure of the log as a problem: nothing is
 // released when the log cannot record the inspection.
 func (s *Server) auditFailed(w http.ResponseWriter, r *http.Request, err error) {
-	s.d.Log.ErrorContext(r.Context(), "audit query failed", "err", err, "request_id", requestID(r.Context()))
+	s.d.Log.ErrorContext(r.Context(), "audit query failed", "err", err, "request_id", httpx.RequestID(r.Context()))
 	if errors.Is(err, audit.ErrUnavailable) {
-		problem(w, r, http.StatusServiceUnavailable, "Log unavailable", "the access log cannot record this inspection, so nothing is shown; try again later")
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Log unavailable", "the access log cannot record this inspection, so nothing is shown; try again later")
 		return
 	}
-	problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the service is temporarily unavailable")
+	httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the service is temporarily unavailable")
 }
 
 type auditPage struct {
@@ -170,9 +171,9 @@ type auditPage struct {
 // auditSearch is GET /api/v1/audit: one page of matching events, newest
 // first, with a next link while more match.
 func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, c caller) {
-	sq, canon, bad := auditQuery(r.URL.Query(), c.subject.TenantID, nil, auditPageDefault, audit.MaxPage)
+	sq, canon, bad := auditQuery(r.URL.Query(), c.Subject.TenantID, nil, auditPageDefault, audit.MaxPage)
 	if bad != "" {
-		problem(w, r, http.StatusBadRequest, "Invalid request", bad)
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", bad)
 		return
 	}
 	if err := s.logAuditRead(r, c, sq, canon); err != nil {
@@ -191,7 +192,7 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, c caller) {
 	if !next.IsZero() {
 		page.Next = s.auditLink(r.URL.Path, canon, next)
 	}
-	writeJSON(w, http.StatusOK, page)
+	httpx.WriteJSON(w, http.StatusOK, page)
 }
 
 func (s *Server) auditLink(path string, canon url.Values, after audit.Cursor) string {
@@ -209,9 +210,9 @@ func (s *Server) auditLink(path string, canon url.Values, after audit.Cursor) st
 // partner (LOG-5). It streams at most limit (≤ 10,000) events; when more
 // match, the Link header (and, in the Bundle, link "next") continues.
 func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
-	sq, canon, bad := auditQuery(r.URL.Query(), c.subject.TenantID, []string{"format"}, maxAuditExport, maxAuditExport)
+	sq, canon, bad := auditQuery(r.URL.Query(), c.Subject.TenantID, []string{"format"}, maxAuditExport, maxAuditExport)
 	if bad != "" {
-		problem(w, r, http.StatusBadRequest, "Invalid request", bad)
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", bad)
 		return
 	}
 	format := r.URL.Query().Get("format")
@@ -220,7 +221,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
 		format = "fhir"
 	case "fhir", "ndjson":
 	default:
-		problem(w, r, http.StatusBadRequest, "Invalid request", "format must be fhir or ndjson")
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", "format must be fhir or ndjson")
 		return
 	}
 	canon.Set("format", format)
@@ -255,7 +256,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
 		w.WriteHeader(http.StatusOK)
 		writeOne = func(e audit.Event) error { return enc.Encode(audit.ToAuditEvent(e, server)) } // Encode ends each with \n
 	} else {
-		w.Header().Set("Content-Type", fhirJSON)
+		w.Header().Set("Content-Type", fhir.MediaType)
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.json"`)
 		w.WriteHeader(http.StatusOK)
 		links := []map[string]string{{"relation": "self", "url": s.d.BaseURL + r.URL.Path + "?" + canon.Encode()}}
@@ -278,7 +279,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
 		// The status is sent: a Bundle is left unterminated, so it does not
 		// parse, and NDJSON ends with an OperationOutcome line; either way
 		// the export is visibly incomplete.
-		s.d.Log.ErrorContext(r.Context(), "audit export aborted", "err", err, "written", n, "request_id", requestID(r.Context()))
+		s.d.Log.ErrorContext(r.Context(), "audit export aborted", "err", err, "written", n, "request_id", httpx.RequestID(r.Context()))
 		if format == "ndjson" {
 			_ = enc.Encode(fhir.Outcome(fhir.SeverityFatal, "incomplete", "the export stopped early after "+strconv.Itoa(n)+" events; retry"))
 		}
@@ -290,12 +291,3 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	_ = bw.Flush()
 }
-
-// amsterdam is the time zone of Dutch dates in queries; loaded once and
-// never changed.
-var amsterdam = func() *time.Location {
-	if l, err := time.LoadLocation("Europe/Amsterdam"); err == nil {
-		return l
-	}
-	return time.UTC
-}()

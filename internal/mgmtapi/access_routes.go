@@ -1,4 +1,4 @@
-package api
+package mgmtapi
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
+	"github.com/zorgkluis/zorgkluis/internal/httpx"
 )
 
 // accessRoutes are the management endpoints of the access rules: care
@@ -64,7 +66,7 @@ func (s *Server) accessRoutes(mux *http.ServeMux) {
 // a current right and assurance Hoog.
 func (s *Server) as(roles []access.Role, h sessionHandler) http.HandlerFunc {
 	return s.withSession(func(w http.ResponseWriter, r *http.Request, c caller) {
-		if err := s.d.Access.CheckActor(r.Context(), c.subject, roles...); err != nil {
+		if err := s.d.Access.CheckActor(r.Context(), c.Subject, roles...); err != nil {
 			s.accessError(w, r, err)
 			return
 		}
@@ -78,24 +80,24 @@ func (s *Server) as(roles []access.Role, h sessionHandler) http.HandlerFunc {
 func (s *Server) accessError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, access.ErrForbidden):
-		problem(w, r, http.StatusForbidden, "Forbidden", err.Error())
+		httpx.Problem(w, r, http.StatusForbidden, "Forbidden", err.Error())
 	case errors.Is(err, access.ErrNotFound):
-		problem(w, r, http.StatusNotFound, "Not found", err.Error())
+		httpx.Problem(w, r, http.StatusNotFound, "Not found", err.Error())
 	case errors.Is(err, access.ErrInvalid):
-		problem(w, r, http.StatusBadRequest, "Invalid request", err.Error())
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", err.Error())
 	case errors.Is(err, access.ErrConflict):
-		problem(w, r, http.StatusConflict, "Conflict", err.Error())
+		httpx.Problem(w, r, http.StatusConflict, "Conflict", err.Error())
 	default:
-		s.d.Log.ErrorContext(r.Context(), "access management failed", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the service is temporarily unavailable")
+		s.d.Log.ErrorContext(r.Context(), "access management failed", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the service is temporarily unavailable")
 	}
 }
 
 // validID checks a path id before it reaches a query.
 func validID(w http.ResponseWriter, r *http.Request, names ...string) bool {
 	for _, n := range names {
-		if !fhirIDRE.MatchString(r.PathValue(n)) {
-			problem(w, r, http.StatusBadRequest, "Invalid request", "invalid "+n)
+		if !fhir.ValidID(r.PathValue(n)) {
+			httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", "invalid "+n)
 			return false
 		}
 	}
@@ -111,7 +113,7 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, code int, v any, 
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeJSON(w, code, v)
+	httpx.WriteJSON(w, code, v)
 }
 
 type relationshipBody struct {
@@ -124,14 +126,14 @@ type relationshipBody struct {
 
 func (s *Server) postRelationship(w http.ResponseWriter, r *http.Request, c caller) {
 	var b relationshipBody
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
 	rel := access.Relationship{ProfessionalID: b.ProfessionalID, PatientID: b.PatientID, Kind: b.Kind, End: b.End}
 	if b.Start != nil {
 		rel.Start = *b.Start
 	}
-	out, err := s.d.Access.RecordRelationship(r.Context(), c.subject, rel)
+	out, err := s.d.Access.RecordRelationship(r.Context(), c.Subject, rel)
 	s.reply(w, r, http.StatusCreated, out, err)
 }
 
@@ -139,19 +141,19 @@ func (s *Server) endRelationship(w http.ResponseWriter, r *http.Request, c calle
 	if !validID(w, r, "id") {
 		return
 	}
-	s.reply(w, r, 0, nil, s.d.Access.EndRelationship(r.Context(), c.subject, r.PathValue("id"), time.Time{}))
+	s.reply(w, r, 0, nil, s.d.Access.EndRelationship(r.Context(), c.Subject, r.PathValue("id"), time.Time{}))
 }
 
 func (s *Server) listRelationships(w http.ResponseWriter, r *http.Request, c caller) {
 	if !validID(w, r, "id") {
 		return
 	}
-	out, err := s.d.Access.Relationships(r.Context(), c.subject, r.PathValue("id"))
+	out, err := s.d.Access.Relationships(r.Context(), c.Subject, r.PathValue("id"))
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
 func (s *Server) listTeams(w http.ResponseWriter, r *http.Request, c caller) {
-	out, err := s.d.Access.Teams(r.Context(), c.subject)
+	out, err := s.d.Access.Teams(r.Context(), c.Subject)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
@@ -159,10 +161,10 @@ func (s *Server) postTeam(w http.ResponseWriter, r *http.Request, c caller) {
 	var b struct {
 		Name string `json:"name"`
 	}
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.CreateTeam(r.Context(), c.subject, b.Name)
+	out, err := s.d.Access.CreateTeam(r.Context(), c.Subject, b.Name)
 	s.reply(w, r, http.StatusCreated, out, err)
 }
 
@@ -171,7 +173,7 @@ func (s *Server) teamMember(on bool) sessionHandler {
 		if !validID(w, r, "id", "account") {
 			return
 		}
-		s.reply(w, r, 0, nil, s.d.Access.SetTeamMember(r.Context(), c.subject, r.PathValue("id"), r.PathValue("account"), on))
+		s.reply(w, r, 0, nil, s.d.Access.SetTeamMember(r.Context(), c.Subject, r.PathValue("id"), r.PathValue("account"), on))
 	}
 }
 
@@ -180,7 +182,7 @@ func (s *Server) teamPatient(on bool) sessionHandler {
 		if !validID(w, r, "id", "patient") {
 			return
 		}
-		s.reply(w, r, 0, nil, s.d.Access.SetTeamPatient(r.Context(), c.subject, r.PathValue("id"), r.PathValue("patient"), on))
+		s.reply(w, r, 0, nil, s.d.Access.SetTeamPatient(r.Context(), c.Subject, r.PathValue("id"), r.PathValue("patient"), on))
 	}
 }
 
@@ -191,10 +193,10 @@ func (s *Server) postDelegation(w http.ResponseWriter, r *http.Request, c caller
 		Reason    string    `json:"reason"`
 		Until     time.Time `json:"until"`
 	}
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.Delegate(r.Context(), c.subject, b.To, b.PatientID, b.Reason, b.Until)
+	out, err := s.d.Access.Delegate(r.Context(), c.Subject, b.To, b.PatientID, b.Reason, b.Until)
 	s.reply(w, r, http.StatusCreated, out, err)
 }
 
@@ -202,11 +204,11 @@ func (s *Server) postDelegation(w http.ResponseWriter, r *http.Request, c caller
 // own, given or received), of one patient with ?patient=.
 func (s *Server) listDelegations(w http.ResponseWriter, r *http.Request, c caller) {
 	pid := r.URL.Query().Get("patient")
-	if pid != "" && !fhirIDRE.MatchString(pid) {
-		problem(w, r, http.StatusBadRequest, "Invalid request", "invalid patient")
+	if pid != "" && !fhir.ValidID(pid) {
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", "invalid patient")
 		return
 	}
-	out, err := s.d.Access.Delegations(r.Context(), c.subject, pid)
+	out, err := s.d.Access.Delegations(r.Context(), c.Subject, pid)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
@@ -214,7 +216,7 @@ func (s *Server) revokeDelegation(w http.ResponseWriter, r *http.Request, c call
 	if !validID(w, r, "id") {
 		return
 	}
-	s.reply(w, r, 0, nil, s.d.Access.RevokeDelegation(r.Context(), c.subject, r.PathValue("id")))
+	s.reply(w, r, 0, nil, s.d.Access.RevokeDelegation(r.Context(), c.Subject, r.PathValue("id")))
 }
 
 func (s *Server) postRepresentation(w http.ResponseWriter, r *http.Request, c caller) {
@@ -227,7 +229,7 @@ func (s *Server) postRepresentation(w http.ResponseWriter, r *http.Request, c ca
 		End              *time.Time `json:"end,omitempty"`
 		PatientBirthDate string     `json:"patient_birth_date,omitempty"`
 	}
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
 	rep := access.Representation{RepresentativeID: b.RepresentativeID, PatientID: b.PatientID, Kind: b.Kind, Categories: b.Categories,
@@ -235,12 +237,12 @@ func (s *Server) postRepresentation(w http.ResponseWriter, r *http.Request, c ca
 	if b.Start != nil {
 		rep.Start = *b.Start
 	}
-	out, err := s.d.Access.AddRepresentation(r.Context(), c.subject, rep)
+	out, err := s.d.Access.AddRepresentation(r.Context(), c.Subject, rep)
 	s.reply(w, r, http.StatusCreated, out, err)
 }
 
 func (s *Server) listRepresentations(w http.ResponseWriter, r *http.Request, c caller) {
-	out, err := s.d.Access.Representations(r.Context(), c.subject)
+	out, err := s.d.Access.Representations(r.Context(), c.Subject)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
@@ -248,7 +250,7 @@ func (s *Server) revokeRepresentation(w http.ResponseWriter, r *http.Request, c 
 	if !validID(w, r, "id") {
 		return
 	}
-	s.reply(w, r, 0, nil, s.d.Access.RevokeRepresentation(r.Context(), c.subject, r.PathValue("id")))
+	s.reply(w, r, 0, nil, s.d.Access.RevokeRepresentation(r.Context(), c.Subject, r.PathValue("id")))
 }
 
 // actFor makes the session act on behalf of a represented patient (AZ-4),
@@ -258,17 +260,17 @@ func (s *Server) actFor(w http.ResponseWriter, r *http.Request, c caller) {
 	var b struct {
 		PatientID string `json:"patient_id"`
 	}
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	if b.PatientID != "" && !fhirIDRE.MatchString(b.PatientID) {
-		problem(w, r, http.StatusBadRequest, "Invalid request", "invalid patient_id")
+	if b.PatientID != "" && !fhir.ValidID(b.PatientID) {
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", "invalid patient_id")
 		return
 	}
-	err := s.d.Authn.ActFor(r.Context(), c.token, b.PatientID, s.d.Access.MayRepresent)
+	err := s.d.Authn.ActFor(r.Context(), c.Token, b.PatientID, s.d.Access.MayRepresent)
 	switch {
 	case errors.Is(err, authn.ErrNotPermitted):
-		problem(w, r, http.StatusForbidden, "Forbidden", "no current representation of this patient")
+		httpx.Problem(w, r, http.StatusForbidden, "Forbidden", "no current representation of this patient")
 	case err != nil:
 		s.accessError(w, r, err)
 	default:
@@ -281,15 +283,15 @@ func (s *Server) postEmergency(w http.ResponseWriter, r *http.Request, c caller)
 		PatientID string `json:"patient_id"`
 		Reason    string `json:"reason"`
 	}
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.DeclareEmergency(r.Context(), c.subject, b.PatientID, b.Reason)
+	out, err := s.d.Access.DeclareEmergency(r.Context(), c.Subject, b.PatientID, b.Reason)
 	s.reply(w, r, http.StatusCreated, out, err)
 }
 
 func (s *Server) listEmergencies(w http.ResponseWriter, r *http.Request, c caller) {
-	out, err := s.d.Access.EmergencyReviews(r.Context(), c.subject, r.URL.Query().Get("pending") != "false")
+	out, err := s.d.Access.EmergencyReviews(r.Context(), c.Subject, r.URL.Query().Get("pending") != "false")
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
@@ -301,10 +303,10 @@ type decisionBody struct {
 
 func (s *Server) reviewEmergency(w http.ResponseWriter, r *http.Request, c caller) {
 	var b decisionBody
-	if !validID(w, r, "id") || !decodeJSON(w, r, &b) {
+	if !validID(w, r, "id") || !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.ReviewEmergency(r.Context(), c.subject, r.PathValue("id"), b.Justified, b.Note)
+	out, err := s.d.Access.ReviewEmergency(r.Context(), c.Subject, r.PathValue("id"), b.Justified, b.Note)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
@@ -313,12 +315,12 @@ func (s *Server) listSecurityEvents(w http.ResponseWriter, r *http.Request, c ca
 	if v := r.URL.Query().Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			problem(w, r, http.StatusBadRequest, "Invalid request", "since must be an RFC 3339 time")
+			httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", "since must be an RFC 3339 time")
 			return
 		}
 		since = t
 	}
-	out, err := s.d.Access.SecurityEvents(r.Context(), c.subject, since)
+	out, err := s.d.Access.SecurityEvents(r.Context(), c.Subject, since)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
@@ -330,34 +332,34 @@ func (s *Server) postOperatorRequest(w http.ResponseWriter, r *http.Request, c c
 		Reason          string   `json:"reason"`
 		DurationMinutes int64    `json:"duration_minutes"`
 	}
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
 	if b.DurationMinutes <= 0 || b.DurationMinutes > 24*60 {
-		problem(w, r, http.StatusBadRequest, "Invalid request", "duration_minutes must be 1..1440")
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", "duration_minutes must be 1..1440")
 		return
 	}
-	out, err := s.d.Access.RequestOperatorAccess(r.Context(), c.subject, access.OperatorRequest{TenantID: b.TenantID, PatientIDs: b.PatientIDs,
+	out, err := s.d.Access.RequestOperatorAccess(r.Context(), c.Subject, access.OperatorRequest{TenantID: b.TenantID, PatientIDs: b.PatientIDs,
 		Categories: b.Categories, Reason: b.Reason, Duration: time.Duration(b.DurationMinutes) * time.Minute})
 	s.reply(w, r, http.StatusCreated, out, err)
 }
 
 func (s *Server) operatorReport(w http.ResponseWriter, r *http.Request, c caller) {
-	out, err := s.d.Access.OperatorReport(r.Context(), c.subject)
+	out, err := s.d.Access.OperatorReport(r.Context(), c.Subject)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
 func (s *Server) decideOperatorRequest(w http.ResponseWriter, r *http.Request, c caller) {
 	var b decisionBody
-	if !validID(w, r, "id") || !decodeJSON(w, r, &b) {
+	if !validID(w, r, "id") || !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.DecideOperatorRequest(r.Context(), c.subject, r.PathValue("id"), b.Approve, b.Note)
+	out, err := s.d.Access.DecideOperatorRequest(r.Context(), c.Subject, r.PathValue("id"), b.Approve, b.Note)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
 func (s *Server) rightsOverview(w http.ResponseWriter, r *http.Request, c caller) {
-	rights, pending, err := s.d.Access.RightsOverview(r.Context(), c.subject)
+	rights, pending, err := s.d.Access.RightsOverview(r.Context(), c.Subject)
 	s.reply(w, r, http.StatusOK, map[string]any{"rights": rights, "pending": pending}, err)
 }
 
@@ -368,20 +370,20 @@ func (s *Server) postRightRequest(w http.ResponseWriter, r *http.Request, c call
 		ValidUntil *time.Time `json:"valid_until,omitempty"`
 		Reason     string     `json:"reason"`
 	}
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.RequestRight(r.Context(), c.subject, access.RightRequest{AccountID: b.AccountID, Role: access.Role(b.Role),
+	out, err := s.d.Access.RequestRight(r.Context(), c.Subject, access.RightRequest{AccountID: b.AccountID, Role: access.Role(b.Role),
 		ValidUntil: b.ValidUntil, Reason: b.Reason})
 	s.reply(w, r, http.StatusCreated, out, err)
 }
 
 func (s *Server) decideRight(w http.ResponseWriter, r *http.Request, c caller) {
 	var b decisionBody
-	if !validID(w, r, "id") || !decodeJSON(w, r, &b) {
+	if !validID(w, r, "id") || !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.DecideRight(r.Context(), c.subject, r.PathValue("id"), b.Approve, b.Note)
+	out, err := s.d.Access.DecideRight(r.Context(), c.Subject, r.PathValue("id"), b.Approve, b.Note)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
@@ -389,28 +391,28 @@ func (s *Server) revokeRight(w http.ResponseWriter, r *http.Request, c caller) {
 	if !validID(w, r, "id") {
 		return
 	}
-	s.reply(w, r, 0, nil, s.d.Access.RevokeRight(r.Context(), c.subject, r.PathValue("id")))
+	s.reply(w, r, 0, nil, s.d.Access.RevokeRight(r.Context(), c.Subject, r.PathValue("id")))
 }
 
 func (s *Server) listRoles(w http.ResponseWriter, r *http.Request, c caller) {
-	out, err := s.d.Access.RoleDefs(r.Context(), c.subject)
+	out, err := s.d.Access.RoleDefs(r.Context(), c.Subject)
 	s.reply(w, r, http.StatusOK, out, err)
 }
 
 func (s *Server) proposeRole(w http.ResponseWriter, r *http.Request, c caller) {
 	var b access.RoleDef
-	if !decodeJSON(w, r, &b) {
+	if !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.ProposeRole(r.Context(), c.subject, access.RoleDef{Name: b.Name, Base: b.Base, Actions: b.Actions, Categories: b.Categories})
+	out, err := s.d.Access.ProposeRole(r.Context(), c.Subject, access.RoleDef{Name: b.Name, Base: b.Base, Actions: b.Actions, Categories: b.Categories})
 	s.reply(w, r, http.StatusCreated, out, err)
 }
 
 func (s *Server) decideRole(w http.ResponseWriter, r *http.Request, c caller) {
 	var b decisionBody
-	if !validID(w, r, "id") || !decodeJSON(w, r, &b) {
+	if !validID(w, r, "id") || !httpx.DecodeJSON(w, r, &b) {
 		return
 	}
-	out, err := s.d.Access.DecideRole(r.Context(), c.subject, r.PathValue("id"), b.Approve, b.Note)
+	out, err := s.d.Access.DecideRole(r.Context(), c.Subject, r.PathValue("id"), b.Approve, b.Note)
 	s.reply(w, r, http.StatusOK, out, err)
 }

@@ -1,4 +1,4 @@
-package api
+package mgmtapi
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
@@ -53,22 +54,22 @@ func (s *Server) webauthnOff(w http.ResponseWriter, r *http.Request) bool {
 	if s.d.Authn.WebAuthnEnabled() {
 		return false
 	}
-	problem(w, r, http.StatusNotFound, "Not available", "security keys are not configured on this installation")
+	httpx.Problem(w, r, http.StatusNotFound, "Not available", "security keys are not configured on this installation")
 	return true
 }
 
 func (s *Server) listWebAuthn(w http.ResponseWriter, r *http.Request, c caller) {
-	list, err := s.d.Authn.WebAuthnCredentials(r.Context(), c.session.AccountID)
+	list, err := s.d.Authn.WebAuthnCredentials(r.Context(), c.Session.AccountID)
 	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "list webauthn", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.d.Log.ErrorContext(r.Context(), "list webauthn", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}
 	out := make([]webauthnKey, 0, len(list))
 	for _, k := range list {
 		out = append(out, keyJSON(k))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"webauthn": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"webauthn": out})
 }
 
 // writeOptions sends ceremony options; they hold a fresh challenge.
@@ -83,15 +84,15 @@ func (s *Server) beginWebAuthnRegistration(w http.ResponseWriter, r *http.Reques
 	if s.webauthnOff(w, r) {
 		return
 	}
-	opts, err := s.d.Authn.BeginWebAuthnRegistration(r.Context(), c.session)
+	opts, err := s.d.Authn.BeginWebAuthnRegistration(r.Context(), c.Session)
 	switch {
 	case err == nil:
 		writeOptions(w, opts)
 	case errors.Is(err, authn.ErrWebAuthnTooMany):
-		problem(w, r, http.StatusConflict, "Too many keys", err.Error())
+		httpx.Problem(w, r, http.StatusConflict, "Too many keys", err.Error())
 	default:
-		s.d.Log.ErrorContext(r.Context(), "begin webauthn registration", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.d.Log.ErrorContext(r.Context(), "begin webauthn registration", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 	}
 }
 
@@ -105,39 +106,39 @@ func (s *Server) finishWebAuthnRegistration(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	var req webauthnFinishRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Credential) == 0 || len(req.Credential) > maxCredentialJSON {
-		problem(w, r, http.StatusBadRequest, "Invalid input", "credential missing or too large")
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid input", "credential missing or too large")
 		return
 	}
-	k, err := s.d.Authn.FinishWebAuthnRegistration(r.Context(), c.session, req.Name, req.Credential, audit.SourceFrom(r.Context()).Addr)
+	k, err := s.d.Authn.FinishWebAuthnRegistration(r.Context(), c.Session, req.Name, req.Credential, audit.SourceFrom(r.Context()).Addr)
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusCreated, keyJSON(k))
+		httpx.WriteJSON(w, http.StatusCreated, keyJSON(k))
 	case errors.Is(err, authn.ErrWebAuthnName):
-		problem(w, r, http.StatusBadRequest, "Invalid name", err.Error())
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid name", err.Error())
 	case errors.Is(err, authn.ErrWebAuthnCeremony):
-		problem(w, r, http.StatusUnprocessableEntity, "Key not registered", err.Error())
+		httpx.Problem(w, r, http.StatusUnprocessableEntity, "Key not registered", err.Error())
 	default:
-		s.d.Log.ErrorContext(r.Context(), "finish webauthn registration", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.d.Log.ErrorContext(r.Context(), "finish webauthn registration", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 	}
 }
 
 func (s *Server) removeWebAuthn(w http.ResponseWriter, r *http.Request, c caller) {
-	err := s.d.Authn.RemoveWebAuthn(r.Context(), c.session.AccountID, r.PathValue("id"), audit.SourceFrom(r.Context()).Addr)
+	err := s.d.Authn.RemoveWebAuthn(r.Context(), c.Session.AccountID, r.PathValue("id"), audit.SourceFrom(r.Context()).Addr)
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, authn.ErrLastStrongFactor):
-		problem(w, r, http.StatusConflict, "Last strong factor", err.Error())
+		httpx.Problem(w, r, http.StatusConflict, "Last strong factor", err.Error())
 	case errors.Is(err, identity.ErrNotFound):
-		problem(w, r, http.StatusNotFound, "Not found", "no such factor")
+		httpx.Problem(w, r, http.StatusNotFound, "Not found", "no such factor")
 	default:
-		s.d.Log.ErrorContext(r.Context(), "remove webauthn", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.d.Log.ErrorContext(r.Context(), "remove webauthn", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 	}
 }
 
@@ -154,11 +155,11 @@ func (s *Server) beginWebAuthnLogon(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req webauthnLogonRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Attempt) > 128 {
-		problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
+		httpx.Problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
 		return
 	}
 	opts, err := s.d.Authn.BeginWebAuthnLogon(r.Context(), req.Attempt)
@@ -166,10 +167,10 @@ func (s *Server) beginWebAuthnLogon(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		writeOptions(w, opts)
 	case errors.Is(err, authn.ErrLogonFailed):
-		problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
+		httpx.Problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
 	default:
-		s.d.Log.ErrorContext(r.Context(), "begin webauthn log-on", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-on is temporarily unavailable")
+		s.d.Log.ErrorContext(r.Context(), "begin webauthn log-on", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-on is temporarily unavailable")
 	}
 }
 
@@ -180,11 +181,11 @@ func (s *Server) finishWebAuthnLogon(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req webauthnLogonRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Attempt) > 128 || len(req.Credential) > maxCredentialJSON {
-		problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
+		httpx.Problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
 		return
 	}
 	s.completeLogon(w, r, req.Attempt, authn.FactorWebAuthn, string(req.Credential))

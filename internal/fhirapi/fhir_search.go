@@ -1,4 +1,4 @@
-package api
+package fhirapi
 
 import (
 	"errors"
@@ -216,7 +216,7 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request, c caller) {
 		writeBundle(w, fhir.NewSearchset(0, fhir.PageLinks(self, offset, count, 0)...))
 		return
 	}
-	g, err := s.d.Access.Decide(r.Context(), c.subject, access.Request{PatientID: pid, Action: access.Search, Purpose: purposeOf(c)})
+	g, err := s.d.Access.Decide(r.Context(), c.Subject, access.Request{PatientID: pid, Action: access.Search, Purpose: purposeOf(c)})
 	if access.IsDenied(err) {
 		if typ == "Patient" && q.Get("identifier") != "" {
 			// A BSN lookup must not tell whether the BSN is registered.
@@ -256,7 +256,7 @@ func (s *Server) searchPatient(w http.ResponseWriter, r *http.Request, c caller,
 		id, ident := q.Get("_id"), q.Get("identifier")
 		switch {
 		case id != "" && ident == "":
-			if !fhirIDRE.MatchString(id) {
+			if !fhir.ValidID(id) {
 				outcome(w, r, http.StatusBadRequest, fhir.CodeValue, "invalid _id", "_id")
 				return "", false, false
 			}
@@ -267,15 +267,15 @@ func (s *Server) searchPatient(w http.ResponseWriter, r *http.Request, c caller,
 				outcome(w, r, http.StatusBadRequest, fhir.CodeValue, "identifier must be "+nlid.SystemBSN+"|<a valid BSN>", "identifier")
 				return "", false, false
 			}
-			if c.subject.TenantID == "" {
+			if c.Subject.TenantID == "" {
 				return "", false, true
 			}
-			idx, err := s.d.Records.BSNIndex(r.Context(), c.subject.TenantID, value)
+			idx, err := s.d.Records.BSNIndex(r.Context(), c.Subject.TenantID, value)
 			if err != nil {
 				s.failed(w, r, err)
 				return "", false, false
 			}
-			pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.subject.TenantID, idx)
+			pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.Subject.TenantID, idx)
 			if errorsIsNotFound(err) {
 				return "", false, true
 			}
@@ -297,7 +297,7 @@ func (s *Server) searchPatient(w http.ResponseWriter, r *http.Request, c caller,
 		return "", false, false
 	}
 	pid = strings.TrimPrefix(pv, "Patient/")
-	if !fhirIDRE.MatchString(pid) {
+	if !fhir.ValidID(pid) {
 		outcome(w, r, http.StatusBadRequest, fhir.CodeValue, "invalid patient reference", "patient")
 		return "", false, false
 	}

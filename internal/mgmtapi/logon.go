@@ -1,4 +1,4 @@
-package api
+package mgmtapi
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/httpx"
 )
 
 func (s *Server) logonRoutes(mux *http.ServeMux) {
@@ -39,20 +40,20 @@ type logonResponse struct {
 // which part was wrong is only settled after the second factor.
 func (s *Server) logonBegin(w http.ResponseWriter, r *http.Request) {
 	var req logonRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Username) > 256 || len(req.Password) > 1024 {
-		problem(w, r, http.StatusBadRequest, "Invalid input", "user name or password too long")
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid input", "user name or password too long")
 		return
 	}
 	attempt, err := s.d.Authn.Begin(r.Context(), req.Username, req.Password, audit.SourceFrom(r.Context()).Addr)
 	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "log-on begin", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-on is temporarily unavailable")
+		s.d.Log.ErrorContext(r.Context(), "log-on begin", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-on is temporarily unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, logonResponse{Attempt: attempt, Factors: s.d.Authn.FactorKinds(), Warning: banner})
+	httpx.WriteJSON(w, http.StatusOK, logonResponse{Attempt: attempt, Factors: s.d.Authn.FactorKinds(), Warning: banner})
 }
 
 // banner is shown before log-on: a warning, and nothing about the system.
@@ -97,11 +98,11 @@ func (s *Server) sessionJSON(r *http.Request, tok string, sess authn.Session, lo
 
 func (s *Server) logonTOTP(w http.ResponseWriter, r *http.Request) {
 	var req totpRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Attempt) > 128 || len(req.Code) > 16 || len(req.Username) > 256 {
-		problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
+		httpx.Problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
 		return
 	}
 	s.completeLogon(w, r, req.Attempt, authn.FactorTOTP, req.Code)
@@ -116,11 +117,11 @@ type completeRequest struct {
 // logonComplete is the second step with any offered factor.
 func (s *Server) logonComplete(w http.ResponseWriter, r *http.Request) {
 	var req completeRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Attempt) > 128 || len(req.Code) > 32 || len(req.Factor) > 16 {
-		problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
+		httpx.Problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
 		return
 	}
 	s.completeLogon(w, r, req.Attempt, req.Factor, req.Code)
@@ -129,15 +130,15 @@ func (s *Server) logonComplete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) completeLogon(w http.ResponseWriter, r *http.Request, attempt, factor, code string) {
 	tok, sess, err := s.d.Authn.Complete(r.Context(), attempt, factor, code, audit.SourceFrom(r.Context()).Addr)
 	if errors.Is(err, authn.ErrLogonFailed) {
-		problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
+		httpx.Problem(w, r, http.StatusUnauthorized, "Log-on failed", logonFailed)
 		return
 	}
 	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "log-on complete", "err", err, "request_id", requestID(r.Context()))
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-on is temporarily unavailable")
+		s.d.Log.ErrorContext(r.Context(), "log-on complete", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-on is temporarily unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.sessionJSON(r, tok, sess, true))
+	httpx.WriteJSON(w, http.StatusOK, s.sessionJSON(r, tok, sess, true))
 }
 
 type sendRequest struct {
@@ -149,35 +150,35 @@ type sendRequest struct {
 // attempt, so it tells nothing about the account (AUTH-4).
 func (s *Server) logonSend(w http.ResponseWriter, r *http.Request) {
 	var req sendRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
 	if len(req.Attempt) <= 128 {
 		if err := s.d.Authn.SendLogonCode(r.Context(), req.Attempt, req.Channel); err != nil {
-			s.d.Log.ErrorContext(r.Context(), "send code", "err", err, "request_id", requestID(r.Context()))
+			s.d.Log.ErrorContext(r.Context(), "send code", "err", err, "request_id", httpx.RequestID(r.Context()))
 		}
 	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
 func (s *Server) logoff(w http.ResponseWriter, r *http.Request, c caller) {
-	if err := s.d.Authn.Logout(r.Context(), c.token); err != nil {
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-off failed; try again")
+	if err := s.d.Authn.Logout(r.Context(), c.Token); err != nil {
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-off failed; try again")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) logoffAll(w http.ResponseWriter, r *http.Request, c caller) {
-	if err := s.d.Authn.LogoutAll(r.Context(), c.session.AccountID); err != nil {
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-off failed; try again")
+	if err := s.d.Authn.LogoutAll(r.Context(), c.Session.AccountID); err != nil {
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "log-off failed; try again")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) session(w http.ResponseWriter, r *http.Request, c caller) {
-	writeJSON(w, http.StatusOK, s.sessionJSON(r, "", c.session, false))
+	httpx.WriteJSON(w, http.StatusOK, s.sessionJSON(r, "", c.Session, false))
 }
 
 type roleRequest struct {
@@ -188,26 +189,20 @@ type roleRequest struct {
 // the old one stops working.
 func (s *Server) chooseRole(w http.ResponseWriter, r *http.Request, c caller) {
 	var req roleRequest
-	if !decodeJSON(w, r, &req) {
+	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
-	tok, sess, err := s.d.Authn.ChooseRole(r.Context(), c.token, req.Role)
+	tok, sess, err := s.d.Authn.ChooseRole(r.Context(), c.Token, req.Role)
 	switch {
 	case errors.Is(err, authn.ErrNotPermitted):
-		problem(w, r, http.StatusForbidden, "Role not held", "the account does not hold that role")
+		httpx.Problem(w, r, http.StatusForbidden, "Role not held", "the account does not hold that role")
 	case err != nil:
-		problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the role could not be changed; try again")
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the role could not be changed; try again")
 	default:
-		writeJSON(w, http.StatusOK, s.sessionJSON(r, tok, sess, false))
+		httpx.WriteJSON(w, http.StatusOK, s.sessionJSON(r, tok, sess, false))
 	}
 }
 
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
-	problem(w, r, http.StatusNotFound, "Not found", "no such endpoint")
-}
-
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(`<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>zorgkluis</title></head>
-<body><main><h1>zorgkluis</h1><p role="alert">` + banner + `</p></main></body></html>`))
+	httpx.Problem(w, r, http.StatusNotFound, "Not found", "no such endpoint")
 }

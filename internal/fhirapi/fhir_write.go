@@ -1,4 +1,4 @@
-package api
+package fhirapi
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
+	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
@@ -21,7 +22,7 @@ func readResource(w http.ResponseWriter, r *http.Request, typ string) (*fhir.Res
 		return nil, false
 	}
 	body, err := io.ReadAll(r.Body)
-	if isMaxBytes(err) {
+	if httpx.IsMaxBytes(err) {
 		outcome(w, r, http.StatusRequestEntityTooLarge, fhir.CodeTooCostly, "the resource exceeds the size limit")
 		return nil, false
 	}
@@ -96,7 +97,7 @@ func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, c caller) {
 
 func (s *Server) registerPatient(w http.ResponseWriter, r *http.Request, c caller, res *fhir.Resource) {
 	ctx := r.Context()
-	tenant := c.subject.TenantID
+	tenant := c.Subject.TenantID
 	var idx []byte
 	if res.BSN != "" && tenant != "" {
 		var err error
@@ -119,7 +120,7 @@ func (s *Server) registerPatient(w http.ResponseWriter, r *http.Request, c calle
 		s.failed(w, r, err)
 		return
 	}
-	g, err := s.d.Access.DecideRegistration(ctx, c.subject, id)
+	g, err := s.d.Access.DecideRegistration(ctx, c.Subject, id)
 	if access.IsDenied(err) {
 		outcome(w, r, http.StatusForbidden, fhir.CodeForbidden, "access denied; the attempt has been logged")
 		return

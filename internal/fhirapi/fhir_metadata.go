@@ -1,4 +1,4 @@
-package api
+package fhirapi
 
 import (
 	"net/http"
@@ -78,6 +78,6 @@ func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
 			"resource": resources,
 		}},
 	}
-	w.Header().Set("Content-Type", fhirJSON)
+	w.Header().Set("Content-Type", fhir.MediaType)
 	writeJSONBody(w, cs)
 }
