@@ -110,7 +110,9 @@ func (rt *root) routes(mux *http.ServeMux) error {
 }
 
 // Metrics is the handler for the metrics listener.
-func Metrics(g prometheus.Gatherer) http.Handler { return promhttp.HandlerFor(g, promhttp.HandlerOpts{}) }
+func Metrics(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 
