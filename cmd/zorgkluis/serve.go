@@ -11,20 +11,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/zorgkluis/zorgkluis/internal/api"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
+	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/server"
-	"github.com/zorgkluis/zorgkluis/internal/web"
 )
 
 func runServe(ctx context.Context, e env, args []string) int {
@@ -79,9 +76,9 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		log.Warn("using the self-signed demo certificate", "path", path)
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := server.Listen(cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("setting addr: listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("setting addr: %w", err)
 	}
 	base := scheme + "://" + displayAddr(ln.Addr().String())
 	if err := enableWebAuthn(a, cfg, base, log); err != nil {
@@ -98,37 +95,27 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), auditLagMetric(a))
-	pages, err := web.Handler(web.Deps{BaseURL: base, DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
-		Index: a.keys, Clock: a.clock, Log: log, IdleTimeout: cfg.IdleTimeout})
+	h, err := router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
+		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
+		IdleTimeout: cfg.IdleTimeout, MaxBodyBytes: cfg.MaxBodyBytes})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	apiSrv, err := api.New(api.Deps{
-		DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
-		Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base, Web: pages,
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	h := server.SecurityHeaders(server.LimitBody(cfg.MaxBodyBytes, apiSrv.Handler()))
-	srv := server.New(h, tlsConf, log)
-
+	eps := []server.Endpoint{{Name: "public", Listener: ln, Handler: h, TLS: tlsConf}}
 	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		mln, err := server.Listen(cfg.MetricsAddr)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("setting metrics-addr: listen on %s: %w", cfg.MetricsAddr, err)
+			return fmt.Errorf("setting metrics-addr: %w", err)
 		}
-		msrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = server.Run(ctx, msrv, mln) }()
+		eps = append(eps, server.Endpoint{Name: "metrics", Listener: mln, Handler: router.Metrics(reg)})
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	go keepStatistics(ctx, a, log)
 	log.Info("zorgkluis listening", "url", base, "dialect", a.db.Dialect(), "version", buildVersion())
 	fmt.Fprintf(e.stdout, "zorgkluis listening on %s\n", base)
-	return server.Run(ctx, srv, ln)
+	return server.Serve(ctx, log, eps...)
 }
 
 // keepStatistics refreshes the database's planner statistics at start and

@@ -29,31 +29,57 @@ type Relationship struct {
 // low-level write (used by set-up and import); RecordRelationship is the
 // checked path for people.
 func (d *Decider) AddRelationship(ctx context.Context, r Relationship) (string, error) {
-	return d.AddRelationshipIn(ctx, d.db, r)
+	w, err := d.RelationshipWrite(r)
+	if err != nil {
+		return "", err
+	}
+	if err := w.Apply(ctx, d.db); err != nil {
+		return "", err
+	}
+	return w.id, nil
 }
 
-// AddRelationshipIn is AddRelationship in the caller's transaction (q), for
+// A TxWrite is a write of access's own tables made ready to run in another
+// package's transaction: record's batch registers patients and their first
+// care relationships together. Only access makes one, so the transaction's
+// owner hands over its handle to access's SQL, never to arbitrary code.
+type TxWrite struct {
+	id    string
+	apply func(ctx context.Context, q store.Querier) error
+}
+
+// Apply runs the write in q.
+func (w TxWrite) Apply(ctx context.Context, q store.Querier) error {
+	if w.apply == nil {
+		return errors.New("access: empty write")
+	}
+	return w.apply(ctx, q)
+}
+
+// RelationshipWrite checks r and returns the write that records it, for
 // bulk registration that writes the patient and the relationship together.
-func (d *Decider) AddRelationshipIn(ctx context.Context, q store.Querier, r Relationship) (string, error) {
+func (d *Decider) RelationshipWrite(r Relationship) (TxWrite, error) {
 	if r.TenantID == "" || r.ProfessionalID == "" || r.PatientID == "" || r.Kind == "" || r.RecordedBy == "" {
-		return "", invalid("add relationship: tenant, professional, patient, kind and recorder are required")
+		return TxWrite{}, invalid("add relationship: tenant, professional, patient, kind and recorder are required")
 	}
 	if r.End != nil && !r.End.After(r.Start) {
-		return "", invalid("add relationship: end must be after start")
+		return TxWrite{}, invalid("add relationship: end must be after start")
 	}
 	id, err := d.newID("r-")
 	if err != nil {
-		return "", fmt.Errorf("add relationship: %w", err)
+		return TxWrite{}, fmt.Errorf("add relationship: %w", err)
 	}
 	r.ID = id
-	_, err = q.ExecContext(ctx, `INSERT INTO care_relationships
+	return TxWrite{id: id, apply: func(ctx context.Context, q store.Querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO care_relationships
 		(id, tenant_id, professional_id, patient_id, kind, start_at, end_at, recorded_by, recorded_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		r.ID, r.TenantID, r.ProfessionalID, r.PatientID, r.Kind, clock.Micros(r.Start), micros(r.End), r.RecordedBy, clock.Micros(d.clock.Now()))
-	if err != nil {
-		return "", fmt.Errorf("add relationship: %w", err)
-	}
-	return r.ID, nil
+			r.ID, r.TenantID, r.ProfessionalID, r.PatientID, r.Kind, clock.Micros(r.Start), micros(r.End), r.RecordedBy, clock.Micros(d.clock.Now()))
+		if err != nil {
+			return fmt.Errorf("add relationship: %w", err)
+		}
+		return nil
+	}}, nil
 }
 
 // RecordRelationship records a care relationship on behalf of an
@@ -135,6 +161,39 @@ func (d *Decider) Relationships(ctx context.Context, actor Subject, patientID st
 		}
 		r.Start, r.End = clock.FromMicros(start), fromMicros(end)
 		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PatientLink is a patient the actor has a current care relationship with,
+// and of which kind.
+type PatientLink struct {
+	PatientID string `json:"patient_id"`
+	Kind      string `json:"kind"`
+}
+
+// MyPatients lists the patients the actor has a current care relationship
+// with: ids and kinds only, so every name shown is then read under its own
+// decision and log line.
+func (d *Decider) MyPatients(ctx context.Context, actor Subject) ([]PatientLink, error) {
+	if actor.AccountID == "" || actor.TenantID == "" || actor.Assurance < HealthDataLevel {
+		return nil, fmt.Errorf("my patients: %w", ErrForbidden)
+	}
+	now := clock.Micros(d.clock.Now())
+	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT patient_id, kind FROM care_relationships
+		WHERE tenant_id = $1 AND professional_id = $2 AND start_at <= $3 AND (end_at IS NULL OR end_at > $3)
+		ORDER BY patient_id`, actor.TenantID, actor.AccountID, now)
+	if err != nil {
+		return nil, fmt.Errorf("my patients: %w", err)
+	}
+	defer rows.Close()
+	out := []PatientLink{}
+	for rows.Next() {
+		var p PatientLink
+		if err := rows.Scan(&p.PatientID, &p.Kind); err != nil {
+			return nil, fmt.Errorf("my patients: %w", err)
+		}
+		out = append(out, p)
 	}
 	return out, rows.Err()
 }

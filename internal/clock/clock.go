@@ -6,6 +6,7 @@ package clock
 import (
 	"sync"
 	"time"
+	_ "time/tzdata" // Dutch time on every host, also without a zoneinfo database
 )
 
 // Clock tells the time.
@@ -56,3 +57,17 @@ func Micros(t time.Time) int64 { return t.UnixMicro() }
 
 // FromMicros is the inverse of Micros.
 func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// amsterdam is loaded once; the embedded tzdata makes the load succeed on
+// every host.
+var amsterdam = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		panic("clock: Europe/Amsterdam: " + err.Error())
+	}
+	return l
+}()
+
+// Amsterdam is the time zone of Dutch dates: the days in queries and the
+// times shown to people.
+func Amsterdam() *time.Location { return amsterdam }

@@ -120,4 +120,6 @@ func dateRange(s string) (DateRange, error) {
 }
 
 // validID reports whether s is a FHIR id: 1 to 64 of A–Z, a–z, 0–9, '-', '.'.
-func validID(s string) bool { return idRE.MatchString(s) }
+// ValidID reports whether s is a FHIR id (R4: 1 to 64 of A-Z, a-z, 0-9, '-' and
+// '.'); the API takes no other ids in paths and parameters.
+func ValidID(s string) bool { return idRE.MatchString(s) }

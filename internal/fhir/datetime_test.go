@@ -67,7 +67,7 @@ func TestTimeAndID(t *testing.T) {
 	for s, want := range map[string]bool{"a": true, "A-b.9": true, "": false, "a_b": false, "a b": false, "é": false,
 		"0123456789012345678901234567890123456789012345678901234567890123":  true,
 		"01234567890123456789012345678901234567890123456789012345678901234": false} {
-		if got := validID(s); got != want {
+		if got := ValidID(s); got != want {
 			t.Errorf("id %q = %v", s, got)
 		}
 	}

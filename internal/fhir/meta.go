@@ -38,10 +38,10 @@ func resourceMembers(raw []byte) ([]member, error) {
 // the same input always gives the same bytes. Values keep their bytes
 // except insignificant whitespace.
 func WithMeta(raw []byte, id, versionID string, lastUpdated time.Time) ([]byte, error) {
-	if !validID(id) {
+	if !ValidID(id) {
 		return nil, errors.New("fhir: WithMeta: id is not a valid FHIR id")
 	}
-	if !validID(versionID) {
+	if !ValidID(versionID) {
 		return nil, errors.New("fhir: WithMeta: versionId is not a valid FHIR id")
 	}
 	ms, err := resourceMembers(raw)

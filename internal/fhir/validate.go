@@ -208,7 +208,7 @@ func (v *validator) primitive(path string, e *element, s string) {
 			v.add(CodeCodeInvalid, path, path+" must be one of: "+strings.Join(e.codes, ", "))
 		}
 	case kID:
-		if !validID(s) {
+		if !ValidID(s) {
 			v.add(CodeValue, path, path+" must be a FHIR id: 1 to 64 of A-Z, a-z, 0-9, '-' and '.'")
 		}
 	case kDate:
@@ -342,7 +342,7 @@ func contains(list []string, s string) bool {
 func validReference(s string) bool {
 	switch {
 	case strings.HasPrefix(s, "#"):
-		return s == "#" || validID(s[1:])
+		return s == "#" || ValidID(s[1:])
 	case strings.HasPrefix(s, "urn:uuid:"):
 		return uuidRE.MatchString(s[len("urn:uuid:"):])
 	case strings.HasPrefix(s, "urn:oid:"):
@@ -372,12 +372,12 @@ func relativeReference(s string) (typ, id string, history, ok bool) {
 	parts := strings.Split(s, "/")
 	switch {
 	case len(parts) == 2:
-	case len(parts) == 4 && parts[2] == "_history" && validID(parts[3]):
+	case len(parts) == 4 && parts[2] == "_history" && ValidID(parts[3]):
 		history = true
 	default:
 		return "", "", false, false
 	}
-	if !typeNameRE.MatchString(parts[0]) || !validID(parts[1]) {
+	if !typeNameRE.MatchString(parts[0]) || !ValidID(parts[1]) {
 		return "", "", false, false
 	}
 	return parts[0], parts[1], history, true

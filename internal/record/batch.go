@@ -80,10 +80,11 @@ func (b *Batch) RegisterPatient(ctx context.Context, g access.Grant, reg Patient
 	return r, nil
 }
 
-// Also adds a write of another service (a care relationship, say) to the
-// transaction, after the resources added so far.
-func (b *Batch) Also(fn func(ctx context.Context, q store.Querier) error) {
-	b.ops = append(b.ops, func(ctx context.Context, tx *store.Tx) error { return fn(ctx, tx) })
+// With adds a write that access prepared (a care relationship, say) to the
+// transaction, after the resources added so far. Only access can make one,
+// so record never hands its transaction to other code.
+func (b *Batch) With(w access.TxWrite) {
+	b.ops = append(b.ops, func(ctx context.Context, tx *store.Tx) error { return w.Apply(ctx, tx) })
 }
 
 // Commit writes everything added in one transaction. A batch is used once.

@@ -63,6 +63,51 @@ func Run(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	return nil
 }
 
+// Listen opens a TCP listener on addr (host:port; port 0 picks one).
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Endpoint is one listener and what it serves: the public TLS endpoint, the
+// metrics endpoint, and (next) one that requires client certificates, each
+// with its own TLS configuration.
+type Endpoint struct {
+	Name     string // in log lines
+	Listener net.Listener
+	Handler  http.Handler
+	TLS      *tls.Config // nil: plain HTTP (loopback development, metrics)
+}
+
+// Serve serves every endpoint until ctx is cancelled, then shuts them all
+// down gracefully. When one endpoint fails, the others are shut down too and
+// its error is returned.
+func Serve(ctx context.Context, log *slog.Logger, eps ...Endpoint) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(eps))
+	for _, ep := range eps {
+		go func() {
+			err := Run(ctx, New(ep.Handler, ep.TLS, log), ep.Listener)
+			if err != nil {
+				err = fmt.Errorf("%s endpoint: %w", ep.Name, err)
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range eps {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 // SecurityHeaders sets HSTS (on TLS) and the NCSC web-application headers on
 // every response.
 func SecurityHeaders(next http.Handler) http.Handler {

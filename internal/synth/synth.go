@@ -26,7 +26,6 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/record"
-	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
 // Keys computes blind indexes and creates new patients' keys in bulk
@@ -326,10 +325,11 @@ func (d Deps) patients(ctx context.Context, tenantID string, ps []newPatient, no
 		}
 		rel := access.Relationship{TenantID: tenantID, ProfessionalID: np.gp.AccountID, PatientID: pids[k],
 			Kind: "gp", Start: now.Add(-time.Minute), RecordedBy: "synthetic data"}
-		reg.Also(func(ctx context.Context, q store.Querier) error {
-			_, err := d.Access.AddRelationshipIn(ctx, q, rel)
-			return err
-		})
+		w, err := d.Access.RelationshipWrite(rel)
+		if err != nil {
+			return nil, fmt.Errorf("synth: %w", err)
+		}
+		reg.With(w)
 	}
 	if err := reg.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("synth: register patients: %w", err)

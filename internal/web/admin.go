@@ -13,6 +13,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
@@ -387,12 +388,12 @@ func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, audi
 	} else {
 		d.Action = ""
 	}
-	if t, err := time.ParseInLocation("2006-01-02", d.From, amsterdam); err == nil {
+	if t, err := time.ParseInLocation("2006-01-02", d.From, clock.Amsterdam()); err == nil {
 		f.From = t
 	} else {
 		d.From = ""
 	}
-	if t, err := time.ParseInLocation("2006-01-02", d.To, amsterdam); err == nil {
+	if t, err := time.ParseInLocation("2006-01-02", d.To, clock.Amsterdam()); err == nil {
 		f.To = t.AddDate(0, 0, 1)
 	} else {
 		d.To = ""

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
@@ -46,7 +47,7 @@ func TestMeLogPageMergesAndHidesNames(t *testing.T) {
 	evs = append(evs, audit.Event{ID: "ez", Time: at.Add(-5 * time.Hour), Action: audit.ActionRead, Outcome: audit.OutcomeSuccess,
 		Organisation: "Praktijk Noord", UserID: "a-2", UserName: "Dr. Nood", Role: "professional", Basis: "emergency:em-1",
 		Emergency: true, EmergencyReason: "bewusteloos", PatientID: "p-1"})
-	html := renderPage(t, "melog", &logData{Lines: audit.PatientView(evs, audit.ViewOptions{Location: amsterdam})})
+	html := renderPage(t, "melog", &logData{Lines: audit.PatientView(evs, audit.ViewOptions{Location: clock.Amsterdam()})})
 	for _, want := range []string{`id="access-log"`, "3 keer", "behandelrelatie", "noodtoegang", "bewusteloos", "Praktijk Noord"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)
@@ -55,7 +56,7 @@ func TestMeLogPageMergesAndHidesNames(t *testing.T) {
 	if strings.Contains(html, "Verborgen") || strings.Contains(html, "rel-1") {
 		t.Fatal("employee name or rule id shown by default")
 	}
-	named := renderPage(t, "melog", &logData{ShowNames: true, Lines: audit.PatientView(evs, audit.ViewOptions{Location: amsterdam, ShowNames: true})})
+	named := renderPage(t, "melog", &logData{ShowNames: true, Lines: audit.PatientView(evs, audit.ViewOptions{Location: clock.Amsterdam(), ShowNames: true})})
 	if !strings.Contains(named, "Dr. Verborgen") {
 		t.Fatal("names not shown on request")
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	_ "time/tzdata" // Amsterdam time on every host, also without a zoneinfo database
+
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 )
 
 // messages holds every text the pages show, Dutch first. A key missing in
@@ -606,13 +608,6 @@ func msg(lang, key string) string {
 	return key
 }
 
-var amsterdam = func() *time.Location {
-	if l, err := time.LoadLocation("Europe/Amsterdam"); err == nil {
-		return l
-	}
-	return time.UTC
-}()
-
 func funcs() template.FuncMap {
 	return template.FuncMap{
 		"t":  msg,
@@ -630,13 +625,13 @@ func funcs() template.FuncMap {
 			if t.IsZero() {
 				return ""
 			}
-			return t.In(amsterdam).Format("02-01-2006 15:04")
+			return t.In(clock.Amsterdam()).Format("02-01-2006 15:04")
 		},
 		"whenp": func(t *time.Time) string {
 			if t == nil || t.IsZero() {
 				return ""
 			}
-			return t.In(amsterdam).Format("02-01-2006 15:04")
+			return t.In(clock.Amsterdam()).Format("02-01-2006 15:04")
 		},
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"join": strings.Join,

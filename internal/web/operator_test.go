@@ -57,7 +57,7 @@ func newPageEnv(t *testing.T) *pageEnv {
 	log := audit.New(db, c, rand.Reader)
 	e.dec = access.NewDecider(db, log, c, access.WithRoleWriter(e.ids))
 	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, authn.DefaultSettings())
-	hd, err := Handler(Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hd, err := Routes(http.NewServeMux(), Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

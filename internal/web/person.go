@@ -14,6 +14,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 )
 
@@ -195,12 +196,12 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	q := r.URL.Query()
 	d := logData{ShowNames: q.Get("names") == "1", From: q.Get("from"), To: q.Get("to")}
 	sq := audit.Search{TenantID: g.TenantID(), PatientID: pid, Kind: audit.KindAccess}
-	if from, err := time.ParseInLocation("2006-01-02", d.From, amsterdam); err == nil {
+	if from, err := time.ParseInLocation("2006-01-02", d.From, clock.Amsterdam()); err == nil {
 		sq.From = from
 	} else {
 		d.From = ""
 	}
-	if to, err := time.ParseInLocation("2006-01-02", d.To, amsterdam); err == nil {
+	if to, err := time.ParseInLocation("2006-01-02", d.To, clock.Amsterdam()); err == nil {
 		sq.To = to.AddDate(0, 0, 1)
 	} else {
 		d.To = ""
@@ -217,7 +218,7 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	if n > maxLogEvents {
 		events, d.Truncated = events[:maxLogEvents], true
 	}
-	d.Lines = audit.PatientView(events, audit.ViewOptions{ShowNames: d.ShowNames, Location: amsterdam})
+	d.Lines = audit.PatientView(events, audit.ViewOptions{ShowNames: d.ShowNames, Location: clock.Amsterdam()})
 	s.render(w, r, http.StatusOK, "melog", s.page(w, r, c, "log.title", &d))
 }
 

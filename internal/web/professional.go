@@ -1,14 +1,12 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
-	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
 )
@@ -48,43 +46,20 @@ type patientsData struct {
 	NotFound bool
 }
 
-// relatedPatients lists the patients the professional has a current care
-// relationship with. It reads care_relationships (owned by access) because
-// access offers only the per-patient list; it returns ids only, and every
-// name shown is then read under its own decision and log line.
-func (s *server) relatedPatients(ctx context.Context, subj access.Subject) ([]patientItem, error) {
-	now := clock.Micros(s.d.Clock.Now())
-	rows, err := s.d.DB.QueryContext(ctx, `SELECT DISTINCT patient_id, kind FROM care_relationships
-		WHERE tenant_id = $1 AND professional_id = $2 AND start_at <= $3 AND (end_at IS NULL OR end_at > $3)
-		ORDER BY patient_id`, subj.TenantID, subj.AccountID, now)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []patientItem
-	for rows.Next() {
-		var p patientItem
-		if err := rows.Scan(&p.ID, &p.Kind); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
 func (s *server) patients(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	s.renderPatients(w, r, c, false)
 }
 
 func (s *server) renderPatients(w http.ResponseWriter, r *http.Request, c *sessionCtx, notFound bool) {
 	d := patientsData{CanFind: s.d.Index != nil, NotFound: notFound}
-	if s.d.DB != nil {
-		ps, err := s.relatedPatients(r.Context(), c.subject)
+	if s.d.Access != nil {
+		links, err := s.d.Access.MyPatients(r.Context(), c.subject)
 		if err != nil {
 			s.failed(w, r, err)
 			return
 		}
-		for _, p := range ps {
+		for _, l := range links {
+			p := patientItem{ID: l.PatientID, Kind: l.Kind}
 			name, err := s.patientName(r.Context(), c.subject, p.ID, purposeTreatment)
 			if access.IsDenied(err) {
 				continue // e.g. a role without demographics

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
 	"github.com/zorgkluis/zorgkluis/internal/record"
@@ -68,7 +69,7 @@ type row struct {
 // Amsterdam time, a date (or year-month, year) as recorded.
 func displayDate(d string) string {
 	if t, err := time.Parse(time.RFC3339, d); err == nil {
-		return t.In(amsterdam).Format("02-01-2006 15:04")
+		return t.In(clock.Amsterdam()).Format("02-01-2006 15:04")
 	}
 	if t, err := time.Parse(time.DateOnly, d); err == nil {
 		return t.Format("02-01-2006")

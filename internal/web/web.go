@@ -39,7 +39,6 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/record"
-	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
 //go:embed templates/*.html
@@ -56,7 +55,6 @@ type Indexer interface {
 
 // Deps are the services the pages call.
 type Deps struct {
-	DB      *store.DB // read-only: the professional's list of related patients
 	IDs     *identity.Registry
 	Authn   *authn.Service
 	Access  *access.Decider
@@ -87,8 +85,9 @@ type server struct {
 	pages map[string]*template.Template
 }
 
-// Handler returns the pages and their static assets.
-func Handler(d Deps) (http.Handler, error) {
+// Routes registers the pages and their static assets on mux, a mux of the
+// pages' own that the router gives, and returns it behind the pages' guard.
+func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
@@ -105,7 +104,6 @@ func Handler(d Deps) (http.Handler, error) {
 	if err := s.parse(); err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		return nil, err

@@ -1,0 +1,3 @@
+module example.org/zk
+
+go 1.26

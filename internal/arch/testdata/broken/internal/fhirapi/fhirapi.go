@@ -1,0 +1,3 @@
+package fhirapi
+
+import _ "example.org/zk/internal/mgmtapi"

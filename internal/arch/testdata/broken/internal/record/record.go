@@ -1,0 +1,3 @@
+package record
+
+import _ "example.org/zk/internal/testkit"

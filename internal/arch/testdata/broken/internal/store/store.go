@@ -1,0 +1,3 @@
+package store
+
+import _ "example.org/zk/internal/web"

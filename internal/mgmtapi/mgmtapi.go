@@ -1,0 +1,55 @@
+// Package mgmtapi is the management API under /api/v1: log-on and its
+// factors, the access rules (relationships, teams, delegations,
+// representation, emergency access, operator requests, rights and roles)
+// and the security officer's log inspection. Errors are RFC 9457 problem
+// documents. internal/router mounts it.
+package mgmtapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/httpx"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+)
+
+// Deps are what the handlers need.
+type Deps struct {
+	Sessions *httpx.Sessions
+	IDs      *identity.Registry
+	Authn    *authn.Service
+	Access   *access.Decider
+	Audit    *audit.Log
+	Clock    clock.Clock
+	Log      *slog.Logger
+	BaseURL  string // the server's own URL, named in log exports
+}
+
+// Server is the management API.
+type Server struct{ d Deps }
+
+// New returns the management API.
+func New(d Deps) *Server { return &Server{d: d} }
+
+// Mount registers the management routes on mux; any other /api/ path is a
+// 404 problem.
+func (s *Server) Mount(mux *http.ServeMux) {
+	s.logonRoutes(mux)
+	s.webauthnRoutes(mux)
+	s.accessRoutes(mux)
+	s.auditRoutes(mux)
+	mux.HandleFunc("/api/", s.apiNotFound)
+}
+
+type (
+	caller         = httpx.Caller
+	sessionHandler = httpx.SessionHandler
+)
+
+func (s *Server) withSession(h sessionHandler) http.HandlerFunc {
+	return s.d.Sessions.Require(h, httpx.Problem)
+}
