@@ -89,11 +89,12 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 		a.webhook = alert.NewWebhook(cfg.AlertWebhook, nil, log, 1000)
 		alerts = append(alerts, a.webhook)
 	}
-	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithAlerts(alerts))
+	queue := alert.NewQueue(db, c, rand.Reader, alerts) // one queue for access's and authn's events
+	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
 	set.Audit = a.audit // log-on events also go to the tamper-evident log
-	set.Alerts = alerts
+	set.Queue = queue
 	set.RoleCurrent = a.access.RoleCurrent // an ended privileged right is never a session role
 	// SMS and e-mail codes land in <data>/outbox for the demo to show.
 	if cfg.Demo {
