@@ -41,6 +41,11 @@ type app struct {
 // openApp opens the database (migrating it), loads the master key from the
 // data directory and builds the services.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...store.Option) (*app, error) {
+	return openAppAt(ctx, cfg, log, clock.System{}, opts...)
+}
+
+// openAppAt is openApp on clock c (a fake one in tests).
+func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock.Clock, opts ...store.Option) (*app, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
@@ -61,7 +66,6 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 		db.Close()
 		return nil, err
 	}
-	c := clock.System{}
 	kr, err := keys.NewKeyring(keys.Config{Master: master, Store: keys.NewSQLStore(db), Now: c.Now})
 	if err != nil {
 		db.Close()
