@@ -41,6 +41,11 @@ type app struct {
 // openApp opens the database (migrating it), loads the master key from the
 // data directory and builds the services.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...store.Option) (*app, error) {
+	return openAppAt(ctx, cfg, log, clock.System{}, opts...)
+}
+
+// openAppAt is openApp on clock c (a fake one in tests).
+func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock.Clock, opts ...store.Option) (*app, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
@@ -61,7 +66,6 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 		db.Close()
 		return nil, err
 	}
-	c := clock.System{}
 	kr, err := keys.NewKeyring(keys.Config{Master: master, Store: keys.NewSQLStore(db), Now: c.Now})
 	if err != nil {
 		db.Close()
@@ -89,11 +93,12 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...s
 		a.webhook = alert.NewWebhook(cfg.AlertWebhook, nil, log, 1000)
 		alerts = append(alerts, a.webhook)
 	}
-	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithAlerts(alerts))
+	queue := alert.NewQueue(db, c, rand.Reader, alerts) // one queue for access's and authn's events
+	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
 	set.Audit = a.audit // log-on events also go to the tamper-evident log
-	set.Alerts = alerts
+	set.Queue = queue
 	set.RoleCurrent = a.access.RoleCurrent // an ended privileged right is never a session role
 	// SMS and e-mail codes land in <data>/outbox for the demo to show.
 	if cfg.Demo {

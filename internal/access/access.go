@@ -233,7 +233,7 @@ type Decider struct {
 	maxOperatorFor  time.Duration
 	maxPrivilegeFor time.Duration
 
-	alerts alert.Sink // security events also go out here (LOG-9); nil: none
+	queue *alert.Queue // where security events are raised (LOG-9)
 
 	// The decision queries are prepared once per Decider: parsing them is
 	// most of the cost of a decision on SQLite.
@@ -300,9 +300,9 @@ func WithMaxPrivilegeDuration(d time.Duration) Option {
 // identity.Registry on the same database).
 func WithRoleWriter(w RoleWriter) Option { return func(x *Decider) { x.roles = w } }
 
-// WithAlerts sends every security event also to s (a log line, a webhook),
-// besides the officer's queue in the database (LOG-9).
-func WithAlerts(s alert.Sink) Option { return func(x *Decider) { x.alerts = s } }
+// WithSecurityQueue sets the security-event queue (LOG-9; default: alert's
+// queue in the same database, sending no alerts).
+func WithSecurityQueue(q *alert.Queue) Option { return func(x *Decider) { x.queue = q } }
 
 // WithRand sets the source of ids (default crypto/rand).
 func WithRand(r io.Reader) Option { return func(x *Decider) { x.rand = r } }
@@ -316,6 +316,9 @@ func NewDecider(db *store.DB, log *audit.Log, c clock.Clock, opts ...Option) *De
 	}
 	if d.roles == nil {
 		d.roles = identity.NewRegistry(db, c, d.rand)
+	}
+	if d.queue == nil {
+		d.queue = alert.NewQueue(db, c, d.rand, nil)
 	}
 	return d
 }

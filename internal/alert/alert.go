@@ -1,9 +1,10 @@
-// Package alert delivers security events (LOG-9) to where a security
-// officer notices them outside the application: a log line always, and a
-// webhook (an incident tool, a chat channel, an SMS gateway) when one is
-// configured. The officer's queue in the database stays the record; alerts
-// are notifications on top of it, best effort and never blocking the
-// request that raised them.
+// Package alert owns the security events (LOG-9): the one queue in the
+// database that every package raises them through and the security officer
+// reads per tenant (Queue), and their delivery to where an officer notices
+// them outside the application: a log line always, and a webhook (an
+// incident tool, a chat channel, an SMS gateway) when one is configured.
+// The queue is the record; alerts are notifications on top of it, best
+// effort and never blocking the request that raised them.
 package alert
 
 import (

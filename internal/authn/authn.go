@@ -108,10 +108,10 @@ type Settings struct {
 	// current roles, so an expired right never becomes a session's role.
 	RoleCurrent func(ctx context.Context, accountID string, role access.Role) (bool, error)
 
-	// Alerts, when set, receives every security event (an attack on
-	// log-on, a key's signature counter going back) besides the database
-	// (LOG-9).
-	Alerts alert.Sink
+	// Queue receives every security event (an attack on log-on, a key's
+	// signature counter going back; LOG-9). Default: alert's queue in the
+	// same database, sending no alerts.
+	Queue *alert.Queue
 }
 
 // AuditAppender appends events to the audit log.
@@ -178,7 +178,11 @@ func New(db *store.DB, ids *identity.Registry, h PasswordHasher, s SecretSealer,
 	if r == nil {
 		r = rand.Reader
 	}
-	return &Service{db: db, ids: ids, hasher: h, sealer: s, clock: c, rand: r, settings: set.withDefaults(), policy: &password.Policy{}}
+	set = set.withDefaults()
+	if set.Queue == nil {
+		set.Queue = alert.NewQueue(db, c, r, nil)
+	}
+	return &Service{db: db, ids: ids, hasher: h, sealer: s, clock: c, rand: r, settings: set, policy: &password.Policy{}}
 }
 
 // Session is an authenticated session.

@@ -12,12 +12,19 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
+
+// securityEvents reads one tenant's security-event queue ("" for the
+// operators'), newest first.
+func (f *fixture) securityEvents(ctx context.Context, tenant string, since time.Time) ([]alert.Entry, error) {
+	return f.svc.settings.Queue.List(ctx, tenant, since, 0)
+}
 
 // memSender keeps sent messages for tests.
 type memSender struct {

@@ -474,44 +474,27 @@ func (s *Service) alertOnBurst(ctx context.Context, e event, g gate) {
 	}
 }
 
+// securityEvent raises a security event in the tenant's queue: the
+// account's tenant when the account is known, else the operators' (an
+// unknown user name). The typed user name goes into the detail only, which
+// never leaves the queue.
 func (s *Service) securityEvent(ctx context.Context, kind string, e event, detail string) {
-	id, err := s.newID()
-	if err != nil {
-		return
+	q := alert.Entry{TenantID: s.tenantOf(ctx, e), Kind: kind, AccountID: e.accountID, Source: e.source, Detail: detail}
+	if e.username != "" {
+		q.Detail += " (user name " + e.username + ")"
 	}
-	_, _ = s.db.ExecContext(ctx, `INSERT INTO auth_security_events (id, kind, account_id, username, source, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		id, kind, nullable(e.accountID), e.username, e.source, detail, clock.Micros(s.clock.Now()))
-	if s.settings.Alerts != nil {
-		s.settings.Alerts.Alert(ctx, alert.Event{Time: s.clock.Now(), TenantID: e.tenantID, Kind: kind, AccountID: e.accountID,
-			Source: e.source, Detail: detail})
-	}
+	_, _ = s.settings.Queue.Raise(ctx, s.db, q)
 	e.reason = detail
 	s.auditEvent(ctx, e, kind)
 }
 
-// SecurityEvent is a raised security event (an attack on log-on).
-type SecurityEvent struct {
-	Kind, AccountID, Username, Source, Detail string
-	At                                        time.Time
-}
-
-// SecurityEvents lists the security events raised since a time, oldest first.
-func (s *Service) SecurityEvents(ctx context.Context, since time.Time) ([]SecurityEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, COALESCE(account_id, ''), username, source, detail, created_at FROM auth_security_events
-		WHERE created_at >= $1 ORDER BY created_at, id`, clock.Micros(since))
-	if err != nil {
-		return nil, fmt.Errorf("security events: %w", err)
+// tenantOf is the tenant of the event's account, "" when there is none.
+func (s *Service) tenantOf(ctx context.Context, e event) string {
+	if e.tenantID != "" || e.accountID == "" {
+		return e.tenantID
 	}
-	defer rows.Close()
-	var out []SecurityEvent
-	for rows.Next() {
-		var e SecurityEvent
-		var at int64
-		if err := rows.Scan(&e.Kind, &e.AccountID, &e.Username, &e.Source, &e.Detail, &at); err != nil {
-			return nil, fmt.Errorf("security events: %w", err)
-		}
-		e.At = clock.FromMicros(at)
-		out = append(out, e)
+	if a, err := s.ids.Account(ctx, e.accountID); err == nil {
+		return a.TenantID
 	}
-	return out, rows.Err()
+	return ""
 }

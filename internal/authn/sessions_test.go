@@ -81,7 +81,7 @@ func TestPrivilegedRolesOnSeparateAccounts(t *testing.T) {
 		if _, _, err := f.logon(t, op, op.pw, "::1"); err != nil {
 			t.Fatalf("operator: %v", err)
 		}
-		evs, _ := f.svc.SecurityEvents(ctx, time.Time{})
+		evs, _ := f.securityEvents(ctx, f.tenant, time.Time{})
 		if len(evs) != 2 || evs[0].Kind != "privilege-mix" {
 			t.Fatalf("events %+v", evs)
 		}

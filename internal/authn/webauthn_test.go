@@ -351,7 +351,7 @@ func TestWebAuthnSignCountAndOwner(t *testing.T) {
 		if _, err := f.keyLogon(t, u, u.pw, k); !errors.Is(err, ErrLogonFailed) {
 			t.Fatalf("regressed counter accepted: %v", err)
 		}
-		evs, err := f.svc.SecurityEvents(ctx, start)
+		evs, err := f.securityEvents(ctx, f.tenant, start)
 		if err != nil || len(evs) != 1 || evs[0].Kind != "webauthn-sign-count" || evs[0].AccountID != u.id {
 			t.Fatalf("security events %+v %v", evs, err)
 		}
