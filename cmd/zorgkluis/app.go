@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -18,6 +20,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/record"
+	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
@@ -108,6 +111,13 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	a.records = record.New(db, kr, a.audit, c)
 	log.Info("keys loaded", "master_key", master.ID())
 	return a, nil
+}
+
+// handler is the public HTTP surface on a's services, as serve mounts it.
+func (a *app) handler(log *slog.Logger, reg prometheus.Registerer, base string) (http.Handler, error) {
+	return router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
+		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
+		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes})
 }
 
 func (a *app) Close() error {

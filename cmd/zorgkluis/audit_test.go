@@ -17,12 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"net/http/httptest"
+
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
-	"net/http/httptest"
 )
 
 // runCLI runs the zorgkluis command in-process and returns its exit status,

@@ -5,12 +5,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"io"
 	"os"
 	"os/signal"
 	"os/user"
 	"syscall"
+
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 )
 
 // env is what a subcommand may touch of the process.

@@ -19,13 +19,11 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/alert"
-	"github.com/zorgkluis/zorgkluis/internal/api"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
-	"github.com/zorgkluis/zorgkluis/internal/web"
 )
 
 // REQ: LOG-9
@@ -58,18 +56,12 @@ func testOneSecurityQueue(t *testing.T, dialect string) {
 	}
 	defer a.Close()
 	ids, an := a.ids, a.authn
-	// The handlers as serve mounts them.
-	pages, err := web.Handler(web.Deps{BaseURL: "https://localhost", DB: a.db, IDs: ids, Authn: an, Access: a.access, Records: a.records,
-		Audit: a.audit, Index: a.keys, Clock: c, Log: discard, IdleTimeout: cfg.IdleTimeout})
+	// The handler as serve mounts it.
+	h, err := a.handler(discard, prometheus.NewRegistry(), "https://localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiSrv, err := api.New(api.Deps{DB: a.db, IDs: ids, Authn: an, Access: a.access, Records: a.records, Audit: a.audit, Clock: c, Log: discard,
-		Metrics: prometheus.NewRegistry(), Version: "test", BaseURL: "https://localhost", Web: pages})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(apiSrv.Handler())
+	srv := httptest.NewTLSServer(h)
 	defer srv.Close()
 
 	tenant := func(name string) string {

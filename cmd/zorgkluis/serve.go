@@ -95,9 +95,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), auditLagMetric(a))
-	h, err := router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
-		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
-		IdleTimeout: cfg.IdleTimeout, MaxBodyBytes: cfg.MaxBodyBytes})
+	h, err := a.handler(log, reg, base)
 	if err != nil {
 		ln.Close()
 		return err

@@ -228,26 +228,33 @@ func checkImports(mod string, files []goFile) []string {
 
 var (
 	createTable = regexp.MustCompile(`(?i)CREATE TABLE (?:IF NOT EXISTS )?([a-z_][a-z0-9_]*)`)
+	dropTable   = regexp.MustCompile(`(?i)DROP TABLE (?:IF EXISTS )?([a-z_][a-z0-9_]*)`)
 	writeRef    = regexp.MustCompile(`(?i)\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|ALTER\s+TABLE|TRUNCATE)\s+([a-z_][a-z0-9_]*)`)
 	readRef     = regexp.MustCompile(`(?i)\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)`)
 )
 
-// tableOwners reads the migrations: a file NNNNN_owner_*.sql creates tables
-// owned by package owner.
+// tableOwners reads the migrations in order: a file NNNNN_owner_*.sql
+// creates tables owned by package owner (in its Up part; a table a later
+// migration drops is gone).
 func tableOwners(dir string) (map[string]string, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.sql"))
 	if err != nil {
 		return nil, err
 	}
+	sort.Strings(paths)
 	owners := map[string]string{}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
 		}
+		up, _, _ := strings.Cut(string(b), "-- +goose Down")
 		_, rest, _ := strings.Cut(strings.TrimSuffix(filepath.Base(p), ".sql"), "_")
 		owner, _, _ := strings.Cut(rest, "_")
-		for _, m := range createTable.FindAllStringSubmatch(string(b), -1) {
+		for _, m := range dropTable.FindAllStringSubmatch(up, -1) {
+			delete(owners, m[1])
+		}
+		for _, m := range createTable.FindAllStringSubmatch(up, -1) {
 			if o, dup := owners[m[1]]; dup && o != owner {
 				return nil, fmt.Errorf("table %s created by %s and %s", m[1], o, owner)
 			}
