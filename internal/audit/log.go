@@ -241,14 +241,16 @@ type Filter struct {
 }
 
 // Query returns matching events, newest first: at most Limit (default
-// 1000). It is Search without paging, for callers that want a slice.
+// 1000). It reads without a Permit and logs nothing, so it is not for
+// request handlers (they read through Read): it serves the access
+// package's own counts of its operator requests and other packages' tests.
 func (l *Log) Query(ctx context.Context, f Filter) ([]Event, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
 	var out []Event
-	_, err := l.Each(ctx, Search{TenantID: f.TenantID, PatientID: f.PatientID, UserID: f.UserID, Action: f.Action}, limit,
+	_, err := l.each(ctx, Search{TenantID: f.TenantID, PatientID: f.PatientID, UserID: f.UserID, Action: f.Action}, limit,
 		func(e Event) error { out = append(out, e); return nil })
 	if err != nil {
 		return nil, fmt.Errorf("query audit events: %w", err)

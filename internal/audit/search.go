@@ -21,12 +21,13 @@ var searchIDRE = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // Search.
 func ValidSearchID(s string) bool { return searchIDRE.MatchString(s) }
 
-// MaxPage is the largest page Search returns; larger sets are read page by
-// page (Search with After, or Each).
+// MaxPage is the largest page one query returns; larger sets are read page
+// by page (Read with a larger Limit, or the next part after Next).
 const MaxPage = 1000
 
-// Search selects events for log inspection (LOG-5) and the patient's view
-// (LOG-4). Empty fields match everything; the tenant always applies.
+// Search selects events for Read: log inspection (LOG-5) and the
+// patient's view (LOG-4). Empty fields match everything; the tenant always
+// applies.
 type Search struct {
 	TenantID  string
 	PatientID string
@@ -40,7 +41,7 @@ type Search struct {
 	Oldest bool
 	After  Cursor // continue after this event, in the chosen order
 	Until  Cursor // stop at this event (inclusive), in the chosen order
-	Limit  int    // 1..MaxPage; 0 means MaxPage
+	Limit  int    // a page: 1..MaxPage, 0 means MaxPage; in Read: the most events released
 }
 
 // Cursor marks an event's place in the (time, id) order of the log; it is
@@ -161,9 +162,9 @@ func (q Search) limit() int {
 	return q.Limit
 }
 
-// Search returns one page of matching events and the cursor of the next
+// search returns one page of matching events and the cursor of the next
 // page, which is zero when there is none.
-func (l *Log) Search(ctx context.Context, q Search) ([]Event, Cursor, error) {
+func (l *Log) search(ctx context.Context, q Search) ([]Event, Cursor, error) {
 	n := q.limit()
 	s, args := q.sql("body", n+1, 0)
 	rows, err := l.db.QueryContext(ctx, s, args...)
@@ -198,11 +199,11 @@ func (l *Log) Search(ctx context.Context, q Search) ([]Event, Cursor, error) {
 	return out, next, nil
 }
 
-// Boundary returns the cursor of the n-th matching event (n ≥ 1) and
+// boundary returns the cursor of the n-th matching event (n ≥ 1) and
 // whether more events follow it; an export of at most n events bounds
 // itself with Until = that cursor, and offers the cursor as its next page.
 // When fewer than n events match, the cursor is zero.
-func (l *Log) Boundary(ctx context.Context, q Search, n int) (Cursor, bool, error) {
+func (l *Log) boundary(ctx context.Context, q Search, n int) (Cursor, bool, error) {
 	if n < 1 {
 		return Cursor{}, false, fmt.Errorf("audit boundary: n = %d", n)
 	}
@@ -230,10 +231,10 @@ func (l *Log) Boundary(ctx context.Context, q Search, n int) (Cursor, bool, erro
 	return cs[0], true, nil
 }
 
-// Each calls fn for every matching event, in pages, up to max events (max
+// each calls fn for every matching event, in pages, up to max events (max
 // ≤ 0: no limit beyond q's bounds). It stops at the first error of fn.
 // Pages are separate queries, so a long export holds no transaction open.
-func (l *Log) Each(ctx context.Context, q Search, max int, fn func(Event) error) (int, error) {
+func (l *Log) each(ctx context.Context, q Search, max int, fn func(Event) error) (int, error) {
 	n := 0
 	for {
 		if max > 0 {
@@ -241,7 +242,7 @@ func (l *Log) Each(ctx context.Context, q Search, max int, fn func(Event) error)
 		} else {
 			q.Limit = MaxPage
 		}
-		evs, next, err := l.Search(ctx, q)
+		evs, next, err := l.search(ctx, q)
 		if err != nil {
 			return n, err
 		}

@@ -69,7 +69,7 @@ func BenchmarkPatientLog(b *testing.B) {
 			ctx := context.Background()
 			b.Run("officer-page", func(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
-					evs, _, err := l.Search(ctx, Search{TenantID: "t-1", PatientID: "p" + strconv.Itoa(i%1000), Limit: 100})
+					evs, _, err := l.search(ctx, Search{TenantID: "t-1", PatientID: "p" + strconv.Itoa(i%1000), Limit: 100})
 					if err != nil || len(evs) != min(100, n/1000) {
 						b.Fatalf("%d events, %v", len(evs), err)
 					}
@@ -78,7 +78,7 @@ func BenchmarkPatientLog(b *testing.B) {
 			b.Run("person-view", func(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
 					var evs []Event
-					if _, err := l.Each(ctx, Search{TenantID: "t-1", PatientID: "p" + strconv.Itoa(i%1000), Kind: KindAccess}, 10001,
+					if _, err := l.each(ctx, Search{TenantID: "t-1", PatientID: "p" + strconv.Itoa(i%1000), Kind: KindAccess}, 10001,
 						func(e Event) error { evs = append(evs, e); return nil }); err != nil {
 						b.Fatal(err)
 					}

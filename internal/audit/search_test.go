@@ -33,7 +33,7 @@ func TestSearch(t *testing.T) {
 
 		count := func(q Search) int {
 			t.Helper()
-			n, err := l.Each(ctx, q, 0, func(Event) error { return nil })
+			n, err := l.each(ctx, q, 0, func(Event) error { return nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func TestSearch(t *testing.T) {
 			q := Search{TenantID: "t-1", Oldest: oldest, Limit: 4}
 			var seen []Event
 			for pages := 0; pages < 20; pages++ {
-				evs, next, err := l.Search(ctx, q)
+				evs, next, err := l.search(ctx, q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -87,7 +87,7 @@ func TestSearch(t *testing.T) {
 		}
 
 		q := Search{TenantID: "t-1", Oldest: true}
-		until, more, err := l.Boundary(ctx, q, 10)
+		until, more, err := l.boundary(ctx, q, 10)
 		if err != nil || !more {
 			t.Fatalf("boundary: %v %v", more, err)
 		}
@@ -95,10 +95,10 @@ func TestSearch(t *testing.T) {
 		if got := count(q); got != 10 {
 			t.Fatalf("bounded export: %d events", got)
 		}
-		if _, more, err := l.Boundary(ctx, Search{TenantID: "t-1"}, 25); err != nil || more {
+		if _, more, err := l.boundary(ctx, Search{TenantID: "t-1"}, 25); err != nil || more {
 			t.Fatalf("boundary at the end: %v %v", more, err)
 		}
-		if n, err := l.Each(ctx, Search{TenantID: "t-1"}, 7, func(Event) error { return nil }); err != nil || n != 7 {
+		if n, err := l.each(ctx, Search{TenantID: "t-1"}, 7, func(Event) error { return nil }); err != nil || n != 7 {
 			t.Fatalf("Each max: %d %v", n, err)
 		}
 		for _, bad := range []string{"", "x", "MTIz", "MTIzLmFiYw"} {

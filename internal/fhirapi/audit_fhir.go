@@ -54,20 +54,22 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 		outcome(w, r, http.StatusBadRequest, fhir.CodeValue, "date must be a FHIR date or dateTime with prefix ge, gt, le, lt or eq (or none)", "date")
 		return
 	}
-	g, ok := s.decideFHIR(w, r, c, access.Request{PatientID: pid, Action: access.Read,
-		Categories: []string{fhir.CategoryDemographics}, Purpose: purposeOf(c)})
-	if !ok {
+	p, err := s.d.Access.DecideLogRead(r.Context(), c.Subject, access.LogScope{PatientID: pid, Purpose: purposeOf(c)})
+	if access.IsDenied(err) {
+		outcome(w, r, http.StatusForbidden, fhir.CodeForbidden, "access denied; the attempt has been logged")
 		return
 	}
-	ev := g.Event(audit.ActionLogRead, audit.OutcomeSuccess)
-	ev.Query = r.URL.RawQuery
-	if _, err := s.d.Audit.Append(r.Context(), ev); err != nil {
+	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	sq := audit.Search{TenantID: g.TenantID(), PatientID: pid, Kind: audit.KindAccess, From: from, To: to}
+	rd, err := s.d.Audit.Read(r.Context(), p, audit.Search{PatientID: pid, Kind: audit.KindAccess, From: from, To: to, Limit: maxPatientLogEvents + 1}, r.URL.RawQuery)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
 	var events []audit.Event
-	n, err := s.d.Audit.Each(r.Context(), sq, maxPatientLogEvents+1, func(e audit.Event) error {
+	n, err := rd.Each(r.Context(), func(e audit.Event) error {
 		events = append(events, e)
 		return nil
 	})

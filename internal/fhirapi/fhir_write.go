@@ -97,24 +97,9 @@ func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, c caller) {
 
 func (s *Server) registerPatient(w http.ResponseWriter, r *http.Request, c caller, res *fhir.Resource) {
 	ctx := r.Context()
-	tenant := c.Subject.TenantID
-	var idx []byte
-	if res.BSN != "" && tenant != "" {
-		var err error
-		if idx, err = s.d.Records.BSNIndex(ctx, tenant, res.BSN); err != nil {
-			s.failed(w, r, err)
-			return
-		}
-		// Checked before the decision so that a duplicate is answered
-		// without a registration grant; the unique index decides races.
-		if _, err := s.d.IDs.PatientByBSNIndex(ctx, tenant, idx); err == nil {
-			outcome(w, r, http.StatusConflict, fhir.CodeConflict, "a patient with this BSN is already registered in this organisation", "Patient.identifier")
-			return
-		} else if !errors.Is(err, identity.ErrNotFound) {
-			s.failed(w, r, err)
-			return
-		}
-	}
+	// Decide first: whether a BSN is registered is itself personal data,
+	// so only a subject allowed to register patients learns it, and a
+	// refused attempt is logged whether the BSN exists or not.
 	id, err := s.d.IDs.NewID("p-")
 	if err != nil {
 		s.failed(w, r, err)
@@ -128,6 +113,22 @@ func (s *Server) registerPatient(w http.ResponseWriter, r *http.Request, c calle
 	if err != nil {
 		s.failed(w, r, err)
 		return
+	}
+	var idx []byte
+	if res.BSN != "" {
+		if idx, err = s.d.Records.BSNIndex(ctx, g.TenantID(), res.BSN); err != nil {
+			s.failed(w, r, err)
+			return
+		}
+		// The unique index decides races; this answers the common case
+		// before anything is written.
+		if _, err := s.d.IDs.PatientByBSNIndex(ctx, g.TenantID(), idx); err == nil {
+			outcome(w, r, http.StatusConflict, fhir.CodeConflict, "a patient with this BSN is already registered in this organisation", "Patient.identifier")
+			return
+		} else if !errors.Is(err, identity.ErrNotFound) {
+			s.failed(w, r, err)
+			return
+		}
 	}
 	stored, err := s.d.Records.RegisterPatient(ctx, g, s.d.IDs, idx, res.Raw)
 	if errors.Is(err, identity.ErrExists) {

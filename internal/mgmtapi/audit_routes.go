@@ -139,16 +139,26 @@ func parseAuditTime(v string, upper bool) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, v)
 }
 
-// logAuditRead records that the caller searched or exported the log (NEN
-// 7513: access to the log itself is logged). It must succeed before any
-// line is released (LOG-3).
-func (s *Server) logAuditRead(r *http.Request, c caller, sq audit.Search, canon url.Values) error {
-	ev := audit.Event{Action: audit.ActionLogRead, Outcome: audit.OutcomeSuccess,
-		TenantID: c.Subject.TenantID, Organisation: c.Subject.Organisation, UserID: c.Subject.AccountID, UserName: c.Subject.Name,
-		Role: string(c.Subject.Role), Assurance: c.Subject.Assurance.String(), OnBehalfOf: c.Subject.OnBehalfOf,
-		PatientID: sq.PatientID, Purpose: "HOPERAT", Query: r.URL.Path + "?" + canon.Encode()}
-	_, err := s.d.Audit.Append(r.Context(), ev)
-	return err
+// readLog decides that the caller may inspect the tenant's log and opens
+// the selection; the reading is logged (NEN 7513: access to the log itself
+// is logged) before any line is released (LOG-3). It answers a failure
+// itself and then returns nil.
+func (s *Server) readLog(w http.ResponseWriter, r *http.Request, c caller, sq audit.Search, canon url.Values) *audit.Reading {
+	p, err := s.d.Access.DecideLogRead(r.Context(), c.Subject, access.LogScope{})
+	if access.IsDenied(err) {
+		httpx.Problem(w, r, http.StatusForbidden, "Forbidden", "only a security officer inspects the access log")
+		return nil
+	}
+	if err != nil {
+		s.auditFailed(w, r, err)
+		return nil
+	}
+	rd, err := s.d.Audit.Read(r.Context(), p, sq, r.URL.Path+"?"+canon.Encode())
+	if err != nil {
+		s.auditFailed(w, r, err)
+		return nil
+	}
+	return rd
 }
 
 // auditFailed answers a failure of the log as a problem: nothing is
@@ -176,20 +186,17 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, c caller) {
 		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", bad)
 		return
 	}
-	if err := s.logAuditRead(r, c, sq, canon); err != nil {
-		s.auditFailed(w, r, err)
+	rd := s.readLog(w, r, c, sq, canon)
+	if rd == nil {
 		return
 	}
-	evs, next, err := s.d.Audit.Search(r.Context(), sq)
-	if err != nil {
+	evs := []audit.Event{}
+	if _, err := rd.Each(r.Context(), func(e audit.Event) error { evs = append(evs, e); return nil }); err != nil {
 		s.auditFailed(w, r, err)
 		return
 	}
 	page := auditPage{Events: evs, Count: len(evs)}
-	if page.Events == nil {
-		page.Events = []audit.Event{}
-	}
-	if !next.IsZero() {
+	if next := rd.Next(); !next.IsZero() {
 		page.Next = s.auditLink(r.URL.Path, canon, next)
 	}
 	httpx.WriteJSON(w, http.StatusOK, page)
@@ -226,21 +233,14 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	canon.Set("format", format)
 	sq.Oldest = true
-	max := sq.Limit
-	if err := s.logAuditRead(r, c, sq, canon); err != nil {
-		s.auditFailed(w, r, err)
-		return
-	}
-	// Fix the end of this part before streaming, so the next link is known
-	// up front and events appended meanwhile fall into the next part.
-	until, more, err := s.d.Audit.Boundary(r.Context(), sq, max)
-	if err != nil {
-		s.auditFailed(w, r, err)
+	// Read fixes the end of this part before streaming, so the next link is
+	// known up front and events appended meanwhile fall into the next part.
+	rd := s.readLog(w, r, c, sq, canon)
+	if rd == nil {
 		return
 	}
 	next := ""
-	if more {
-		sq.Until = until
+	if until := rd.Next(); !until.IsZero() {
 		next = s.auditLink(r.URL.Path, canon, until)
 		w.Header().Set("Link", "<"+next+`>; rel="next"`)
 	}
@@ -274,7 +274,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
 			return enc.Encode(map[string]any{"fullUrl": audit.EventURN(e.ID), "resource": audit.ToAuditEvent(e, server)})
 		}
 	}
-	n, err := s.d.Audit.Each(r.Context(), sq, max, writeOne)
+	n, err := rd.Each(r.Context(), writeOne)
 	if err != nil {
 		// The status is sent: a Bundle is left unterminated, so it does not
 		// parse, and NDJSON ends with an OperationOutcome line; either way

@@ -497,3 +497,54 @@ func TestAuditEventCapability(t *testing.T) {
 		t.Fatal("AuditEvent not in the CapabilityStatement")
 	}
 }
+
+// REQ: AZ-1, LOG-1 — the security officer of tenant B finds nothing of
+// tenant A through the inspection API, not even when naming A's patient or
+// A's doctor; B's reading is in B's log and none of it in A's.
+func TestAuditInspectionStaysInTenant(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		doc := e.login(e.tenantA, access.RoleProfessional)
+		p, _ := e.patient(e.tenantA)
+		if _, err := e.dec.AddRelationship(e.ctx, access.Relationship{TenantID: e.tenantA, ProfessionalID: doc.id, PatientID: p, Kind: "gp",
+			Start: e.clock.Now().Add(-time.Minute), RecordedBy: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		if c := e.readPatient(doc, p); c != http.StatusOK {
+			t.Fatalf("read: %d", c)
+		}
+		officerB := e.login(e.tenantB, access.RoleSecurityOfficer)
+		// (B's own readings name the patient asked for; they are B's events.)
+		for _, path := range []string{"/api/v1/audit?patient=" + p, "/api/v1/audit?user=" + doc.id, "/api/v1/audit"} {
+			resp, b := e.do(officerB, "GET", path, "")
+			var pg auditPageJSON
+			if err := json.Unmarshal(b, &pg); resp.StatusCode != http.StatusOK || err != nil {
+				t.Fatalf("officer B, %s: %d %s", path, resp.StatusCode, b)
+			}
+			for _, ev := range pg.Events {
+				if ev.TenantID != e.tenantB || ev.UserID == doc.id || ev.Action != audit.ActionLogRead {
+					t.Fatalf("officer B, %s: %+v", path, ev)
+				}
+			}
+		}
+		for _, path := range []string{"/api/v1/audit/export?format=ndjson&user=" + doc.id, "/api/v1/audit/export?format=ndjson"} {
+			resp, b := e.do(officerB, "GET", path, "")
+			if resp.StatusCode != http.StatusOK || bytes.Contains(b, []byte(e.tenantA)) {
+				t.Fatalf("officer B, %s: %d, names tenant A %v", path, resp.StatusCode, bytes.Contains(b, []byte(e.tenantA)))
+			}
+			for sc := bufio.NewScanner(bytes.NewReader(b)); sc.Scan(); {
+				var ae auditEventJSON
+				if err := json.Unmarshal(sc.Bytes(), &ae); err != nil || ae.Type.Code != "110101" {
+					t.Fatalf("officer B, %s: an event other than B's own readings: %.300s", path, sc.Bytes())
+				}
+			}
+		}
+		reads, err := e.log.Query(e.ctx, audit.Filter{TenantID: e.tenantB, UserID: officerB.id, Action: audit.ActionLogRead})
+		if err != nil || len(reads) != 5 {
+			t.Fatalf("officer B's readings in B's log: %d %v", len(reads), err)
+		}
+		if inA, err := e.log.Query(e.ctx, audit.Filter{TenantID: e.tenantA, UserID: officerB.id}); err != nil || len(inA) != 0 {
+			t.Fatalf("officer B's readings in A's log: %+v %v", inA, err)
+		}
+	})
+}

@@ -414,30 +414,41 @@ func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, audi
 	return f, d
 }
 
-// logReadEvent records that the security officer searched or exported the
-// log (NEN 7513: access to the log is logged too), before any line is shown.
-func (s *server) logReadEvent(r *http.Request, c *sessionCtx, f audit.Search, query template.URL) error {
-	_, err := s.d.Audit.Append(r.Context(), audit.Event{Action: audit.ActionLogRead, Outcome: audit.OutcomeSuccess,
-		TenantID: c.subject.TenantID, Organisation: c.subject.Organisation, UserID: c.subject.AccountID, UserName: c.subject.Name,
-		Role: string(c.subject.Role), Assurance: c.subject.Assurance.String(), PatientID: f.PatientID, Purpose: "HOPERAT",
-		Query: r.URL.Path + "?" + string(query)})
-	return err
+// readLog decides that the security officer may inspect the log and opens
+// the selection; the reading is logged (NEN 7513: access to the log is
+// logged too) before any line is shown (LOG-3).
+func (s *server) readLog(r *http.Request, c *sessionCtx, f audit.Search, query template.URL) (*audit.Reading, error) {
+	p, err := s.d.Access.DecideLogRead(r.Context(), c.subject, access.LogScope{})
+	if err != nil {
+		return nil, err
+	}
+	return s.d.Audit.Read(r.Context(), p, f, r.URL.Path+"?"+string(query))
+}
+
+// readFailed answers a failed inspection: a refusal as forbidden,
+// anything else as unavailable.
+func (s *server) readFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if access.IsDenied(err) {
+		s.errorPage(w, r, http.StatusForbidden, "err.forbidden")
+		return
+	}
+	s.failed(w, r, err)
 }
 
 func (s *server) auditSearch(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	f, d := s.auditFilter(r, c)
 	if r.URL.Query().Has("search") {
 		d.Searched = true
-		if err := s.logReadEvent(r, c, f, d.Query); err != nil {
-			s.failed(w, r, err)
-			return
-		}
-		evs, next, err := s.d.Audit.Search(r.Context(), f)
+		rd, err := s.readLog(r, c, f, d.Query)
 		if err != nil {
+			s.readFailed(w, r, err)
+			return
+		}
+		if _, err := rd.Each(r.Context(), func(e audit.Event) error { d.Events = append(d.Events, e); return nil }); err != nil {
 			s.failed(w, r, err)
 			return
 		}
-		d.Events, d.Next = evs, next.String()
+		d.Next = rd.Next().String()
 	}
 	s.render(w, r, http.StatusOK, "audit", s.page(w, r, c, "sec.au.title", &d))
 }
@@ -461,13 +472,14 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionC
 		s.errorPage(w, r, http.StatusBadRequest, "err.input")
 		return
 	}
-	f.Oldest, f.After = true, audit.Cursor{}
-	if err := s.logReadEvent(r, c, f, d.Query+"&export="+template.URL(format)); err != nil {
-		s.failed(w, r, err)
+	f.Oldest, f.After, f.Limit = true, audit.Cursor{}, maxWebExport
+	rd, err := s.readLog(r, c, f, d.Query+"&export="+template.URL(format))
+	if err != nil {
+		s.readFailed(w, r, err)
 		return
 	}
 	var evs []audit.Event
-	if _, err := s.d.Audit.Each(r.Context(), f, maxWebExport, func(e audit.Event) error {
+	if _, err := rd.Each(r.Context(), func(e audit.Event) error {
 		evs = append(evs, e)
 		return nil
 	}); err != nil {
@@ -480,7 +492,6 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionC
 	now := s.d.Clock.Now().UTC()
 	server := s.d.BaseURL // configured, never the client's Host header
 	var b []byte
-	var err error
 	ext, ctype := ".json", "application/json"
 	switch format {
 	case "json":

@@ -144,7 +144,7 @@ func TestAuditPagesOverHTTP(t *testing.T) {
 	if code, _ := e.page(officer, "/security/audit/export?format=xml", nil, false); code != http.StatusBadRequest {
 		t.Fatalf("bad format: %d", code)
 	}
-	logged, _, err := lg.Search(e.ctx, audit.Search{TenantID: tenant, UserID: officer.subj.AccountID, Action: audit.ActionLogRead})
+	logged, err := lg.Query(e.ctx, audit.Filter{TenantID: tenant, UserID: officer.subj.AccountID, Action: audit.ActionLogRead})
 	if err != nil {
 		t.Fatal(err)
 	}

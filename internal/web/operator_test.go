@@ -37,10 +37,12 @@ type pageEnv struct {
 	ids   *identity.Registry
 	an    *authn.Service
 	dec   *access.Decider
+	log   *audit.Log
 	n     int
 }
 
-func newPageEnv(t *testing.T) *pageEnv {
+// newPageEnv starts the pages; opts change the dependencies first.
+func newPageEnv(t *testing.T, opts ...func(*Deps)) *pageEnv {
 	t.Helper()
 	db := storetest.SQLite(t)
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
@@ -54,10 +56,14 @@ func newPageEnv(t *testing.T) *pageEnv {
 	}
 	e := &pageEnv{t: t, ctx: context.Background(), clock: c, db: db}
 	e.ids = identity.NewRegistry(db, c, rand.Reader)
-	log := audit.New(db, c, rand.Reader)
-	e.dec = access.NewDecider(db, log, c, access.WithRoleWriter(e.ids))
+	e.log = audit.New(db, c, rand.Reader)
+	e.dec = access.NewDecider(db, e.log, c, access.WithRoleWriter(e.ids))
 	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, authn.DefaultSettings())
-	hd, err := Routes(http.NewServeMux(), Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	deps := Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: e.log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&deps)
+	}
+	hd, err := Routes(http.NewServeMux(), deps)
 	if err != nil {
 		t.Fatal(err)
 	}

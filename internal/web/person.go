@@ -180,7 +180,7 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 		s.errorPage(w, r, http.StatusNotFound, "me.norecord")
 		return
 	}
-	g, err := s.d.Access.Decide(r.Context(), c.subject, access.Request{PatientID: pid, Action: access.Read, Categories: []string{fhir.CategoryDemographics}, Purpose: purposePatient})
+	p, err := s.d.Access.DecideLogRead(r.Context(), c.subject, access.LogScope{PatientID: pid, Purpose: purposePatient})
 	if access.IsDenied(err) {
 		s.errorPage(w, r, http.StatusForbidden, "err.forbidden")
 		return
@@ -189,13 +189,9 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 		s.failed(w, r, err)
 		return
 	}
-	if _, err := s.d.Audit.Append(r.Context(), g.Event(audit.ActionLogRead, audit.OutcomeSuccess)); err != nil {
-		s.failed(w, r, err)
-		return
-	}
 	q := r.URL.Query()
 	d := logData{ShowNames: q.Get("names") == "1", From: q.Get("from"), To: q.Get("to")}
-	sq := audit.Search{TenantID: g.TenantID(), PatientID: pid, Kind: audit.KindAccess}
+	sq := audit.Search{PatientID: pid, Kind: audit.KindAccess, Limit: maxLogEvents + 1}
 	if from, err := time.ParseInLocation("2006-01-02", d.From, clock.Amsterdam()); err == nil {
 		sq.From = from
 	} else {
@@ -206,8 +202,13 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	} else {
 		d.To = ""
 	}
+	rd, err := s.d.Audit.Read(r.Context(), p, sq, "")
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
 	var events []audit.Event
-	n, err := s.d.Audit.Each(r.Context(), sq, maxLogEvents+1, func(e audit.Event) error {
+	n, err := rd.Each(r.Context(), func(e audit.Event) error {
 		events = append(events, e)
 		return nil
 	})

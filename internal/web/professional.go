@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
 )
@@ -80,7 +82,13 @@ func (s *server) renderPatients(w http.ResponseWriter, r *http.Request, c *sessi
 }
 
 // findPatient looks a patient up by BSN (POSTed, never in a URL) through
-// its blind index, then opens the record, where access decides.
+// its blind index. Whether a BSN is registered is itself personal data, so
+// access decides before the answer says so: a subject allowed to read the
+// patient is sent to the record, a professional who may break the glass
+// gets the refusal with that offer (as the record page would show it), and
+// everyone else gets the same "not found" as for a BSN nobody has. Every
+// lookup is logged here, in the handler that answers it, not by the page a
+// redirect leads to (LOG-1).
 func (s *server) findPatient(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	bsn := strings.ReplaceAll(strings.TrimSpace(r.PostFormValue("bsn")), " ", "")
 	if s.d.Index == nil || !nlid.ValidBSN(bsn) {
@@ -94,14 +102,29 @@ func (s *server) findPatient(w http.ResponseWriter, r *http.Request, c *sessionC
 	}
 	pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.subject.TenantID, idx)
 	if errors.Is(err, identity.ErrNotFound) {
-		s.renderPatients(w, r, c, true)
-		return
-	}
-	if err != nil {
+		pid = "" // decided (and logged) as a lookup that names no patient
+	} else if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/patients/"+pid, http.StatusSeeOther)
+	g, err := s.d.Access.Decide(r.Context(), c.subject, access.Request{PatientID: pid, Action: access.Read,
+		Categories: []string{fhir.CategoryDemographics}, Purpose: purposeTreatment})
+	switch {
+	case access.IsDenied(err) && pid != "" && c.sess.Role == access.RoleProfessional:
+		s.refused(w, r, c, pid, false)
+	case access.IsDenied(err):
+		s.renderPatients(w, r, c, true)
+	case err != nil:
+		s.failed(w, r, err)
+	default:
+		ev := g.Event(audit.ActionSearch, audit.OutcomeSuccess)
+		ev.Query = "find patient by BSN"
+		if _, err := s.d.Audit.Append(r.Context(), ev); err != nil {
+			s.failed(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/patients/"+pid, http.StatusSeeOther)
+	}
 }
 
 type proRecordData struct {
