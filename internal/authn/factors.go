@@ -93,9 +93,9 @@ func (s *Service) strongFactors(ctx context.Context, q store.Querier, accountID 
 }
 
 // RemoveTOTP revokes a TOTP credential, unless it is the account's last
-// strong factor (AUTH-2).
+// strong factor (AUTH-2). The account holder is told and the change logged.
 func (s *Service) RemoveTOTP(ctx context.Context, accountID, credentialID string) error {
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		n, err := s.strongFactors(ctx, tx, accountID)
 		if err != nil {
 			return err
@@ -113,6 +113,14 @@ func (s *Service) RemoveTOTP(ctx context.Context, accountID, credentialID string
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-removed", factor: FactorTOTP, ref: credentialID,
+		nl: "een authenticator-app verwijderd", en: "an authenticator app was removed"}); err != nil {
+		return fmt.Errorf("remove totp: %w", err)
+	}
+	return nil
 }
 
 // TOTPCredentials lists the ids of the account's usable TOTP credentials.
@@ -201,7 +209,8 @@ func normalizeRecovery(code string) string {
 }
 
 // NewRecoveryCodes replaces the account's recovery codes with fresh ones and
-// returns them, shown to the user once.
+// returns them, shown to the user once. The account holder is told and the
+// change logged; when the log write fails the codes are not handed out.
 func (s *Service) NewRecoveryCodes(ctx context.Context, accountID string) ([]string, error) {
 	codes := make([]string, recoveryCount)
 	now := clock.Micros(s.clock.Now())
@@ -230,6 +239,10 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, accountID string) ([]str
 	})
 	if err != nil {
 		return nil, err
+	}
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-enrolled", factor: FactorRecovery, ref: fmt.Sprintf("%d codes, the previous ones revoked", recoveryCount),
+		nl: "een nieuwe set herstelcodes gemaakt (de vorige werken niet meer)", en: "a new set of recovery codes was made (the previous ones no longer work)"}); err != nil {
+		return nil, fmt.Errorf("recovery codes: %w", err)
 	}
 	return codes, nil
 }
