@@ -165,9 +165,17 @@ func (s *Service) TenantSettings(ctx context.Context, tenantID string) (TenantAu
 	return t, nil
 }
 
+// ErrNoSender refuses switching weak factors on where no sender for SMS or
+// e-mail codes is configured: they could never be delivered.
+var ErrNoSender = errors.New("SMS and e-mail codes need a configured sender (smtp-addr or sms-webhook)")
+
 // SetTenantSettings stores a tenant's log-on settings. Switching weak
-// factors off takes effect at the next code sent or checked.
+// factors off takes effect at the next code sent or checked; switching them
+// on needs a configured sender.
 func (s *Service) SetTenantSettings(ctx context.Context, tenantID string, t TenantAuthSettings) error {
+	if t.WeakFactors && !s.canSend(FactorSMS) && !s.canSend(FactorEmail) {
+		return ErrNoSender
+	}
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_auth_settings WHERE tenant_id = $1`, tenantID); err != nil {
 			return fmt.Errorf("tenant auth settings: %w", err)
@@ -183,7 +191,7 @@ func (s *Service) SetTenantSettings(ctx context.Context, tenantID string, t Tena
 // weakAllowed: SMS and e-mail only beside a strong factor, and only when
 // the tenant has not switched them off (AUTH-2).
 func (s *Service) weakAllowed(ctx context.Context, accountID string) (bool, error) {
-	if s.settings.Sender == nil {
+	if !s.canSend(FactorSMS) && !s.canSend(FactorEmail) {
 		return false, nil
 	}
 	acc, err := s.ids.Account(ctx, accountID)
@@ -367,7 +375,7 @@ func (s *Service) useCode(ctx context.Context, accountID, purpose, ref, channel,
 // address for the channel, a strong factor, and its tenant allows weak
 // factors.
 func (s *Service) SendLogonCode(ctx context.Context, attemptToken, channel string) error {
-	if channel != FactorSMS && channel != FactorEmail || s.settings.Sender == nil {
+	if channel != FactorSMS && channel != FactorEmail || !s.canSend(channel) {
 		return nil
 	}
 	h := hashToken(attemptToken)
@@ -420,7 +428,7 @@ func (s *Service) AddContact(ctx context.Context, accountID, channel, address st
 	if err != nil {
 		return "", err
 	}
-	if !ok {
+	if !ok || !s.canSend(channel) {
 		return "", ErrWeakFactorRefused
 	}
 	id, err := s.newID()
@@ -454,6 +462,13 @@ func (s *Service) ConfirmContact(ctx context.Context, accountID, contactID, code
 		return false, err
 	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE contact_factors SET verified_at = $1 WHERE id = $2`, clock.Micros(now), contactID); err != nil {
+		return false, fmt.Errorf("confirm contact: %w", err)
+	}
+	what := map[string][2]string{FactorSMS: {"een telefoonnummer voor sms-codes toegevoegd", "a phone number for SMS codes was added"},
+		FactorEmail: {"een e-mailadres voor codes toegevoegd", "an e-mail address for codes was added"}}[channel]
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-enrolled", factor: channel, ref: contactID, nl: what[0], en: what[1]}); err != nil {
+		// Unlogged, the address must not count as a factor.
+		_, _ = s.db.ExecContext(ctx, `UPDATE contact_factors SET verified_at = NULL WHERE id = $1`, contactID)
 		return false, fmt.Errorf("confirm contact: %w", err)
 	}
 	return true, nil

@@ -32,8 +32,10 @@ const (
 // kind the account lacks simply fails like a wrong code.
 func (s *Service) FactorKinds() []string {
 	kinds := []string{FactorTOTP, FactorRecovery}
-	if s.settings.Sender != nil {
-		kinds = append(kinds, FactorSMS, FactorEmail)
+	for _, ch := range []string{FactorSMS, FactorEmail} {
+		if s.canSend(ch) {
+			kinds = append(kinds, ch)
+		}
 	}
 	if s.wa != nil {
 		kinds = append(kinds, FactorWebAuthn)
@@ -355,6 +357,9 @@ func (s *Service) verifySecond(ctx context.Context, accountID, factor, code, att
 	case FactorRecovery:
 		return s.useRecoveryCode(ctx, accountID, code, now)
 	case FactorSMS, FactorEmail:
+		if !s.canSend(factor) {
+			return false, nil
+		}
 		ok, err := s.weakAllowed(ctx, accountID)
 		if err != nil || !ok {
 			return false, err

@@ -91,9 +91,38 @@ func (s WebhookSender) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// MultiSender routes SMS and e-mail to their own senders.
+// MultiSender routes SMS and e-mail to their own senders; a nil one means
+// that channel is not available.
 type MultiSender struct {
 	SMS, Email Sender
+}
+
+// Supports reports whether a sender for channel is set.
+func (s MultiSender) Supports(channel string) bool {
+	switch channel {
+	case FactorSMS:
+		return s.SMS != nil
+	case FactorEmail:
+		return s.Email != nil
+	}
+	return false
+}
+
+// channelSender is a Sender that can only deliver some channels.
+type channelSender interface {
+	Supports(channel string) bool
+}
+
+// canSend reports whether codes for channel can be delivered: a Sender is
+// configured and, if it says so, handles that channel.
+func (s *Service) canSend(channel string) bool {
+	if s.settings.Sender == nil {
+		return false
+	}
+	if cs, ok := s.settings.Sender.(channelSender); ok {
+		return cs.Supports(channel)
+	}
+	return true
 }
 
 // Send hands m to the sender for its channel.

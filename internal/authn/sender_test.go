@@ -4,12 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/password"
+	"github.com/zorgkluis/zorgkluis/internal/store"
+	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
 
 // REQ: AUTH-2
@@ -119,4 +127,39 @@ func TestSMTPSender(t *testing.T) {
 	if err := s.Send(context.Background(), Message{Channel: FactorEmail, To: "a@b\r\nBcc: x@y", Body: "x"}); err == nil {
 		t.Fatal("header injection accepted")
 	}
+}
+
+// REQ: AUTH-2
+// Weak factors exist only where a sender can deliver them: without one a
+// tenant cannot switch them on and they are not offered; with only an
+// e-mail sender, only e-mail codes are.
+func TestWeakFactorsNeedASender(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, password.TestParams())
+		ctx := context.Background()
+		u := f.addUser(t, "weak.user", identity.KindProfessional, 3, true, string(access.RoleProfessional))
+		f.svc.settings.Sender = nil
+		if err := f.svc.SetTenantSettings(ctx, f.tenant, TenantAuthSettings{WeakFactors: true}); !errors.Is(err, ErrNoSender) {
+			t.Fatalf("weak factors on without a sender: %v", err)
+		}
+		if err := f.svc.SetTenantSettings(ctx, f.tenant, TenantAuthSettings{WeakFactors: false}); err != nil {
+			t.Fatal(err)
+		}
+		if k := f.svc.FactorKinds(); slices.Contains(k, FactorSMS) || slices.Contains(k, FactorEmail) {
+			t.Fatalf("factors without a sender: %v", k)
+		}
+		f.svc.settings.Sender = MultiSender{Email: f.sender}
+		if err := f.svc.SetTenantSettings(ctx, f.tenant, TenantAuthSettings{WeakFactors: true}); err != nil {
+			t.Fatal(err)
+		}
+		if k := f.svc.FactorKinds(); slices.Contains(k, FactorSMS) || !slices.Contains(k, FactorEmail) {
+			t.Fatalf("factors with an e-mail sender: %v", k)
+		}
+		if _, err := f.svc.AddContact(ctx, u.id, FactorSMS, "+31600000000"); !errors.Is(err, ErrWeakFactorRefused) {
+			t.Fatalf("sms contact without an SMS sender: %v", err)
+		}
+		if _, err := f.svc.AddContact(ctx, u.id, FactorEmail, "weak.user@example.invalid"); err != nil {
+			t.Fatalf("e-mail contact: %v", err)
+		}
+	})
 }

@@ -182,11 +182,14 @@ func (s *Service) factorChanged(ctx context.Context, accountID string, c factorC
 
 // noticeFactorChange sends the notice and says what became of it, for the log.
 func (s *Service) noticeFactorChange(ctx context.Context, accountID string, c factorChange) (string, error) {
-	if s.settings.Sender == nil {
+	if !s.canSend(FactorEmail) && !s.canSend(FactorSMS) {
 		return "no notice: no sender configured", nil
 	}
 	var channel, addr string
 	for _, ch := range []string{FactorEmail, FactorSMS} {
+		if !s.canSend(ch) {
+			continue
+		}
 		err := s.db.QueryRowContext(ctx, `SELECT address FROM contact_factors WHERE account_id = $1 AND channel = $2 AND verified_at IS NOT NULL AND revoked_at IS NULL
 			ORDER BY verified_at DESC LIMIT 1`, accountID, ch).Scan(&addr)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -189,6 +189,7 @@ func TestFactorChangeNotice(t *testing.T) {
 		if len(f.sender.sent) != 0 {
 			t.Fatalf("notice without an address: %+v", f.sender.sent)
 		}
+		f.clock.Advance(time.Second) // the events' order is their time
 		cid, err := f.svc.AddContact(ctx, u.id, FactorEmail, "notice.user@example.invalid")
 		if err != nil {
 			t.Fatal(err)
@@ -243,8 +244,9 @@ func TestFactorChangeNotice(t *testing.T) {
 			}
 			got = append(got, o+" "+fa+" "+r)
 		}
-		if len(got) != 4 || !strings.Contains(got[0], "no notice: no verified address") || !strings.Contains(got[3], "factor-removed totp") ||
-			!strings.Contains(got[3], "notice sent by email") {
+		// set-up's app (no address yet), the e-mail address, app, codes, removal
+		if len(got) != 5 || !strings.Contains(got[0], "no notice: no verified address") || !strings.Contains(got[1], "factor-enrolled email") ||
+			!strings.Contains(got[4], "factor-removed totp") || !strings.Contains(got[4], "notice sent by email") {
 			t.Fatalf("events %q", got)
 		}
 	})
