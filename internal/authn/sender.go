@@ -3,9 +3,11 @@ package authn
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/smtp"
 	"os"
@@ -45,10 +47,68 @@ func (s SMTPSender) Send(ctx context.Context, m Message) error {
 	}
 	msg := "From: " + s.From + "\r\nTo: " + m.To + "\r\nSubject: " + m.Subject +
 		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + m.Body + "\r\n"
-	if err := smtp.SendMail(s.Addr, s.Auth, s.From, []string{m.To}, []byte(msg)); err != nil {
+	if err := s.send(ctx, m.To, []byte(msg)); err != nil {
 		return fmt.Errorf("smtp sender: %w", err)
 	}
 	return nil
+}
+
+// smtpTimeout bounds one delivery when ctx has no earlier deadline: a
+// log-on waits for its code to be handed over.
+const smtpTimeout = 30 * time.Second
+
+// send is smtp.SendMail bounded by ctx: the conversation gets ctx's
+// deadline (at most smtpTimeout), so an unresponsive server cannot hold a
+// log-on request.
+func (s SMTPSender) send(ctx context.Context, to string, msg []byte) error {
+	host, _, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		return err
+	}
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
+			return err
+		}
+	}
+	if s.Auth != nil {
+		if err := c.Auth(s.Auth); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(s.From); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
 }
 
 // WebhookSender posts SMS messages as JSON {"to":..., "message":...} to an

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -162,4 +163,31 @@ func TestWeakFactorsNeedASender(t *testing.T) {
 			t.Fatalf("e-mail contact: %v", err)
 		}
 	})
+}
+
+// REQ: AUTH-4
+// An SMTP server that accepts and then says nothing cannot hold a log-on:
+// the delivery ends with the request's context.
+func TestSMTPSenderHonoursContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // silent: no greeting
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = SMTPSender{Addr: ln.Addr().String(), From: "noreply@example.invalid"}.Send(ctx, Message{Channel: FactorEmail, To: "u@example.invalid", Body: "x"})
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("silent server: %v after %s", err, time.Since(start))
+	}
 }
