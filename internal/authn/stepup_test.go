@@ -251,3 +251,54 @@ func TestFactorChangeNotice(t *testing.T) {
 		}
 	})
 }
+
+// REQ: AUTH-2, AUTH-1
+// A security key steps a session up with an assertion to a challenge begun
+// for that session; the same answer replayed, or given to another session,
+// does not.
+func TestWebAuthnStepUp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newWebAuthnFixture(t, db)
+		ctx := context.Background()
+		u := f.addUser(t, "key.stepper", identity.KindPerson, 3, true, string(access.RolePerson))
+		k := newSoftKey(t, true)
+		f.enrolKey(t, u, k)
+		tok, _, err := f.logon(t, u, u.pw, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(DefaultSettings().StepUpMaxAge + time.Second)
+		other, _, err := f.logon(t, u, u.pw, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := f.svc.Authenticate(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, err := f.svc.BeginWebAuthnStepUp(ctx, sess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer := string(k.assert(opts))
+		if _, err := f.svc.StepUp(ctx, other, FactorWebAuthn, answer, "127.0.0.1"); !errors.Is(err, ErrStepUpFailed) {
+			t.Fatalf("answer given to another session: %v", err)
+		}
+		// A new challenge for the right session, answered once.
+		opts, err = f.svc.BeginWebAuthnStepUp(ctx, sess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer = string(k.assert(opts))
+		if _, err := f.svc.StepUp(ctx, tok, FactorWebAuthn, answer, "127.0.0.1"); err != nil {
+			t.Fatalf("key step-up: %v", err)
+		}
+		if _, err := f.svc.StepUp(ctx, tok, FactorWebAuthn, answer, "127.0.0.1"); !errors.Is(err, ErrStepUpFailed) {
+			t.Fatalf("replayed answer: %v", err)
+		}
+		sess, err = f.svc.Authenticate(ctx, tok)
+		if err != nil || f.svc.RequireStepUp(sess) != nil {
+			t.Fatalf("after key step-up: %v %v", err, f.svc.RequireStepUp(sess))
+		}
+	})
+}
