@@ -84,3 +84,17 @@ func TestFactorPagesNeedStepUp(t *testing.T) {
 		t.Fatalf("%d authenticator apps, want 2", n)
 	}
 }
+
+// REQ: LOG-3, AUTH-4
+// When the log-on's counter row or log event cannot be written, the log-on
+// page answers with the "unavailable" error page (503), not a next step.
+func TestLogonPageFailsClosed(t *testing.T) {
+	e := newPageEnv(t)
+	if _, err := e.db.ExecContext(e.ctx, `CREATE TRIGGER fail_events BEFORE INSERT ON auth_events BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	st, body := e.page(pageUser{}, "/logon", url.Values{"username": {"someone"}, "password": {"whatever it is"}}, false)
+	if st != http.StatusServiceUnavailable || !strings.Contains(body, msg("nl", "err.unavailable")) {
+		t.Fatalf("log-on with an unwritable counter: %d", st)
+	}
+}
