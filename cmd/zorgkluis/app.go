@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/smtp"
 	"os"
 	"path/filepath"
 
@@ -103,10 +105,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	set.Audit = a.audit // log-on events also go to the tamper-evident log
 	set.Queue = queue
 	set.RoleCurrent = a.access.RoleCurrent // an ended privileged right is never a session role
-	// SMS and e-mail codes land in <data>/outbox for the demo to show.
-	if cfg.Demo {
-		set.Sender = authn.OutboxSender{Dir: filepath.Join(cfg.DataDir, "outbox")}
-	}
+	set.Sender = senderFrom(cfg, log)
 	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)
 	a.records = record.New(db, kr, a.audit, c)
 	log.Info("keys loaded", "master_key", master.ID())
@@ -118,6 +117,35 @@ func (a *app) handler(log *slog.Logger, reg prometheus.Registerer, base string) 
 	return router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
 		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes})
+}
+
+// senderFrom builds the sender of SMS and e-mail codes from the
+// configuration: SMTP for e-mail, the provider's webhook for SMS. Without
+// either, weak factors are off (nil), except for the demo, whose codes land
+// in <data>/outbox for it to show.
+func senderFrom(cfg config.Config, log *slog.Logger) authn.Sender {
+	var m authn.MultiSender
+	if cfg.SMTPAddr != "" {
+		s := authn.SMTPSender{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom}
+		if cfg.SMTPUser != "" {
+			host, _, _ := net.SplitHostPort(cfg.SMTPAddr)
+			// net/smtp sends PLAIN credentials only over TLS or to localhost.
+			s.Auth = smtp.PlainAuth("", cfg.SMTPUser, cfg.SMTPPassword, host)
+		}
+		m.Email = s
+	}
+	if cfg.SMSWebhook != "" {
+		m.SMS = authn.WebhookSender{URL: cfg.SMSWebhook, Token: cfg.SMSWebhookSecret}
+	}
+	switch {
+	case m.Email != nil || m.SMS != nil:
+		log.Info("SMS and e-mail codes", "email", m.Email != nil, "sms", m.SMS != nil)
+		return m
+	case cfg.Demo:
+		return authn.OutboxSender{Dir: filepath.Join(cfg.DataDir, "outbox")}
+	}
+	log.Info("SMS and e-mail codes off: no smtp-addr or sms-webhook configured")
+	return nil
 }
 
 func (a *app) Close() error {

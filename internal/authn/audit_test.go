@@ -21,9 +21,9 @@ func TestLogonEventsInAuditLog(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, password.TestParams())
 		log := audit.New(db, f.clock, rand.Reader)
-		f.svc.settings.Audit = log
 		ctx := context.Background()
 		u := f.addUser(t, "audit.user", identity.KindProfessional, 3, true, string(access.RoleProfessional))
+		f.svc.settings.Audit = log // after provisioning: its enrolment event has no source address
 		if _, _, err := f.logon(t, u, "wrong password", "192.0.2.8"); err == nil {
 			t.Fatal("wrong password logged on")
 		}

@@ -93,6 +93,10 @@ type Settings struct {
 	TempPasswordTTL time.Duration // life of a temporary password (72 h, ID-6)
 	HistoryLen      int           // previous passwords that may not be reused (10)
 
+	// StepUpMaxAge is how recent the session's last proof of a second
+	// factor must be to add or remove a factor or recovery codes (5 min).
+	StepUpMaxAge time.Duration
+
 	// Sender delivers SMS and e-mail codes; nil means those factors are
 	// not offered.
 	Sender Sender
@@ -126,6 +130,7 @@ func DefaultSettings() Settings {
 		ThrottleAfter: 3, ThrottleBase: 2 * time.Second, LockAfter: 10, SourceLockAfter: 50,
 		FailureWindow: 15 * time.Minute, TrustedSourceAge: 30 * 24 * time.Hour,
 		CodeTTL: 5 * time.Minute, TempPasswordTTL: 72 * time.Hour, HistoryLen: 10,
+		StepUpMaxAge: 5 * time.Minute,
 	}
 }
 
@@ -150,6 +155,7 @@ func (set Settings) withDefaults() Settings {
 	fill(&set.TrustedSourceAge, d.TrustedSourceAge)
 	fill(&set.CodeTTL, d.CodeTTL)
 	fill(&set.TempPasswordTTL, d.TempPasswordTTL)
+	fill(&set.StepUpMaxAge, d.StepUpMaxAge)
 	filln(&set.ThrottleAfter, d.ThrottleAfter)
 	filln(&set.LockAfter, d.LockAfter)
 	filln(&set.SourceLockAfter, d.SourceLockAfter)
@@ -199,6 +205,9 @@ type Session struct {
 	MustChangePassword bool
 	CreatedAt          time.Time
 	ExpiresAt          time.Time
+	// SecondFactorAt is when the session last proved a second factor: at
+	// log-on, then at each step-up.
+	SecondFactorAt time.Time
 
 	// Filled only by a log-on: the previous successful log-on of the
 	// account (zero if none) and the failed attempts since (AUTH-4).
@@ -230,14 +239,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	now := s.clock.Now()
 	var sess Session
 	var tenant sql.NullString
-	var level, created, lastSeen, expires int64
+	var level, created, lastSeen, expires, second int64
 	var revoked sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT s.account_id, s.tenant_id, s.role, s.assurance, s.factors, s.on_behalf_of, s.must_change_password,
-		s.created_at, s.last_seen, s.expires_at, s.revoked_at
+		s.created_at, s.last_seen, s.expires_at, s.revoked_at, s.second_factor_at
 		FROM sessions s JOIN accounts a ON a.id = s.account_id
 		WHERE s.id_hash = $1 AND a.status = 'active'`, h).
 		Scan(&sess.AccountID, &tenant, &sess.Role, &level, &sess.Factors, &sess.OnBehalfOf, &sess.MustChangePassword,
-			&created, &lastSeen, &expires, &revoked)
+			&created, &lastSeen, &expires, &revoked, &second)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}
@@ -251,6 +260,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	sess.TenantID = tenant.String
 	sess.Assurance = access.Level(level)
 	sess.CreatedAt, sess.ExpiresAt = clock.FromMicros(created), clock.FromMicros(expires)
+	if second > 0 {
+		sess.SecondFactorAt = clock.FromMicros(second)
+	}
 	// Touch at most every few seconds: an idle check at 15 minutes does not
 	// need a write on every request.
 	if now.Sub(clock.FromMicros(lastSeen)) > 5*time.Second {
@@ -278,8 +290,7 @@ func (s *Service) LogoutAll(ctx context.Context, accountID string) error {
 	if err != nil {
 		return fmt.Errorf("log off everywhere: %w", err)
 	}
-	s.recordEvent(ctx, event{accountID: accountID, outcome: "logoff-all"})
-	return nil
+	return s.recordEvent(ctx, event{accountID: accountID, outcome: "logoff-all"})
 }
 
 func nullable(s string) any {

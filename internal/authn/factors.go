@@ -93,9 +93,9 @@ func (s *Service) strongFactors(ctx context.Context, q store.Querier, accountID 
 }
 
 // RemoveTOTP revokes a TOTP credential, unless it is the account's last
-// strong factor (AUTH-2).
+// strong factor (AUTH-2). The account holder is told and the change logged.
 func (s *Service) RemoveTOTP(ctx context.Context, accountID, credentialID string) error {
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		n, err := s.strongFactors(ctx, tx, accountID)
 		if err != nil {
 			return err
@@ -113,6 +113,14 @@ func (s *Service) RemoveTOTP(ctx context.Context, accountID, credentialID string
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-removed", factor: FactorTOTP, ref: credentialID,
+		nl: "een authenticator-app verwijderd", en: "an authenticator app was removed"}); err != nil {
+		return fmt.Errorf("remove totp: %w", err)
+	}
+	return nil
 }
 
 // TOTPCredentials lists the ids of the account's usable TOTP credentials.
@@ -157,9 +165,17 @@ func (s *Service) TenantSettings(ctx context.Context, tenantID string) (TenantAu
 	return t, nil
 }
 
+// ErrNoSender refuses switching weak factors on where no sender for SMS or
+// e-mail codes is configured: they could never be delivered.
+var ErrNoSender = errors.New("SMS and e-mail codes need a configured sender (smtp-addr or sms-webhook)")
+
 // SetTenantSettings stores a tenant's log-on settings. Switching weak
-// factors off takes effect at the next code sent or checked.
+// factors off takes effect at the next code sent or checked; switching them
+// on needs a configured sender.
 func (s *Service) SetTenantSettings(ctx context.Context, tenantID string, t TenantAuthSettings) error {
+	if t.WeakFactors && !s.canSend(FactorSMS) && !s.canSend(FactorEmail) {
+		return ErrNoSender
+	}
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_auth_settings WHERE tenant_id = $1`, tenantID); err != nil {
 			return fmt.Errorf("tenant auth settings: %w", err)
@@ -175,7 +191,7 @@ func (s *Service) SetTenantSettings(ctx context.Context, tenantID string, t Tena
 // weakAllowed: SMS and e-mail only beside a strong factor, and only when
 // the tenant has not switched them off (AUTH-2).
 func (s *Service) weakAllowed(ctx context.Context, accountID string) (bool, error) {
-	if s.settings.Sender == nil {
+	if !s.canSend(FactorSMS) && !s.canSend(FactorEmail) {
 		return false, nil
 	}
 	acc, err := s.ids.Account(ctx, accountID)
@@ -201,7 +217,8 @@ func normalizeRecovery(code string) string {
 }
 
 // NewRecoveryCodes replaces the account's recovery codes with fresh ones and
-// returns them, shown to the user once.
+// returns them, shown to the user once. The account holder is told and the
+// change logged; when the log write fails the codes are not handed out.
 func (s *Service) NewRecoveryCodes(ctx context.Context, accountID string) ([]string, error) {
 	codes := make([]string, recoveryCount)
 	now := clock.Micros(s.clock.Now())
@@ -230,6 +247,10 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, accountID string) ([]str
 	})
 	if err != nil {
 		return nil, err
+	}
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-enrolled", factor: FactorRecovery, ref: fmt.Sprintf("%d codes, the previous ones revoked", recoveryCount),
+		nl: "een nieuwe set herstelcodes gemaakt (de vorige werken niet meer)", en: "a new set of recovery codes was made (the previous ones no longer work)"}); err != nil {
+		return nil, fmt.Errorf("recovery codes: %w", err)
 	}
 	return codes, nil
 }
@@ -354,7 +375,7 @@ func (s *Service) useCode(ctx context.Context, accountID, purpose, ref, channel,
 // address for the channel, a strong factor, and its tenant allows weak
 // factors.
 func (s *Service) SendLogonCode(ctx context.Context, attemptToken, channel string) error {
-	if channel != FactorSMS && channel != FactorEmail || s.settings.Sender == nil {
+	if channel != FactorSMS && channel != FactorEmail || !s.canSend(channel) {
 		return nil
 	}
 	h := hashToken(attemptToken)
@@ -407,7 +428,7 @@ func (s *Service) AddContact(ctx context.Context, accountID, channel, address st
 	if err != nil {
 		return "", err
 	}
-	if !ok {
+	if !ok || !s.canSend(channel) {
 		return "", ErrWeakFactorRefused
 	}
 	id, err := s.newID()
@@ -441,6 +462,13 @@ func (s *Service) ConfirmContact(ctx context.Context, accountID, contactID, code
 		return false, err
 	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE contact_factors SET verified_at = $1 WHERE id = $2`, clock.Micros(now), contactID); err != nil {
+		return false, fmt.Errorf("confirm contact: %w", err)
+	}
+	what := map[string][2]string{FactorSMS: {"een telefoonnummer voor sms-codes toegevoegd", "a phone number for SMS codes was added"},
+		FactorEmail: {"een e-mailadres voor codes toegevoegd", "an e-mail address for codes was added"}}[channel]
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-enrolled", factor: channel, ref: contactID, nl: what[0], en: what[1]}); err != nil {
+		// Unlogged, the address must not count as a factor.
+		_, _ = s.db.ExecContext(ctx, `UPDATE contact_factors SET verified_at = NULL WHERE id = $1`, contactID)
 		return false, fmt.Errorf("confirm contact: %w", err)
 	}
 	return true, nil

@@ -32,8 +32,10 @@ const (
 // kind the account lacks simply fails like a wrong code.
 func (s *Service) FactorKinds() []string {
 	kinds := []string{FactorTOTP, FactorRecovery}
-	if s.settings.Sender != nil {
-		kinds = append(kinds, FactorSMS, FactorEmail)
+	for _, ch := range []string{FactorSMS, FactorEmail} {
+		if s.canSend(ch) {
+			kinds = append(kinds, ch)
+		}
 	}
 	if s.wa != nil {
 		kinds = append(kinds, FactorWebAuthn)
@@ -192,9 +194,13 @@ func (s *Service) Begin(ctx context.Context, username, password, source string) 
 	default:
 		ev.outcome, ev.reason = "failure", reason
 	}
-	s.recordEvent(ctx, ev)
+	if err := s.recordEvent(ctx, ev); err != nil {
+		return "", fmt.Errorf("log-on: %w", err)
+	}
 	if ev.outcome == "failure" {
-		s.alertOnBurst(ctx, ev, g)
+		if err := s.alertOnBurst(ctx, ev, g); err != nil {
+			return "", fmt.Errorf("log-on: %w", err)
+		}
 	}
 	return tok, nil
 }
@@ -248,7 +254,9 @@ func (s *Service) Complete(ctx context.Context, attemptToken, factor, code, sour
 		return nil
 	})
 	if errors.Is(err, sql.ErrNoRows) {
-		s.recordEvent(ctx, event{outcome: "failure", reason: "no-attempt", factor: factor, source: source})
+		if err := s.recordEvent(ctx, event{outcome: "failure", reason: "no-attempt", factor: factor, source: source}); err != nil {
+			return "", Session{}, fmt.Errorf("log-on: %w", err)
+		}
 		return "", Session{}, ErrLogonFailed
 	}
 	if err != nil {
@@ -278,9 +286,15 @@ func (s *Service) Complete(ctx context.Context, attemptToken, factor, code, sour
 	ev := event{accountID: accountID.String, username: uname, source: source, factor: factor}
 	if !codeOK {
 		ev.outcome, ev.reason = "failure", "second-factor"
-		s.recordEvent(ctx, ev)
-		if g, err := s.check(ctx, uname, source, now); err == nil {
-			s.alertOnBurst(ctx, ev, g)
+		if err := s.recordEvent(ctx, ev); err != nil {
+			return "", Session{}, fmt.Errorf("log-on: %w", err)
+		}
+		g, err := s.check(ctx, uname, source, now)
+		if err != nil {
+			return "", Session{}, err
+		}
+		if err := s.alertOnBurst(ctx, ev, g); err != nil {
+			return "", Session{}, fmt.Errorf("log-on: %w", err)
 		}
 		return "", Session{}, ErrLogonFailed
 	}
@@ -291,15 +305,25 @@ func (s *Service) Complete(ctx context.Context, attemptToken, factor, code, sour
 	tok, sess, err := s.createSession(ctx, accountID.String, []string{"pwd", factor}, source)
 	if errors.Is(err, errPrivilegeMix) {
 		ev.outcome, ev.reason = "failure", "privilege-mix"
-		s.recordEvent(ctx, ev)
-		s.securityEvent(ctx, "privilege-mix", ev, "account holds an everyday role and an admin/operator role (AUTH-8)")
+		if err := s.recordEvent(ctx, ev); err != nil {
+			return "", Session{}, fmt.Errorf("log-on: %w", err)
+		}
+		if err := s.securityEvent(ctx, "privilege-mix", ev, "account holds an everyday role and an admin/operator role (AUTH-8)"); err != nil {
+			return "", Session{}, fmt.Errorf("log-on: %w", err)
+		}
 		return "", Session{}, ErrLogonFailed
 	}
 	if err != nil {
 		return "", Session{}, err
 	}
 	ev.outcome, ev.tenantID, ev.assurance = "success", sess.TenantID, sess.Assurance
-	s.recordEvent(ctx, ev)
+	if err := s.recordEvent(ctx, ev); err != nil {
+		// No log line, no session: revoke the one just created (LOG-3).
+		if rerr := s.Logout(ctx, tok); rerr != nil {
+			return "", Session{}, fmt.Errorf("log-on: %w (and revoking the session: %v)", err, rerr)
+		}
+		return "", Session{}, fmt.Errorf("log-on: %w", err)
+	}
 	sess.PreviousLogon, sess.FailedSince = prev, failed
 	return tok, sess, nil
 }
@@ -333,6 +357,9 @@ func (s *Service) verifySecond(ctx context.Context, accountID, factor, code, att
 	case FactorRecovery:
 		return s.useRecoveryCode(ctx, accountID, code, now)
 	case FactorSMS, FactorEmail:
+		if !s.canSend(factor) {
+			return false, nil
+		}
 		ok, err := s.weakAllowed(ctx, accountID)
 		if err != nil || !ok {
 			return false, err
@@ -402,9 +429,10 @@ func (s *Service) createSession(ctx context.Context, accountID string, factors [
 		MustChangePassword: mustChange,
 		CreatedAt:          now,
 		ExpiresAt:          now.Add(s.settings.SessionLifetime),
+		SecondFactorAt:     now, // the log-on proved the second factor
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO sessions (id_hash, account_id, tenant_id, role, assurance, factors, source, created_at, last_seen, expires_at, must_change_password)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)`,
+	_, err = s.db.ExecContext(ctx, `INSERT INTO sessions (id_hash, account_id, tenant_id, role, assurance, factors, source, created_at, last_seen, expires_at, must_change_password, second_factor_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $8)`,
 		h, accountID, nullable(acc.TenantID), role, int64(sess.Assurance), sess.Factors, source, clock.Micros(now), clock.Micros(sess.ExpiresAt), mustChange)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
@@ -427,22 +455,26 @@ func (s *Service) newID() (string, error) {
 	return fmt.Sprintf("%x", b), nil
 }
 
-// recordEvent writes an auth event, best effort: a failure to record must
-// not change the answer the user gets.
-func (s *Service) recordEvent(ctx context.Context, e event) {
+// recordEvent writes an auth event: the row the brute-force counters are
+// computed from (AUTH-4) and the log-on event of the access log (NEN 7513).
+// Both fail closed: an error means the caller must not go on as if the
+// attempt had been counted and logged (LOG-3).
+func (s *Service) recordEvent(ctx context.Context, e event) error {
 	id, err := s.newID()
 	if err != nil {
-		return
+		return fmt.Errorf("record log-on event: %w", err)
 	}
-	_, _ = s.db.ExecContext(ctx, `INSERT INTO auth_events (id, account_id, username, outcome, source, created_at, reason, factor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		id, nullable(e.accountID), e.username, e.outcome, e.source, clock.Micros(s.clock.Now()), e.reason, e.factor)
-	s.auditEvent(ctx, e, e.outcome)
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO auth_events (id, account_id, username, outcome, source, created_at, reason, factor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, nullable(e.accountID), e.username, e.outcome, e.source, clock.Micros(s.clock.Now()), e.reason, e.factor); err != nil {
+		return fmt.Errorf("record log-on event: %w", err)
+	}
+	return s.auditEvent(ctx, e, e.outcome)
 }
 
 // auditEvent copies an event to the audit log as a technical log-on event.
-func (s *Service) auditEvent(ctx context.Context, e event, what string) {
+func (s *Service) auditEvent(ctx context.Context, e event, what string) error {
 	if s.settings.Audit == nil {
-		return
+		return nil
 	}
 	out := audit.OutcomeSuccess
 	if e.outcome == "failure" || e.outcome == "blocked" || strings.HasSuffix(e.outcome, "-denied") || strings.HasSuffix(what, "-attack") || what == "privilege-mix" {
@@ -460,32 +492,40 @@ func (s *Service) auditEvent(ctx context.Context, e event, what string) {
 	if e.assurance != 0 {
 		ev.Assurance = e.assurance.String()
 	}
-	_, _ = s.settings.Audit.Append(ctx, ev)
+	if _, err := s.settings.Audit.Append(ctx, ev); err != nil {
+		return fmt.Errorf("log-on event to audit log: %w", err)
+	}
+	return nil
 }
 
 // alertOnBurst raises a security event when this failure brings a user name
 // or a source to its lock threshold: that is an attack, not a typo.
-func (s *Service) alertOnBurst(ctx context.Context, e event, g gate) {
+func (s *Service) alertOnBurst(ctx context.Context, e event, g gate) error {
 	if g.nameFail+1 == s.settings.LockAfter {
-		s.securityEvent(ctx, "account-attack", e, fmt.Sprintf("%d failed log-ons within %s", s.settings.LockAfter, s.settings.FailureWindow))
+		if err := s.securityEvent(ctx, "account-attack", e, fmt.Sprintf("%d failed log-ons within %s", s.settings.LockAfter, s.settings.FailureWindow)); err != nil {
+			return err
+		}
 	}
 	if g.srcFail+1 == s.settings.SourceLockAfter {
-		s.securityEvent(ctx, "source-attack", e, fmt.Sprintf("%d failed log-ons from one source within %s", s.settings.SourceLockAfter, s.settings.FailureWindow))
+		return s.securityEvent(ctx, "source-attack", e, fmt.Sprintf("%d failed log-ons from one source within %s", s.settings.SourceLockAfter, s.settings.FailureWindow))
 	}
+	return nil
 }
 
 // securityEvent raises a security event in the tenant's queue: the
 // account's tenant when the account is known, else the operators' (an
 // unknown user name). The typed user name goes into the detail only, which
-// never leaves the queue.
-func (s *Service) securityEvent(ctx context.Context, kind string, e event, detail string) {
+// never leaves the queue. A failed write is returned, not dropped.
+func (s *Service) securityEvent(ctx context.Context, kind string, e event, detail string) error {
 	q := alert.Entry{TenantID: s.tenantOf(ctx, e), Kind: kind, AccountID: e.accountID, Source: e.source, Detail: detail}
 	if e.username != "" {
 		q.Detail += " (user name " + e.username + ")"
 	}
-	_, _ = s.settings.Queue.Raise(ctx, s.db, q)
+	if _, err := s.settings.Queue.Raise(ctx, s.db, q); err != nil {
+		return fmt.Errorf("security event: %w", err)
+	}
 	e.reason = detail
-	s.auditEvent(ctx, e, kind)
+	return s.auditEvent(ctx, e, kind)
 }
 
 // tenantOf is the tenant of the event's account, "" when there is none.

@@ -99,7 +99,9 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, current, next s
 	}
 	ok, _, err := s.hasher.Verify(ctx, pc.hash, current)
 	if err != nil || !ok {
-		s.recordEvent(ctx, event{accountID: accountID, username: acc.Username, outcome: "failure", reason: "password-change", factor: "password"})
+		if err := s.recordEvent(ctx, event{accountID: accountID, username: acc.Username, outcome: "failure", reason: "password-change", factor: "password"}); err != nil {
+			return fmt.Errorf("change password: %w", err)
+		}
 		return ErrLogonFailed
 	}
 	if err := s.policy.Check(next, userContext(acc)); err != nil {
@@ -118,8 +120,7 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, current, next s
 	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET must_change_password = FALSE WHERE account_id = $1`, accountID); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	s.recordEvent(ctx, event{accountID: accountID, username: acc.Username, outcome: "password-changed"})
-	return nil
+	return s.recordEvent(ctx, event{accountID: accountID, username: acc.Username, outcome: "password-changed"})
 }
 
 func (s *Service) inHistory(ctx context.Context, accountID, pw string) (bool, error) {

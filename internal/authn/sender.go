@@ -3,9 +3,11 @@ package authn
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/smtp"
 	"os"
@@ -45,10 +47,68 @@ func (s SMTPSender) Send(ctx context.Context, m Message) error {
 	}
 	msg := "From: " + s.From + "\r\nTo: " + m.To + "\r\nSubject: " + m.Subject +
 		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + m.Body + "\r\n"
-	if err := smtp.SendMail(s.Addr, s.Auth, s.From, []string{m.To}, []byte(msg)); err != nil {
+	if err := s.send(ctx, m.To, []byte(msg)); err != nil {
 		return fmt.Errorf("smtp sender: %w", err)
 	}
 	return nil
+}
+
+// smtpTimeout bounds one delivery when ctx has no earlier deadline: a
+// log-on waits for its code to be handed over.
+const smtpTimeout = 30 * time.Second
+
+// send is smtp.SendMail bounded by ctx: the conversation gets ctx's
+// deadline (at most smtpTimeout), so an unresponsive server cannot hold a
+// log-on request.
+func (s SMTPSender) send(ctx context.Context, to string, msg []byte) error {
+	host, _, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		return err
+	}
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
+			return err
+		}
+	}
+	if s.Auth != nil {
+		if err := c.Auth(s.Auth); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(s.From); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
 }
 
 // WebhookSender posts SMS messages as JSON {"to":..., "message":...} to an
@@ -91,9 +151,38 @@ func (s WebhookSender) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// MultiSender routes SMS and e-mail to their own senders.
+// MultiSender routes SMS and e-mail to their own senders; a nil one means
+// that channel is not available.
 type MultiSender struct {
 	SMS, Email Sender
+}
+
+// Supports reports whether a sender for channel is set.
+func (s MultiSender) Supports(channel string) bool {
+	switch channel {
+	case FactorSMS:
+		return s.SMS != nil
+	case FactorEmail:
+		return s.Email != nil
+	}
+	return false
+}
+
+// channelSender is a Sender that can only deliver some channels.
+type channelSender interface {
+	Supports(channel string) bool
+}
+
+// canSend reports whether codes for channel can be delivered: a Sender is
+// configured and, if it says so, handles that channel.
+func (s *Service) canSend(channel string) bool {
+	if s.settings.Sender == nil {
+		return false
+	}
+	if cs, ok := s.settings.Sender.(channelSender); ok {
+		return cs.Supports(channel)
+	}
+	return true
 }
 
 // Send hands m to the sender for its channel.

@@ -4,12 +4,21 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/password"
+	"github.com/zorgkluis/zorgkluis/internal/store"
+	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
 
 // REQ: AUTH-2
@@ -118,5 +127,67 @@ func TestSMTPSender(t *testing.T) {
 	}
 	if err := s.Send(context.Background(), Message{Channel: FactorEmail, To: "a@b\r\nBcc: x@y", Body: "x"}); err == nil {
 		t.Fatal("header injection accepted")
+	}
+}
+
+// REQ: AUTH-2
+// Weak factors exist only where a sender can deliver them: without one a
+// tenant cannot switch them on and they are not offered; with only an
+// e-mail sender, only e-mail codes are.
+func TestWeakFactorsNeedASender(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, password.TestParams())
+		ctx := context.Background()
+		u := f.addUser(t, "weak.user", identity.KindProfessional, 3, true, string(access.RoleProfessional))
+		f.svc.settings.Sender = nil
+		if err := f.svc.SetTenantSettings(ctx, f.tenant, TenantAuthSettings{WeakFactors: true}); !errors.Is(err, ErrNoSender) {
+			t.Fatalf("weak factors on without a sender: %v", err)
+		}
+		if err := f.svc.SetTenantSettings(ctx, f.tenant, TenantAuthSettings{WeakFactors: false}); err != nil {
+			t.Fatal(err)
+		}
+		if k := f.svc.FactorKinds(); slices.Contains(k, FactorSMS) || slices.Contains(k, FactorEmail) {
+			t.Fatalf("factors without a sender: %v", k)
+		}
+		f.svc.settings.Sender = MultiSender{Email: f.sender}
+		if err := f.svc.SetTenantSettings(ctx, f.tenant, TenantAuthSettings{WeakFactors: true}); err != nil {
+			t.Fatal(err)
+		}
+		if k := f.svc.FactorKinds(); slices.Contains(k, FactorSMS) || !slices.Contains(k, FactorEmail) {
+			t.Fatalf("factors with an e-mail sender: %v", k)
+		}
+		if _, err := f.svc.AddContact(ctx, u.id, FactorSMS, "+31600000000"); !errors.Is(err, ErrWeakFactorRefused) {
+			t.Fatalf("sms contact without an SMS sender: %v", err)
+		}
+		if _, err := f.svc.AddContact(ctx, u.id, FactorEmail, "weak.user@example.invalid"); err != nil {
+			t.Fatalf("e-mail contact: %v", err)
+		}
+	})
+}
+
+// REQ: AUTH-4
+// An SMTP server that accepts and then says nothing cannot hold a log-on:
+// the delivery ends with the request's context.
+func TestSMTPSenderHonoursContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // silent: no greeting
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = SMTPSender{Addr: ln.Addr().String(), From: "noreply@example.invalid"}.Send(ctx, Message{Channel: FactorEmail, To: "u@example.invalid", Body: "x"})
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("silent server: %v after %s", err, time.Since(start))
 	}
 }

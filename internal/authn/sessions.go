@@ -73,7 +73,9 @@ func (s *Service) ChooseRole(ctx context.Context, token, role string) (string, S
 	if n, _ := res.RowsAffected(); n != 1 {
 		return "", Session{}, ErrNoSession
 	}
-	s.recordEvent(ctx, event{accountID: sess.AccountID, outcome: "role-switch", reason: string(sess.Role) + " -> " + role})
+	if err := s.recordEvent(ctx, event{accountID: sess.AccountID, outcome: "role-switch", reason: string(sess.Role) + " -> " + role}); err != nil {
+		return "", Session{}, fmt.Errorf("choose role: %w", err)
+	}
 	sess.ID, sess.Role, sess.OnBehalfOf = fmt.Sprintf("%x", h[:8]), access.Role(role), ""
 	return newTok, sess, nil
 }
@@ -92,15 +94,16 @@ func (s *Service) ActFor(ctx context.Context, token, patientID string, allowed f
 			return fmt.Errorf("act for: %w", err)
 		}
 		if !ok {
-			s.recordEvent(ctx, event{accountID: sess.AccountID, outcome: "act-for-denied", reason: patientID})
+			if err := s.recordEvent(ctx, event{accountID: sess.AccountID, outcome: "act-for-denied", reason: patientID}); err != nil {
+				return fmt.Errorf("act for: %w", err)
+			}
 			return ErrNotPermitted
 		}
 	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET on_behalf_of = $1 WHERE id_hash = $2 AND revoked_at IS NULL`, patientID, hashToken(token)); err != nil {
 		return fmt.Errorf("act for: %w", err)
 	}
-	s.recordEvent(ctx, event{accountID: sess.AccountID, outcome: "act-for", reason: patientID})
-	return nil
+	return s.recordEvent(ctx, event{accountID: sess.AccountID, outcome: "act-for", reason: patientID})
 }
 
 // Deactivate ends a leaver's access at once (ID-5): the account is marked
@@ -138,6 +141,5 @@ func (s *Service) Deactivate(ctx context.Context, accountID string) error {
 	if err != nil {
 		return fmt.Errorf("deactivate: %w", err)
 	}
-	s.recordEvent(ctx, event{accountID: accountID, outcome: "deactivated", reason: "roles revoked: " + strings.Join(held, " ")})
-	return nil
+	return s.recordEvent(ctx, event{accountID: accountID, outcome: "deactivated", reason: "roles revoked: " + strings.Join(held, " ")})
 }

@@ -43,9 +43,17 @@ func (s *Service) EnrollTOTP(ctx context.Context, accountID, accountName string)
 	if _, err := s.rand.Read(b[:]); err != nil {
 		return "", "", fmt.Errorf("enrol totp: %w", err)
 	}
+	id := fmt.Sprintf("totp-%x", b)
 	_, err = s.db.ExecContext(ctx, `INSERT INTO totp_credentials (id, account_id, secret, created_at) VALUES ($1, $2, $3, $4)`,
-		fmt.Sprintf("totp-%x", b), accountID, sealed, clock.Micros(s.clock.Now()))
+		id, accountID, sealed, clock.Micros(s.clock.Now()))
 	if err != nil {
+		return "", "", fmt.Errorf("enrol totp: %w", err)
+	}
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-enrolled", factor: FactorTOTP, ref: id,
+		nl: "een authenticator-app toegevoegd", en: "an authenticator app was added"}); err != nil {
+		// Unlogged, it must not work: the secret is not handed out, and the
+		// credential is revoked as far as the database still answers.
+		_, _ = s.db.ExecContext(ctx, `UPDATE totp_credentials SET revoked_at = $1 WHERE id = $2`, clock.Micros(s.clock.Now()), id)
 		return "", "", fmt.Errorf("enrol totp: %w", err)
 	}
 	return key.URL(), key.Secret(), nil

@@ -377,7 +377,9 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, sess Session, 
 	ev := event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, source: source, factor: FactorWebAuthn}
 	refuse := func(reason string) (WebAuthnCredential, error) {
 		ev.outcome, ev.reason = "enrol-denied", reason
-		s.recordEvent(ctx, ev)
+		if err := s.recordEvent(ctx, ev); err != nil {
+			return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
+		}
 		return WebAuthnCredential{}, ErrWebAuthnCeremony
 	}
 	if len(response) > webauthnMaxResponse {
@@ -433,8 +435,11 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, sess Session, 
 	if err != nil {
 		return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
 	}
-	ev.outcome, ev.reason = "factor-enrolled", name
-	s.recordEvent(ctx, ev)
+	if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-enrolled", factor: FactorWebAuthn, ref: id + " " + name,
+		nl: "een beveiligingssleutel of passkey toegevoegd", en: "a security key or passkey was added", source: source}); err != nil {
+		_, _ = s.db.ExecContext(ctx, `UPDATE webauthn_credentials SET revoked_at = $1 WHERE id = $2`, clock.Micros(s.clock.Now()), id)
+		return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
+	}
 	return WebAuthnCredential{ID: id, Name: name, AAGUID: formatAAGUID(aaguid), Transports: transports,
 		UserVerified: cred.Flags.UserVerified, CreatedAt: now}, nil
 }
@@ -510,11 +515,15 @@ func (s *Service) RemoveWebAuthn(ctx context.Context, accountID, credentialID, s
 	})
 	switch {
 	case err == nil:
-		ev.outcome, ev.reason = "factor-removed", credentialID
-		s.recordEvent(ctx, ev)
+		if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-removed", factor: FactorWebAuthn, ref: credentialID,
+			nl: "een beveiligingssleutel of passkey verwijderd", en: "a security key or passkey was removed", source: source}); err != nil {
+			return fmt.Errorf("remove webauthn: %w", err)
+		}
 	case errors.Is(err, ErrLastStrongFactor):
 		ev.outcome, ev.reason = "remove-denied", "last strong factor"
-		s.recordEvent(ctx, ev)
+		if err := s.recordEvent(ctx, ev); err != nil {
+			return fmt.Errorf("remove webauthn: %w", err)
+		}
 	}
 	return err
 }
@@ -638,10 +647,9 @@ func (s *Service) verifyWebAuthn(ctx context.Context, accountID, response, attem
 	if cred.Authenticator.CloneWarning {
 		// The counter went back: two copies of the key may exist. Refuse,
 		// and tell the security officer (AUTH-4).
-		s.securityEvent(ctx, "webauthn-sign-count", event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, factor: FactorWebAuthn},
+		return false, s.securityEvent(ctx, "webauthn-sign-count", event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, factor: FactorWebAuthn},
 			fmt.Sprintf("security key %s: signature counter %d not above the stored %d; the key may be cloned",
 				u.rowIDs[idx], parsed.Response.AuthenticatorData.Counter, u.signCounts[idx]))
-		return false, nil
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE webauthn_credentials SET sign_count = $1, flags = $2, last_used_at = $3
 		WHERE id = $4 AND sign_count = $5 AND revoked_at IS NULL`,

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,17 @@ type Config struct {
 	WebAuthnOrigin    string        `json:"webauthn_origin"`
 	// AlertWebhook receives every security event as JSON (LOG-9).
 	AlertWebhook string `json:"alert_webhook"`
+	// SMTP server for e-mail codes and notices (AUTH-2): host:port, the
+	// sender address and an optional user; the password comes from the
+	// environment only (ZK_SMTP_PASSWORD).
+	SMTPAddr     string `json:"smtp_addr"`
+	SMTPFrom     string `json:"smtp_from"`
+	SMTPUser     string `json:"smtp_user"`
+	SMTPPassword string `json:"-"`
+	// SMSWebhook is the SMS provider's https endpoint for SMS codes; its
+	// bearer secret comes from the environment only (ZK_SMS_WEBHOOK_SECRET).
+	SMSWebhook       string `json:"sms_webhook"`
+	SMSWebhookSecret string `json:"-"`
 	// MasterKey is the master key from the environment (ZK_MASTER_KEY,
 	// base64 of 32 bytes, comma-separated when rotating) for deployments
 	// that keep it out of the data directory. Environment only: never a
@@ -72,6 +84,10 @@ func (c *Config) settings() []setting {
 		{name: "webauthn-rp-id", env: "ZK_WEBAUTHN_RP_ID", usage: "WebAuthn relying party id, the domain security keys are bound to (default: the host of the server's URL; localhost for a loopback address)", str: &c.WebAuthnRPID},
 		{name: "alert-webhook", env: "ZK_ALERT_WEBHOOK", usage: "https URL that receives every security event as JSON (e.g. an incident tool); security events are always logged as warnings too", str: &c.AlertWebhook},
 		{name: "webauthn-origin", env: "ZK_WEBAUTHN_ORIGIN", usage: "origin browsers use to reach the server, e.g. https://zorg.example.nl (default: https://RP-ID:PORT)", str: &c.WebAuthnOrigin},
+		{name: "smtp-addr", env: "ZK_SMTP_ADDR", usage: "SMTP server HOST:PORT for e-mail codes (STARTTLS when offered); without it and --sms-webhook, SMS and e-mail codes are off", str: &c.SMTPAddr},
+		{name: "smtp-from", env: "ZK_SMTP_FROM", usage: "sender address of the e-mails, e.g. noreply@zorg.example.nl", str: &c.SMTPFrom},
+		{name: "smtp-user", env: "ZK_SMTP_USER", usage: "SMTP user name (PLAIN auth, only over TLS or to a loopback server); the password only from env ZK_SMTP_PASSWORD", str: &c.SMTPUser},
+		{name: "sms-webhook", env: "ZK_SMS_WEBHOOK", usage: "https URL of the SMS provider that receives {\"to\",\"message\"} as JSON; its bearer token only from env ZK_SMS_WEBHOOK_SECRET", str: &c.SMSWebhook},
 	}
 }
 
@@ -143,6 +159,9 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 		c.DatabaseURL = filepath.Join(c.DataDir, "zorgkluis.db")
 	}
 	c.MasterKey = getenv("ZK_MASTER_KEY")
+	// Secrets: environment only, never a flag (visible in ps) or the file.
+	c.SMTPPassword = getenv("ZK_SMTP_PASSWORD")
+	c.SMSWebhookSecret = getenv("ZK_SMS_WEBHOOK_SECRET")
 	return c, c.Validate()
 }
 
@@ -256,8 +275,39 @@ func (c Config) Validate() error {
 			return errors.New("setting alert-webhook (ZK_ALERT_WEBHOOK): must be an https URL (plain http only on a loopback address)")
 		}
 	}
+	if err := c.validateSenders(); err != nil {
+		return err
+	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		return fmt.Errorf("setting max-body-bytes (ZK_MAX_BODY_BYTES): %d is outside 1 KiB..64 MiB", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// validateSenders checks the SMTP and SMS settings. Values are not echoed
+// where they may carry a secret (a webhook URL often holds a token).
+func (c Config) validateSenders() error {
+	if c.SMTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
+			return fmt.Errorf("setting smtp-addr (ZK_SMTP_ADDR): %q is not HOST:PORT", c.SMTPAddr)
+		}
+		a, err := mail.ParseAddress(c.SMTPFrom)
+		if c.SMTPFrom == "" || err != nil || a.Name != "" || strings.ContainsAny(c.SMTPFrom, "\r\n") {
+			return errors.New("setting smtp-from (ZK_SMTP_FROM): give the sender's plain e-mail address, e.g. noreply@zorg.example.nl")
+		}
+	} else if c.SMTPFrom != "" || c.SMTPUser != "" {
+		return errors.New("setting smtp-addr (ZK_SMTP_ADDR): smtp-from and smtp-user need the SMTP server's HOST:PORT")
+	}
+	if (c.SMTPUser == "") != (c.SMTPPassword == "") {
+		return errors.New("setting smtp-user (ZK_SMTP_USER): give the user and env ZK_SMTP_PASSWORD together, or neither")
+	}
+	if c.SMSWebhook != "" {
+		u, err := url.Parse(c.SMSWebhook)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname()))) {
+			return errors.New("setting sms-webhook (ZK_SMS_WEBHOOK): must be an https URL (plain http only on a loopback address)")
+		}
+	} else if c.SMSWebhookSecret != "" {
+		return errors.New("setting sms-webhook (ZK_SMS_WEBHOOK): env ZK_SMS_WEBHOOK_SECRET is set but there is no webhook to send it to")
 	}
 	return nil
 }

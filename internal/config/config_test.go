@@ -92,3 +92,57 @@ func TestEmergencyDuration(t *testing.T) {
 		t.Fatalf("configured emergency duration %v (%v), want 90m", c.EmergencyDuration, err)
 	}
 }
+
+// REQ: AUTH-2
+// The SMTP and SMS senders are configured like every setting (flag > env >
+// file), their secrets come from the environment only, and a bad or
+// incomplete sender setting stops start-up naming it, without echoing a
+// secret.
+func TestSenderSettings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "zk.json")
+	if err := os.WriteFile(file, []byte(`{"smtp_addr":"mail.example.nl:587","smtp_from":"file@example.nl","sms_webhook":"https://sms.example.nl/send"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load("serve", []string{"--demo", "--config", file, "--smtp-from", "flag@example.nl"},
+		env(map[string]string{"ZK_SMTP_FROM": "env@example.nl", "ZK_SMTP_USER": "mailer", "ZK_SMTP_PASSWORD": "s3cret", "ZK_SMS_WEBHOOK_SECRET": "t0k"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPAddr != "mail.example.nl:587" || c.SMTPFrom != "flag@example.nl" || c.SMTPUser != "mailer" || c.SMTPPassword != "s3cret" ||
+		c.SMSWebhook != "https://sms.example.nl/send" || c.SMSWebhookSecret != "t0k" {
+		t.Fatalf("sender settings: %+v", c)
+	}
+	// Secrets are not settings: no flag, no file key.
+	if _, err := Load("serve", []string{"--demo", "--smtp-password", "x"}, env(nil), io.Discard); err == nil {
+		t.Error("--smtp-password accepted on the command line")
+	}
+	if err := os.WriteFile(file, []byte(`{"smtp_addr":"mail.example.nl:587","smtp_from":"a@example.nl","smtp_password":"x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load("serve", []string{"--demo", "--config", file}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "unknown setting") {
+		t.Errorf("smtp_password in the config file: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--demo", "--smtp-addr", "mail.example.nl"}, nil, "setting smtp-addr"},
+		{[]string{"--demo", "--smtp-addr", "mail.example.nl:25"}, nil, "setting smtp-from"},
+		{[]string{"--demo", "--smtp-addr", "mail.example.nl:25", "--smtp-from", "Zorg <a@example.nl>"}, nil, "setting smtp-from"},
+		{[]string{"--demo", "--smtp-from", "a@example.nl"}, nil, "setting smtp-addr"},
+		{[]string{"--demo", "--smtp-addr", "mail.example.nl:25", "--smtp-from", "a@example.nl", "--smtp-user", "u"}, nil, "setting smtp-user"},
+		{[]string{"--demo", "--smtp-addr", "mail.example.nl:25", "--smtp-from", "a@example.nl"}, map[string]string{"ZK_SMTP_PASSWORD": "s3cret"}, "setting smtp-user"},
+		{[]string{"--demo", "--sms-webhook", "http://sms.example.nl/x?token=t0k"}, nil, "setting sms-webhook"},
+		{[]string{"--demo"}, map[string]string{"ZK_SMS_WEBHOOK_SECRET": "t0k"}, "setting sms-webhook"},
+	} {
+		_, err := Load("serve", tc.args, env(tc.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%v, %v) error = %v; want it to name %q", tc.args, tc.env, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "t0k") || strings.Contains(err.Error(), "s3cret")) {
+			t.Errorf("error echoes a secret: %v", err)
+		}
+	}
+}

@@ -1,11 +1,18 @@
 package mgmtapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"slices"
+	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 )
 
@@ -14,10 +21,12 @@ import (
 func (s *Server) authnRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/password", s.withSession(s.changePassword))
 	mux.HandleFunc("GET /api/v1/factors", s.withSession(s.listFactors))
-	mux.HandleFunc("POST /api/v1/factors/totp", s.withSession(s.enrolTOTP))
-	mux.HandleFunc("DELETE /api/v1/factors/totp/{id}", s.withSession(s.removeTOTP))
-	mux.HandleFunc("POST /api/v1/factors/recovery", s.withSession(s.newRecoveryCodes))
-	mux.HandleFunc("POST /api/v1/factors/contact", s.withSession(s.addContact))
+	mux.HandleFunc("POST /api/v1/stepup", s.withSession(s.stepUp))
+	mux.HandleFunc("POST /api/v1/stepup/webauthn/begin", s.withSession(s.beginWebAuthnStepUp))
+	mux.HandleFunc("POST /api/v1/factors/totp", s.withSession(s.steppedUp(s.enrolTOTP)))
+	mux.HandleFunc("DELETE /api/v1/factors/totp/{id}", s.withSession(s.steppedUp(s.removeTOTP)))
+	mux.HandleFunc("POST /api/v1/factors/recovery", s.withSession(s.steppedUp(s.newRecoveryCodes)))
+	mux.HandleFunc("POST /api/v1/factors/contact", s.withSession(s.steppedUp(s.addContact)))
 	mux.HandleFunc("POST /api/v1/factors/contact/{id}/confirm", s.withSession(s.confirmContact))
 }
 
@@ -63,7 +72,137 @@ func (s *Server) listFactors(w http.ResponseWriter, r *http.Request, c caller) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"totp": ids})
 }
 
+// Step-up (AUTH-2): adding or removing a factor or recovery codes needs a
+// second factor proven within the last few minutes. The log-on counts; after
+// that POST /api/v1/stepup renews the proof.
+
+// problemStepUp is the machine-readable type of the 403 a stale session gets.
+const problemStepUp = "urn:zorgkluis:problem:step-up-required"
+
+// maxFactorBody bounds the (empty) body of an enrolment request.
+const maxFactorBody = 1 << 10
+
+// steppedUp lets h run only for a session with a fresh second factor.
+func (s *Server) steppedUp(h sessionHandler) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c caller) {
+		if err := s.d.Authn.RequireStepUp(c.Session); err != nil {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"type":            problemStepUp,
+				"title":           "Step-up required",
+				"status":          http.StatusForbidden,
+				"detail":          "prove a second factor again (POST /api/v1/stepup) before changing your log-on methods",
+				"instance":        httpx.RequestID(r.Context()),
+				"stepup":          "/api/v1/stepup",
+				"factors":         s.d.Authn.StepUpFactors(),
+				"max_age_seconds": int64(s.d.Authn.StepUpMaxAge() / time.Second),
+			})
+			return
+		}
+		h(w, r, c)
+	}
+}
+
+// decodeEmpty accepts an empty body or exactly the JSON object {}: an
+// enrolment takes no parameters, and anything else is a client's mistake.
+func decodeEmpty(w http.ResponseWriter, r *http.Request) bool {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFactorBody))
+	if err != nil {
+		if httpx.IsMaxBytes(err) {
+			httpx.Problem(w, r, http.StatusRequestEntityTooLarge, "Request body too large", "the body exceeds the size limit")
+			return false
+		}
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid JSON", "the body could not be read")
+		return false
+	}
+	if len(b) == 0 {
+		return true
+	}
+	return decodeStrict(w, r, b, &struct{}{})
+}
+
+// decodeStrict decodes exactly one JSON object with no unknown fields and
+// nothing after it.
+func decodeStrict(w http.ResponseWriter, r *http.Request, b []byte, v any) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid JSON", "the body must be a JSON object with the documented fields")
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid JSON", "the body must be one JSON object and nothing after it")
+		return false
+	}
+	return true
+}
+
+type stepUpRequest struct {
+	Factor     string          `json:"factor"` // totp, recovery, webauthn
+	Code       string          `json:"code,omitempty"`
+	Credential json.RawMessage `json:"credential,omitempty"` // webauthn: PublicKeyCredential.toJSON()
+}
+
+// stepUp renews the session's proof of a second factor. A wrong code is
+// counted and logged like a failed log-on (AUTH-4).
+func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, c caller) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCredentialJSON+1024))
+	if err != nil {
+		httpx.Problem(w, r, http.StatusRequestEntityTooLarge, "Request body too large", "the body exceeds the size limit")
+		return
+	}
+	var req stepUpRequest
+	if !decodeStrict(w, r, b, &req) {
+		return
+	}
+	code := req.Code
+	if req.Factor == authn.FactorWebAuthn {
+		code = string(req.Credential)
+	}
+	if !slices.Contains(s.d.Authn.StepUpFactors(), req.Factor) || code == "" || len(code) > maxCredentialJSON ||
+		req.Factor != authn.FactorWebAuthn && (len(code) > 32 || len(req.Credential) > 0) {
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid input", "factor must be one of the step-up factors, with its code (or credential for webauthn)")
+		return
+	}
+	sess, err := s.d.Authn.StepUp(r.Context(), c.Token, req.Factor, code, audit.SourceFrom(r.Context()).Addr)
+	switch {
+	case err == nil:
+		w.Header().Set("Cache-Control", "no-store")
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"second_factor_at": sess.SecondFactorAt,
+			"valid_until": sess.SecondFactorAt.Add(s.d.Authn.StepUpMaxAge())})
+	case errors.Is(err, authn.ErrStepUpFailed):
+		httpx.Problem(w, r, http.StatusUnauthorized, "Step-up failed", "the second factor was not right")
+	case errors.Is(err, authn.ErrNoSession):
+		httpx.Problem(w, r, http.StatusUnauthorized, "Not logged on", "no valid session (expired, idle too long or logged off)")
+	default:
+		s.d.Log.ErrorContext(r.Context(), "step-up", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "the step-up is temporarily unavailable; try again")
+	}
+}
+
+// beginWebAuthnStepUp gives the options for a step-up with a security key.
+func (s *Server) beginWebAuthnStepUp(w http.ResponseWriter, r *http.Request, c caller) {
+	if s.webauthnOff(w, r) || !decodeEmpty(w, r) {
+		return
+	}
+	opts, err := s.d.Authn.BeginWebAuthnStepUp(r.Context(), c.Session)
+	switch {
+	case err == nil:
+		writeOptions(w, opts)
+	case errors.Is(err, authn.ErrWebAuthnTooMany):
+		httpx.Problem(w, r, http.StatusConflict, "Too many attempts", err.Error())
+	default:
+		s.d.Log.ErrorContext(r.Context(), "begin webauthn step-up", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+	}
+}
+
 func (s *Server) enrolTOTP(w http.ResponseWriter, r *http.Request, c caller) {
+	if !decodeEmpty(w, r) {
+		return
+	}
 	acc, err := s.d.IDs.Account(r.Context(), c.Session.AccountID)
 	if err != nil {
 		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
@@ -71,6 +210,7 @@ func (s *Server) enrolTOTP(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	uri, secret, err := s.d.Authn.EnrollTOTP(r.Context(), acc.ID, acc.Username)
 	if err != nil {
+		s.d.Log.ErrorContext(r.Context(), "enrol totp", "err", err, "request_id", httpx.RequestID(r.Context()))
 		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}
@@ -85,14 +225,21 @@ func (s *Server) removeTOTP(w http.ResponseWriter, r *http.Request, c caller) {
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, authn.ErrLastStrongFactor):
 		httpx.Problem(w, r, http.StatusConflict, "Last strong factor", err.Error())
-	default:
+	case errors.Is(err, identity.ErrNotFound):
 		httpx.Problem(w, r, http.StatusNotFound, "Not found", "no such factor")
+	default:
+		s.d.Log.ErrorContext(r.Context(), "remove totp", "err", err, "request_id", httpx.RequestID(r.Context()))
+		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 	}
 }
 
 func (s *Server) newRecoveryCodes(w http.ResponseWriter, r *http.Request, c caller) {
+	if !decodeEmpty(w, r) {
+		return
+	}
 	codes, err := s.d.Authn.NewRecoveryCodes(r.Context(), c.Session.AccountID)
 	if err != nil {
+		s.d.Log.ErrorContext(r.Context(), "recovery codes", "err", err, "request_id", httpx.RequestID(r.Context()))
 		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}

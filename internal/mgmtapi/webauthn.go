@@ -18,9 +18,9 @@ import (
 // PublicKeyCredential as PublicKeyCredential.toJSON() gives it.
 func (s *Server) webauthnRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/factors/webauthn", s.withSession(s.listWebAuthn))
-	mux.HandleFunc("POST /api/v1/factors/webauthn/begin", s.withSession(s.beginWebAuthnRegistration))
-	mux.HandleFunc("POST /api/v1/factors/webauthn/finish", s.withSession(s.finishWebAuthnRegistration))
-	mux.HandleFunc("DELETE /api/v1/factors/webauthn/{id}", s.withSession(s.removeWebAuthn))
+	mux.HandleFunc("POST /api/v1/factors/webauthn/begin", s.withSession(s.steppedUp(s.beginWebAuthnRegistration)))
+	mux.HandleFunc("POST /api/v1/factors/webauthn/finish", s.withSession(s.steppedUp(s.finishWebAuthnRegistration)))
+	mux.HandleFunc("DELETE /api/v1/factors/webauthn/{id}", s.withSession(s.steppedUp(s.removeWebAuthn)))
 	mux.HandleFunc("POST /api/v1/logon/webauthn/begin", s.beginWebAuthnLogon)
 	mux.HandleFunc("POST /api/v1/logon/webauthn/finish", s.finishWebAuthnLogon)
 }

@@ -25,8 +25,10 @@ func (s *server) logonRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logon/webauthn/begin", s.webauthnLogonBegin)
 	mux.HandleFunc("POST /logon/webauthn", s.webauthnLogonFinish)
 	mux.HandleFunc("POST /me/factors/webauthn/begin", s.authed(s.webauthnAddBegin))
-	mux.HandleFunc("POST /me/factors/webauthn", s.authed(s.webauthnAddFinish))
-	mux.HandleFunc("POST /me/factors/webauthn/remove", s.authed(s.webauthnRemove))
+	mux.HandleFunc("POST /me/factors/webauthn", s.authed(s.steppedUp(s.webauthnAddFinish)))
+	mux.HandleFunc("POST /me/factors/webauthn/remove", s.authed(s.steppedUp(s.webauthnRemove)))
+	mux.HandleFunc("POST /me/stepup", s.authed(s.stepUp))
+	mux.HandleFunc("POST /me/stepup/webauthn/begin", s.authed(s.stepUpWebAuthnBegin))
 	mux.HandleFunc("GET /role", s.authed(s.roleForm))
 	mux.HandleFunc("POST /role", s.authed(s.roleChoose))
 	mux.HandleFunc("GET /password", s.authed(s.passwordForm))
@@ -327,6 +329,10 @@ func (s *server) webauthnAddBegin(w http.ResponseWriter, r *http.Request, c *ses
 	lang := s.lang(w, r)
 	if !s.d.Authn.WebAuthnEnabled() {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": msg(lang, "factors.webauthn.none")})
+		return
+	}
+	if s.d.Authn.RequireStepUp(c.sess) != nil {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": msg(lang, "factors.stepup.needed")})
 		return
 	}
 	opts, err := s.d.Authn.BeginWebAuthnRegistration(r.Context(), c.sess)

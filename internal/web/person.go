@@ -7,6 +7,8 @@ import (
 	"errors"
 	"image/png"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -30,9 +32,9 @@ func (s *server) personRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /me/log", s.authed(s.person(s.meLog)))
 	// Factor management is for every account, whatever its role.
 	mux.HandleFunc("GET /me/factors", s.authed(s.factors))
-	mux.HandleFunc("POST /me/factors/totp", s.authed(s.factorAddTOTP))
-	mux.HandleFunc("POST /me/factors/totp/remove", s.authed(s.factorRemoveTOTP))
-	mux.HandleFunc("POST /me/factors/recovery", s.authed(s.factorRecovery))
+	mux.HandleFunc("POST /me/factors/totp", s.authed(s.steppedUp(s.factorAddTOTP)))
+	mux.HandleFunc("POST /me/factors/totp/remove", s.authed(s.steppedUp(s.factorRemoveTOTP)))
+	mux.HandleFunc("POST /me/factors/recovery", s.authed(s.steppedUp(s.factorRecovery)))
 	mux.HandleFunc("POST /me/logoutall", s.authed(s.logoutAll))
 }
 
@@ -232,6 +234,12 @@ type factorsData struct {
 	WebAuthn bool                       // security keys configured
 	Keys     []authn.WebAuthnCredential // the user's keys
 	KeyError string                     // message key of a failed key registration
+	// StepUp is set when the session's proof of a second factor is too old
+	// to change factors; the page then offers the step-up first (AUTH-2).
+	StepUp        bool
+	StepUpFactors []string // code factors the step-up form offers
+	StepUpKey     bool     // a security key may step up
+	status        int      // the page's status; 0 is 200
 }
 
 func (s *server) factors(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
@@ -249,12 +257,89 @@ func (s *server) renderFactors(w http.ResponseWriter, r *http.Request, c *sessio
 		s.failed(w, r, err)
 		return
 	}
+	if s.d.Authn.RequireStepUp(c.sess) != nil {
+		d.StepUp = true
+		for _, f := range s.d.Authn.StepUpFactors() {
+			if f == authn.FactorWebAuthn {
+				d.StepUpKey = true
+			} else {
+				d.StepUpFactors = append(d.StepUpFactors, f)
+			}
+		}
+	}
 	v := s.page(w, r, c, "factors.title", d)
 	v.Message = message
-	if d.Refused {
-		v.Error = "factors.laststrong"
+	if message == "" && r.Method == http.MethodGet && r.URL.Query().Has("stepped") && !d.StepUp {
+		v.Message = "factors.stepup.done"
 	}
-	s.render(w, r, http.StatusOK, "factors", v)
+	switch {
+	case d.Refused:
+		v.Error = "factors.laststrong"
+	case d.status == http.StatusForbidden:
+		v.Error = "factors.stepup.needed"
+	case d.status == http.StatusUnauthorized:
+		v.Error = "factors.stepup.failed"
+	}
+	code := http.StatusOK
+	if d.status != 0 {
+		code = d.status
+	}
+	s.render(w, r, code, "factors", v)
+}
+
+// steppedUp lets h change factors only with a fresh second factor; else
+// the factors page answers 403 and offers the step-up (AUTH-2).
+func (s *server) steppedUp(h sessionHandler) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+		if s.d.Authn.RequireStepUp(c.sess) != nil {
+			s.renderFactors(w, r, c, &factorsData{status: http.StatusForbidden}, "")
+			return
+		}
+		h(w, r, c)
+	}
+}
+
+// stepUp proves a second factor again: a code from the form, or a key's
+// answer after stepUpWebAuthnBegin. A wrong one is counted like a failed
+// log-on (AUTH-4).
+func (s *server) stepUp(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	factor, code := r.PostFormValue("factor"), strings.TrimSpace(r.PostFormValue("code"))
+	if factor == authn.FactorWebAuthn {
+		code = r.PostFormValue("credential")
+	}
+	if !slices.Contains(s.d.Authn.StepUpFactors(), factor) || code == "" || len(code) > maxKeyAnswer || factor != authn.FactorWebAuthn && len(code) > 64 {
+		s.renderFactors(w, r, c, &factorsData{status: http.StatusUnauthorized}, "")
+		return
+	}
+	_, err := s.d.Authn.StepUp(r.Context(), c.token, factor, code, audit.SourceFrom(r.Context()).Addr)
+	switch {
+	case err == nil:
+		http.Redirect(w, r, "/me/factors?stepped=1", http.StatusSeeOther)
+	case errors.Is(err, authn.ErrStepUpFailed):
+		s.renderFactors(w, r, c, &factorsData{status: http.StatusUnauthorized}, "")
+	default:
+		s.failed(w, r, err)
+	}
+}
+
+// stepUpWebAuthnBegin gives the options for a step-up with a key.
+func (s *server) stepUpWebAuthnBegin(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	lang := s.lang(w, r)
+	if !s.d.Authn.WebAuthnEnabled() {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": msg(lang, "factors.webauthn.off")})
+		return
+	}
+	opts, err := s.d.Authn.BeginWebAuthnStepUp(r.Context(), c.sess)
+	if errors.Is(err, authn.ErrWebAuthnTooMany) {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": msg(lang, "factors.webauthn.toomany")})
+		return
+	}
+	if err != nil {
+		s.d.Log.ErrorContext(r.Context(), "web: webauthn step-up options", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg(lang, "err.unavailable")})
+		return
+	}
+	writeRawJSON(w, http.StatusOK, opts)
 }
 
 // factorAddTOTP enrols a new authenticator app and shows its QR code and
