@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -234,43 +233,6 @@ type Decider struct {
 	maxPrivilegeFor time.Duration
 
 	queue *alert.Queue // where security events are raised (LOG-9)
-
-	// The decision queries are prepared once per Decider: parsing them is
-	// most of the cost of a decision on SQLite.
-	prepareOnce sync.Once
-	prepared    map[string]*sql.Stmt
-}
-
-// rule runs one of the decision queries, prepared when that worked.
-func (d *Decider) rule(ctx context.Context, q string, args ...any) *sql.Row {
-	d.prepareOnce.Do(func() {
-		m := map[string]*sql.Stmt{}
-		for _, q := range []string{careQuery, personQuery, operatorQuery} {
-			bound := q
-			if d.db.Dialect() == store.SQLite {
-				bound = sqliteBind(q)
-			}
-			if st, err := d.db.SQL().PrepareContext(context.Background(), bound); err == nil {
-				m[q] = st
-			}
-		}
-		d.prepared = m
-	})
-	if st := d.prepared[q]; st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return d.db.QueryRowContext(ctx, q, args...)
-}
-
-// sqliteBind turns $1-style placeholders into SQLite's ?1, as store does.
-func sqliteBind(q string) string {
-	b := []byte(q)
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '$' && b[i+1] >= '0' && b[i+1] <= '9' {
-			b[i] = '?'
-		}
-	}
-	return string(b)
 }
 
 // RoleWriter is the low-level write of an approved role (identity.Registry
@@ -508,7 +470,7 @@ func (d *Decider) evalCare(ctx context.Context, s Subject, req Request, now time
 	var tenant string
 	var rel, team, deleg, emerg sql.NullString
 	var lapsed sql.NullInt64
-	err := d.rule(ctx, careQuery, req.PatientID, s.AccountID, clock.Micros(now), s.TenantID, string(s.Role)).
+	err := d.db.Stmt(careQuery).QueryRowContext(ctx, req.PatientID, s.AccountID, clock.Micros(now), s.TenantID, string(s.Role)).
 		Scan(&tenant, &rel, &team, &deleg, &emerg, &lapsed)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != s.TenantID) {
 		return denied(noPatient), nil
@@ -573,7 +535,7 @@ func (d *Decider) evalPerson(ctx context.Context, s Subject, req Request, now ti
 	var own sql.NullInt64
 	var rep sql.NullString
 	var lapsed sql.NullInt64
-	err := d.rule(ctx, personQuery, req.PatientID, s.AccountID, clock.Micros(now), s.TenantID, string(s.Role)).Scan(&tenant, &own, &rep, &lapsed)
+	err := d.db.Stmt(personQuery).QueryRowContext(ctx, req.PatientID, s.AccountID, clock.Micros(now), s.TenantID, string(s.Role)).Scan(&tenant, &own, &rep, &lapsed)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != s.TenantID) {
 		return denied(noPatient), nil
 	}
@@ -604,7 +566,7 @@ const operatorQuery = `SELECT o.id, o.tenant_id, o.categories FROM access_operat
 
 func (d *Decider) evalOperator(ctx context.Context, s Subject, req Request, now time.Time, perm permission) (decision, error) {
 	var id, tenant, cats string
-	err := d.rule(ctx, operatorQuery, req.PatientID, s.AccountID, clock.Micros(now)).Scan(&id, &tenant, &cats)
+	err := d.db.Stmt(operatorQuery).QueryRowContext(ctx, req.PatientID, s.AccountID, clock.Micros(now)).Scan(&id, &tenant, &cats)
 	if errors.Is(err, sql.ErrNoRows) {
 		return denied("operators reach health data only through an approved operator request"), nil
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -159,7 +158,7 @@ func loadBench(ctx context.Context, db *store.DB) error {
 				for i := start; i < start+m; i++ {
 					args = append(args, row(i)...)
 				}
-				if _, err := tx.ExecContext(ctx, head+placeholders(m, cols), args...); err != nil {
+				if _, err := tx.ExecContext(ctx, head+store.Values(tx, m, cols), args...); err != nil {
 					return fmt.Errorf("%s: %w", head, err)
 				}
 			}
@@ -185,25 +184,4 @@ func loadBench(ctx context.Context, db *store.DB) error {
 				return []any{fmt.Sprintf("r-bench-%07d", k), benchTenant, benchProf(prof), benchPatient(p), "treatment", now - 1000, end, "bench", now}
 			})
 	})
-}
-
-// placeholders returns "($1, $2), ($3, $4)" for n rows of k columns.
-func placeholders(n, k int) string {
-	var b strings.Builder
-	p := 1
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range k {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d", p)
-			p++
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
 }

@@ -116,13 +116,13 @@ func (l *Log) PlaceHold(ctx context.Context, h Hold) (HoldBundle, error) {
 			for _, id := range part {
 				args = append(args, b.HoldID, id)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_hold_events (hold_id, event_id) VALUES `+values(tx, len(part), 2), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_hold_events (hold_id, event_id) VALUES `+store.Values(tx, len(part), 2), args...); err != nil {
 				return fmt.Errorf("store held events: %w", err)
 			}
 		}
 		// A purge that ran after the proofs were read must not leave a
 		// hold over lines that are gone (lockHolds orders the two).
-		in, inArgs := inList(tx, ids, 1)
+		in, inArgs := store.InList(tx, ids, 1)
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE id IN (`+in+`)`, inArgs...).Scan(&n); err != nil {
 			return fmt.Errorf("check held events: %w", err)

@@ -3,11 +3,11 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -168,14 +168,14 @@ const insertChunk = 50
 func insertRows(ctx context.Context, q store.Querier, rows []row) error {
 	for start := 0; start < len(rows); start += insertChunk {
 		chunk := rows[start:min(start+insertChunk, len(rows))]
-		ev := values(q, len(chunk), 10)
+		ev := store.Values(q, len(chunk), 10)
 		args := make([]any, 0, 10*len(chunk))
 		for _, r := range chunk {
 			e := r.ev
 			args = append(args, e.ID, e.TenantID, clock.Micros(e.Time), string(e.Action), string(e.Outcome),
 				e.UserID, e.PatientID, e.Emergency, string(e.Kind), string(r.body))
 		}
-		if _, err := q.ExecContext(ctx, insertInto(q)+` audit_events
+		if _, err := insertChunkRows(ctx, q, len(chunk), store.BulkInsert(q)+` audit_events
 			(id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body) VALUES `+ev, args...); err != nil {
 			return fmt.Errorf("insert audit events: %w", err)
 		}
@@ -183,52 +183,21 @@ func insertRows(ctx context.Context, q store.Querier, rows []row) error {
 		for _, r := range chunk {
 			args = append(args, r.ev.TenantID, r.ev.ID, clock.Micros(r.ev.Time), r.hash[:])
 		}
-		if _, err := q.ExecContext(ctx, insertInto(q)+` audit_pending (tenant_id, event_id, time, hash) VALUES `+values(q, len(chunk), 4), args...); err != nil {
+		if _, err := insertChunkRows(ctx, q, len(chunk), store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash) VALUES `+store.Values(q, len(chunk), 4), args...); err != nil {
 			return fmt.Errorf("queue audit events: %w", err)
 		}
 	}
 	return nil
 }
 
-// insertInto starts a multi-row INSERT. On SQLite it is INSERT OR FAIL: a
-// conflict then stops the statement without undoing its earlier rows, so
-// SQLite needs no statement journal, whose writes to a temporary file were a
-// third of an append's cost. Every caller rolls the whole transaction back
-// on an error, so nothing partial is ever committed.
-func insertInto(q store.Querier) string {
-	if q.Dialect() == store.SQLite {
-		return "INSERT OR FAIL INTO"
+// insertChunkRows runs an insert of n rows, as a prepared statement for the
+// two sizes that recur (one event, the usual append, and a full chunk);
+// other sizes would only crowd the statement cache.
+func insertChunkRows(ctx context.Context, q store.Querier, n int, query string, args ...any) (sql.Result, error) {
+	if n == 1 || n == insertChunk {
+		return q.Stmt(query).ExecContext(ctx, args...)
 	}
-	return "INSERT INTO"
-}
-
-// values returns "($1, $2), ($3, $4)" for n rows of k columns. On SQLite
-// it returns anonymous "(?, ?), (?, ?)" instead: the driver looks up the
-// name of every numbered parameter with a linear search, which made binding
-// a chunk quadratic in its size.
-func values(q store.Querier, n, k int) string {
-	anonymous := q.Dialect() == store.SQLite
-	var b strings.Builder
-	p := 1
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range k {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			if anonymous {
-				b.WriteByte('?')
-			} else {
-				fmt.Fprintf(&b, "$%d", p)
-			}
-			p++
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
+	return q.ExecContext(ctx, query, args...)
 }
 
 // Filter selects events for Query. Empty fields match everything.

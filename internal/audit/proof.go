@@ -40,7 +40,7 @@ type ProofBundle struct {
 // Proof returns the inclusion proof of an event against its tenant's newest
 // signed checkpoint.
 func (l *Log) Proof(ctx context.Context, eventID string) (ProofBundle, error) {
-	snap, err := beginSnapshot(ctx, l.db)
+	snap, err := l.db.Snapshot(ctx)
 	if err != nil {
 		return ProofBundle{}, err
 	}

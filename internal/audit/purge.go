@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/clock"
@@ -206,7 +205,7 @@ func (l *Log) purgeBatch(ctx context.Context, tenant string, kind Kind, cutoff, 
 			purged = int64(len(ids))
 			return nil
 		}
-		in, inArgs := inList(tx, ids, 2)
+		in, inArgs := store.InList(tx, ids, 2)
 		if _, err := tx.ExecContext(ctx, `UPDATE audit_leaves SET purged = TRUE WHERE tenant_id = $1 AND event_id IN (`+in+`)`,
 			append([]any{tenant}, inArgs...)...); err != nil {
 			return fmt.Errorf("mark leaves purged: %w", err)
@@ -246,28 +245,6 @@ func expiredBody(body string, kind Kind, cutoff time.Time) bool {
 	return k == kind && e.Time.Before(cutoff)
 }
 
-// inList returns the placeholders for ids ("$first, $first+1, ...") and the
-// ids as arguments. The ids must be the query's last parameters: on SQLite
-// it writes anonymous "?" (numbered after the ones before them), as values
-// does, because binding numbered parameters is quadratic in the driver.
-func inList(q store.Querier, ids []string, first int) (string, []any) {
-	anonymous := q.Dialect() == store.SQLite
-	var b strings.Builder
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if anonymous {
-			b.WriteByte('?')
-		} else {
-			fmt.Fprintf(&b, "$%d", first+i)
-		}
-		args[i] = id
-	}
-	return b.String(), args
-}
-
 // holdLockClass is the first key of the PostgreSQL advisory lock that
 // serialises purge batches with the placing of holds ("zkAH").
 const holdLockClass int32 = 0x7a6b4148
@@ -278,10 +255,7 @@ const holdLockClass int32 = 0x7a6b4148
 // meanwhile: under READ COMMITTED each then sees the other's commit. On
 // SQLite write transactions are serialised already.
 func lockHolds(ctx context.Context, tx *store.Tx) error {
-	if tx.Dialect() != store.Postgres {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, holdLockClass); err != nil {
+	if err := tx.Lock(ctx, holdLockClass); err != nil {
 		return fmt.Errorf("purge and hold lock: %w", err)
 	}
 	return nil

@@ -84,18 +84,12 @@ func (l *Log) sequenceTenant(ctx context.Context, tenant string) (int, error) {
 	n := 0
 	err := l.db.Tx(ctx, func(tx *store.Tx) error {
 		n = 0
-		if tx.Dialect() == store.Postgres {
-			var got bool
-			// The lock is per database, so its key covers the schema too:
-			// installations (or tests) in other schemas of the same
-			// database must not skip each other's tenants of the same id.
-			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1, ('x' || substr(md5(current_schema() || '/' || $2), 1, 8))::bit(32)::int)`,
-				lockClass, tenant).Scan(&got); err != nil {
-				return fmt.Errorf("sequencer lock: %w", err)
-			}
-			if !got {
-				return nil // another process is sequencing this tenant
-			}
+		got, err := tx.TryLock(ctx, lockClass, tenant)
+		if err != nil {
+			return fmt.Errorf("sequencer lock: %w", err)
+		}
+		if !got {
+			return nil // another process is sequencing this tenant
 		}
 		size, err := treeSize(ctx, tx, tenant)
 		if err != nil {
@@ -199,7 +193,7 @@ func insertLeaves(ctx context.Context, q store.Querier, tenant string, first int
 		for i, p := range part {
 			args = append(args, tenant, first+int64(start+i), p.id)
 		}
-		if _, err := q.ExecContext(ctx, insertInto(q)+` audit_leaves (tenant_id, idx, event_id) VALUES `+values(q, len(part), 3), args...); err != nil {
+		if _, err := q.ExecContext(ctx, store.BulkInsert(q)+` audit_leaves (tenant_id, idx, event_id) VALUES `+store.Values(q, len(part), 3), args...); err != nil {
 			return fmt.Errorf("insert leaves: %w", err)
 		}
 	}

@@ -99,7 +99,7 @@ const (
 // Verify reads one consistent snapshot, so it can run beside a live server.
 // An error means Verify could not finish; damage is in the Report.
 func (l *Log) Verify(ctx context.Context, verifiers note.Verifiers, progress func(done, total int)) (Report, error) {
-	snap, err := beginSnapshot(ctx, l.db)
+	snap, err := l.db.Snapshot(ctx)
 	if err != nil {
 		return Report{}, err
 	}
@@ -127,7 +127,7 @@ func (l *Log) Verify(ctx context.Context, verifiers note.Verifiers, progress fun
 
 type verifyRun struct {
 	ctx       context.Context
-	snap      *snapshot
+	snap      *store.Snapshot
 	verifiers note.Verifiers
 	now       time.Time
 	progress  func(done, total int)
@@ -685,7 +685,7 @@ func (t *treeRun) readChunk(ctx context.Context, c *chunk, lo, hi int64) error {
 		return err
 	}
 	var ends []int
-	err := t.snap.rawRows(ctx, `SELECT `+asText(t.snap, "l.idx", "pos")+`, l.event_id, `+asText(t.snap, "l.purged", "gone")+` FROM audit_leaves l
+	err := t.snap.RawRows(ctx, `SELECT `+t.snap.Text("l.idx", "pos")+`, l.event_id, `+t.snap.Text("l.purged", "gone")+` FROM audit_leaves l
 		WHERE l.tenant_id = $1 AND l.idx >= $2 AND l.idx < $3 ORDER BY l.idx`, []any{t.tenant, lo, hi}, func(cols [][]byte) error {
 		idx, err := strconv.ParseInt(string(cols[0]), 10, 64)
 		if err != nil {
@@ -744,19 +744,8 @@ func (t *treeRun) readChunk(ctx context.Context, c *chunk, lo, hi int64) error {
 }
 
 // eventColumnList returns the columns of an event row, as text.
-func eventColumnList(q store.Querier) string {
-	return `id, tenant_id, ` + asText(q, "time", "t") + `, action, outcome, user_id, patient_id, ` + asText(q, "emergency", "em") + `, kind, body`
-}
-
-// asText casts a column to text where rawRows needs it (PostgreSQL, whose
-// raw values are otherwise binary); SQLite's integers arrive through
-// database/sql as decimal text already, without a string per value. The
-// alias keeps ORDER BY meaning the column, not the cast.
-func asText(q store.Querier, col, alias string) string {
-	if q.Dialect() == store.Postgres {
-		return "CAST(" + col + " AS TEXT) AS " + alias
-	}
-	return col
+func eventColumnList(s *store.Snapshot) string {
+	return `id, tenant_id, ` + s.Text("time", "t") + `, action, outcome, user_id, patient_id, ` + s.Text("emergency", "em") + `, kind, body`
 }
 
 // scanEvents reads the events with ids minID..maxID in primary-key order,
@@ -772,7 +761,7 @@ func (t *treeRun) scanEvents(ctx context.Context, c *chunk, minID, maxID string)
 	from, op := minID, ">="
 	for {
 		read, kept, last := 0, 0, ""
-		err := t.snap.rawRows(ctx, `SELECT `+eventColumnList(t.snap)+` FROM audit_events
+		err := t.snap.RawRows(ctx, `SELECT `+eventColumnList(t.snap)+` FROM audit_events
 			WHERE id `+op+` $1 AND id <= $2 ORDER BY id LIMIT $3`, []any{from, maxID, limit}, func(cols [][]byte) error {
 			read++
 			if c.keep(cols) {
@@ -794,8 +783,8 @@ func (t *treeRun) scanEvents(ctx context.Context, c *chunk, minID, maxID string)
 }
 
 func (t *treeRun) lookupEvents(ctx context.Context, c *chunk, ids []string) error {
-	in, args := inList(t.snap, ids, 1)
-	err := t.snap.rawRows(ctx, `SELECT `+eventColumnList(t.snap)+` FROM audit_events WHERE id IN (`+in+`)`, args, func(cols [][]byte) error {
+	in, args := store.InList(t.snap, ids, 1)
+	err := t.snap.RawRows(ctx, `SELECT `+eventColumnList(t.snap)+` FROM audit_events WHERE id IN (`+in+`)`, args, func(cols [][]byte) error {
 		c.keep(cols)
 		return nil
 	})

@@ -241,10 +241,10 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	var tenant sql.NullString
 	var level, created, lastSeen, expires, second int64
 	var revoked sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT s.account_id, s.tenant_id, s.role, s.assurance, s.factors, s.on_behalf_of, s.must_change_password,
+	err := s.db.Stmt(`SELECT s.account_id, s.tenant_id, s.role, s.assurance, s.factors, s.on_behalf_of, s.must_change_password,
 		s.created_at, s.last_seen, s.expires_at, s.revoked_at, s.second_factor_at
 		FROM sessions s JOIN accounts a ON a.id = s.account_id
-		WHERE s.id_hash = $1 AND a.status = 'active'`, h).
+		WHERE s.id_hash = $1 AND a.status = 'active'`).QueryRowContext(ctx, h).
 		Scan(&sess.AccountID, &tenant, &sess.Role, &level, &sess.Factors, &sess.OnBehalfOf, &sess.MustChangePassword,
 			&created, &lastSeen, &expires, &revoked, &second)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -266,7 +266,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	// Touch at most every few seconds: an idle check at 15 minutes does not
 	// need a write on every request.
 	if now.Sub(clock.FromMicros(lastSeen)) > 5*time.Second {
-		if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen = $1 WHERE id_hash = $2`, clock.Micros(now), h); err != nil {
+		if _, err := s.db.Stmt(`UPDATE sessions SET last_seen = $1 WHERE id_hash = $2`).ExecContext(ctx, clock.Micros(now), h); err != nil {
 			return Session{}, fmt.Errorf("authenticate: %w", err)
 		}
 	}

@@ -117,7 +117,7 @@ func (r *Registry) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
 // Tenant returns the tenant with id.
 func (r *Registry) Tenant(ctx context.Context, id string) (Tenant, error) {
 	var t Tenant
-	err := r.db.QueryRowContext(ctx, `SELECT id, name, ura, agb FROM tenants WHERE id = $1`, id).Scan(&t.ID, &t.Name, &t.URA, &t.AGB)
+	err := r.db.Stmt(`SELECT id, name, ura, agb FROM tenants WHERE id = $1`).QueryRowContext(ctx, id).Scan(&t.ID, &t.Name, &t.URA, &t.AGB)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Tenant{}, fmt.Errorf("tenant %s: %w", id, ErrNotFound)
 	}
@@ -204,7 +204,7 @@ func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 
 // Account returns the account with id.
 func (r *Registry) Account(ctx context.Context, id string) (Account, error) {
-	a, err := scanAccount(r.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+	a, err := scanAccount(r.db.Stmt(`SELECT `+accountCols+` FROM accounts WHERE id = $1`).QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, fmt.Errorf("account: %w", ErrNotFound)
 	}
@@ -216,7 +216,7 @@ func (r *Registry) Account(ctx context.Context, id string) (Account, error) {
 
 // AccountByUsername returns the account with the given user name.
 func (r *Registry) AccountByUsername(ctx context.Context, username string) (Account, error) {
-	a, err := scanAccount(r.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE username = $1`, NormalizeUsername(username)))
+	a, err := scanAccount(r.db.Stmt(`SELECT `+accountCols+` FROM accounts WHERE username = $1`).QueryRowContext(ctx, NormalizeUsername(username)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, fmt.Errorf("account: %w", ErrNotFound)
 	}
@@ -281,7 +281,7 @@ func (r *Registry) RevokeRoles(ctx context.Context, accountID string) ([]string,
 
 // Roles lists the roles an account holds, sorted.
 func (r *Registry) Roles(ctx context.Context, accountID string) ([]string, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT role FROM account_roles WHERE account_id = $1 ORDER BY role`, accountID)
+	rows, err := r.db.Stmt(`SELECT role FROM account_roles WHERE account_id = $1 ORDER BY role`).QueryContext(ctx, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("roles: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/clock"
@@ -36,7 +35,7 @@ func (s *SQLStore) TenantKEKsNotUnder(ctx context.Context, masterID string, limi
 }
 
 func (s *SQLStore) queryKEKs(ctx context.Context, q string, args ...any) ([]TenantKEK, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.Stmt(q).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read tenant keys: %w", err)
 	}
@@ -98,7 +97,7 @@ func (s *SQLStore) DeleteTenantKEK(ctx context.Context, tenantID string, version
 		  AND version < (SELECT MAX(version) FROM tenant_keks WHERE tenant_id = $1)
 		  AND NOT EXISTS (SELECT 1 FROM patient_deks WHERE tenant_id = $1 AND kek_version = $2)`,
 		tenantID, version)
-	if isForeignKeyViolation(err) {
+	if store.IsForeignKeyViolation(err) {
 		return ErrInUse
 	}
 	if err := oneRow(res, err, "delete tenant key"); !errors.Is(err, ErrNotFound) {
@@ -119,9 +118,8 @@ func (s *SQLStore) PatientDEK(ctx context.Context, tenantID, patientID string) (
 	d := PatientDEK{TenantID: tenantID, PatientID: patientID}
 	var version, shredded sql.NullInt64
 	var created int64
-	err := s.db.QueryRowContext(ctx,
-		"SELECT kek_version, wrapped, created_at, shredded_at FROM patient_deks WHERE tenant_id = $1 AND patient_id = $2",
-		tenantID, patientID).Scan(&version, &d.Wrapped, &created, &shredded)
+	err := s.db.Stmt("SELECT kek_version, wrapped, created_at, shredded_at FROM patient_deks WHERE tenant_id = $1 AND patient_id = $2").
+		QueryRowContext(ctx, tenantID, patientID).Scan(&version, &d.Wrapped, &created, &shredded)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return PatientDEK{}, ErrNotFound
@@ -157,7 +155,7 @@ func putPatientDEK(ctx context.Context, q store.Querier, k PatientDEK) error {
 	res, err := q.ExecContext(ctx, `INSERT INTO patient_deks (tenant_id, patient_id, kek_version, wrapped, created_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, patient_id) DO NOTHING`,
 		k.TenantID, k.PatientID, k.KEKVersion, k.Wrapped, clock.Micros(k.Created))
-	if isForeignKeyViolation(err) {
+	if store.IsForeignKeyViolation(err) {
 		return fmt.Errorf("tenant key version %d: %w", k.KEKVersion, ErrNotFound)
 	}
 	if err := oneRow(res, err, "store patient key"); errors.Is(err, ErrNotFound) {
@@ -196,7 +194,7 @@ func (s *SQLStore) RewrapPatientDEK(ctx context.Context, oldKEKVersion int, k Pa
 	res, err := s.db.ExecContext(ctx, `UPDATE patient_deks SET kek_version = $4, wrapped = $5
 		WHERE tenant_id = $1 AND patient_id = $2 AND kek_version = $3 AND shredded_at IS NULL`,
 		k.TenantID, k.PatientID, oldKEKVersion, k.KEKVersion, k.Wrapped)
-	if isForeignKeyViolation(err) {
+	if store.IsForeignKeyViolation(err) {
 		return fmt.Errorf("tenant key version %d: %w", k.KEKVersion, ErrNotFound)
 	}
 	return oneRow(res, err, "re-wrap patient key")
@@ -227,15 +225,4 @@ func oneRow(res sql.Result, err error, what string) error {
 		return ErrNotFound
 	}
 	return nil
-}
-
-// isForeignKeyViolation reports a foreign-key violation in either dialect.
-// (It belongs beside store.IsUniqueViolation; kept here until it moves.)
-func isForeignKeyViolation(err error) bool {
-	if err == nil {
-		return false
-	}
-	s := err.Error()
-	return strings.Contains(s, "FOREIGN KEY constraint failed") || // SQLite
-		strings.Contains(s, "SQLSTATE 23503") // PostgreSQL
 }

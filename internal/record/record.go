@@ -205,8 +205,8 @@ const columns = `type, id, version, patient_id, deleted, categories, last_update
 // current reads and opens the newest version of a resource of the grant's
 // patient, deleted or not.
 func (s *Store) current(ctx context.Context, g access.Grant, typ, id string) (Resource, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM resources
-		WHERE tenant_id = $1 AND type = $2 AND id = $3 ORDER BY version DESC LIMIT 1`, g.TenantID(), typ, id)
+	row := s.db.Stmt(`SELECT `+columns+` FROM resources
+		WHERE tenant_id = $1 AND type = $2 AND id = $3 ORDER BY version DESC LIMIT 1`).QueryRowContext(ctx, g.TenantID(), typ, id)
 	return s.scanOpen(ctx, g, row)
 }
 
@@ -236,8 +236,8 @@ func (s *Store) VRead(ctx context.Context, g access.Grant, typ, id string, versi
 	if err := check(g, access.Read); err != nil {
 		return Resource{}, err
 	}
-	row := s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM resources
-		WHERE tenant_id = $1 AND type = $2 AND id = $3 AND version = $4`, g.TenantID(), typ, id, version)
+	row := s.db.Stmt(`SELECT `+columns+` FROM resources
+		WHERE tenant_id = $1 AND type = $2 AND id = $3 AND version = $4`).QueryRowContext(ctx, g.TenantID(), typ, id, version)
 	r, err := s.scanOpen(ctx, g, row)
 	if err != nil {
 		return Resource{}, s.logFailure(ctx, g, audit.ActionRead, typ+"/"+id, err)

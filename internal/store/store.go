@@ -1,11 +1,16 @@
 // Package store owns the database handle: opening SQLite (embedded default)
-// or PostgreSQL, running the embedded migrations, and transactions.
+// or PostgreSQL, running the embedded migrations, transactions, read
+// snapshots and prepared statements.
 //
 // All SQL in zorgkluis is written once, in PostgreSQL placeholder style ($1,
 // $2, ...), using only what both dialects accept: TEXT, BIGINT, BOOLEAN and
 // BYTEA columns, times as BIGINT Unix microseconds (see clock.Micros), no
-// auto-increment. The store rebinds placeholders for SQLite; that and the
-// connection settings below are the only dialect differences.
+// auto-increment. Every difference between the engines lives in this
+// package, behind the dialect interface, in sqlite.go and postgres.go side
+// by side: connection settings, placeholder rebinding, list placeholders,
+// error codes, locks, snapshots and statement caching. Callers use what the
+// difference is for (InList, Values, BulkInsert, Tx.Lock, Snapshot,
+// IsUniqueViolation, ...), never the engine's name.
 package store
 
 import (
@@ -14,22 +19,18 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Dialect names the database engine behind a DB.
+// Dialect names the database engine behind a DB, for log lines and for
+// tests that set up engine-specific fixtures. Code paths never branch on
+// it: what differs is behind the store's own functions.
 type Dialect string
 
 const (
@@ -40,21 +41,56 @@ const (
 // ErrNotFound is returned by helpers when a row does not exist.
 var ErrNotFound = errors.New("not found")
 
+// dialect is everything that differs between the engines.
+type dialect interface {
+	name() Dialect
+	// rebind turns the $N placeholders of q into the engine's.
+	rebind(q string) string
+	// listParam writes the placeholder of parameter n of a generated list.
+	listParam(b *strings.Builder, n int)
+	// bulkInsert starts a multi-row INSERT whose caller rolls back on error.
+	bulkInsert() string
+	// textColumn selects col as text for Snapshot.RawRows.
+	textColumn(col, alias string) string
+
+	isUnique(err error) bool
+	isForeignKey(err error) bool
+	isPermission(err error) bool
+
+	// lock and tryLock take a lock held until tx ends.
+	lock(ctx context.Context, tx *Tx, class int32) error
+	tryLock(ctx context.Context, tx *Tx, class int32, name string) (bool, error)
+
+	snapshotOptions() *sql.TxOptions
+	rawRows(ctx context.Context, s *Snapshot, query string, args []any, fn func(cols [][]byte) error) error
+
+	// cachesStatements reports whether the driver itself keeps prepared
+	// statements per connection, so the store needs no cache of its own.
+	cachesStatements() bool
+
+	optimize(ctx context.Context, db *DB) error
+	flush(ctx context.Context, db *DB) error
+	migrations() (goose.Dialect, []goose.ProviderOption, error)
+}
+
 // DB is a database handle that rebinds placeholders for its dialect.
 type DB struct {
-	sql     *sql.DB
-	dialect Dialect
+	sql *sql.DB
+	d   dialect
 	// SQLite allows one writer at a time; serialising write transactions in
 	// the process avoids busy-waiting on the file lock. PostgreSQL needs none.
 	writeMu *sync.Mutex
+	stmts   *stmtCache // nil where the driver caches statements itself
 }
 
-// Querier is what DB and Tx have in common.
+// Querier is what DB, Tx and Snapshot have in common.
 type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	Dialect() Dialect
+	// Stmt returns query as a prepared statement (see DB.Stmt).
+	Stmt(query string) Stmt
+	dialect() dialect
 }
 
 // Option changes how Open connects.
@@ -78,64 +114,23 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	synchronous := "FULL"
-	if o.bulk {
-		synchronous = "NORMAL"
-	}
 	var db *DB
+	var err error
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		if o.bulk {
-			u, err := url.Parse(rawURL)
-			if err != nil {
-				return nil, errors.New("open postgres: malformed URL") // the URL may hold a password: not repeated
-			}
-			q := u.Query()
-			q.Set("synchronous_commit", "off")
-			u.RawQuery = q.Encode()
-			rawURL = u.String()
-		}
-		h, err := sql.Open("pgx", rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
-		}
-		h.SetMaxOpenConns(32)
-		h.SetMaxIdleConns(32)
-		db = &DB{sql: h, dialect: Postgres}
+		db, err = openPostgres(rawURL, o)
 	default:
-		path := strings.TrimPrefix(rawURL, "sqlite:")
-		if path == "" {
-			return nil, errors.New("open sqlite: empty path")
-		}
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("open sqlite: create directory: %w", err)
-			}
-		}
-		q := url.Values{}
-		// WAL lets readers run beside the writer; synchronous(FULL) makes a
-		// commit durable on power loss, which the audit log needs (LOG-3).
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(" + synchronous + ")", "busy_timeout(10000)", "foreign_keys(1)"} {
-			q.Add("_pragma", p)
-		}
-		if o.bulk {
-			// Each checkpoint rewrites the same hot index pages; one every
-			// 50,000 pages instead of 1,000 loaded about 45% more patients
-			// per second here.
-			q.Add("_pragma", "wal_autocheckpoint(50000)")
-		}
-		q.Set("_txlock", "immediate")
-		h, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite: %w", err)
-		}
-		h.SetMaxOpenConns(8)
-		h.SetMaxIdleConns(8)
-		db = &DB{sql: h, dialect: SQLite, writeMu: new(sync.Mutex)}
+		db, err = openSQLite(rawURL, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !db.d.cachesStatements() {
+		db.stmts = newStmtCache()
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
 		db.sql.Close()
-		return nil, fmt.Errorf("connect to %s database: %w", db.dialect, err)
+		return nil, fmt.Errorf("connect to %s database: %w", db.d.name(), err)
 	}
 	return db, nil
 }
@@ -145,65 +140,24 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 // stays quick on large files). SQLite gathers none by itself; PostgreSQL's
 // autovacuum does, so there it does nothing. Run it at start and every few
 // hours, as SQLite recommends for long-lived connections.
-func (db *DB) Optimize(ctx context.Context) error {
-	if db.dialect != SQLite {
-		return nil
-	}
-	db.writeMu.Lock()
-	defer db.writeMu.Unlock()
-	conn, err := db.sql.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("optimize: %w", err)
-	}
-	defer conn.Close()
-	for _, q := range []string{`PRAGMA analysis_limit = 1000`, `PRAGMA optimize = 0x10002`} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("optimize: %s: %w", q, err)
-		}
-	}
-	return nil
-}
+func (db *DB) Optimize(ctx context.Context) error { return db.d.optimize(ctx, db) }
 
 // Flush makes every commit so far durable, for a handle opened with
 // BulkLoad: SQLite checkpoints the WAL into the database file and syncs it;
 // on PostgreSQL a synchronous commit waits until the WAL up to it, and with
 // it every earlier asynchronous commit, is on disk.
-func (db *DB) Flush(ctx context.Context) error {
-	if db.dialect == SQLite {
-		db.writeMu.Lock()
-		defer db.writeMu.Unlock()
-		var busy, logged, done int
-		if err := db.sql.QueryRowContext(ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &logged, &done); err != nil {
-			return fmt.Errorf("flush: %w", err)
-		}
-		if busy != 0 {
-			return errors.New("flush: checkpoint blocked by a reader")
-		}
-		return nil
-	}
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("flush: %w", err)
-	}
-	defer tx.Rollback()
-	// txid_current gives the transaction an id, so its commit writes a WAL
-	// record, and with synchronous_commit on it waits for the flush.
-	for _, q := range []string{`SET LOCAL synchronous_commit = on`, `SELECT txid_current()`} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("flush: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("flush: %w", err)
-	}
-	return nil
+func (db *DB) Flush(ctx context.Context) error { return db.d.flush(ctx, db) }
+
+// Close closes the prepared statements and the handle.
+func (db *DB) Close() error {
+	db.stmts.close()
+	return db.sql.Close()
 }
 
-// Close closes the handle.
-func (db *DB) Close() error { return db.sql.Close() }
+// Dialect reports the engine, for log lines and test fixtures.
+func (db *DB) Dialect() Dialect { return db.d.name() }
 
-// Dialect reports the engine.
-func (db *DB) Dialect() Dialect { return db.dialect }
+func (db *DB) dialect() dialect { return db.d }
 
 // SQL exposes the underlying handle for tools that need it (goose, tests).
 func (db *DB) SQL() *sql.DB { return db.sql }
@@ -216,15 +170,15 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
 	}
-	return db.sql.ExecContext(ctx, db.rebind(query), args...)
+	return db.sql.ExecContext(ctx, db.d.rebind(query), args...)
 }
 
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.sql.QueryContext(ctx, db.rebind(query), args...)
+	return db.sql.QueryContext(ctx, db.d.rebind(query), args...)
 }
 
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.sql.QueryRowContext(ctx, db.rebind(query), args...)
+	return db.sql.QueryRowContext(ctx, db.d.rebind(query), args...)
 }
 
 // Tx runs fn in a read-write transaction and commits it when fn returns nil.
@@ -254,33 +208,43 @@ type Tx struct {
 	db *DB
 }
 
-func (t *Tx) Dialect() Dialect { return t.db.dialect }
+func (t *Tx) dialect() dialect { return t.db.d }
 
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.db.rebind(query), args...)
+	return t.tx.ExecContext(ctx, t.db.d.rebind(query), args...)
 }
 
 func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.db.rebind(query), args...)
+	return t.tx.QueryContext(ctx, t.db.d.rebind(query), args...)
 }
 
 func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.db.rebind(query), args...)
+	return t.tx.QueryRowContext(ctx, t.db.d.rebind(query), args...)
 }
 
-// rebind turns $1-style placeholders into SQLite's equivalent ?1. Queries in
-// zorgkluis never contain a literal '$' followed by a digit.
-func (db *DB) rebind(q string) string {
-	if db.dialect != SQLite || !strings.Contains(q, "$") {
-		return q
+// Lock takes the exclusive lock of class until the transaction ends, so
+// that transactions of the same class, in any process, run one after the
+// other. On SQLite it does nothing: a write transaction already excludes
+// every other writer.
+func (t *Tx) Lock(ctx context.Context, class int32) error {
+	if err := t.db.d.lock(ctx, t, class); err != nil {
+		return fmt.Errorf("transaction lock: %w", err)
 	}
-	b := []byte(q)
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '$' && b[i+1] >= '0' && b[i+1] <= '9' {
-			b[i] = '?'
-		}
+	return nil
+}
+
+// TryLock takes the lock on name within class until the transaction ends,
+// without waiting, and reports whether it got it: false means another
+// transaction, perhaps in another process, holds it. The lock covers the
+// database schema too, so installations in other schemas of one database do
+// not exclude each other. On SQLite it always succeeds: a write transaction
+// already excludes every other writer.
+func (t *Tx) TryLock(ctx context.Context, class int32, name string) (bool, error) {
+	got, err := t.db.d.tryLock(ctx, t, class, name)
+	if err != nil {
+		return false, fmt.Errorf("transaction lock: %w", err)
 	}
-	return string(b)
+	return got, nil
 }
 
 // isWrite reports whether a statement outside a transaction may write. Only
@@ -290,18 +254,64 @@ func isWrite(q string) bool {
 	return len(q) < 6 || !strings.EqualFold(q[:6], "SELECT")
 }
 
-func (db *DB) provider() (*goose.Provider, error) {
-	d := goose.DialectSQLite3
-	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true)}
-	if db.dialect == Postgres {
-		d = goose.DialectPostgres
-		// Several replicas may start at once; one migrates, the others wait.
-		l, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return nil, fmt.Errorf("migration lock: %w", err)
+// InList returns the placeholders for a list of values ("$first,
+// $first+1, ...", for IN (...)) and the values as arguments. The values
+// must be the query's last parameters: on SQLite the placeholders are
+// anonymous "?" (numbered after the ones before them), because the driver
+// looks every numbered parameter up linearly, which made binding a long
+// list quadratic. A query built this way varies with the list's length: run
+// it directly, not through Stmt.
+func InList[T any](q Querier, vals []T, first int) (string, []any) {
+	d := q.dialect()
+	var b strings.Builder
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
 		}
-		opts = append(opts, goose.WithSessionLocker(l))
+		d.listParam(&b, first+i)
+		args[i] = v
 	}
+	return b.String(), args
+}
+
+// Values returns "($1, $2), ($3, $4)" for n rows of k columns, for a
+// multi-row INSERT whose only parameters they are (anonymous on SQLite, as
+// for InList).
+func Values(q Querier, n, k int) string {
+	d := q.dialect()
+	var b strings.Builder
+	p := 1
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range k {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			d.listParam(&b, p)
+			p++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// BulkInsert starts a multi-row INSERT ("INSERT INTO" and the engine's
+// variant) for a caller that rolls its whole transaction back on any error.
+// On SQLite it is INSERT OR FAIL: a conflict then stops the statement
+// without undoing its earlier rows, so SQLite needs no statement journal,
+// whose writes to a temporary file were a third of an audit append's cost.
+func BulkInsert(q Querier) string { return q.dialect().bulkInsert() }
+
+func (db *DB) provider() (*goose.Provider, error) {
+	d, opts, err := db.d.migrations()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true))
 	p, err := goose.NewProvider(d, db.sql, mustSub(migrations, "migrations"), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
@@ -340,20 +350,25 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 	return !pending, nil
 }
 
-// IsPermissionDenied reports whether err is PostgreSQL's
-// insufficient_privilege (SQLSTATE 42501), by code because the message
-// follows the server's language.
-func IsPermissionDenied(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "SQLSTATE 42501")
-}
+// The error tests below match each engine's error code, never its message,
+// which follows the server's language and version. A nil error is none.
 
 // IsUniqueViolation reports whether err is a unique or primary-key
-// constraint violation in either dialect.
+// constraint violation (PostgreSQL 23505; SQLite SQLITE_CONSTRAINT_UNIQUE
+// or _PRIMARYKEY).
 func IsUniqueViolation(err error) bool {
-	if err == nil {
-		return false
-	}
-	s := err.Error()
-	return strings.Contains(s, "UNIQUE constraint failed") || // SQLite
-		strings.Contains(s, "SQLSTATE 23505") // PostgreSQL
+	return err != nil && (sqliteDialect{}.isUnique(err) || postgresDialect{}.isUnique(err))
+}
+
+// IsForeignKeyViolation reports whether err is a foreign-key violation
+// (PostgreSQL 23503; SQLite SQLITE_CONSTRAINT_FOREIGNKEY).
+func IsForeignKeyViolation(err error) bool {
+	return err != nil && (sqliteDialect{}.isForeignKey(err) || postgresDialect{}.isForeignKey(err))
+}
+
+// IsPermissionDenied reports whether the database refused the statement to
+// this connection: PostgreSQL's insufficient_privilege (42501), SQLite's
+// read-only database or authorisation errors.
+func IsPermissionDenied(err error) bool {
+	return err != nil && (sqliteDialect{}.isPermission(err) || postgresDialect{}.isPermission(err))
 }

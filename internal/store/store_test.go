@@ -77,3 +77,49 @@ func TestOptimizeGathersStatistics(t *testing.T) {
 		}
 	})
 }
+
+// Stmt gives the same results as the plain query methods on both engines,
+// outside and inside a transaction, and a failed statement its error.
+func TestStmt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Stmt(`INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`).ExecContext(ctx, "t1", "Een", int64(1)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := db.Stmt(`INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`).ExecContext(ctx, "t1", "dup", int64(2))
+		if !store.IsUniqueViolation(err) {
+			t.Fatalf("duplicate through Stmt: %v; want unique violation", err)
+		}
+		for range 3 {
+			var name string
+			if err := db.Stmt(`SELECT name FROM tenants WHERE id = $1`).QueryRowContext(ctx, "t1").Scan(&name); err != nil || name != "Een" {
+				t.Fatalf("select = %q, %v", name, err)
+			}
+		}
+		err = db.Tx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.Stmt(`UPDATE tenants SET name = $1 WHERE id = $2`).ExecContext(ctx, "Eén", "t1"); err != nil {
+				return err
+			}
+			rows, err := tx.Stmt(`SELECT name FROM tenants WHERE id = $1`).QueryContext(ctx, "t1")
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			var names []string
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					return err
+				}
+				names = append(names, n)
+			}
+			if fmt.Sprint(names) != "[Eén]" {
+				return fmt.Errorf("select in the transaction = %v; want its own update", names)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
