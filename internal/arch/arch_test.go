@@ -27,13 +27,11 @@ var layers = [][]string{
 	{"internal/authn", "internal/record"},
 	{"internal/principal"},
 	// Set-up through the same services, and the glue the protocol packages share.
-	{"internal/demo", "internal/synth", "internal/httpx"},
+	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
 	// Protocols: one package per protocol, none importing another.
 	{"internal/fhirapi", "internal/mgmtapi", "internal/web", "internal/api"},
 	{"internal/router"},
 	{"cmd/zorgkluis", "cmd/zkload"},
-	// Tests' wiring of everything, the router included.
-	{"internal/testkit"},
 }
 
 // testOnly packages may be imported by _test.go files only.

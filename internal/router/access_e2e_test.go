@@ -56,7 +56,7 @@ func newAccessEnv(t *testing.T, db *store.DB) *accessEnv {
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	k := testkit.New(t, db, testkit.WithClock(c))
 	e := &accessEnv{t: t, ctx: ctx, clock: c, ids: k.IDs, log: k.Audit, dec: k.Access, an: k.Authn, records: k.Records}
-	e.srv = k.Server(t)
+	e.srv = serve(t, k)
 	for i, name := range []string{"Praktijk A", "Ziekenhuis B"} {
 		ten, err := e.ids.CreateTenant(ctx, identity.Tenant{Name: name})
 		if err != nil {

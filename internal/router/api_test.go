@@ -35,7 +35,7 @@ func foundationServer(t *testing.T, db *store.DB) (*httptest.Server, *authn.Serv
 	if err := an.SetPassword(ctx, acc.ID, "a perfectly fine passphrase", false); err != nil {
 		t.Fatal(err)
 	}
-	return k.Server(t, testkit.BodyLimit(4096)), an, acc.ID
+	return serve(t, k, bodyLimit(4096)), an, acc.ID
 }
 
 func call(t *testing.T, srv *httptest.Server, method, path, body string, hdr ...string) (*http.Response, []byte) {

@@ -46,7 +46,7 @@ func newFHIRWorld(t testing.TB, db *store.DB) *fhirWorld {
 	k := testkit.New(t, db)
 	w := &fhirWorld{t: t, db: db, keys: k.Keys, ids: k.IDs, audit: k.Audit, decider: k.Access}
 	an := k.Authn
-	w.srv = k.Server(t, testkit.BaseURL("https://zk.test"), testkit.BodyLimit(64<<10))
+	w.srv = serve(t, k, baseURL("https://zk.test"), bodyLimit(64<<10))
 	ten, err := w.ids.CreateTenant(ctx, identity.Tenant{Name: "Praktijk Test"})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -13,17 +12,11 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
-	"github.com/zorgkluis/zorgkluis/internal/audit"
-	"github.com/zorgkluis/zorgkluis/internal/authn"
-	"github.com/zorgkluis/zorgkluis/internal/clock"
-	"github.com/zorgkluis/zorgkluis/internal/identity"
-	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
-	"github.com/zorgkluis/zorgkluis/internal/password"
-	"github.com/zorgkluis/zorgkluis/internal/record"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 	"github.com/zorgkluis/zorgkluis/internal/synth"
+	"github.com/zorgkluis/zorgkluis/internal/testkit"
 )
 
 var postcodeRE = regexp.MustCompile(`^[1-9][0-9]{3} [A-Z]{2}$`)
@@ -77,23 +70,9 @@ type services struct {
 
 func newServices(t testing.TB, db *store.DB) services {
 	t.Helper()
-	c := clock.System{}
-	m, err := keys.LoadOrCreateMasterFile(filepath.Join(t.TempDir(), "master.key"), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keys.NewKeyring(keys.Config{Master: m, Store: keys.NewSQLStore(db), Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := password.NewHasher(password.Config{Params: password.TestParams()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := identity.NewRegistry(db, c, rand.Reader)
-	log := audit.New(db, c, rand.Reader)
-	return services{db: db, deps: synth.Deps{IDs: ids, Authn: authn.New(db, ids, h, m, c, rand.Reader, authn.DefaultSettings()),
-		Access: access.NewDecider(db, log, c), Records: record.New(db, kr, log, c), Keys: kr, Clock: c, Rand: rand.Reader}}
+	k := testkit.New(t, db)
+	return services{db: db, deps: synth.Deps{IDs: k.IDs, Authn: k.Authn, Access: k.Access, Records: k.Records, Keys: k.Keys,
+		Clock: k.Clock, Rand: rand.Reader}}
 }
 
 // REQ: LOG-1, DP-1 — generated data goes through the real services: it is

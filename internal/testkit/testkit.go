@@ -1,19 +1,18 @@
-// Package testkit wires zorgkluis for tests the way cmd/zorgkluis serve
-// does — keyring, password hasher, identity, access log, access decider,
-// log-on, records, and the root router behind the same middleware — so
-// that each package's tests set up the real services in one call instead
-// of a copy of their own. Tests only: the architecture test refuses an
-// import of testkit from non-test code.
+// Package testkit wires zorgkluis's services for tests the way
+// cmd/zorgkluis serve does — keyring, password hasher, identity, access
+// log, access decider, log-on, records — so that the tests of the packages
+// above them (the protocols, the router, the commands) set up the real
+// services in one call instead of a copy of their own. The packages it
+// wires test themselves with fixtures of their own (an import of testkit
+// from their tests would be a cycle). Tests only: the architecture test
+// refuses an import of testkit from non-test code.
 package testkit
 
 import (
 	"crypto/rand"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -23,7 +22,6 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/record"
-	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
@@ -106,31 +104,4 @@ func New(t testing.TB, db *store.DB, opts ...Option) *Kit {
 	k.Authn = authn.New(db, k.IDs, k.Hasher, k.Master, o.clock, rand.Reader, set)
 	k.Records = record.New(db, k.Keys, k.Audit, o.clock)
 	return k
-}
-
-// ServerOption changes the test server.
-type ServerOption func(*router.Deps)
-
-// BaseURL sets the URL the server names itself by (default https://localhost).
-func BaseURL(u string) ServerOption { return func(d *router.Deps) { d.BaseURL = u } }
-
-// BodyLimit sets the request body limit (default 1 MiB).
-func BodyLimit(n int64) ServerOption { return func(d *router.Deps) { d.MaxBodyBytes = n } }
-
-// Server starts the root router over TLS on loopback, closed when the test
-// ends.
-func (k *Kit) Server(t testing.TB, opts ...ServerOption) *httptest.Server {
-	t.Helper()
-	d := router.Deps{DB: k.DB, IDs: k.IDs, Authn: k.Authn, Access: k.Access, Records: k.Records, Audit: k.Audit,
-		Index: k.Keys, Clock: k.Clock, Log: k.Log, Metrics: prometheus.NewRegistry(), Version: "test", BaseURL: "https://localhost"}
-	for _, f := range opts {
-		f(&d)
-	}
-	h, err := router.New(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(h)
-	t.Cleanup(srv.Close)
-	return srv
 }

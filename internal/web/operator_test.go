@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,10 +20,9 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
-	"github.com/zorgkluis/zorgkluis/internal/keys"
-	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+	"github.com/zorgkluis/zorgkluis/internal/testkit"
 )
 
 // pageEnv serves the pages over a test server with real sessions.
@@ -46,19 +44,8 @@ func newPageEnv(t *testing.T, opts ...func(*Deps)) *pageEnv {
 	t.Helper()
 	db := storetest.SQLite(t)
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-	master, err := keys.MasterFromEnv("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := password.NewHasher(password.Config{Params: password.TestParams()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &pageEnv{t: t, ctx: context.Background(), clock: c, db: db}
-	e.ids = identity.NewRegistry(db, c, rand.Reader)
-	e.log = audit.New(db, c, rand.Reader)
-	e.dec = access.NewDecider(db, e.log, c, access.WithRoleWriter(e.ids))
-	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, authn.DefaultSettings())
+	k := testkit.New(t, db, testkit.WithClock(c))
+	e := &pageEnv{t: t, ctx: context.Background(), clock: c, db: db, ids: k.IDs, an: k.Authn, dec: k.Access, log: k.Audit}
 	deps := Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: e.log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
 		o(&deps)
