@@ -50,7 +50,7 @@ func newKeysFixture(t *testing.T, dialect string) *keysFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.gp = access.Subject{AccountID: acc.ID, Name: "gp", TenantID: ten.ID, Organisation: ten.Name, Role: access.RoleProfessional, Assurance: access.Hoog}
+	f.gp = access.NewSubject(access.SubjectSpec{AccountID: acc.ID, Name: "gp", TenantID: ten.ID, Organisation: ten.Name, Role: access.RoleProfessional, Assurance: access.Hoog})
 	for i := 0; i < 2; i++ {
 		pid, _ := a.ids.NewID("p-")
 		g, err := a.access.DecideRegistration(ctx, f.gp, pid)

@@ -143,8 +143,8 @@ func parseAuditTime(v string, upper bool) (time.Time, error) {
 // line is released (LOG-3).
 func (s *Server) logAuditRead(r *http.Request, c caller, sq audit.Search, canon url.Values) error {
 	ev := audit.Event{Action: audit.ActionLogRead, Outcome: audit.OutcomeSuccess,
-		TenantID: c.subject.TenantID, Organisation: c.subject.Organisation, UserID: c.subject.AccountID, UserName: c.subject.Name,
-		Role: string(c.subject.Role), Assurance: c.subject.Assurance.String(), OnBehalfOf: c.subject.OnBehalfOf,
+		TenantID: c.subject.TenantID(), Organisation: c.subject.Organisation(), UserID: c.subject.AccountID(), UserName: c.subject.Name(),
+		Role: string(c.subject.Role()), Assurance: c.subject.Assurance().String(), OnBehalfOf: c.subject.OnBehalfOf(),
 		PatientID: sq.PatientID, Purpose: "HOPERAT", Query: r.URL.Path + "?" + canon.Encode()}
 	_, err := s.d.Audit.Append(r.Context(), ev)
 	return err
@@ -170,7 +170,7 @@ type auditPage struct {
 // auditSearch is GET /api/v1/audit: one page of matching events, newest
 // first, with a next link while more match.
 func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, c caller) {
-	sq, canon, bad := auditQuery(r.URL.Query(), c.subject.TenantID, nil, auditPageDefault, audit.MaxPage)
+	sq, canon, bad := auditQuery(r.URL.Query(), c.subject.TenantID(), nil, auditPageDefault, audit.MaxPage)
 	if bad != "" {
 		problem(w, r, http.StatusBadRequest, "Invalid request", bad)
 		return
@@ -209,7 +209,7 @@ func (s *Server) auditLink(path string, canon url.Values, after audit.Cursor) st
 // partner (LOG-5). It streams at most limit (≤ 10,000) events; when more
 // match, the Link header (and, in the Bundle, link "next") continues.
 func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
-	sq, canon, bad := auditQuery(r.URL.Query(), c.subject.TenantID, []string{"format"}, maxAuditExport, maxAuditExport)
+	sq, canon, bad := auditQuery(r.URL.Query(), c.subject.TenantID(), []string{"format"}, maxAuditExport, maxAuditExport)
 	if bad != "" {
 		problem(w, r, http.StatusBadRequest, "Invalid request", bad)
 		return

@@ -96,7 +96,7 @@ func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, c caller) {
 
 func (s *Server) registerPatient(w http.ResponseWriter, r *http.Request, c caller, res *fhir.Resource) {
 	ctx := r.Context()
-	tenant := c.subject.TenantID
+	tenant := c.subject.TenantID()
 	var idx []byte
 	if res.BSN != "" && tenant != "" {
 		var err error

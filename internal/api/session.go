@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/principal"
 )
 
 // caller is the authenticated session with the subject access decides on.
@@ -31,7 +31,8 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// withSession authenticates the request and builds the access subject.
+// withSession authenticates the request and obtains its access subject
+// from the principal seam.
 func (s *Server) withSession(h sessionHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		fhirPath := strings.HasPrefix(r.URL.Path, "/fhir/")
@@ -53,7 +54,7 @@ func (s *Server) withSession(h sessionHandler) http.HandlerFunc {
 			problem(w, r, http.StatusForbidden, "Password change required", "change your password first (POST /api/v1/password)")
 			return
 		}
-		subj, err := s.subject(r.Context(), sess)
+		subj, err := principal.FromSession(r.Context(), s.d.IDs, sess)
 		if err != nil {
 			s.d.Log.ErrorContext(r.Context(), "session subject", "err", err, "request_id", requestID(r.Context()))
 			if fhirPath {
@@ -68,30 +69,6 @@ func (s *Server) withSession(h sessionHandler) http.HandlerFunc {
 		ctx := audit.WithSource(r.Context(), src)
 		h(w, r.WithContext(ctx), caller{session: sess, subject: subj, token: tok})
 	}
-}
-
-func (s *Server) subject(ctx context.Context, sess authn.Session) (access.Subject, error) {
-	acc, err := s.d.IDs.Account(ctx, sess.AccountID)
-	if err != nil {
-		return access.Subject{}, err
-	}
-	org := ""
-	if sess.TenantID != "" {
-		t, err := s.d.IDs.Tenant(ctx, sess.TenantID)
-		if err != nil {
-			return access.Subject{}, err
-		}
-		org = t.Name
-	}
-	return access.Subject{
-		AccountID:    sess.AccountID,
-		Name:         acc.DisplayName,
-		TenantID:     sess.TenantID,
-		Organisation: org,
-		Role:         sess.Role,
-		Assurance:    sess.Assurance,
-		OnBehalfOf:   sess.OnBehalfOf,
-	}, nil
 }
 
 // mayWithOldPassword lists what a session with a temporary or expired

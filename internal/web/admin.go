@@ -270,7 +270,7 @@ func (s *server) renderAccounts(w http.ResponseWriter, r *http.Request, c *sessi
 func (s *server) deactivate(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	// accountID answers another organisation's name like an unknown one.
 	id, err := s.accountID(r, c, r.PostFormValue("username"))
-	if err == nil && id == c.subject.AccountID {
+	if err == nil && id == c.subject.AccountID() {
 		err = identity.ErrNotFound // not one's own account
 	}
 	if err == nil {
@@ -343,7 +343,7 @@ func (s *server) securityEvents(w http.ResponseWriter, r *http.Request, c *sessi
 	}
 	for _, e := range aevs {
 		if e.AccountID != "" {
-			if a, err := s.d.IDs.Account(r.Context(), e.AccountID); err != nil || a.TenantID != c.subject.TenantID {
+			if a, err := s.d.IDs.Account(r.Context(), e.AccountID); err != nil || a.TenantID != c.subject.TenantID() {
 				continue
 			}
 		} else {
@@ -381,7 +381,7 @@ func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, audi
 			*v = ""
 		}
 	}
-	f := audit.Search{TenantID: c.subject.TenantID, PatientID: d.Patient, UserID: d.User, Limit: auditPageSize}
+	f := audit.Search{TenantID: c.subject.TenantID(), PatientID: d.Patient, UserID: d.User, Limit: auditPageSize}
 	if slices.Contains(d.Actions, audit.Action(d.Action)) {
 		f.Action = audit.Action(d.Action)
 	} else {
@@ -421,8 +421,8 @@ func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, audi
 // log (NEN 7513: access to the log is logged too), before any line is shown.
 func (s *server) logReadEvent(r *http.Request, c *sessionCtx, f audit.Search, query template.URL) error {
 	_, err := s.d.Audit.Append(r.Context(), audit.Event{Action: audit.ActionLogRead, Outcome: audit.OutcomeSuccess,
-		TenantID: c.subject.TenantID, Organisation: c.subject.Organisation, UserID: c.subject.AccountID, UserName: c.subject.Name,
-		Role: string(c.subject.Role), Assurance: c.subject.Assurance.String(), PatientID: f.PatientID, Purpose: "HOPERAT",
+		TenantID: c.subject.TenantID(), Organisation: c.subject.Organisation(), UserID: c.subject.AccountID(), UserName: c.subject.Name(),
+		Role: string(c.subject.Role()), Assurance: c.subject.Assurance().String(), PatientID: f.PatientID, Purpose: "HOPERAT",
 		Query: r.URL.Path + "?" + string(query)})
 	return err
 }
@@ -487,7 +487,7 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionC
 	ext, ctype := ".json", "application/json"
 	switch format {
 	case "json":
-		b, err = json.MarshalIndent(map[string]any{"exported": now, "tenant": c.subject.TenantID, "events": evs}, "", "  ")
+		b, err = json.MarshalIndent(map[string]any{"exported": now, "tenant": c.subject.TenantID(), "events": evs}, "", "  ")
 	case "fhir":
 		entries := make([]map[string]any, len(evs))
 		for i, e := range evs {

@@ -111,7 +111,7 @@ func (e *pageEnv) login(tenant, kind string, role access.Role) pageUser {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return pageUser{token: tok, subj: access.Subject{AccountID: acc.ID, Name: acc.DisplayName, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance}}
+	return pageUser{token: tok, subj: access.NewSubject(access.SubjectSpec{AccountID: acc.ID, Name: acc.DisplayName, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance})}
 }
 
 const testCSRF = "csrf-token-of-this-test-0123456789"
@@ -176,7 +176,7 @@ func TestOperatorRequestsPage(t *testing.T) {
 
 	code, body := e.page(officer, path, nil, false)
 	if code != http.StatusOK || !strings.Contains(body, "herstel na mislukte import") || !strings.Contains(body, pid) ||
-		!strings.Contains(body, `value="`+req.ID+`"`) || !strings.Contains(body, op.subj.Name) {
+		!strings.Contains(body, `value="`+req.ID+`"`) || !strings.Contains(body, op.subj.Name()) {
 		t.Fatalf("officer's page: %d %s", code, body)
 	}
 	if code, body := e.page(officerB, path, nil, false); code != http.StatusOK || strings.Contains(body, req.ID) || strings.Contains(body, pid) {

@@ -56,7 +56,7 @@ func (s *server) relatedPatients(ctx context.Context, subj access.Subject) ([]pa
 	now := clock.Micros(s.d.Clock.Now())
 	rows, err := s.d.DB.QueryContext(ctx, `SELECT DISTINCT patient_id, kind FROM care_relationships
 		WHERE tenant_id = $1 AND professional_id = $2 AND start_at <= $3 AND (end_at IS NULL OR end_at > $3)
-		ORDER BY patient_id`, subj.TenantID, subj.AccountID, now)
+		ORDER BY patient_id`, subj.TenantID(), subj.AccountID(), now)
 	if err != nil {
 		return nil, err
 	}
@@ -112,12 +112,12 @@ func (s *server) findPatient(w http.ResponseWriter, r *http.Request, c *sessionC
 		s.renderPatients(w, r, c, true)
 		return
 	}
-	idx, err := s.d.Index.BlindIndex(r.Context(), c.subject.TenantID, "bsn", bsn)
+	idx, err := s.d.Index.BlindIndex(r.Context(), c.subject.TenantID(), "bsn", bsn)
 	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.subject.TenantID, idx)
+	pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.subject.TenantID(), idx)
 	if errors.Is(err, identity.ErrNotFound) {
 		s.renderPatients(w, r, c, true)
 		return
