@@ -12,6 +12,10 @@
 // representation, emergency or operator request), and its Event carries that
 // into the NEN 7513 log as the authorisation protocol.
 //
+// A Subject (made only by internal/principal, from a credential) says what
+// the credential claims; Decide checks in the same rule query that the
+// account holds the claimed role and is active (AZ-1, AZ-2).
+//
 // The rules, in the order Decide tries them:
 //   - professional-like roles (professional, assistant and tenant roles
 //     based on them): a current care relationship, a team the person is a

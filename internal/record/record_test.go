@@ -62,6 +62,9 @@ func newWorld(t testing.TB, db *store.DB, observations int) *world {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := w.ids.GrantRole(ctx, a.ID, string(role), "test set-up"); err != nil { // Decide checks the account holds it
+			t.Fatal(err)
+		}
 		return access.NewSubject(access.SubjectSpec{AccountID: a.ID, Name: name, TenantID: ten.ID, Organisation: ten.Name, Role: role, Assurance: access.Hoog})
 	}
 	w.gp = mk("gp", identity.KindProfessional, access.RoleProfessional)
