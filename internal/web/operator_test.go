@@ -39,7 +39,7 @@ type pageEnv struct {
 	n     int
 }
 
-func newPageEnv(t *testing.T) *pageEnv {
+func newPageEnv(t *testing.T, opts ...func(*authn.Settings)) *pageEnv {
 	t.Helper()
 	db := storetest.SQLite(t)
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
@@ -55,7 +55,11 @@ func newPageEnv(t *testing.T) *pageEnv {
 	e.ids = identity.NewRegistry(db, c, rand.Reader)
 	log := audit.New(db, c, rand.Reader)
 	e.dec = access.NewDecider(db, log, c, access.WithRoleWriter(e.ids))
-	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, authn.DefaultSettings())
+	set := authn.DefaultSettings()
+	for _, o := range opts {
+		o(&set)
+	}
+	e.an = authn.New(db, e.ids, h, master, c, rand.Reader, set)
 	hd, err := Handler(Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
