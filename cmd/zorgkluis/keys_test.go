@@ -50,7 +50,10 @@ func newKeysFixture(t *testing.T, dialect string) *keysFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.gp = access.Subject{AccountID: acc.ID, Name: "gp", TenantID: ten.ID, Organisation: ten.Name, Role: access.RoleProfessional, Assurance: access.Hoog}
+	if err := a.ids.GrantRole(ctx, acc.ID, string(access.RoleProfessional), "test set-up"); err != nil { // Decide checks the account holds it
+		t.Fatal(err)
+	}
+	f.gp = access.NewSubject(access.SubjectSpec{AccountID: acc.ID, Name: "gp", TenantID: ten.ID, Organisation: ten.Name, Role: access.RoleProfessional, Assurance: access.Hoog})
 	for i := 0; i < 2; i++ {
 		pid, _ := a.ids.NewID("p-")
 		g, err := a.access.DecideRegistration(ctx, f.gp, pid)

@@ -12,6 +12,10 @@
 // representation, emergency or operator request), and its Event carries that
 // into the NEN 7513 log as the authorisation protocol.
 //
+// A Subject (made only by internal/principal, from a credential) says what
+// the credential claims; Decide checks in the same rule query that the
+// account holds the claimed role and is active (AZ-1, AZ-2).
+//
 // The rules, in the order Decide tries them:
 //   - professional-like roles (professional, assistant and tenant roles
 //     based on them): a current care relationship, a team the person is a
@@ -90,20 +94,6 @@ func (l Level) String() string {
 // and for every change to the rules in this package.
 const HealthDataLevel = Hoog
 
-// Subject is who asks: the account, the role of this session and how well
-// the person was authenticated.
-type Subject struct {
-	AccountID    string
-	Name         string
-	TenantID     string
-	Organisation string
-	Role         Role
-	Assurance    Level
-	// OnBehalfOf names the patient a person represents in this session; empty
-	// when the person acts for themself.
-	OnBehalfOf string
-}
-
 // Request is what the subject asks to do.
 type Request struct {
 	PatientID  string
@@ -159,12 +149,12 @@ func (g Grant) Emergency() bool { return g.emergency }
 // Explanation says in one line why the request was allowed.
 func (g Grant) Explanation() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s may %s patient %s by %s", g.subject.Role, g.subject.AccountID, g.action, g.patientID, g.basis)
+	fmt.Fprintf(&b, "%s %s may %s patient %s by %s", g.subject.Role(), g.subject.AccountID(), g.action, g.patientID, g.basis)
 	if g.ref != "" {
 		b.WriteString(" " + g.ref)
 	}
-	if g.subject.OnBehalfOf != "" {
-		b.WriteString(" on behalf of " + g.subject.OnBehalfOf)
+	if g.subject.OnBehalfOf() != "" {
+		b.WriteString(" on behalf of " + g.subject.OnBehalfOf())
 	}
 	if g.emergency {
 		b.WriteString(" (emergency: " + g.emergencyReason + ")")
@@ -310,7 +300,7 @@ func (d *Decider) Decide(ctx context.Context, s Subject, req Request) (Grant, er
 	if err != nil {
 		return Grant{}, fmt.Errorf("access decision: %w", err)
 	}
-	if dec.deny != "" && s.Role == RoleOperator && dec.tenantID == "" && req.PatientID != "" && checkText(req.PatientID) == nil {
+	if dec.deny != "" && s.Role() == RoleOperator && dec.tenantID == "" && req.PatientID != "" && checkText(req.PatientID) == nil {
 		// An operator has no tenant: the attempt belongs in the log of the
 		// patient's organisation, so that its security officer sees it
 		// (AZ-6, LOG-9).
@@ -321,7 +311,7 @@ func (d *Decider) Decide(ctx context.Context, s Subject, req Request) (Grant, er
 	}
 	if dec.deny != "" {
 		ev := subjectEvent(s, req.PatientID, audit.Action(req.Action), audit.OutcomeDenied, "")
-		if s.TenantID == "" && dec.tenantID != "" {
+		if s.TenantID() == "" && dec.tenantID != "" {
 			ev.TenantID = dec.tenantID
 		}
 		ev.Reason = dec.deny
@@ -329,10 +319,10 @@ func (d *Decider) Decide(ctx context.Context, s Subject, req Request) (Grant, er
 		if _, err := d.log.Append(ctx, ev); err != nil {
 			return Grant{}, fmt.Errorf("log denial: %w", err)
 		}
-		if s.Role == RoleOperator && dec.tenantID != "" {
+		if s.Role() == RoleOperator && dec.tenantID != "" {
 			// An operator reaching for a tenant's health data outside the
 			// procedure is a security event for that tenant's officer.
-			if err := d.securityEvent(ctx, d.db, SecurityEvent{TenantID: dec.tenantID, Kind: "operator-access-denied", AccountID: s.AccountID,
+			if err := d.securityEvent(ctx, d.db, SecurityEvent{TenantID: dec.tenantID, Kind: "operator-access-denied", AccountID: s.AccountID(),
 				SubjectID: req.PatientID, Detail: string(req.Action) + ": " + dec.deny}); err != nil {
 				return Grant{}, fmt.Errorf("log denial: %w", err)
 			}
@@ -359,14 +349,28 @@ func (d *Decider) DecideRegistration(ctx context.Context, s Subject, newPatientI
 	}
 	reason := ""
 	switch {
-	case s.AccountID == "" || s.TenantID == "":
+	case s.AccountID() == "" || s.TenantID() == "":
 		reason = "no organisation"
 	case !ok || perm.base != RoleProfessional || !perm.actions[Create]:
-		reason = fmt.Sprintf("role %s may not register patients", s.Role)
-	case s.Assurance < HealthDataLevel:
-		reason = fmt.Sprintf("assurance level %s is below %s", s.Assurance, HealthDataLevel)
+		reason = fmt.Sprintf("role %s may not register patients", s.Role())
+	case s.Assurance() < HealthDataLevel:
+		reason = fmt.Sprintf("assurance level %s is below %s", s.Assurance(), HealthDataLevel)
 	case newPatientID == "":
 		reason = "no patient id"
+	}
+	if reason == "" {
+		// No patient exists yet, so there is no rule query to fold the role
+		// check into: it is this decision's one query.
+		var held, lapsed sql.NullInt64
+		if err := d.db.QueryRowContext(ctx, registrationQuery, s.AccountID(), string(s.Role()), clock.Micros(d.clock.Now())).Scan(&held, &lapsed); err != nil {
+			return Grant{}, fmt.Errorf("access decision: %w", err)
+		}
+		switch {
+		case !held.Valid:
+			reason = notHeld(s.Role()).deny
+		case lapsed.Int64 == 1:
+			reason = fmt.Sprintf("the right to act as %s was revoked or has ended", s.Role())
+		}
 	}
 	if reason != "" {
 		ev := subjectEvent(s, newPatientID, audit.ActionCreate, audit.OutcomeDenied, "")
@@ -376,14 +380,23 @@ func (d *Decider) DecideRegistration(ctx context.Context, s Subject, newPatientI
 		}
 		return Grant{}, &Denied{Reason: reason}
 	}
-	return Grant{subject: s, tenantID: s.TenantID, patientID: newPatientID, action: Create, basis: BasisRegistration,
+	return Grant{subject: s, tenantID: s.TenantID(), patientID: newPatientID, action: Create, basis: BasisRegistration,
 		allowed: perm.categories, decidedAt: d.clock.Now()}, nil
 }
+
+// registrationQuery is roleHeld and rightLapsed for DecideRegistration,
+// with the account as $1, the role as $2 and now as $3.
+const registrationQuery = `SELECT
+	(SELECT 1 FROM account_roles ar JOIN accounts a ON a.id = ar.account_id
+	  WHERE ar.account_id = $1 AND ar.role = $2 AND a.status = 'active'),
+	(SELECT CASE WHEN rr.status = 'revoked' OR (rr.valid_until IS NOT NULL AND rr.valid_until <= $3) THEN 1 ELSE 0 END
+	  FROM access_right_requests rr WHERE rr.account_id = $1 AND rr.role = $2 AND rr.status IN ('approved', 'revoked')
+	  ORDER BY rr.decided_at DESC LIMIT 1)`
 
 // evaluate returns the decision for req, or an error when the rules could
 // not be read (then nothing is allowed).
 func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time.Time) (decision, error) {
-	if s.AccountID == "" {
+	if s.AccountID() == "" {
 		return denied("no subject"), nil
 	}
 	perm, ok, err := d.permission(ctx, s)
@@ -391,13 +404,13 @@ func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time
 		return decision{}, err
 	}
 	if !ok {
-		return denied("role %s has no access to health data", s.Role), nil
+		return denied("role %s has no access to health data", s.Role()), nil
 	}
 	if !perm.actions[req.Action] {
-		return denied("role %s may not %s", s.Role, req.Action), nil
+		return denied("role %s may not %s", s.Role(), req.Action), nil
 	}
-	if s.Assurance < HealthDataLevel {
-		return denied("assurance level %s is below %s", s.Assurance, HealthDataLevel), nil
+	if s.Assurance() < HealthDataLevel {
+		return denied("assurance level %s is below %s", s.Assurance(), HealthDataLevel), nil
 	}
 	if req.PatientID == "" {
 		return denied("no patient named"), nil
@@ -405,7 +418,7 @@ func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time
 	if checkText(req.PatientID) != nil {
 		return denied(noPatient), nil
 	}
-	if s.OnBehalfOf != "" && perm.base != RolePerson {
+	if s.OnBehalfOf() != "" && perm.base != RolePerson {
 		return denied("only persons act on behalf of a patient"), nil
 	}
 	var dec decision
@@ -417,14 +430,14 @@ func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time
 	case RoleProfessional, RoleAssistant:
 		dec, err = d.evalCare(ctx, s, req, now, perm)
 	default:
-		return denied("role %s has no access to health data", s.Role), nil
+		return denied("role %s has no access to health data", s.Role()), nil
 	}
 	if err != nil || dec.deny != "" {
 		return dec, err
 	}
 	for _, c := range req.Categories {
 		if !dec.allowed["*"] && !dec.allowed[c] {
-			return decision{deny: fmt.Sprintf("role %s under %s may not see category %s", s.Role, dec.basis, c), tenantID: dec.tenantID}, nil
+			return decision{deny: fmt.Sprintf("role %s under %s may not see category %s", s.Role(), dec.basis, c), tenantID: dec.tenantID}, nil
 		}
 	}
 	return dec, nil
@@ -453,8 +466,17 @@ const careQuery = `SELECT p.tenant_id,
 	(SELECT e.id || ' ' || e.reason FROM access_emergencies e
 	  WHERE e.professional_id = $2 AND e.patient_id = p.id AND e.tenant_id = $4
 	    AND e.start_at <= $3 AND e.end_at > $3 ORDER BY e.end_at DESC LIMIT 1),
-	` + rightLapsed + `
+	` + rightLapsed + `, ` + roleHeld + `
 	FROM patients p WHERE p.id = $1`
+
+// roleHeld is 1 when the account ($2) holds the role the subject claims ($5)
+// and is active (AZ-1, AZ-2): a Subject says what its credential claims,
+// the decision checks it against the account's roles in the same round trip.
+const roleHeld = `(SELECT 1 FROM account_roles ar JOIN accounts a ON a.id = ar.account_id
+	  WHERE ar.account_id = $2 AND ar.role = $5 AND a.status = 'active')`
+
+// notHeld is the denial of a subject whose account does not hold its role.
+func notHeld(r Role) decision { return denied("the account does not hold the role %s", r) }
 
 // rightLapsed is 1 when the session's role went through the approval flow
 // and its newest approval is revoked or past its end (AZ-7, AZ-8): the role
@@ -464,22 +486,25 @@ const rightLapsed = `(SELECT CASE WHEN rr.status = 'revoked' OR (rr.valid_until 
 	  ORDER BY rr.decided_at DESC LIMIT 1)`
 
 func (d *Decider) evalCare(ctx context.Context, s Subject, req Request, now time.Time, perm permission) (decision, error) {
-	if s.TenantID == "" {
+	if s.TenantID() == "" {
 		return denied(noPatient), nil
 	}
 	var tenant string
 	var rel, team, deleg, emerg sql.NullString
-	var lapsed sql.NullInt64
-	err := d.db.Stmt(careQuery).QueryRowContext(ctx, req.PatientID, s.AccountID, clock.Micros(now), s.TenantID, string(s.Role)).
-		Scan(&tenant, &rel, &team, &deleg, &emerg, &lapsed)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != s.TenantID) {
+	var lapsed, held sql.NullInt64
+	err := d.db.Stmt(careQuery).QueryRowContext(ctx, req.PatientID, s.AccountID(), clock.Micros(now), s.TenantID(), string(s.Role())).
+		Scan(&tenant, &rel, &team, &deleg, &emerg, &lapsed, &held)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != s.TenantID()) {
 		return denied(noPatient), nil
 	}
 	if err != nil {
 		return decision{}, fmt.Errorf("access rules: %w", err)
 	}
+	if !held.Valid {
+		return notHeld(s.Role()), nil
+	}
 	if lapsed.Int64 == 1 {
-		return denied("the right to act as %s was revoked or has ended", s.Role), nil
+		return denied("the right to act as %s was revoked or has ended", s.Role()), nil
 	}
 	ok := decision{tenantID: tenant, allowed: perm.categories}
 	switch {
@@ -521,34 +546,37 @@ const personQuery = `SELECT p.tenant_id,
 	(SELECT r.id || ' ' || r.categories FROM access_representations r
 	  WHERE r.representative_id = $2 AND r.patient_id = p.id AND r.tenant_id = $4 AND r.revoked_at IS NULL
 	    AND r.start_at <= $3 AND (r.end_at IS NULL OR r.end_at > $3) ORDER BY r.start_at DESC LIMIT 1),
-	` + rightLapsed + `
+	` + rightLapsed + `, ` + roleHeld + `
 	FROM patients p WHERE p.id = $1`
 
 func (d *Decider) evalPerson(ctx context.Context, s Subject, req Request, now time.Time, perm permission) (decision, error) {
-	if s.TenantID == "" {
+	if s.TenantID() == "" {
 		return denied(noPatient), nil
 	}
-	if s.OnBehalfOf != "" && s.OnBehalfOf != req.PatientID {
+	if s.OnBehalfOf() != "" && s.OnBehalfOf() != req.PatientID {
 		return denied("patient is not the person this session acts for"), nil
 	}
 	var tenant string
 	var own sql.NullInt64
 	var rep sql.NullString
-	var lapsed sql.NullInt64
-	err := d.db.Stmt(personQuery).QueryRowContext(ctx, req.PatientID, s.AccountID, clock.Micros(now), s.TenantID, string(s.Role)).Scan(&tenant, &own, &rep, &lapsed)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != s.TenantID) {
+	var lapsed, held sql.NullInt64
+	err := d.db.Stmt(personQuery).QueryRowContext(ctx, req.PatientID, s.AccountID(), clock.Micros(now), s.TenantID(), string(s.Role())).Scan(&tenant, &own, &rep, &lapsed, &held)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != s.TenantID()) {
 		return denied(noPatient), nil
 	}
 	if err != nil {
 		return decision{}, fmt.Errorf("access rules: %w", err)
 	}
+	if !held.Valid {
+		return notHeld(s.Role()), nil
+	}
 	if lapsed.Int64 == 1 {
-		return denied("the right to act as %s was revoked or has ended", s.Role), nil
+		return denied("the right to act as %s was revoked or has ended", s.Role()), nil
 	}
 	switch {
 	case own.Valid:
 		return decision{tenantID: tenant, basis: BasisOwnData, allowed: perm.categories}, nil
-	case rep.Valid && s.OnBehalfOf == req.PatientID:
+	case rep.Valid && s.OnBehalfOf() == req.PatientID:
 		id, cats, _ := strings.Cut(rep.String, " ")
 		return decision{tenantID: tenant, basis: BasisRepresentation, ref: id, allowed: intersect(perm.categories, set(strings.Fields(cats)...))}, nil
 	case rep.Valid:
@@ -557,23 +585,35 @@ func (d *Decider) evalPerson(ctx context.Context, s Subject, req Request, now ti
 	return denied("not the person's own data and no current representation"), nil
 }
 
-const operatorQuery = `SELECT o.id, o.tenant_id, o.categories FROM access_operator_requests o
-	JOIN access_operator_patients op ON op.request_id = o.id
-	JOIN patients p ON p.id = op.patient_id AND p.tenant_id = o.tenant_id
-	WHERE op.patient_id = $1 AND o.operator_id = $2 AND o.status = 'approved'
-	  AND o.start_at <= $3 AND o.end_at > $3
-	ORDER BY o.end_at DESC LIMIT 1`
+// operatorQuery returns one row: whether the operator holds the role ($4;
+// roleHeld with its own placeholder) and the newest approved, current
+// request naming the patient as "id tenant categories...", NULL when none.
+const operatorQuery = `SELECT
+	(SELECT 1 FROM account_roles ar JOIN accounts a ON a.id = ar.account_id
+	  WHERE ar.account_id = $2 AND ar.role = $4 AND a.status = 'active'),
+	(SELECT o.id || ' ' || o.tenant_id || ' ' || o.categories FROM access_operator_requests o
+	  JOIN access_operator_patients op ON op.request_id = o.id
+	  JOIN patients p ON p.id = op.patient_id AND p.tenant_id = o.tenant_id
+	  WHERE op.patient_id = $1 AND o.operator_id = $2 AND o.status = 'approved'
+	    AND o.start_at <= $3 AND o.end_at > $3
+	  ORDER BY o.end_at DESC LIMIT 1)`
 
 func (d *Decider) evalOperator(ctx context.Context, s Subject, req Request, now time.Time, perm permission) (decision, error) {
-	var id, tenant, cats string
-	err := d.db.Stmt(operatorQuery).QueryRowContext(ctx, req.PatientID, s.AccountID, clock.Micros(now)).Scan(&id, &tenant, &cats)
-	if errors.Is(err, sql.ErrNoRows) {
-		return denied("operators reach health data only through an approved operator request"), nil
-	}
+	var held sql.NullInt64
+	var found sql.NullString
+	err := d.db.Stmt(operatorQuery).QueryRowContext(ctx, req.PatientID, s.AccountID(), clock.Micros(now), string(s.Role())).Scan(&held, &found)
 	if err != nil {
 		return decision{}, fmt.Errorf("access rules: %w", err)
 	}
-	if s.TenantID != "" && s.TenantID != tenant {
+	if !held.Valid {
+		return notHeld(s.Role()), nil
+	}
+	if !found.Valid {
+		return denied("operators reach health data only through an approved operator request"), nil
+	}
+	id, rest, _ := strings.Cut(found.String, " ")
+	tenant, cats, _ := strings.Cut(rest, " ")
+	if s.TenantID() != "" && s.TenantID() != tenant {
 		return denied(noPatient), nil
 	}
 	return decision{tenantID: tenant, basis: BasisOperator, ref: id, allowed: intersect(perm.categories, set(strings.Fields(cats)...))}, nil
@@ -583,15 +623,21 @@ func subjectEvent(s Subject, patientID string, action audit.Action, outcome audi
 	return audit.Event{
 		Action:       action,
 		Outcome:      outcome,
-		TenantID:     s.TenantID,
-		Organisation: s.Organisation,
-		UserID:       s.AccountID,
-		UserName:     s.Name,
-		Role:         string(s.Role),
-		OnBehalfOf:   s.OnBehalfOf,
-		Assurance:    s.Assurance.String(),
+		TenantID:     s.TenantID(),
+		Organisation: s.Organisation(),
+		UserID:       s.AccountID(),
+		UserName:     s.Name(),
+		Role:         string(s.Role()),
+		OnBehalfOf:   s.OnBehalfOf(),
+		Assurance:    s.Assurance().String(),
 		PatientID:    patientID,
 		Basis:        basis,
+		// The kind of principal and a token's scopes; a token's client is
+		// the source application (empty for a session: the request's
+		// application, filled in by the log, stays).
+		PrincipalKind: string(s.Kind()),
+		Scopes:        s.Scopes(),
+		SourceApp:     s.ClientID(),
 	}
 }
 
@@ -637,21 +683,21 @@ func accountInTenant(ctx context.Context, q store.Querier, accountID, want strin
 // actorIs checks that the actor acts in one of roles, with the assurance
 // every change to the rules needs.
 func actorIs(actor Subject, roles ...Role) error {
-	if actor.AccountID == "" {
+	if actor.AccountID() == "" {
 		return fmt.Errorf("no actor: %w", ErrForbidden)
 	}
-	if actor.Assurance < HealthDataLevel {
-		return fmt.Errorf("assurance level %s is below %s: %w", actor.Assurance, HealthDataLevel, ErrForbidden)
+	if actor.Assurance() < HealthDataLevel {
+		return fmt.Errorf("assurance level %s is below %s: %w", actor.Assurance(), HealthDataLevel, ErrForbidden)
 	}
 	for _, r := range roles {
-		if actor.Role == r {
-			if r != RoleOperator && actor.TenantID == "" {
+		if actor.Role() == r {
+			if r != RoleOperator && actor.TenantID() == "" {
 				return fmt.Errorf("no organisation: %w", ErrForbidden)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("role %s may not do this: %w", actor.Role, ErrForbidden)
+	return fmt.Errorf("role %s may not do this: %w", actor.Role(), ErrForbidden)
 }
 
 func micros(t *time.Time) any {

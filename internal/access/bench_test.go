@@ -62,7 +62,7 @@ func BenchmarkDecide(b *testing.B) {
 					k--
 				}
 				prof, p := benchRel(k)
-				s := Subject{AccountID: benchProf(prof), TenantID: benchTenant, Role: RoleProfessional, Assurance: Hoog}
+				s := NewSubject(SubjectSpec{AccountID: benchProf(prof), TenantID: benchTenant, Role: RoleProfessional, Assurance: Hoog})
 				start := time.Now()
 				g, err := d.Decide(ctx, s, Request{PatientID: benchPatient(p), Action: Read, Categories: []string{fhir.CategoryClinical}})
 				durs = append(durs, time.Since(start))
@@ -85,7 +85,7 @@ func BenchmarkDecide(b *testing.B) {
 func benchDB(b *testing.B, engine string) *store.DB {
 	b.Helper()
 	ctx := context.Background()
-	key := fmt.Sprintf("zk_bench_access_v1_%d_%d", benchPatients, benchRels)
+	key := fmt.Sprintf("zk_bench_access_v2_%d_%d", benchPatients, benchRels)
 	var u string
 	switch engine {
 	case "sqlite":
@@ -142,6 +142,9 @@ func benchDB(b *testing.B, engine string) *store.DB {
 func loadBench(ctx context.Context, db *store.DB) error {
 	now := clock.Micros(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	return db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM account_roles WHERE account_id LIKE '%bench%'`); err != nil {
+			return err
+		}
 		for _, t := range []string{"care_relationships", "patients", "accounts", "tenants"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE id LIKE '%bench%'`); err != nil {
 				return err
@@ -166,6 +169,12 @@ func loadBench(ctx context.Context, db *store.DB) error {
 		}
 		if err := insert(`INSERT INTO accounts (id, tenant_id, kind, username, display_name, created_at) VALUES `, 6, benchProfs, func(i int) []any {
 			return []any{benchProf(i), benchTenant, "professional", benchProf(i), "Bench " + benchProf(i), now}
+		}); err != nil {
+			return err
+		}
+		// Decide checks that the account holds the role it acts in.
+		if err := insert(`INSERT INTO account_roles (account_id, role, granted_by, granted_at) VALUES `, 4, benchProfs, func(i int) []any {
+			return []any{benchProf(i), "professional", "bench", now}
 		}); err != nil {
 			return err
 		}

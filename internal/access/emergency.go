@@ -50,9 +50,9 @@ func (d *Decider) DeclareEmergency(ctx context.Context, actor Subject, patientID
 		return Emergency{}, fmt.Errorf("declare emergency: %w", err)
 	}
 	if !ok || perm.base != RoleProfessional {
-		return Emergency{}, fmt.Errorf("declare emergency: role %s may not: %w", actor.Role, ErrForbidden)
+		return Emergency{}, fmt.Errorf("declare emergency: role %s may not: %w", actor.Role(), ErrForbidden)
 	}
-	if err := actorIs(actor, actor.Role); err != nil {
+	if err := actorIs(actor, actor.Role()); err != nil {
 		return Emergency{}, fmt.Errorf("declare emergency: %w", err)
 	}
 	if err := checkText(patientID, reason); err != nil {
@@ -62,7 +62,7 @@ func (d *Decider) DeclareEmergency(ctx context.Context, actor Subject, patientID
 	if len(reason) < MinEmergencyReason || len(reason) > 1000 {
 		return Emergency{}, invalid("declare emergency: a reason of %d to 1000 characters is required", MinEmergencyReason)
 	}
-	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID); err != nil {
+	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID()); err != nil {
 		return Emergency{}, err
 	}
 	id, err := d.newID("em-")
@@ -70,7 +70,7 @@ func (d *Decider) DeclareEmergency(ctx context.Context, actor Subject, patientID
 		return Emergency{}, err
 	}
 	now := d.clock.Now()
-	e := Emergency{ID: id, TenantID: actor.TenantID, ProfessionalID: actor.AccountID, PatientID: patientID, Reason: reason,
+	e := Emergency{ID: id, TenantID: actor.TenantID(), ProfessionalID: actor.AccountID(), PatientID: patientID, Reason: reason,
 		Start: now, End: now.Add(d.emergencyFor), Review: "pending"}
 	err = d.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO access_emergencies (id, tenant_id, professional_id, patient_id, reason, start_at, end_at)
@@ -82,7 +82,7 @@ func (d *Decider) DeclareEmergency(ctx context.Context, actor Subject, patientID
 		if _, err := d.log.AppendIn(ctx, tx, ev); err != nil {
 			return err
 		}
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: e.TenantID, Kind: "emergency-access", AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: e.TenantID, Kind: "emergency-access", AccountID: actor.AccountID(),
 			SubjectID: patientID, Ref: id, Detail: fmt.Sprintf("until %s: %s", e.End.Format(time.RFC3339), reason)})
 	})
 	if err != nil {
@@ -115,7 +115,7 @@ func (d *Decider) EmergencyReviews(ctx context.Context, actor Subject, pending b
 	if pending {
 		q += ` AND review = 'pending'`
 	}
-	rows, err := d.db.QueryContext(ctx, q+` ORDER BY start_at`, actor.TenantID)
+	rows, err := d.db.QueryContext(ctx, q+` ORDER BY start_at`, actor.TenantID())
 	if err != nil {
 		return nil, fmt.Errorf("emergency reviews: %w", err)
 	}
@@ -147,7 +147,7 @@ func (d *Decider) ReviewEmergency(ctx context.Context, actor Subject, id string,
 	}
 	var out Emergency
 	err := d.db.Tx(ctx, func(tx *store.Tx) error {
-		e, err := scanEmergency(tx.QueryRowContext(ctx, `SELECT `+emergencyCols+` FROM access_emergencies WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID))
+		e, err := scanEmergency(tx.QueryRowContext(ctx, `SELECT `+emergencyCols+` FROM access_emergencies WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID()))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("emergency %s: %w", id, ErrNotFound)
 		}
@@ -157,7 +157,7 @@ func (d *Decider) ReviewEmergency(ctx context.Context, actor Subject, id string,
 		if e.Review != "pending" {
 			return fmt.Errorf("emergency %s is already reviewed: %w", id, ErrConflict)
 		}
-		if e.ProfessionalID == actor.AccountID {
+		if e.ProfessionalID == actor.AccountID() {
 			return fmt.Errorf("nobody reviews their own emergency access: %w", ErrForbidden)
 		}
 		verdict := "unjustified"
@@ -166,12 +166,12 @@ func (d *Decider) ReviewEmergency(ctx context.Context, actor Subject, id string,
 		}
 		now := d.clock.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE access_emergencies SET review = $1, reviewed_by = $2, reviewed_at = $3, review_note = $4
-			WHERE id = $5 AND review = 'pending'`, verdict, actor.AccountID, clock.Micros(now), note, id); err != nil {
+			WHERE id = $5 AND review = 'pending'`, verdict, actor.AccountID(), clock.Micros(now), note, id); err != nil {
 			return fmt.Errorf("review emergency: %w", err)
 		}
-		e.Review, e.ReviewedBy, e.ReviewedAt, e.ReviewNote = verdict, actor.AccountID, &now, note
+		e.Review, e.ReviewedBy, e.ReviewedAt, e.ReviewNote = verdict, actor.AccountID(), &now, note
 		out = e
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID, Kind: "emergency-reviewed-" + verdict, AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "emergency-reviewed-" + verdict, AccountID: actor.AccountID(),
 			SubjectID: e.PatientID, Ref: id, Detail: note})
 	})
 	return out, err
@@ -197,5 +197,5 @@ func (d *Decider) SecurityEvents(ctx context.Context, actor Subject, since time.
 	if err := actorIs(actor, RoleSecurityOfficer); err != nil {
 		return nil, fmt.Errorf("security events: %w", err)
 	}
-	return d.queue.List(ctx, actor.TenantID, since, alert.MaxList)
+	return d.queue.List(ctx, actor.TenantID(), since, alert.MaxList)
 }

@@ -78,7 +78,7 @@ func (f *fixture) account(tenantID string, role Role) Subject {
 	if err := f.ids.GrantRole(f.ctx, a.ID, string(role), "test set-up"); err != nil {
 		f.t.Fatal(err)
 	}
-	return Subject{AccountID: a.ID, Name: a.DisplayName, TenantID: tenantID, Organisation: tenantID, Role: role, Assurance: Hoog}
+	return NewSubject(SubjectSpec{AccountID: a.ID, Name: a.DisplayName, TenantID: tenantID, Organisation: tenantID, Role: role, Assurance: Hoog})
 }
 
 func (f *fixture) patient(tenantID string) string {

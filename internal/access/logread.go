@@ -38,12 +38,12 @@ func (d *Decider) DecideLogRead(ctx context.Context, s Subject, scope LogScope) 
 	}
 	var dec decision
 	switch {
-	case s.AccountID == "":
+	case s.AccountID() == "":
 		dec = denied("no subject")
 	case !ok || perm.base != RolePerson:
 		// Professionals see a patient's log only through the officer's
 		// inspection; their care relationship does not extend to it.
-		dec = denied("role %s may not read a patient's access log", s.Role)
+		dec = denied("role %s may not read a patient's access log", s.Role())
 	default:
 		if dec, err = d.evaluate(ctx, s, req, now); err != nil {
 			return audit.Permit{}, fmt.Errorf("log read decision: %w", err)
@@ -72,7 +72,7 @@ func (d *Decider) decideTenantLog(ctx context.Context, s Subject, scope LogScope
 	if ev.Purpose == "" {
 		ev.Purpose = "HOPERAT"
 	}
-	return audit.NewPermit(ev, s.TenantID, ""), nil
+	return audit.NewPermit(ev, s.TenantID(), ""), nil
 }
 
 // denyLogRead logs a refused reading of the log and returns the denial.

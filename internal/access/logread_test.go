@@ -21,18 +21,18 @@ func TestDecideLogRead(t *testing.T) {
 		f := newFixture(t, db)
 		own, other, child := f.patient(f.tenantA), f.patient(f.tenantA), f.patient(f.tenantA)
 		person := f.account(f.tenantA, RolePerson)
-		if err := f.ids.LinkPerson(f.ctx, person.AccountID, own); err != nil {
+		if err := f.ids.LinkPerson(f.ctx, person.AccountID(), own); err != nil {
 			t.Fatal(err)
 		}
-		f.rawRepresentation(f.tenantA, person.AccountID, child, "*", t0.Add(-time.Hour), nil)
+		f.rawRepresentation(f.tenantA, person.AccountID(), child, "*", t0.Add(-time.Hour), nil)
 		doc := f.account(f.tenantA, RoleProfessional)
-		f.rawRelationship(f.tenantA, doc.AccountID, own, t0.Add(-time.Hour), nil)
+		f.rawRelationship(f.tenantA, doc.AccountID(), own, t0.Add(-time.Hour), nil)
 		officerA, officerB := f.account(f.tenantA, RoleSecurityOfficer), f.account(f.tenantB, RoleSecurityOfficer)
 
 		// Events of both tenants to be read.
 		if _, err := f.log.Append(f.ctx,
-			audit.Event{TenantID: f.tenantA, PatientID: own, UserID: doc.AccountID, Action: audit.ActionRead, Outcome: audit.OutcomeSuccess},
-			audit.Event{TenantID: f.tenantA, PatientID: other, UserID: doc.AccountID, Action: audit.ActionRead, Outcome: audit.OutcomeSuccess},
+			audit.Event{TenantID: f.tenantA, PatientID: own, UserID: doc.AccountID(), Action: audit.ActionRead, Outcome: audit.OutcomeSuccess},
+			audit.Event{TenantID: f.tenantA, PatientID: other, UserID: doc.AccountID(), Action: audit.ActionRead, Outcome: audit.OutcomeSuccess},
 			audit.Event{TenantID: f.tenantB, PatientID: "p-of-b", UserID: "u-of-b", Action: audit.ActionRead, Outcome: audit.OutcomeSuccess},
 		); err != nil {
 			t.Fatal(err)
@@ -47,7 +47,7 @@ func TestDecideLogRead(t *testing.T) {
 			var out []audit.Event
 			sawRead := false
 			_, err = rd.Each(f.ctx, func(e audit.Event) error {
-				if e.Action == audit.ActionLogRead && e.Query == "test" && e.UserID == who.AccountID {
+				if e.Action == audit.ActionLogRead && e.Query == "test" && e.UserID == who.AccountID() {
 					sawRead = true
 					return nil
 				}
@@ -60,7 +60,7 @@ func TestDecideLogRead(t *testing.T) {
 			return out, err
 		}
 		logReads := func(who Subject, outcome audit.Outcome) int {
-			evs, err := f.log.Query(f.ctx, audit.Filter{TenantID: who.TenantID, UserID: who.AccountID, Action: audit.ActionLogRead})
+			evs, err := f.log.Query(f.ctx, audit.Filter{TenantID: who.TenantID(), UserID: who.AccountID(), Action: audit.ActionLogRead})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +103,7 @@ func TestDecideLogRead(t *testing.T) {
 		}
 		// Representation counts only when the session acts for the patient.
 		rep := person
-		rep.OnBehalfOf = child
+		rep.onBehalfOf = child
 		if p, err := f.d.DecideLogRead(f.ctx, rep, LogScope{PatientID: child}); err != nil || p.PatientID() != child {
 			t.Fatalf("representative: %+v %v", p, err)
 		}
@@ -152,7 +152,7 @@ func TestDecideLogRead(t *testing.T) {
 			t.Fatalf("officer A's search of one patient: %+v %v", evs, err)
 		}
 		// The officer's reading of one patient names that patient in the log.
-		logged, err := f.log.Query(f.ctx, audit.Filter{TenantID: f.tenantA, UserID: officerA.AccountID, PatientID: other, Action: audit.ActionLogRead})
+		logged, err := f.log.Query(f.ctx, audit.Filter{TenantID: f.tenantA, UserID: officerA.AccountID(), PatientID: other, Action: audit.ActionLogRead})
 		if err != nil || len(logged) != 1 || logged[0].Query != "test" || logged[0].Outcome != audit.OutcomeSuccess {
 			t.Fatalf("officer A's reading: %+v %v", logged, err)
 		}

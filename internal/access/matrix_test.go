@@ -91,37 +91,37 @@ func (f *fixture) setUpBasis(s Subject, b, tenant, p, delegator string) Subject 
 	switch b {
 	case bNone:
 	case bRelationship:
-		f.rawRelationship(tenant, s.AccountID, p, t0.Add(-time.Hour), nil)
+		f.rawRelationship(tenant, s.AccountID(), p, t0.Add(-time.Hour), nil)
 	case bEndedRel:
-		f.rawRelationship(tenant, s.AccountID, p, t0.Add(-48*time.Hour), ptr(t0.Add(-time.Hour)))
+		f.rawRelationship(tenant, s.AccountID(), p, t0.Add(-48*time.Hour), ptr(t0.Add(-time.Hour)))
 	case bTeam:
-		f.rawTeam(tenant, s.AccountID, p)
+		f.rawTeam(tenant, s.AccountID(), p)
 	case bDelegation, bExpiredDeleg:
 		f.rawRelationship(tenant, delegator, p, t0.Add(-48*time.Hour), nil)
 		end := t0.Add(24 * time.Hour)
 		if b == bExpiredDeleg {
 			end = t0.Add(-time.Minute)
 		}
-		f.rawDelegation(tenant, delegator, s.AccountID, p, t0.Add(-47*time.Hour), end)
+		f.rawDelegation(tenant, delegator, s.AccountID(), p, t0.Add(-47*time.Hour), end)
 	case bOwn:
-		f.exec(`INSERT INTO person_patients (account_id, patient_id) VALUES ($1, $2)`, s.AccountID, p)
+		f.exec(`INSERT INTO person_patients (account_id, patient_id) VALUES ($1, $2)`, s.AccountID(), p)
 	case bRepresentation, bExpiredRep:
 		var end *time.Time
 		if b == bExpiredRep {
 			end = ptr(t0.Add(-time.Minute))
 		}
-		f.rawRepresentation(tenant, s.AccountID, p, "*", t0.Add(-48*time.Hour), end)
-		s.OnBehalfOf = p
+		f.rawRepresentation(tenant, s.AccountID(), p, "*", t0.Add(-48*time.Hour), end)
+		s.onBehalfOf = p
 	case bEmergency:
-		f.rawEmergency(tenant, s.AccountID, p, t0.Add(-time.Hour), t0.Add(3*time.Hour))
+		f.rawEmergency(tenant, s.AccountID(), p, t0.Add(-time.Hour), t0.Add(3*time.Hour))
 	case bExpiredEmerg:
-		f.rawEmergency(tenant, s.AccountID, p, t0.Add(-5*time.Hour), t0.Add(-time.Hour))
+		f.rawEmergency(tenant, s.AccountID(), p, t0.Add(-5*time.Hour), t0.Add(-time.Hour))
 	case bOperatorOK, bOperatorPending:
 		status := "approved"
 		if b == bOperatorPending {
 			status = "pending"
 		}
-		f.rawOperator(tenant, s.AccountID, p, status, "*", t0.Add(-time.Hour), t0.Add(time.Hour))
+		f.rawOperator(tenant, s.AccountID(), p, status, "*", t0.Add(-time.Hour), t0.Add(time.Hour))
 	default:
 		f.t.Fatalf("unknown basis %q", b)
 	}
@@ -176,8 +176,8 @@ func TestDecideMatrix(t *testing.T) {
 			if home == f.tenantB {
 				other = f.tenantA
 			}
-			delegator := f.account(home, RoleProfessional).AccountID
-			otherDelegator := f.account(other, RoleProfessional).AccountID
+			delegator := f.account(home, RoleProfessional).AccountID()
+			otherDelegator := f.account(other, RoleProfessional).AccountID()
 			for _, role := range matrixRoles {
 				for _, b := range matrixBases {
 					subj := f.account(home, role)
@@ -210,7 +210,7 @@ func TestDecideMatrix(t *testing.T) {
 							cases = append(cases, cellCase{
 								name: fmt.Sprintf("%s / %s / %s / %s / home %s [REQ %s]", role, b, act, tc.tenant, tenantName(f, home), tc.req),
 								s:    tc.s, patient: tc.patient, act: act, allowed: tc.allowed, basis: expect.basis, home: home,
-								seesAll: role != RoleAssistant && role != roleCustom, deniedTo: subj.AccountID,
+								seesAll: role != RoleAssistant && role != roleCustom, deniedTo: subj.AccountID(),
 							})
 						}
 					}

@@ -77,10 +77,10 @@ func (d *Decider) RequestOperatorAccess(ctx context.Context, actor Subject, r Op
 		return OperatorRequest{}, err
 	}
 	now := d.clock.Now()
-	r.ID, r.OperatorID, r.RequestedAt, r.Status, r.DurationMin = id, actor.AccountID, now, "pending", int64(r.Duration/time.Minute)
+	r.ID, r.OperatorID, r.RequestedAt, r.Status, r.DurationMin = id, actor.AccountID(), now, "pending", int64(r.Duration/time.Minute)
 	err = d.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO access_operator_requests (id, tenant_id, operator_id, categories, reason, duration_us, requested_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, r.TenantID, actor.AccountID, strings.Join(r.Categories, " "), r.Reason,
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, r.TenantID, actor.AccountID(), strings.Join(r.Categories, " "), r.Reason,
 			r.Duration.Microseconds(), clock.Micros(now)); err != nil {
 			return fmt.Errorf("operator request: %w", err)
 		}
@@ -94,7 +94,7 @@ func (d *Decider) RequestOperatorAccess(ctx context.Context, actor Subject, r Op
 				return fmt.Errorf("operator request: %w", err)
 			}
 		}
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: r.TenantID, Kind: "operator-access-requested", AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: r.TenantID, Kind: "operator-access-requested", AccountID: actor.AccountID(),
 			Ref: id, Detail: fmt.Sprintf("%d patient(s), categories %s, %s: %s", len(r.PatientIDs), strings.Join(r.Categories, ","), r.Duration, r.Reason)})
 	})
 	if err != nil {
@@ -120,14 +120,14 @@ func (d *Decider) DecideOperatorRequest(ctx context.Context, actor Subject, id s
 	}
 	var out OperatorRequest
 	err := d.db.Tx(ctx, func(tx *store.Tx) error {
-		r, err := d.operatorRequest(ctx, tx, id, actor.TenantID)
+		r, err := d.operatorRequest(ctx, tx, id, actor.TenantID())
 		if err != nil {
 			return err
 		}
 		if r.Status != "pending" {
 			return fmt.Errorf("operator request %s is %s: %w", id, r.Status, ErrConflict)
 		}
-		if r.OperatorID == actor.AccountID {
+		if r.OperatorID == actor.AccountID() {
 			return fmt.Errorf("the requester may not approve their own request: %w", ErrForbidden)
 		}
 		now := d.clock.Now()
@@ -135,7 +135,7 @@ func (d *Decider) DecideOperatorRequest(ctx context.Context, actor Subject, id s
 		var start, end any
 		if approve {
 			for _, p := range r.PatientIDs {
-				if err := patientInTenant(ctx, tx, p, actor.TenantID); err != nil {
+				if err := patientInTenant(ctx, tx, p, actor.TenantID()); err != nil {
 					return invalid("decide operator request: patient %s is not a patient of this organisation", p)
 				}
 			}
@@ -144,12 +144,12 @@ func (d *Decider) DecideOperatorRequest(ctx context.Context, actor Subject, id s
 			r.Start, r.End, start, end = &s, &e, clock.Micros(s), clock.Micros(e)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE access_operator_requests SET status = $1, decided_by = $2, decided_at = $3, decision_note = $4,
-			start_at = $5, end_at = $6 WHERE id = $7 AND status = 'pending'`, status, actor.AccountID, clock.Micros(now), note, start, end, id); err != nil {
+			start_at = $5, end_at = $6 WHERE id = $7 AND status = 'pending'`, status, actor.AccountID(), clock.Micros(now), note, start, end, id); err != nil {
 			return fmt.Errorf("decide operator request: %w", err)
 		}
-		r.Status, r.DecidedBy, r.DecidedAt, r.DecisionNote = status, actor.AccountID, &now, note
+		r.Status, r.DecidedBy, r.DecidedAt, r.DecisionNote = status, actor.AccountID(), &now, note
 		out = r
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID, Kind: "operator-access-" + status, AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "operator-access-" + status, AccountID: actor.AccountID(),
 			SubjectID: r.OperatorID, Ref: id, Detail: note})
 	})
 	return out, err
@@ -210,10 +210,10 @@ func (d *Decider) OperatorReport(ctx context.Context, actor Subject) ([]Operator
 		return nil, fmt.Errorf("operator report: %w", err)
 	}
 	q := `SELECT ` + operatorCols + ` FROM access_operator_requests WHERE tenant_id = $1`
-	arg := actor.TenantID
-	if actor.Role == RoleOperator {
+	arg := actor.TenantID()
+	if actor.Role() == RoleOperator {
 		q = `SELECT ` + operatorCols + ` FROM access_operator_requests WHERE operator_id = $1`
-		arg = actor.AccountID
+		arg = actor.AccountID()
 	}
 	rows, err := d.db.QueryContext(ctx, q+` ORDER BY requested_at DESC LIMIT 1000`, arg)
 	if err != nil {

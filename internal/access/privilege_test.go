@@ -57,7 +57,7 @@ func TestPrivilegedRightsPerEvent(t *testing.T) {
 		if !first.Privileged {
 			t.Error("security-officer request not marked privileged")
 		}
-		cover := Subject{AccountID: acc.ID, TenantID: f.tenantA, Role: RoleSecurityOfficer, Assurance: Hoog}
+		cover := NewSubject(SubjectSpec{AccountID: acc.ID, TenantID: f.tenantA, Role: RoleSecurityOfficer, Assurance: Hoog})
 		if err := f.d.CheckActor(f.ctx, cover, RoleSecurityOfficer); !errors.Is(err, ErrForbidden) {
 			t.Errorf("before approval: %v", err)
 		}
@@ -99,7 +99,7 @@ func TestPrivilegedRightsPerEvent(t *testing.T) {
 			t.Errorf("second period: %v", err)
 		}
 		line := rightLine(t, f, officer, acc.ID, RoleSecurityOfficer)
-		if line.State != "current" || line.RequestID != second.ID || line.RequestedBy != admin.AccountID || line.ApprovedBy != officer.AccountID ||
+		if line.State != "current" || line.RequestID != second.ID || line.RequestedBy != admin.AccountID() || line.ApprovedBy != officer.AccountID() ||
 			line.ApprovedAt == nil || !line.ApprovedAt.Equal(f.clock.Now()) {
 			t.Errorf("overview of the second period: %+v", line)
 		}
@@ -120,11 +120,11 @@ func TestPrivilegedRightsPerEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := map[string]string{ // kind+ref -> actor
-			"right-requested " + first.ID:  admin.AccountID,
-			"right-approved " + first.ID:   officer.AccountID,
-			"right-requested " + second.ID: admin.AccountID,
-			"right-approved " + second.ID:  officer.AccountID,
-			"right-revoked " + second.ID:   officer.AccountID,
+			"right-requested " + first.ID:  admin.AccountID(),
+			"right-approved " + first.ID:   officer.AccountID(),
+			"right-requested " + second.ID: admin.AccountID(),
+			"right-approved " + second.ID:  officer.AccountID(),
+			"right-revoked " + second.ID:   officer.AccountID(),
 		}
 		for _, e := range evs {
 			if actor, ok := want[e.Kind+" "+e.Ref]; ok && e.AccountID == actor && e.SubjectID == acc.ID {
@@ -214,7 +214,7 @@ func TestSecurityEventsReachOfficer(t *testing.T) {
 		if _, err := f.d.Decide(f.ctx, op, Request{PatientID: p, Action: Update}); !IsDenied(err) {
 			t.Fatalf("operator update: %v", err)
 		}
-		logged, err := f.log.Query(f.ctx, audit.Filter{TenantID: f.tenantA, UserID: op.AccountID, PatientID: p, Limit: 10})
+		logged, err := f.log.Query(f.ctx, audit.Filter{TenantID: f.tenantA, UserID: op.AccountID(), PatientID: p, Limit: 10})
 		if err != nil || len(logged) != 2 || logged[0].Outcome != audit.OutcomeDenied || logged[1].Outcome != audit.OutcomeDenied {
 			t.Errorf("operator's denied attempts in A's log: %+v %v", logged, err)
 		}
@@ -232,21 +232,21 @@ func TestSecurityEventsReachOfficer(t *testing.T) {
 			have[key{e.Kind, e.Ref, e.AccountID}] = e
 		}
 		for _, k := range []key{
-			{"emergency-access", em.ID, prof.AccountID},
-			{"emergency-reviewed-justified", em.ID, officer2.AccountID},
-			{"right-requested", rr.ID, admin.AccountID},
-			{"right-rejected", rr.ID, officer2.AccountID},
-			{"role-definition-proposed", def.ID, admin.AccountID},
-			{"role-definition-approved", def.ID, officer2.AccountID},
-			{"operator-access-requested", or.ID, op.AccountID},
-			{"operator-access-rejected", or.ID, officer2.AccountID},
-			{"operator-access-denied", "", op.AccountID},
+			{"emergency-access", em.ID, prof.AccountID()},
+			{"emergency-reviewed-justified", em.ID, officer2.AccountID()},
+			{"right-requested", rr.ID, admin.AccountID()},
+			{"right-rejected", rr.ID, officer2.AccountID()},
+			{"role-definition-proposed", def.ID, admin.AccountID()},
+			{"role-definition-approved", def.ID, officer2.AccountID()},
+			{"operator-access-requested", or.ID, op.AccountID()},
+			{"operator-access-rejected", or.ID, officer2.AccountID()},
+			{"operator-access-denied", "", op.AccountID()},
 		} {
 			if _, ok := have[k]; !ok {
 				t.Errorf("no security event %+v among %+v", k, evs)
 			}
 		}
-		if e := have[key{"emergency-access", em.ID, prof.AccountID}]; e.SubjectID != p || e.Detail == "" || !e.Time.Equal(t0) {
+		if e := have[key{"emergency-access", em.ID, prof.AccountID()}]; e.SubjectID != p || e.Detail == "" || !e.Time.Equal(t0) {
 			t.Errorf("emergency event lacks patient, reason or time: %+v", e)
 		}
 		if evs, err := f.d.SecurityEvents(f.ctx, officerB, t0); err != nil || len(evs) != 0 {
@@ -254,7 +254,7 @@ func TestSecurityEventsReachOfficer(t *testing.T) {
 		}
 		for _, s := range []Subject{admin, prof, op} {
 			if _, err := f.d.SecurityEvents(f.ctx, s, t0); !errors.Is(err, ErrForbidden) {
-				t.Errorf("%s reads security events: %v", s.Role, err)
+				t.Errorf("%s reads security events: %v", s.Role(), err)
 			}
 		}
 		if evs, _ := f.d.SecurityEvents(f.ctx, officer, t0.Add(time.Second)); len(evs) != 0 {

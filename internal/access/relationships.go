@@ -92,10 +92,10 @@ func (d *Decider) RecordRelationship(ctx context.Context, actor Subject, r Relat
 	if err := checkText(r.ProfessionalID, r.PatientID, r.Kind); err != nil {
 		return Relationship{}, err
 	}
-	if err := patientInTenant(ctx, d.db, r.PatientID, actor.TenantID); err != nil {
+	if err := patientInTenant(ctx, d.db, r.PatientID, actor.TenantID()); err != nil {
 		return Relationship{}, err
 	}
-	kind, err := accountInTenant(ctx, d.db, r.ProfessionalID, actor.TenantID)
+	kind, err := accountInTenant(ctx, d.db, r.ProfessionalID, actor.TenantID())
 	if err != nil {
 		return Relationship{}, err
 	}
@@ -105,7 +105,7 @@ func (d *Decider) RecordRelationship(ctx context.Context, actor Subject, r Relat
 	if r.Start.IsZero() {
 		r.Start = d.clock.Now()
 	}
-	r.TenantID, r.RecordedBy = actor.TenantID, actor.AccountID
+	r.TenantID, r.RecordedBy = actor.TenantID(), actor.AccountID()
 	r.ID, err = d.AddRelationship(ctx, r)
 	return r, err
 }
@@ -123,7 +123,7 @@ func (d *Decider) EndRelationship(ctx context.Context, actor Subject, id string,
 	}
 	res, err := d.db.ExecContext(ctx, `UPDATE care_relationships SET end_at = $1
 		WHERE id = $2 AND tenant_id = $3 AND start_at < $1 AND (end_at IS NULL OR end_at > $1)`,
-		clock.Micros(at), id, actor.TenantID)
+		clock.Micros(at), id, actor.TenantID())
 	if err != nil {
 		return fmt.Errorf("end relationship: %w", err)
 	}
@@ -142,11 +142,11 @@ func (d *Decider) Relationships(ctx context.Context, actor Subject, patientID st
 	if err := checkText(patientID); err != nil {
 		return nil, err
 	}
-	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID); err != nil {
+	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID()); err != nil {
 		return nil, err
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT id, tenant_id, professional_id, patient_id, kind, start_at, end_at, recorded_by
-		FROM care_relationships WHERE tenant_id = $1 AND patient_id = $2 ORDER BY start_at`, actor.TenantID, patientID)
+		FROM care_relationships WHERE tenant_id = $1 AND patient_id = $2 ORDER BY start_at`, actor.TenantID(), patientID)
 	if err != nil {
 		return nil, fmt.Errorf("list relationships: %w", err)
 	}
@@ -176,13 +176,13 @@ type PatientLink struct {
 // with: ids and kinds only, so every name shown is then read under its own
 // decision and log line.
 func (d *Decider) MyPatients(ctx context.Context, actor Subject) ([]PatientLink, error) {
-	if actor.AccountID == "" || actor.TenantID == "" || actor.Assurance < HealthDataLevel {
+	if actor.AccountID() == "" || actor.TenantID() == "" || actor.Assurance() < HealthDataLevel {
 		return nil, fmt.Errorf("my patients: %w", ErrForbidden)
 	}
 	now := clock.Micros(d.clock.Now())
 	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT patient_id, kind FROM care_relationships
 		WHERE tenant_id = $1 AND professional_id = $2 AND start_at <= $3 AND (end_at IS NULL OR end_at > $3)
-		ORDER BY patient_id`, actor.TenantID, actor.AccountID, now)
+		ORDER BY patient_id`, actor.TenantID(), actor.AccountID(), now)
 	if err != nil {
 		return nil, fmt.Errorf("my patients: %w", err)
 	}
@@ -224,14 +224,14 @@ func (d *Decider) CreateTeam(ctx context.Context, actor Subject, name string) (T
 		return Team{}, err
 	}
 	_, err = d.db.ExecContext(ctx, `INSERT INTO access_teams (id, tenant_id, name, created_by, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		id, actor.TenantID, name, actor.AccountID, clock.Micros(d.clock.Now()))
+		id, actor.TenantID(), name, actor.AccountID(), clock.Micros(d.clock.Now()))
 	if store.IsUniqueViolation(err) {
 		return Team{}, fmt.Errorf("team %q exists: %w", name, ErrConflict)
 	}
 	if err != nil {
 		return Team{}, fmt.Errorf("create team: %w", err)
 	}
-	return Team{ID: id, TenantID: actor.TenantID, Name: name, Members: []string{}, Patients: []string{}, CreatedBy: actor.AccountID}, nil
+	return Team{ID: id, TenantID: actor.TenantID(), Name: name, Members: []string{}, Patients: []string{}, CreatedBy: actor.AccountID()}, nil
 }
 
 func (d *Decider) teamInTenant(ctx context.Context, teamID, tenantID string) error {
@@ -255,10 +255,10 @@ func (d *Decider) SetTeamMember(ctx context.Context, actor Subject, teamID, acco
 	if err := checkText(teamID, accountID); err != nil {
 		return err
 	}
-	if err := d.teamInTenant(ctx, teamID, actor.TenantID); err != nil {
+	if err := d.teamInTenant(ctx, teamID, actor.TenantID()); err != nil {
 		return err
 	}
-	if _, err := accountInTenant(ctx, d.db, accountID, actor.TenantID); err != nil {
+	if _, err := accountInTenant(ctx, d.db, accountID, actor.TenantID()); err != nil {
 		return err
 	}
 	return d.setTeamLink(ctx, actor, "access_team_members", "account_id", teamID, accountID, member)
@@ -273,10 +273,10 @@ func (d *Decider) SetTeamPatient(ctx context.Context, actor Subject, teamID, pat
 	if err := checkText(teamID, patientID); err != nil {
 		return err
 	}
-	if err := d.teamInTenant(ctx, teamID, actor.TenantID); err != nil {
+	if err := d.teamInTenant(ctx, teamID, actor.TenantID()); err != nil {
 		return err
 	}
-	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID); err != nil {
+	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID()); err != nil {
 		return err
 	}
 	return d.setTeamLink(ctx, actor, "access_team_patients", "patient_id", teamID, patientID, assigned)
@@ -295,10 +295,10 @@ func (d *Decider) setTeamLink(ctx context.Context, actor Subject, table, col, te
 		}
 		switch {
 		case on && !active:
-			_, err = tx.ExecContext(ctx, `INSERT INTO `+table+` (team_id, `+col+`, added_by, added_at) VALUES ($1, $2, $3, $4)`, teamID, id, actor.AccountID, now)
+			_, err = tx.ExecContext(ctx, `INSERT INTO `+table+` (team_id, `+col+`, added_by, added_at) VALUES ($1, $2, $3, $4)`, teamID, id, actor.AccountID(), now)
 		case !on && active:
 			_, err = tx.ExecContext(ctx, `UPDATE `+table+` SET removed_by = $1, removed_at = $2 WHERE team_id = $3 AND `+col+` = $4 AND removed_at IS NULL`,
-				actor.AccountID, now, teamID, id)
+				actor.AccountID(), now, teamID, id)
 		case !on:
 			return fmt.Errorf("%s is not in team %s: %w", id, teamID, ErrNotFound)
 		}
@@ -314,7 +314,7 @@ func (d *Decider) Teams(ctx context.Context, actor Subject) ([]Team, error) {
 	if err := actorIs(actor, RoleAppAdmin, RoleSecurityOfficer); err != nil {
 		return nil, fmt.Errorf("list teams: %w", err)
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT id, tenant_id, name, created_by FROM access_teams WHERE tenant_id = $1 ORDER BY name`, actor.TenantID)
+	rows, err := d.db.QueryContext(ctx, `SELECT id, tenant_id, name, created_by FROM access_teams WHERE tenant_id = $1 ORDER BY name`, actor.TenantID())
 	if err != nil {
 		return nil, fmt.Errorf("list teams: %w", err)
 	}
@@ -342,7 +342,7 @@ func (d *Decider) Teams(ctx context.Context, actor Subject) ([]Team, error) {
 		{`SELECT p.team_id, p.patient_id FROM access_team_patients p JOIN access_teams t ON t.id = p.team_id
 			WHERE t.tenant_id = $1 AND p.removed_at IS NULL ORDER BY p.patient_id`, false},
 	} {
-		rows, err := d.db.QueryContext(ctx, q.sql, actor.TenantID)
+		rows, err := d.db.QueryContext(ctx, q.sql, actor.TenantID())
 		if err != nil {
 			return nil, fmt.Errorf("list teams: %w", err)
 		}
@@ -399,13 +399,13 @@ func (d *Decider) Delegate(ctx context.Context, actor Subject, to, patientID, re
 		return Delegation{}, invalid("delegate: a reason of 1 to 500 characters is required")
 	case !end.After(now) || end.Sub(now) > MaxDelegation:
 		return Delegation{}, invalid("delegate: the end must be in the future and at most %d days away", int(MaxDelegation.Hours()/24))
-	case to == actor.AccountID:
+	case to == actor.AccountID():
 		return Delegation{}, invalid("delegate: cannot delegate to oneself")
 	}
-	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID); err != nil {
+	if err := patientInTenant(ctx, d.db, patientID, actor.TenantID()); err != nil {
 		return Delegation{}, err
 	}
-	kind, err := accountInTenant(ctx, d.db, to, actor.TenantID)
+	kind, err := accountInTenant(ctx, d.db, to, actor.TenantID())
 	if err != nil {
 		return Delegation{}, err
 	}
@@ -414,7 +414,7 @@ func (d *Decider) Delegate(ctx context.Context, actor Subject, to, patientID, re
 	}
 	var one int
 	err = d.db.QueryRowContext(ctx, `SELECT 1 FROM care_relationships WHERE professional_id = $1 AND patient_id = $2 AND tenant_id = $3
-		AND start_at <= $4 AND (end_at IS NULL OR end_at > $4) LIMIT 1`, actor.AccountID, patientID, actor.TenantID, clock.Micros(now)).Scan(&one)
+		AND start_at <= $4 AND (end_at IS NULL OR end_at > $4) LIMIT 1`, actor.AccountID(), patientID, actor.TenantID(), clock.Micros(now)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delegation{}, fmt.Errorf("only a professional with a care relationship may delegate: %w", ErrForbidden)
 	}
@@ -425,7 +425,7 @@ func (d *Decider) Delegate(ctx context.Context, actor Subject, to, patientID, re
 	if err != nil {
 		return Delegation{}, err
 	}
-	dl := Delegation{ID: id, TenantID: actor.TenantID, FromID: actor.AccountID, ToID: to, PatientID: patientID, Reason: reason, Start: now, End: end}
+	dl := Delegation{ID: id, TenantID: actor.TenantID(), FromID: actor.AccountID(), ToID: to, PatientID: patientID, Reason: reason, Start: now, End: end}
 	_, err = d.db.ExecContext(ctx, `INSERT INTO access_delegations (id, tenant_id, from_id, to_id, patient_id, reason, start_at, end_at, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7)`, id, dl.TenantID, dl.FromID, to, patientID, reason, clock.Micros(now), clock.Micros(end))
 	if err != nil {
@@ -444,8 +444,8 @@ func (d *Decider) RevokeDelegation(ctx context.Context, actor Subject, id string
 		return err
 	}
 	q := `UPDATE access_delegations SET revoked_by = $1, revoked_at = $2 WHERE id = $3 AND tenant_id = $4 AND revoked_at IS NULL`
-	args := []any{actor.AccountID, clock.Micros(d.clock.Now()), id, actor.TenantID}
-	if actor.Role == RoleProfessional {
+	args := []any{actor.AccountID(), clock.Micros(d.clock.Now()), id, actor.TenantID()}
+	if actor.Role() == RoleProfessional {
 		q += ` AND from_id = $1`
 	}
 	res, err := d.db.ExecContext(ctx, q, args...)
@@ -469,10 +469,10 @@ func (d *Decider) Delegations(ctx context.Context, actor Subject, patientID stri
 		return nil, err
 	}
 	q := `SELECT id, tenant_id, from_id, to_id, patient_id, reason, start_at, end_at, revoked_at FROM access_delegations WHERE tenant_id = $1`
-	args := []any{actor.TenantID}
-	if actor.Role == RoleProfessional {
+	args := []any{actor.TenantID()}
+	if actor.Role() == RoleProfessional {
 		q += ` AND (from_id = $2 OR to_id = $2)`
-		args = append(args, actor.AccountID)
+		args = append(args, actor.AccountID())
 	}
 	if patientID != "" {
 		args = append(args, patientID)

@@ -20,9 +20,9 @@ func TestMyPatients(t *testing.T) {
 		colleague := f.account(f.tenantA, RoleProfessional)
 		mine, ended, theirs := f.patient(f.tenantA), f.patient(f.tenantA), f.patient(f.tenantA)
 		ago := t0.Add(-time.Hour)
-		f.rawRelationship(f.tenantA, gp.AccountID, mine, ago, nil)
-		f.rawRelationship(f.tenantA, gp.AccountID, ended, ago.Add(-time.Hour), &ago)
-		f.rawRelationship(f.tenantA, colleague.AccountID, theirs, ago, nil)
+		f.rawRelationship(f.tenantA, gp.AccountID(), mine, ago, nil)
+		f.rawRelationship(f.tenantA, gp.AccountID(), ended, ago.Add(-time.Hour), &ago)
+		f.rawRelationship(f.tenantA, colleague.AccountID(), theirs, ago, nil)
 		got, err := f.d.MyPatients(f.ctx, gp)
 		if err != nil {
 			t.Fatal(err)
@@ -32,12 +32,12 @@ func TestMyPatients(t *testing.T) {
 		}
 		// The same account id claimed in another tenant finds nothing.
 		other := gp
-		other.TenantID = f.tenantB
+		other.tenantID = f.tenantB
 		if got, err := f.d.MyPatients(f.ctx, other); err != nil || len(got) != 0 {
 			t.Fatalf("other tenant: %+v, %v", got, err)
 		}
 		low := gp
-		low.Assurance = Midden
+		low.assurance = Midden
 		if _, err := f.d.MyPatients(f.ctx, low); !errors.Is(err, ErrForbidden) {
 			t.Fatalf("assurance midden: %v, want ErrForbidden", err)
 		}
@@ -54,7 +54,7 @@ func TestRelationshipWrite(t *testing.T) {
 		if _, err := f.d.RelationshipWrite(Relationship{TenantID: f.tenantA, PatientID: p}); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("incomplete relationship: %v, want ErrInvalid", err)
 		}
-		w, err := f.d.RelationshipWrite(Relationship{TenantID: f.tenantA, ProfessionalID: gp.AccountID, PatientID: p,
+		w, err := f.d.RelationshipWrite(Relationship{TenantID: f.tenantA, ProfessionalID: gp.AccountID(), PatientID: p,
 			Kind: "gp", Start: t0.Add(-time.Minute), RecordedBy: "test"})
 		if err != nil {
 			t.Fatal(err)

@@ -83,10 +83,10 @@ func (d *Decider) AddRepresentation(ctx context.Context, actor Subject, r Repres
 			return Representation{}, invalid("add representation: unknown category %q", c)
 		}
 	}
-	if err := patientInTenant(ctx, d.db, r.PatientID, actor.TenantID); err != nil {
+	if err := patientInTenant(ctx, d.db, r.PatientID, actor.TenantID()); err != nil {
 		return Representation{}, err
 	}
-	kind, err := accountInTenant(ctx, d.db, r.RepresentativeID, actor.TenantID)
+	kind, err := accountInTenant(ctx, d.db, r.RepresentativeID, actor.TenantID())
 	if err != nil {
 		return Representation{}, err
 	}
@@ -97,7 +97,7 @@ func (d *Decider) AddRepresentation(ctx context.Context, actor Subject, r Repres
 	if err != nil {
 		return Representation{}, err
 	}
-	r.TenantID, r.RecordedBy = actor.TenantID, actor.AccountID
+	r.TenantID, r.RecordedBy = actor.TenantID(), actor.AccountID()
 	_, err = d.db.ExecContext(ctx, `INSERT INTO access_representations
 		(id, tenant_id, representative_id, patient_id, kind, categories, start_at, end_at, recorded_by, recorded_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
@@ -118,7 +118,7 @@ func (d *Decider) RevokeRepresentation(ctx context.Context, actor Subject, id st
 		return err
 	}
 	res, err := d.db.ExecContext(ctx, `UPDATE access_representations SET revoked_by = $1, revoked_at = $2
-		WHERE id = $3 AND tenant_id = $4 AND revoked_at IS NULL`, actor.AccountID, clock.Micros(d.clock.Now()), id, actor.TenantID)
+		WHERE id = $3 AND tenant_id = $4 AND revoked_at IS NULL`, actor.AccountID(), clock.Micros(d.clock.Now()), id, actor.TenantID())
 	if err != nil {
 		return fmt.Errorf("revoke representation: %w", err)
 	}
@@ -162,10 +162,10 @@ func (d *Decider) Representations(ctx context.Context, actor Subject) ([]Represe
 	}
 	q := `SELECT id, tenant_id, representative_id, patient_id, kind, categories, start_at, end_at, recorded_by, revoked_at
 		FROM access_representations WHERE tenant_id = $1`
-	args := []any{actor.TenantID}
-	if actor.Role == RolePerson {
+	args := []any{actor.TenantID()}
+	if actor.Role() == RolePerson {
 		q += ` AND representative_id = $2`
-		args = append(args, actor.AccountID)
+		args = append(args, actor.AccountID())
 	}
 	rows, err := d.db.QueryContext(ctx, q+` ORDER BY start_at`, args...)
 	if err != nil {

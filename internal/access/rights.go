@@ -64,17 +64,17 @@ func (d *Decider) RequestRight(ctx context.Context, actor Subject, r RightReques
 	if r.Role == RoleOperator {
 		return RightRequest{}, invalid("request right: operators are platform staff, not granted by a tenant")
 	}
-	if r.AccountID == actor.AccountID {
+	if r.AccountID == actor.AccountID() {
 		return RightRequest{}, fmt.Errorf("nobody requests rights for themself: %w", ErrForbidden)
 	}
-	def, err := d.roleExists(ctx, d.db, actor.TenantID, r.Role)
+	def, err := d.roleExists(ctx, d.db, actor.TenantID(), r.Role)
 	if errors.Is(err, ErrNotFound) {
 		return RightRequest{}, invalid("request right: no role %q in this organisation", r.Role)
 	}
 	if err != nil {
 		return RightRequest{}, err
 	}
-	kind, err := accountInTenant(ctx, d.db, r.AccountID, actor.TenantID)
+	kind, err := accountInTenant(ctx, d.db, r.AccountID, actor.TenantID())
 	if err != nil {
 		return RightRequest{}, err
 	}
@@ -92,14 +92,14 @@ func (d *Decider) RequestRight(ctx context.Context, actor Subject, r RightReques
 	if err != nil {
 		return RightRequest{}, err
 	}
-	r.TenantID, r.RequestedBy, r.RequestedAt, r.Status = actor.TenantID, actor.AccountID, now, "pending"
+	r.TenantID, r.RequestedBy, r.RequestedAt, r.Status = actor.TenantID(), actor.AccountID(), now, "pending"
 	err = d.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO access_right_requests (id, tenant_id, account_id, role, privileged, valid_until, reason, requested_by, requested_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.ID, r.TenantID, r.AccountID, string(r.Role), r.Privileged, micros(r.ValidUntil),
 			r.Reason, r.RequestedBy, clock.Micros(now)); err != nil {
 			return fmt.Errorf("request right: %w", err)
 		}
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: r.TenantID, Kind: "right-requested", AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: r.TenantID, Kind: "right-requested", AccountID: actor.AccountID(),
 			SubjectID: r.AccountID, Ref: r.ID, Detail: "role " + string(r.Role)})
 	})
 	if err != nil {
@@ -136,7 +136,7 @@ func (d *Decider) DecideRight(ctx context.Context, actor Subject, id string, app
 	}
 	var out RightRequest
 	err := d.db.Tx(ctx, func(tx *store.Tx) error {
-		r, err := scanRight(tx.QueryRowContext(ctx, `SELECT `+rightCols+` FROM access_right_requests WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID))
+		r, err := scanRight(tx.QueryRowContext(ctx, `SELECT `+rightCols+` FROM access_right_requests WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID()))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("right request %s: %w", id, ErrNotFound)
 		}
@@ -146,7 +146,7 @@ func (d *Decider) DecideRight(ctx context.Context, actor Subject, id string, app
 		if r.Status != "pending" {
 			return fmt.Errorf("right request %s is %s: %w", id, r.Status, ErrConflict)
 		}
-		if r.RequestedBy == actor.AccountID || r.AccountID == actor.AccountID {
+		if r.RequestedBy == actor.AccountID() || r.AccountID == actor.AccountID() {
 			return fmt.Errorf("the approver must be neither the requester nor the receiver: %w", ErrForbidden)
 		}
 		status := "rejected"
@@ -155,18 +155,18 @@ func (d *Decider) DecideRight(ctx context.Context, actor Subject, id string, app
 		}
 		now := d.clock.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE access_right_requests SET status = $1, decided_by = $2, decided_at = $3, note = $4 WHERE id = $5 AND status = 'pending'`,
-			status, actor.AccountID, clock.Micros(now), note, id); err != nil {
+			status, actor.AccountID(), clock.Micros(now), note, id); err != nil {
 			return fmt.Errorf("decide right: %w", err)
 		}
-		r.Status, r.DecidedBy, r.DecidedAt, r.Note = status, actor.AccountID, &now, note
+		r.Status, r.DecidedBy, r.DecidedAt, r.Note = status, actor.AccountID(), &now, note
 		out = r
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID, Kind: "right-" + status, AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "right-" + status, AccountID: actor.AccountID(),
 			SubjectID: r.AccountID, Ref: id, Detail: "role " + string(r.Role)})
 	})
 	if err != nil || !approve {
 		return out, err
 	}
-	if err := d.roles.GrantRole(ctx, out.AccountID, string(out.Role), actor.AccountID); err != nil {
+	if err := d.roles.GrantRole(ctx, out.AccountID, string(out.Role), actor.AccountID()); err != nil {
 		return out, fmt.Errorf("decide right: approved, but writing the role failed (retry the grant): %w", err)
 	}
 	return out, nil
@@ -185,7 +185,7 @@ func (d *Decider) RevokeRight(ctx context.Context, actor Subject, id string) err
 	return d.db.Tx(ctx, func(tx *store.Tx) error {
 		var account, role string
 		err := tx.QueryRowContext(ctx, `SELECT account_id, role FROM access_right_requests WHERE id = $1 AND tenant_id = $2 AND status = 'approved'`,
-			id, actor.TenantID).Scan(&account, &role)
+			id, actor.TenantID()).Scan(&account, &role)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("approved right %s: %w", id, ErrNotFound)
 		}
@@ -193,10 +193,10 @@ func (d *Decider) RevokeRight(ctx context.Context, actor Subject, id string) err
 			return fmt.Errorf("revoke right: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE access_right_requests SET status = 'revoked', revoked_by = $1, revoked_at = $2 WHERE id = $3`,
-			actor.AccountID, clock.Micros(d.clock.Now()), id); err != nil {
+			actor.AccountID(), clock.Micros(d.clock.Now()), id); err != nil {
 			return fmt.Errorf("revoke right: %w", err)
 		}
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID, Kind: "right-revoked", AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "right-revoked", AccountID: actor.AccountID(),
 			SubjectID: account, Ref: id, Detail: "role " + role})
 	})
 }
@@ -235,12 +235,12 @@ func (d *Decider) CheckActor(ctx context.Context, actor Subject, roles ...Role) 
 	if err := actorIs(actor, roles...); err != nil {
 		return err
 	}
-	ok, err := d.RoleCurrent(ctx, actor.AccountID, actor.Role)
+	ok, err := d.RoleCurrent(ctx, actor.AccountID(), actor.Role())
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("role %s is no longer current for this account: %w", actor.Role, ErrForbidden)
+		return fmt.Errorf("role %s is no longer current for this account: %w", actor.Role(), ErrForbidden)
 	}
 	return nil
 }
@@ -272,7 +272,7 @@ func (d *Decider) RightsOverview(ctx context.Context, actor Subject) ([]Right, [
 	}
 	latest := map[string]RightRequest{}
 	pending := []RightRequest{}
-	rows, err := d.db.QueryContext(ctx, `SELECT `+rightCols+` FROM access_right_requests WHERE tenant_id = $1 ORDER BY requested_at`, actor.TenantID)
+	rows, err := d.db.QueryContext(ctx, `SELECT `+rightCols+` FROM access_right_requests WHERE tenant_id = $1 ORDER BY requested_at`, actor.TenantID())
 	if err != nil {
 		return nil, nil, fmt.Errorf("rights overview: %w", err)
 	}
@@ -297,7 +297,7 @@ func (d *Decider) RightsOverview(ctx context.Context, actor Subject) ([]Right, [
 		return nil, nil, fmt.Errorf("rights overview: %w", err)
 	}
 	rows, err = d.db.QueryContext(ctx, `SELECT a.id, a.username, a.display_name, a.kind, ar.role, ar.granted_by, ar.granted_at
-		FROM account_roles ar JOIN accounts a ON a.id = ar.account_id WHERE a.tenant_id = $1 ORDER BY a.username, ar.role`, actor.TenantID)
+		FROM account_roles ar JOIN accounts a ON a.id = ar.account_id WHERE a.tenant_id = $1 ORDER BY a.username, ar.role`, actor.TenantID())
 	if err != nil {
 		return nil, nil, fmt.Errorf("rights overview: %w", err)
 	}

@@ -107,14 +107,14 @@ func (r RoleDef) permission() (permission, bool) {
 // false when it allows nothing. Tenant-defined roles are read from the
 // database: the newest approved version is in force.
 func (d *Decider) permission(ctx context.Context, s Subject) (permission, bool, error) {
-	if def, ok := predefined(s.Role); ok {
+	if def, ok := predefined(s.Role()); ok {
 		p, ok := def.permission()
 		return p, ok, nil
 	}
-	if s.Role == "" || s.TenantID == "" {
+	if s.Role() == "" || s.TenantID() == "" {
 		return permission{}, false, nil
 	}
-	def, err := d.currentRoleDef(ctx, d.db, s.TenantID, s.Role)
+	def, err := d.currentRoleDef(ctx, d.db, s.TenantID(), s.Role())
 	if errors.Is(err, ErrNotFound) {
 		return permission{}, false, nil
 	}
@@ -201,14 +201,14 @@ func (d *Decider) ProposeRole(ctx context.Context, actor Subject, def RoleDef) (
 	for i, a := range def.Actions {
 		acts[i] = string(a)
 	}
-	def.ID, def.TenantID, def.Status, def.ProposedBy, def.ProposedAt = id, actor.TenantID, "pending", actor.AccountID, &now
+	def.ID, def.TenantID, def.Status, def.ProposedBy, def.ProposedAt = id, actor.TenantID(), "pending", actor.AccountID(), &now
 	err = d.db.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO access_role_defs (id, tenant_id, name, base, actions, categories, status, proposed_by, proposed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`, id, actor.TenantID, string(def.Name), string(def.Base),
-			strings.Join(acts, " "), strings.Join(def.Categories, " "), actor.AccountID, clock.Micros(now)); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`, id, actor.TenantID(), string(def.Name), string(def.Base),
+			strings.Join(acts, " "), strings.Join(def.Categories, " "), actor.AccountID(), clock.Micros(now)); err != nil {
 			return fmt.Errorf("propose role: %w", err)
 		}
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID, Kind: "role-definition-proposed", AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "role-definition-proposed", AccountID: actor.AccountID(),
 			Ref: id, Detail: fmt.Sprintf("role %s: %s on %s", def.Name, strings.Join(acts, ","), strings.Join(def.Categories, ","))})
 	})
 	if err != nil {
@@ -229,7 +229,7 @@ func (d *Decider) DecideRole(ctx context.Context, actor Subject, id string, appr
 	}
 	var out RoleDef
 	err := d.db.Tx(ctx, func(tx *store.Tx) error {
-		r, err := scanRoleDef(tx.QueryRowContext(ctx, `SELECT `+roleDefCols+` FROM access_role_defs WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID))
+		r, err := scanRoleDef(tx.QueryRowContext(ctx, `SELECT `+roleDefCols+` FROM access_role_defs WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID()))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("role definition %s: %w", id, ErrNotFound)
 		}
@@ -239,7 +239,7 @@ func (d *Decider) DecideRole(ctx context.Context, actor Subject, id string, appr
 		if r.Status != "pending" {
 			return fmt.Errorf("role definition %s is %s: %w", id, r.Status, ErrConflict)
 		}
-		if r.ProposedBy == actor.AccountID {
+		if r.ProposedBy == actor.AccountID() {
 			return fmt.Errorf("the proposer may not approve their own change: %w", ErrForbidden)
 		}
 		status := "rejected"
@@ -248,12 +248,12 @@ func (d *Decider) DecideRole(ctx context.Context, actor Subject, id string, appr
 		}
 		now := d.clock.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE access_role_defs SET status = $1, decided_by = $2, decided_at = $3, note = $4 WHERE id = $5 AND status = 'pending'`,
-			status, actor.AccountID, clock.Micros(now), note, id); err != nil {
+			status, actor.AccountID(), clock.Micros(now), note, id); err != nil {
 			return fmt.Errorf("decide role: %w", err)
 		}
-		r.Status, r.DecidedBy, r.DecidedAt, r.Note = status, actor.AccountID, &now, note
+		r.Status, r.DecidedBy, r.DecidedAt, r.Note = status, actor.AccountID(), &now, note
 		out = r
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID, Kind: "role-definition-" + status, AccountID: actor.AccountID,
+		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "role-definition-" + status, AccountID: actor.AccountID(),
 			Ref: id, Detail: fmt.Sprintf("role %s proposed by %s", r.Name, r.ProposedBy)})
 	})
 	return out, err
@@ -266,7 +266,7 @@ func (d *Decider) RoleDefs(ctx context.Context, actor Subject) ([]RoleDef, error
 		return nil, fmt.Errorf("list roles: %w", err)
 	}
 	out := PredefinedRoles()
-	rows, err := d.db.QueryContext(ctx, `SELECT `+roleDefCols+` FROM access_role_defs WHERE tenant_id = $1 ORDER BY name, proposed_at DESC`, actor.TenantID)
+	rows, err := d.db.QueryContext(ctx, `SELECT `+roleDefCols+` FROM access_role_defs WHERE tenant_id = $1 ORDER BY name, proposed_at DESC`, actor.TenantID())
 	if err != nil {
 		return nil, fmt.Errorf("list roles: %w", err)
 	}

@@ -43,11 +43,11 @@ func TestGrantCategories(t *testing.T) {
 	asst := f.account(f.tenantA, RoleAssistant)
 	rep := f.account(f.tenantA, RolePerson)
 	op := f.account("", RoleOperator)
-	f.rawRelationship(f.tenantA, prof.AccountID, p, t0.Add(-time.Hour), nil)
-	f.rawRelationship(f.tenantA, asst.AccountID, p, t0.Add(-time.Hour), nil)
-	f.rawRepresentation(f.tenantA, rep.AccountID, p, "demographics medication", t0.Add(-time.Hour), nil)
-	f.rawOperator(f.tenantA, op.AccountID, p, "approved", "administrative", t0.Add(-time.Hour), t0.Add(time.Hour))
-	rep.OnBehalfOf = p
+	f.rawRelationship(f.tenantA, prof.AccountID(), p, t0.Add(-time.Hour), nil)
+	f.rawRelationship(f.tenantA, asst.AccountID(), p, t0.Add(-time.Hour), nil)
+	f.rawRepresentation(f.tenantA, rep.AccountID(), p, "demographics medication", t0.Add(-time.Hour), nil)
+	f.rawOperator(f.tenantA, op.AccountID(), p, "approved", "administrative", t0.Add(-time.Hour), t0.Add(time.Hour))
+	rep.onBehalfOf = p
 	for _, tc := range []struct {
 		name    string
 		s       Subject
@@ -92,18 +92,18 @@ func TestDecideNeedsHoog(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))
 	p := f.patient(f.tenantA)
 	prof := f.account(f.tenantA, RoleProfessional)
-	f.rawRelationship(f.tenantA, prof.AccountID, p, t0.Add(-time.Hour), nil)
-	prof.Assurance = Midden
+	f.rawRelationship(f.tenantA, prof.AccountID(), p, t0.Add(-time.Hour), nil)
+	prof.assurance = Midden
 	if _, err := f.d.Decide(f.ctx, prof, Request{PatientID: p, Action: Read}); !IsDenied(err) {
 		t.Fatalf("Midden: %v, want denial", err)
 	}
-	prof.Assurance = Hoog
+	prof.assurance = Hoog
 	if _, err := f.d.Decide(f.ctx, prof, Request{PatientID: p, Action: Read}); err != nil {
 		t.Fatal(err)
 	}
 	// Representation is for persons: a professional's session that claims
 	// to act for someone gets nothing.
-	prof.OnBehalfOf = p
+	prof.onBehalfOf = p
 	if _, err := f.d.Decide(f.ctx, prof, Request{PatientID: p, Action: Read}); !IsDenied(err) {
 		t.Fatalf("professional acting on behalf: %v, want denial", err)
 	}
@@ -189,7 +189,7 @@ func TestEmergencyAccess(t *testing.T) {
 			t.Errorf("other tenant's officer: %v", err)
 		}
 		r, err := f.d.ReviewEmergency(f.ctx, officer, e.ID, false, "no sign of an emergency in the record")
-		if err != nil || r.Review != "unjustified" || r.ReviewedBy != officer.AccountID {
+		if err != nil || r.Review != "unjustified" || r.ReviewedBy != officer.AccountID() {
 			t.Fatalf("review %+v, %v", r, err)
 		}
 		if _, err := f.d.ReviewEmergency(f.ctx, officer, e.ID, true, "again"); !errors.Is(err, ErrConflict) {
@@ -232,20 +232,20 @@ func TestDelegation(t *testing.T) {
 		admin := f.account(f.tenantA, RoleAppAdmin)
 		until := t0.Add(48 * time.Hour)
 
-		if _, err := f.d.Delegate(f.ctx, gp, spec.AccountID, p, "referral to cardiology", until); !errors.Is(err, ErrForbidden) {
+		if _, err := f.d.Delegate(f.ctx, gp, spec.AccountID(), p, "referral to cardiology", until); !errors.Is(err, ErrForbidden) {
 			t.Fatalf("without relationship: %v", err)
 		}
-		rel, err := f.d.RecordRelationship(f.ctx, admin, Relationship{ProfessionalID: gp.AccountID, PatientID: p, Kind: "gp", Start: t0.Add(-time.Hour)})
+		rel, err := f.d.RecordRelationship(f.ctx, admin, Relationship{ProfessionalID: gp.AccountID(), PatientID: p, Kind: "gp", Start: t0.Add(-time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.d.Delegate(f.ctx, gp, person.AccountID, p, "referral", until); !errors.Is(err, ErrInvalid) {
+		if _, err := f.d.Delegate(f.ctx, gp, person.AccountID(), p, "referral", until); !errors.Is(err, ErrInvalid) {
 			t.Errorf("to a person: %v", err)
 		}
-		if _, err := f.d.Delegate(f.ctx, gp, spec.AccountID, p, "referral", t0.Add(MaxDelegation+time.Hour)); !errors.Is(err, ErrInvalid) {
+		if _, err := f.d.Delegate(f.ctx, gp, spec.AccountID(), p, "referral", t0.Add(MaxDelegation+time.Hour)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("too long: %v", err)
 		}
-		dl, err := f.d.Delegate(f.ctx, gp, spec.AccountID, p, "referral to cardiology", until)
+		dl, err := f.d.Delegate(f.ctx, gp, spec.AccountID(), p, "referral to cardiology", until)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,8 +258,8 @@ func TestDelegation(t *testing.T) {
 			want int
 		}{{gp, "", 1}, {spec, "", 1}, {admin, p, 1}, {admin, "", 1}, {other, "", 0}, {adminB, "", 0}, {adminB, p, 0}} {
 			list, err := f.d.Delegations(f.ctx, tc.s, tc.pid)
-			if err != nil || len(list) != tc.want || (tc.want == 1 && (list[0].ID != dl.ID || list[0].ToID != spec.AccountID)) {
-				t.Errorf("delegations for %s %s: %+v %v", tc.s.Role, tc.s.AccountID, list, err)
+			if err != nil || len(list) != tc.want || (tc.want == 1 && (list[0].ID != dl.ID || list[0].ToID != spec.AccountID())) {
+				t.Errorf("delegations for %s %s: %+v %v", tc.s.Role(), tc.s.AccountID(), list, err)
 			}
 		}
 		if _, err := f.d.Delegations(f.ctx, person, ""); !errors.Is(err, ErrForbidden) {
@@ -279,7 +279,7 @@ func TestDelegation(t *testing.T) {
 		if _, err := f.d.Decide(f.ctx, spec, Request{PatientID: p, Action: Read}); !IsDenied(err) {
 			t.Errorf("after the delegator's relationship ended: %v", err)
 		}
-		if _, err := f.d.RecordRelationship(f.ctx, admin, Relationship{ProfessionalID: gp.AccountID, PatientID: p, Kind: "gp"}); err != nil {
+		if _, err := f.d.RecordRelationship(f.ctx, admin, Relationship{ProfessionalID: gp.AccountID(), PatientID: p, Kind: "gp"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.d.Decide(f.ctx, spec, Request{PatientID: p, Action: Read}); err != nil {
@@ -291,7 +291,7 @@ func TestDelegation(t *testing.T) {
 		if _, err := f.d.Decide(f.ctx, spec, Request{PatientID: p, Action: Read}); !IsDenied(err) {
 			t.Errorf("after revocation: %v", err)
 		}
-		dl2, err := f.d.Delegate(f.ctx, gp, spec.AccountID, p, "second opinion", t0.Add(3*time.Hour))
+		dl2, err := f.d.Delegate(f.ctx, gp, spec.AccountID(), p, "second opinion", t0.Add(3*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +319,7 @@ func TestTeams(t *testing.T) {
 	if err := f.d.SetTeamPatient(f.ctx, admin, team.ID, pB, true); !errors.Is(err, ErrNotFound) {
 		t.Errorf("other tenant's patient: %v", err)
 	}
-	if err := f.d.SetTeamMember(f.ctx, admin, team.ID, nurse.AccountID, true); err != nil {
+	if err := f.d.SetTeamMember(f.ctx, admin, team.ID, nurse.AccountID(), true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.d.Decide(f.ctx, nurse, Request{PatientID: p, Action: Read}); !IsDenied(err) {
@@ -335,7 +335,7 @@ func TestTeams(t *testing.T) {
 	if err != nil || len(teams) != 1 || len(teams[0].Members) != 1 || len(teams[0].Patients) != 1 {
 		t.Fatalf("teams %+v %v", teams, err)
 	}
-	if err := f.d.SetTeamMember(f.ctx, admin, team.ID, nurse.AccountID, false); err != nil {
+	if err := f.d.SetTeamMember(f.ctx, admin, team.ID, nurse.AccountID(), false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.d.Decide(f.ctx, nurse, Request{PatientID: p, Action: Read}); !IsDenied(err) {
@@ -354,17 +354,17 @@ func TestRepresentation(t *testing.T) {
 		prof := f.account(f.tenantA, RoleProfessional)
 		child, adult := f.patient(f.tenantA), f.patient(f.tenantA)
 		birth := time.Date(2010, 3, 3, 0, 0, 0, 0, time.UTC) // turns 16 the day after t0
-		if _, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: parent.AccountID, PatientID: child, Kind: RepresentParent}); !errors.Is(err, ErrInvalid) {
+		if _, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: parent.AccountID(), PatientID: child, Kind: RepresentParent}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("parent without birth date: %v", err)
 		}
-		if _, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: prof.AccountID, PatientID: child, Kind: RepresentAuthorised}); !errors.Is(err, ErrInvalid) {
+		if _, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: prof.AccountID(), PatientID: child, Kind: RepresentAuthorised}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("professional account as representative: %v", err)
 		}
-		if _, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: parent.AccountID, PatientID: adult, Kind: RepresentParent,
+		if _, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: parent.AccountID(), PatientID: adult, Kind: RepresentParent,
 			PatientBirthDate: t0.AddDate(-17, 0, 0).Format(time.DateOnly)}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("parent of a 17-year-old: %v", err)
 		}
-		r, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: parent.AccountID, PatientID: child, Kind: RepresentParent,
+		r, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: parent.AccountID(), PatientID: child, Kind: RepresentParent,
 			PatientBirthDate: birth.Format(time.DateOnly)})
 		if err != nil {
 			t.Fatal(err)
@@ -372,23 +372,23 @@ func TestRepresentation(t *testing.T) {
 		if r.End == nil || !r.End.Equal(birth.AddDate(16, 0, 0)) {
 			t.Fatalf("parent's representation ends %v, want the 16th birthday", r.End)
 		}
-		if ok, err := f.d.MayRepresent(f.ctx, parent.AccountID, child); err != nil || !ok {
+		if ok, err := f.d.MayRepresent(f.ctx, parent.AccountID(), child); err != nil || !ok {
 			t.Fatalf("MayRepresent: %v %v", ok, err)
 		}
-		if ok, _ := f.d.MayRepresent(f.ctx, parent.AccountID, adult); ok {
+		if ok, _ := f.d.MayRepresent(f.ctx, parent.AccountID(), adult); ok {
 			t.Error("MayRepresent for a patient without representation")
 		}
 		if _, err := f.d.Decide(f.ctx, parent, Request{PatientID: child, Action: Read}); !IsDenied(err) {
 			t.Errorf("session not acting for the child: %v", err)
 		}
 		acting := parent
-		acting.OnBehalfOf = child
+		acting.onBehalfOf = child
 		g, err := f.d.Decide(f.ctx, acting, Request{PatientID: child, Action: Read})
 		if err != nil || g.Basis() != BasisRepresentation || g.Ref() != r.ID {
 			t.Fatalf("representative: %v", err)
 		}
 		ev := g.Event(audit.ActionRead, audit.OutcomeSuccess)
-		if ev.UserID != parent.AccountID || ev.OnBehalfOf != child || ev.PatientID != child {
+		if ev.UserID != parent.AccountID() || ev.OnBehalfOf != child || ev.PatientID != child {
 			t.Errorf("event does not record both: %+v", ev)
 		}
 		if _, err := f.d.Decide(f.ctx, acting, Request{PatientID: adult, Action: Read}); !IsDenied(err) {
@@ -398,15 +398,15 @@ func TestRepresentation(t *testing.T) {
 		if _, err := f.d.Decide(f.ctx, acting, Request{PatientID: child, Action: Read}); !IsDenied(err) {
 			t.Errorf("after the 16th birthday: %v", err)
 		}
-		if ok, _ := f.d.MayRepresent(f.ctx, parent.AccountID, child); ok {
+		if ok, _ := f.d.MayRepresent(f.ctx, parent.AccountID(), child); ok {
 			t.Error("MayRepresent after the 16th birthday")
 		}
-		r2, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: parent.AccountID, PatientID: adult, Kind: RepresentLegal,
+		r2, err := f.d.AddRepresentation(f.ctx, admin, Representation{RepresentativeID: parent.AccountID(), PatientID: adult, Kind: RepresentLegal,
 			Categories: []string{fhir.CategoryDemographics}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		acting.OnBehalfOf = adult
+		acting.onBehalfOf = adult
 		if _, err := f.d.Decide(f.ctx, acting, Request{PatientID: adult, Action: Read, Categories: []string{fhir.CategoryClinical}}); !IsDenied(err) {
 			t.Errorf("outside the scope: %v", err)
 		}
@@ -483,7 +483,7 @@ func TestOperatorProcedure(t *testing.T) {
 			t.Errorf("after the duration: %v", err)
 		}
 		rep, err := f.d.OperatorReport(f.ctx, officer)
-		if err != nil || len(rep) != 1 || rep[0].Status != "approved" || rep[0].Uses != 1 || rep[0].DecidedBy != officer.AccountID {
+		if err != nil || len(rep) != 1 || rep[0].Status != "approved" || rep[0].Uses != 1 || rep[0].DecidedBy != officer.AccountID() {
 			t.Fatalf("report %+v %v", rep, err)
 		}
 		if rep, _ := f.d.OperatorReport(f.ctx, officerB); len(rep) != 0 {
@@ -516,14 +516,14 @@ func TestRightsFourEyes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.d.RequestRight(f.ctx, admin, RightRequest{AccountID: prof.AccountID, Role: RoleSecurityOfficer, Reason: "cover",
+		if _, err := f.d.RequestRight(f.ctx, admin, RightRequest{AccountID: prof.AccountID(), Role: RoleSecurityOfficer, Reason: "cover",
 			ValidUntil: ptr(t0.Add(24 * time.Hour))}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("privileged role on an everyday account: %v", err)
 		}
 		if _, err := f.d.RequestRight(f.ctx, admin, RightRequest{AccountID: newAdmin.ID, Role: RoleSecurityOfficer, Reason: "cover"}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("privileged role without an end: %v", err)
 		}
-		if _, err := f.d.RequestRight(f.ctx, admin, RightRequest{AccountID: admin.AccountID, Role: RoleSecurityOfficer, Reason: "me",
+		if _, err := f.d.RequestRight(f.ctx, admin, RightRequest{AccountID: admin.AccountID(), Role: RoleSecurityOfficer, Reason: "me",
 			ValidUntil: ptr(t0.Add(time.Hour))}); !errors.Is(err, ErrForbidden) {
 			t.Errorf("for oneself: %v", err)
 		}
@@ -555,7 +555,7 @@ func TestRightsFourEyes(t *testing.T) {
 				found = &rights[i]
 			}
 		}
-		if found == nil || found.RequestedBy != admin.AccountID || found.ApprovedBy != officer.AccountID || found.GrantedBy != officer.AccountID ||
+		if found == nil || found.RequestedBy != admin.AccountID() || found.ApprovedBy != officer.AccountID() || found.GrantedBy != officer.AccountID() ||
 			found.ValidUntil == nil || found.State != "current" || found.ApprovedAt == nil || !found.ApprovedAt.Equal(t0.Add(time.Minute)) {
 			t.Fatalf("overview line %+v", found)
 		}
@@ -563,7 +563,7 @@ func TestRightsFourEyes(t *testing.T) {
 		if ok, _ := f.d.RoleCurrent(f.ctx, newAdmin.ID, RoleSecurityOfficer); ok {
 			t.Error("privileged role current after its end")
 		}
-		s := Subject{AccountID: newAdmin.ID, TenantID: f.tenantA, Role: RoleSecurityOfficer, Assurance: Hoog}
+		s := NewSubject(SubjectSpec{AccountID: newAdmin.ID, TenantID: f.tenantA, Role: RoleSecurityOfficer, Assurance: Hoog})
 		if err := f.d.CheckActor(f.ctx, s, RoleSecurityOfficer); !errors.Is(err, ErrForbidden) {
 			t.Errorf("expired officer passes CheckActor: %v", err)
 		}
@@ -585,7 +585,7 @@ func TestRightsFourEyes(t *testing.T) {
 		}
 		p := f.patient(f.tenantA)
 		f.rawRelationship(f.tenantA, doc.ID, p, f.clock.Now().Add(-time.Hour), nil)
-		ds := Subject{AccountID: doc.ID, TenantID: f.tenantA, Role: RoleProfessional, Assurance: Hoog}
+		ds := NewSubject(SubjectSpec{AccountID: doc.ID, TenantID: f.tenantA, Role: RoleProfessional, Assurance: Hoog})
 		if _, err := f.d.Decide(f.ctx, ds, Request{PatientID: p, Action: Read}); err != nil {
 			t.Fatalf("approved professional: %v", err)
 		}
@@ -620,8 +620,11 @@ func TestTenantRoleNeedsApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := f.ids.GrantRole(f.ctx, acc.ID, "dietitian", "test set-up"); err != nil { // Decide checks the account holds it
+		t.Fatal(err)
+	}
 	f.rawRelationship(f.tenantA, acc.ID, p, t0.Add(-time.Hour), nil)
-	s := Subject{AccountID: acc.ID, TenantID: f.tenantA, Role: "dietitian", Assurance: Hoog}
+	s := NewSubject(SubjectSpec{AccountID: acc.ID, TenantID: f.tenantA, Role: "dietitian", Assurance: Hoog})
 	if _, err := f.d.ProposeRole(f.ctx, admin, RoleDef{Name: "dietitian", Base: RoleAssistant, Actions: []Action{Delete}, Categories: []string{fhir.CategoryClinical}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("more than the base allows: %v", err)
 	}
@@ -647,7 +650,7 @@ func TestTenantRoleNeedsApproval(t *testing.T) {
 		t.Errorf("update by a read-only role: %v", err)
 	}
 	roles, err := f.d.RoleDefs(f.ctx, officer)
-	if err != nil || roles[len(roles)-1].ProposedBy != admin.AccountID || roles[len(roles)-1].DecidedBy != officer.AccountID {
+	if err != nil || roles[len(roles)-1].ProposedBy != admin.AccountID() || roles[len(roles)-1].DecidedBy != officer.AccountID() {
 		t.Fatalf("role list %+v %v", roles, err)
 	}
 }

@@ -105,6 +105,11 @@ type Event struct {
 	Role         string `json:"role,omitempty"`
 	OnBehalfOf   string `json:"onBehalfOf,omitempty"`
 	Assurance    string `json:"assurance,omitempty"`
+	// PrincipalKind is the kind of credential holder (person, professional,
+	// staff, system, device, app); Scopes what an OAuth token was granted
+	// (empty for a session). Both are omitted when empty.
+	PrincipalKind string   `json:"principalKind,omitempty"`
+	Scopes        []string `json:"scopes,omitempty"`
 
 	// Why: the authorisation basis (NEN 7513 autorisatieProtocol /
 	// behandelrelatieProtocol), purpose of use, emergency flag and reason.

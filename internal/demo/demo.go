@@ -19,6 +19,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
 	"github.com/zorgkluis/zorgkluis/internal/password"
+	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
 
@@ -109,8 +110,10 @@ func Seed(ctx context.Context, d Deps) (Credentials, error) {
 		cred.Users = append(cred.Users, User{Username: sp.username, Password: pw, TOTPSecret: secret, TOTPURI: uri,
 			AccountID: acc.ID, Role: sp.role, Description: sp.description})
 	}
-	gp := access.Subject{AccountID: cred.Users[0].AccountID, Name: specs[0].name, TenantID: t.ID, Organisation: t.Name,
-		Role: access.RoleProfessional, Assurance: access.Hoog}
+	gp, err := principal.ForAccount(ctx, d.IDs, cred.Users[0].AccountID, access.RoleProfessional, access.Hoog)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("demo: %w", err)
+	}
 
 	patientID, err := d.IDs.NewID("p-")
 	if err != nil {
@@ -148,7 +151,7 @@ func Seed(ctx context.Context, d Deps) (Credentials, error) {
 	if err := d.IDs.LinkPerson(ctx, cred.Users[2].AccountID, patientID); err != nil {
 		return Credentials{}, fmt.Errorf("demo: %w", err)
 	}
-	if _, err := d.Access.AddRelationship(ctx, access.Relationship{TenantID: t.ID, ProfessionalID: gp.AccountID, PatientID: patientID,
+	if _, err := d.Access.AddRelationship(ctx, access.Relationship{TenantID: t.ID, ProfessionalID: gp.AccountID(), PatientID: patientID,
 		Kind: "gp", Start: now.Add(-time.Minute), RecordedBy: "demo set-up"}); err != nil {
 		return Credentials{}, fmt.Errorf("demo: %w", err)
 	}

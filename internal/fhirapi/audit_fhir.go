@@ -26,7 +26,7 @@ const maxPatientLogEvents = 10000
 // record is refused like any other denied access, and the refusal is
 // logged; reading the log is logged before any line is released.
 func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c caller) {
-	if c.Subject.Role != access.RolePerson {
+	if c.Subject.Role() != access.RolePerson {
 		outcome(w, r, http.StatusForbidden, fhir.CodeForbidden,
 			"this is the person's view of their own log; log inspection is GET /api/v1/audit for the security officer")
 		return

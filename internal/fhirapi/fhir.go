@@ -94,7 +94,7 @@ func writeOutcome(w http.ResponseWriter, code int, oo *fhir.OperationOutcome) {
 // purposeOf is the purpose of use of a request (v3-ActReason): care for
 // professionals, the patient's own request for persons.
 func purposeOf(c caller) string {
-	if c.Subject.Role == access.RolePerson {
+	if c.Subject.Role() == access.RolePerson {
 		return "PATRQT"
 	}
 	return "TREAT"
@@ -252,7 +252,7 @@ func (s *Server) patientOf(w http.ResponseWriter, r *http.Request, c caller, typ
 	if typ == "Patient" {
 		return id, true
 	}
-	pid, err := s.d.Records.ResourcePatient(r.Context(), c.Subject.TenantID, typ, id)
+	pid, err := s.d.Records.ResourcePatient(r.Context(), c.Subject.TenantID(), typ, id)
 	if err != nil {
 		s.recordFailed(w, r, typ+"/"+id, err)
 		return "", false

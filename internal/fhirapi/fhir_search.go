@@ -267,15 +267,15 @@ func (s *Server) searchPatient(w http.ResponseWriter, r *http.Request, c caller,
 				outcome(w, r, http.StatusBadRequest, fhir.CodeValue, "identifier must be "+nlid.SystemBSN+"|<a valid BSN>", "identifier")
 				return "", false, false
 			}
-			if c.Subject.TenantID == "" {
+			if c.Subject.TenantID() == "" {
 				return "", false, true
 			}
-			idx, err := s.d.Records.BSNIndex(r.Context(), c.Subject.TenantID, value)
+			idx, err := s.d.Records.BSNIndex(r.Context(), c.Subject.TenantID(), value)
 			if err != nil {
 				s.failed(w, r, err)
 				return "", false, false
 			}
-			pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.Subject.TenantID, idx)
+			pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.Subject.TenantID(), idx)
 			if errorsIsNotFound(err) {
 				return "", false, true
 			}

@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/principal"
 )
 
 // Caller is the authenticated session with the subject access decides on.
@@ -63,7 +63,7 @@ func (s *Sessions) Require(h SessionHandler, fail Fail) http.HandlerFunc {
 			Problem(w, r, http.StatusForbidden, "Password change required", "change your password first (POST /api/v1/password)")
 			return
 		}
-		subj, err := s.subject(r.Context(), sess)
+		subj, err := principal.FromSession(r.Context(), s.IDs, sess)
 		if err != nil {
 			s.Log.ErrorContext(r.Context(), "session subject", "err", err, "request_id", RequestID(r.Context()))
 			fail(w, r, http.StatusServiceUnavailable, "Unavailable", "the service is temporarily unavailable")
@@ -74,30 +74,6 @@ func (s *Sessions) Require(h SessionHandler, fail Fail) http.HandlerFunc {
 		ctx := audit.WithSource(r.Context(), src)
 		h(w, r.WithContext(ctx), Caller{Session: sess, Subject: subj, Token: tok})
 	}
-}
-
-func (s *Sessions) subject(ctx context.Context, sess authn.Session) (access.Subject, error) {
-	acc, err := s.IDs.Account(ctx, sess.AccountID)
-	if err != nil {
-		return access.Subject{}, err
-	}
-	org := ""
-	if sess.TenantID != "" {
-		t, err := s.IDs.Tenant(ctx, sess.TenantID)
-		if err != nil {
-			return access.Subject{}, err
-		}
-		org = t.Name
-	}
-	return access.Subject{
-		AccountID:    sess.AccountID,
-		Name:         acc.DisplayName,
-		TenantID:     sess.TenantID,
-		Organisation: org,
-		Role:         sess.Role,
-		Assurance:    sess.Assurance,
-		OnBehalfOf:   sess.OnBehalfOf,
-	}, nil
 }
 
 // mayWithOldPassword lists what a session with a temporary or expired

@@ -181,7 +181,7 @@ type auditPage struct {
 // auditSearch is GET /api/v1/audit: one page of matching events, newest
 // first, with a next link while more match.
 func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, c caller) {
-	sq, canon, bad := auditQuery(r.URL.Query(), c.Subject.TenantID, nil, auditPageDefault, audit.MaxPage)
+	sq, canon, bad := auditQuery(r.URL.Query(), c.Subject.TenantID(), nil, auditPageDefault, audit.MaxPage)
 	if bad != "" {
 		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", bad)
 		return
@@ -217,7 +217,7 @@ func (s *Server) auditLink(path string, canon url.Values, after audit.Cursor) st
 // partner (LOG-5). It streams at most limit (≤ 10,000) events; when more
 // match, the Link header (and, in the Bundle, link "next") continues.
 func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, c caller) {
-	sq, canon, bad := auditQuery(r.URL.Query(), c.Subject.TenantID, []string{"format"}, maxAuditExport, maxAuditExport)
+	sq, canon, bad := auditQuery(r.URL.Query(), c.Subject.TenantID(), []string{"format"}, maxAuditExport, maxAuditExport)
 	if bad != "" {
 		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", bad)
 		return

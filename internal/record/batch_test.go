@@ -27,7 +27,7 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 			return record.Resource{Type: "Observation", ID: id, PatientID: w.patient, Categories: []string{"clinical"},
 				Body: []byte(`{"resourceType":"Observation","status":"final","valueString":"bloeddruk 120/80"}`)}
 		}
-		creates := func() int { return w.count(t, w.gp.AccountID, "create", "success") }
+		creates := func() int { return w.count(t, w.gp.AccountID(), "create", "success") }
 		before := creates()
 
 		b := w.records.NewBatch()

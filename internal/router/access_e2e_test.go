@@ -100,8 +100,8 @@ func (e *accessEnv) login(tenant string, role access.Role) user {
 		e.t.Fatal(err)
 	}
 	u := e.logonAs(acc.ID, name)
-	if u.subj.Role != role {
-		e.t.Fatalf("session role %s, want %s", u.subj.Role, role)
+	if u.subj.Role() != role {
+		e.t.Fatalf("session role %s, want %s", u.subj.Role(), role)
 	}
 	return u
 }
@@ -135,7 +135,7 @@ func (e *accessEnv) logonAs(accountID, name string) user {
 	if err != nil {
 		e.t.Fatalf("log on %s: %v", name, err)
 	}
-	return user{id: acc.ID, token: tok, subj: access.Subject{AccountID: acc.ID, Name: name, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance}}
+	return user{id: acc.ID, token: tok, subj: access.NewSubject(access.SubjectSpec{AccountID: acc.ID, Name: name, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance})}
 }
 
 // patient registers a patient with a Patient resource and one Observation,
@@ -203,7 +203,7 @@ func (e *accessEnv) expect(u user, method, path, body string, code int) map[stri
 	e.t.Helper()
 	resp, b := e.do(u, method, path, body)
 	if resp.StatusCode != code {
-		e.t.Fatalf("%s %s as %s: %d %s; want %d", method, path, u.subj.Role, resp.StatusCode, b, code)
+		e.t.Fatalf("%s %s as %s: %d %s; want %d", method, path, u.subj.Role(), resp.StatusCode, b, code)
 	}
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
@@ -293,7 +293,7 @@ func TestAccessBasesOverHTTP(t *testing.T) {
 			}
 			for _, u := range []user{gp, spec, admin} {
 				if resp, b := e.do(u, "GET", "/api/v1/delegations?patient="+p, ""); resp.StatusCode != http.StatusOK || !strings.Contains(string(b), dl["id"].(string)) {
-					t.Fatalf("delegations as %s: %d %s", u.subj.Role, resp.StatusCode, b)
+					t.Fatalf("delegations as %s: %d %s", u.subj.Role(), resp.StatusCode, b)
 				}
 			}
 			e.expect(gp, "POST", "/api/v1/delegations/"+dl["id"].(string)+"/revoke", "", http.StatusNoContent)
@@ -437,16 +437,16 @@ func TestAccessBasesOverHTTP(t *testing.T) {
 // relogin starts a fresh session for an existing account.
 func (e *accessEnv) relogin(u user) string {
 	e.t.Helper()
-	_, secret, err := e.an.EnrollTOTP(e.ctx, u.id, u.subj.Name+"-again")
+	_, secret, err := e.an.EnrollTOTP(e.ctx, u.id, u.subj.Name()+"-again")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	attempt, err := e.an.Begin(e.ctx, u.subj.Name, "correct horse battery staple 42", "127.0.0.1")
+	attempt, err := e.an.Begin(e.ctx, u.subj.Name(), "correct horse battery staple 42", "127.0.0.1")
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	code, _ := totp.GenerateCode(secret, e.clock.Now())
-	tok, _, err := e.an.CompleteTOTP(e.ctx, attempt, code, "127.0.0.1", u.subj.Name)
+	tok, _, err := e.an.CompleteTOTP(e.ctx, attempt, code, "127.0.0.1", u.subj.Name())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -557,7 +557,7 @@ func TestNoIDOROnPatientEndpoints(t *testing.T) {
 				// nothing of theirs in the answer.
 				resp, b := e.do(x.u, x.method, x.path(pA2, obsA2), body(pA2, obsA2))
 				if resp.StatusCode < 400 || strings.Contains(string(b), "Test") || strings.Contains(string(b), "weight") {
-					t.Errorf("%s as %s with another patient of the own tenant: %d %s", name, x.u.subj.Role, resp.StatusCode, b)
+					t.Errorf("%s as %s with another patient of the own tenant: %d %s", name, x.u.subj.Role(), resp.StatusCode, b)
 				}
 			}
 			respB, bodyB := e.do(x.u, x.method, x.path(pB, obsB), body(pB, obsB))
@@ -643,7 +643,7 @@ func TestHiddenCategoriesOverHTTP(t *testing.T) {
 			t.Helper()
 			resp, b := e.do(u, "GET", path, "")
 			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s as %s: %d %s", path, u.subj.Role, resp.StatusCode, b)
+				t.Fatalf("%s as %s: %d %s", path, u.subj.Role(), resp.StatusCode, b)
 			}
 			var bundle struct {
 				Total int `json:"total"`
@@ -657,7 +657,7 @@ func TestHiddenCategoriesOverHTTP(t *testing.T) {
 			t.Fatalf("the professional sees %d observations: %s", n, body)
 		}
 		for _, u := range []user{physio, op, rep} {
-			name := string(u.subj.Role)
+			name := string(u.subj.Role())
 			if resp, b := e.do(u, "GET", "/fhir/Observation/"+plain, ""); resp.StatusCode != http.StatusOK {
 				t.Errorf("%s reads a plain observation: %d %s", name, resp.StatusCode, b)
 			}
@@ -670,7 +670,7 @@ func TestHiddenCategoriesOverHTTP(t *testing.T) {
 				{"GET", "/fhir/Observation/%s/_history", ""},
 				{"PUT", "/fhir/Observation/%s", put("%s")},
 			} {
-				if x.method == "PUT" && u.subj.Role != physio.subj.Role {
+				if x.method == "PUT" && u.subj.Role() != physio.subj.Role() {
 					continue // operators and persons may not update at all
 				}
 				hidden, missing := fmt.Sprintf(x.path, psy), fmt.Sprintf(x.path, unknown)
@@ -691,7 +691,7 @@ func TestHiddenCategoriesOverHTTP(t *testing.T) {
 			}
 			// Only the person may export; the others are refused $everything.
 			resp, b := e.do(u, "GET", "/fhir/Patient/"+p+"/$everything", "")
-			if u.subj.Role == access.RolePerson && (resp.StatusCode != http.StatusOK || strings.Contains(string(b), psy) || !strings.Contains(string(b), plain)) {
+			if u.subj.Role() == access.RolePerson && (resp.StatusCode != http.StatusOK || strings.Contains(string(b), psy) || !strings.Contains(string(b), plain)) {
 				t.Errorf("%s $everything: %d %s", name, resp.StatusCode, b)
 			}
 		}
@@ -754,8 +754,8 @@ func TestPrivilegedRightEndsOverHTTP(t *testing.T) {
 		}
 		e.expect(officer, "POST", "/api/v1/rights/requests/"+rr["id"].(string)+"/decision", `{"approve":true,"note":"roster"}`, http.StatusOK)
 		cover := e.logonAs(acc.ID, "cover-officer")
-		if cover.subj.Role != access.RoleSecurityOfficer {
-			t.Fatalf("cover session role %q", cover.subj.Role)
+		if cover.subj.Role() != access.RoleSecurityOfficer {
+			t.Fatalf("cover session role %q", cover.subj.Role())
 		}
 		e.expect(cover, "GET", "/api/v1/emergencies", "", http.StatusOK)
 		if s := state(); s != "current" {

@@ -151,7 +151,7 @@ func TestAuditInspectionAndPatientView(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/fhir+json") {
 				t.Fatalf("own log: %d %s", resp.StatusCode, b)
 			}
-			for _, name := range []string{doc.subj.Name, medic.subj.Name, doc.id, medic.id} {
+			for _, name := range []string{doc.subj.Name(), medic.subj.Name(), doc.id, medic.id} {
 				if bytes.Contains(b, []byte(name)) {
 					t.Fatalf("employee %q visible by default: %s", name, b)
 				}
@@ -181,7 +181,7 @@ func TestAuditInspectionAndPatientView(t *testing.T) {
 				t.Fatalf("want one merged read line (4 reads), one emergency read, one declaration; got %d, %d, %d of %d lines", reads, emergencyReads, declarations, len(evs))
 			}
 			resp, b = e.do(person, "GET", "/fhir/AuditEvent?patient="+p+"&employee-names=true", "")
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(doc.subj.Name)) {
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(doc.subj.Name())) {
 				t.Fatalf("names on request: %d %s", resp.StatusCode, b)
 			}
 			// The person's own reading of the log is logged, with the basis.
@@ -219,7 +219,7 @@ func TestAuditInspectionAndPatientView(t *testing.T) {
 			// Staff do not use the person's view.
 			for _, u := range []user{officer, doc} {
 				if resp, b := e.do(u, "GET", "/fhir/AuditEvent?patient="+p, ""); resp.StatusCode != http.StatusForbidden || !isOutcome(b, "") {
-					t.Fatalf("%s on the person's view: %d %s", u.subj.Role, resp.StatusCode, b)
+					t.Fatalf("%s on the person's view: %d %s", u.subj.Role(), resp.StatusCode, b)
 				}
 			}
 		})
@@ -243,7 +243,7 @@ func TestAuditInspectionAndPatientView(t *testing.T) {
 				t.Fatalf("doctor's reads of p: %d", pg.Count)
 			}
 			for _, ev := range pg.Events {
-				if ev.PatientID != p || ev.UserID != doc.id || ev.Action != audit.ActionRead || ev.UserName != doc.subj.Name {
+				if ev.PatientID != p || ev.UserID != doc.id || ev.Action != audit.ActionRead || ev.UserName != doc.subj.Name() {
 					t.Fatalf("filter: %+v", ev)
 				}
 			}
@@ -300,7 +300,7 @@ func TestAuditInspectionAndPatientView(t *testing.T) {
 				for _, path := range []string{"/api/v1/audit", "/api/v1/audit/export"} {
 					resp, b := e.do(u, "GET", path, "")
 					if resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
-						t.Fatalf("%s %s: %d %s", u.subj.Role, path, resp.StatusCode, b)
+						t.Fatalf("%s %s: %d %s", u.subj.Role(), path, resp.StatusCode, b)
 					}
 				}
 			}

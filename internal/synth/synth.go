@@ -25,6 +25,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
 	"github.com/zorgkluis/zorgkluis/internal/password"
+	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
 
@@ -125,8 +126,11 @@ func Generate(ctx context.Context, d Deps, o Options) (Credentials, error) {
 			return fmt.Errorf("synth: %w", err)
 		}
 		profs[i] = acc
-		subjects[i] = access.Subject{AccountID: acc.AccountID, Name: specs[i].name, TenantID: t.ID, Organisation: t.Name,
-			Role: access.RoleProfessional, Assurance: access.Hoog}
+		subj, err := principal.ForAccount(ctx, d.IDs, acc.AccountID, access.RoleProfessional, access.Hoog)
+		if err != nil {
+			return fmt.Errorf("synth: %w", err)
+		}
+		subjects[i] = subj
 		return nil
 	})
 	if err != nil {
@@ -323,7 +327,7 @@ func (d Deps) patients(ctx context.Context, tenantID string, ps []newPatient, no
 		if _, err := reg.RegisterPatient(ctx, g, d.IDs, idx, body); err != nil {
 			return nil, fmt.Errorf("synth: register patient: %w", err)
 		}
-		rel := access.Relationship{TenantID: tenantID, ProfessionalID: np.gp.AccountID, PatientID: pids[k],
+		rel := access.Relationship{TenantID: tenantID, ProfessionalID: np.gp.AccountID(), PatientID: pids[k],
 			Kind: "gp", Start: now.Add(-time.Minute), RecordedBy: "synthetic data"}
 		w, err := d.Access.RelationshipWrite(rel)
 		if err != nil {

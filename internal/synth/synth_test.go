@@ -95,7 +95,7 @@ func TestGenerateWritesReadableAuditedRecords(t *testing.T) {
 			t.Fatalf("relationships cover %d patients; want 7", n)
 		}
 		for _, prof := range cred.Professionals {
-			subj := access.Subject{AccountID: prof.AccountID, TenantID: cred.TenantID, Role: access.RoleProfessional, Assurance: access.Hoog}
+			subj := access.NewSubject(access.SubjectSpec{AccountID: prof.AccountID, TenantID: cred.TenantID, Role: access.RoleProfessional, Assurance: access.Hoog})
 			for _, pid := range prof.Patients {
 				g, err := s.deps.Access.Decide(ctx, subj, access.Request{PatientID: pid, Action: access.Read, Purpose: "TREAT"})
 				if err != nil {
@@ -146,7 +146,7 @@ func TestGenerateWritesReadableAuditedRecords(t *testing.T) {
 		if _, sess, err := s.deps.Authn.CompleteTOTP(ctx, attempt, code, "127.0.0.1", ""); err != nil || sess.Assurance < access.Hoog {
 			t.Fatalf("generated person cannot log on: %v (assurance %v)", err, sess.Assurance)
 		}
-		g, err := s.deps.Access.Decide(ctx, access.Subject{AccountID: pers.AccountID, TenantID: cred.TenantID, Role: access.RolePerson, Assurance: access.Hoog},
+		g, err := s.deps.Access.Decide(ctx, access.NewSubject(access.SubjectSpec{AccountID: pers.AccountID, TenantID: cred.TenantID, Role: access.RolePerson, Assurance: access.Hoog}),
 			access.Request{PatientID: pers.Patients[0], Action: access.Read, Purpose: "TREAT"})
 		if err != nil {
 			t.Fatalf("person reading own record: %v", err)

@@ -271,7 +271,7 @@ func (s *server) renderAccounts(w http.ResponseWriter, r *http.Request, c *sessi
 func (s *server) deactivate(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	// accountID answers another organisation's name like an unknown one.
 	id, err := s.accountID(r, c, r.PostFormValue("username"))
-	if err == nil && id == c.subject.AccountID {
+	if err == nil && id == c.subject.AccountID() {
 		err = identity.ErrNotFound // not one's own account
 	}
 	if err == nil {
@@ -378,7 +378,7 @@ func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, audi
 			*v = ""
 		}
 	}
-	f := audit.Search{TenantID: c.subject.TenantID, PatientID: d.Patient, UserID: d.User, Limit: auditPageSize}
+	f := audit.Search{TenantID: c.subject.TenantID(), PatientID: d.Patient, UserID: d.User, Limit: auditPageSize}
 	if slices.Contains(d.Actions, audit.Action(d.Action)) {
 		f.Action = audit.Action(d.Action)
 	} else {
@@ -495,7 +495,7 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionC
 	ext, ctype := ".json", "application/json"
 	switch format {
 	case "json":
-		b, err = json.MarshalIndent(map[string]any{"exported": now, "tenant": c.subject.TenantID, "events": evs}, "", "  ")
+		b, err = json.MarshalIndent(map[string]any{"exported": now, "tenant": c.subject.TenantID(), "events": evs}, "", "  ")
 	case "fhir":
 		entries := make([]map[string]any, len(evs))
 		for i, e := range evs {

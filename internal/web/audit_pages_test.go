@@ -99,7 +99,7 @@ func TestAuditPagesOverHTTP(t *testing.T) {
 	if _, err := e.ids.CreatePatient(e.ctx, e.db, pid, tenant, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ids.LinkPerson(e.ctx, person.subj.AccountID, pid); err != nil {
+	if err := e.ids.LinkPerson(e.ctx, person.subj.AccountID(), pid); err != nil {
 		t.Fatal(err)
 	}
 	lg := audit.New(e.db, e.clock, rand.Reader)
@@ -144,7 +144,7 @@ func TestAuditPagesOverHTTP(t *testing.T) {
 	if code, _ := e.page(officer, "/security/audit/export?format=xml", nil, false); code != http.StatusBadRequest {
 		t.Fatalf("bad format: %d", code)
 	}
-	logged, err := lg.Query(e.ctx, audit.Filter{TenantID: tenant, UserID: officer.subj.AccountID, Action: audit.ActionLogRead})
+	logged, err := lg.Query(e.ctx, audit.Filter{TenantID: tenant, UserID: officer.subj.AccountID(), Action: audit.ActionLogRead})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestFindPatientDecidesFirst(t *testing.T) {
 	gp := e.login(tenant, identity.KindProfessional, access.RoleProfessional)
 	gp2 := e.login(tenant, identity.KindProfessional, access.RoleProfessional)
 	assistant := e.login(tenant, identity.KindProfessional, access.RoleAssistant)
-	if _, err := e.dec.AddRelationship(e.ctx, access.Relationship{TenantID: tenant, ProfessionalID: gp.subj.AccountID, PatientID: pid,
+	if _, err := e.dec.AddRelationship(e.ctx, access.Relationship{TenantID: tenant, ProfessionalID: gp.subj.AccountID(), PatientID: pid,
 		Kind: "gp", Start: e.clock.Now().Add(-time.Hour), RecordedBy: "test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestFindPatientDecidesFirst(t *testing.T) {
 		return e.page(u, "/patients/find", url.Values{"bsn": {bsn}}, false)
 	}
 	logged := func(u pageUser) []audit.Event {
-		evs, err := e.log.Query(e.ctx, audit.Filter{TenantID: tenant, UserID: u.subj.AccountID})
+		evs, err := e.log.Query(e.ctx, audit.Filter{TenantID: tenant, UserID: u.subj.AccountID()})
 		if err != nil {
 			t.Fatal(err)
 		}

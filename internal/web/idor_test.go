@@ -36,15 +36,15 @@ func TestPatientPagesNoIDOR(t *testing.T) {
 	admin := e.login(tenantA, identity.KindAdmin, access.RoleAppAdmin)
 	prof := e.login(tenantA, identity.KindProfessional, access.RoleProfessional)
 	person := e.login(tenantA, identity.KindPerson, access.RolePerson)
-	profAcc, err := e.ids.Account(e.ctx, prof.subj.AccountID)
+	profAcc, err := e.ids.Account(e.ctx, prof.subj.AccountID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.dec.AddRelationship(e.ctx, access.Relationship{TenantID: tenantA, ProfessionalID: prof.subj.AccountID, PatientID: pA,
+	if _, err := e.dec.AddRelationship(e.ctx, access.Relationship{TenantID: tenantA, ProfessionalID: prof.subj.AccountID(), PatientID: pA,
 		Kind: "gp", Start: e.clock.Now().Add(-time.Hour), RecordedBy: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ids.LinkPerson(e.ctx, person.subj.AccountID, pA); err != nil {
+	if err := e.ids.LinkPerson(e.ctx, person.subj.AccountID(), pA); err != nil {
 		t.Fatal(err)
 	}
 	team, err := e.dec.CreateTeam(e.ctx, admin.subj, "Wijkteam")

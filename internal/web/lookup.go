@@ -15,7 +15,7 @@ import (
 func (s *server) accountID(r *http.Request, c *sessionCtx, username string) (string, error) {
 	username = strings.TrimSpace(username)
 	a, err := s.d.IDs.AccountByUsername(r.Context(), username)
-	if err == nil && (a.TenantID == "" || a.TenantID != c.subject.TenantID) {
+	if err == nil && (a.TenantID == "" || a.TenantID != c.subject.TenantID()) {
 		err = identity.ErrNotFound
 	}
 	if errors.Is(err, identity.ErrNotFound) {

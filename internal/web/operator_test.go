@@ -42,9 +42,15 @@ type pageEnv struct {
 // newPageEnv starts the pages; opts change the dependencies first.
 func newPageEnv(t *testing.T, opts ...func(*Deps)) *pageEnv {
 	t.Helper()
+	return newPageEnvAuthn(t, func(*authn.Settings) {}, opts...)
+}
+
+// newPageEnvAuthn is newPageEnv with the log-on settings changed first.
+func newPageEnvAuthn(t *testing.T, set func(*authn.Settings), opts ...func(*Deps)) *pageEnv {
+	t.Helper()
 	db := storetest.SQLite(t)
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-	k := testkit.New(t, db, testkit.WithClock(c))
+	k := testkit.New(t, db, testkit.WithClock(c), testkit.WithAuthn(set))
 	e := &pageEnv{t: t, ctx: context.Background(), clock: c, db: db, ids: k.IDs, an: k.Authn, dec: k.Access, log: k.Audit}
 	deps := Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: e.log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
@@ -105,7 +111,7 @@ func (e *pageEnv) login(tenant, kind string, role access.Role) pageUser {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return pageUser{token: tok, subj: access.Subject{AccountID: acc.ID, Name: acc.DisplayName, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance}}
+	return pageUser{token: tok, subj: access.NewSubject(access.SubjectSpec{AccountID: acc.ID, Name: acc.DisplayName, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance})}
 }
 
 const testCSRF = "csrf-token-of-this-test-0123456789"
@@ -170,7 +176,7 @@ func TestOperatorRequestsPage(t *testing.T) {
 
 	code, body := e.page(officer, path, nil, false)
 	if code != http.StatusOK || !strings.Contains(body, "herstel na mislukte import") || !strings.Contains(body, pid) ||
-		!strings.Contains(body, `value="`+req.ID+`"`) || !strings.Contains(body, op.subj.Name) {
+		!strings.Contains(body, `value="`+req.ID+`"`) || !strings.Contains(body, op.subj.Name()) {
 		t.Fatalf("officer's page: %d %s", code, body)
 	}
 	if code, body := e.page(officerB, path, nil, false); code != http.StatusOK || strings.Contains(body, req.ID) || strings.Contains(body, pid) {

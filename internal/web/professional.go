@@ -95,12 +95,12 @@ func (s *server) findPatient(w http.ResponseWriter, r *http.Request, c *sessionC
 		s.renderPatients(w, r, c, true)
 		return
 	}
-	idx, err := s.d.Index.BlindIndex(r.Context(), c.subject.TenantID, "bsn", bsn)
+	idx, err := s.d.Index.BlindIndex(r.Context(), c.subject.TenantID(), "bsn", bsn)
 	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.subject.TenantID, idx)
+	pid, err := s.d.IDs.PatientByBSNIndex(r.Context(), c.subject.TenantID(), idx)
 	if errors.Is(err, identity.ErrNotFound) {
 		pid = "" // decided (and logged) as a lookup that names no patient
 	} else if err != nil {

@@ -23,7 +23,7 @@ func TestAdminPagesHideOtherTenantsAccounts(t *testing.T) {
 	tenantA, tenantB := e.tenant("Praktijk A"), e.tenant("Ziekenhuis B")
 	admin := e.login(tenantA, identity.KindAdmin, access.RoleAppAdmin)
 	other := e.login(tenantB, identity.KindProfessional, access.RoleProfessional)
-	otherAcc, err := e.ids.Account(e.ctx, other.subj.AccountID)
+	otherAcc, err := e.ids.Account(e.ctx, other.subj.AccountID())
 	if err != nil {
 		t.Fatal(err)
 	}

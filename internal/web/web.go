@@ -38,6 +38,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
 
@@ -354,24 +355,17 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 		http.Redirect(w, r, "/logon?expired=1", http.StatusSeeOther)
 		return nil, false
 	}
-	acc, err := s.d.IDs.Account(r.Context(), sess.AccountID)
+	subj, err := principal.FromSession(r.Context(), s.d.IDs, sess)
 	if err != nil {
 		s.failed(w, r, err)
 		return nil, false
 	}
-	org := ""
-	if sess.TenantID != "" {
-		t, err := s.d.IDs.Tenant(r.Context(), sess.TenantID)
-		if err != nil {
-			s.failed(w, r, err)
-			return nil, false
-		}
-		org = t.Name
+	roles, err := s.d.Authn.CurrentRoles(r.Context(), sess.AccountID)
+	if err != nil {
+		s.failed(w, r, err)
+		return nil, false
 	}
-	subj := access.Subject{AccountID: sess.AccountID, Name: acc.DisplayName, TenantID: sess.TenantID,
-		Organisation: org, Role: sess.Role, Assurance: sess.Assurance, OnBehalfOf: sess.OnBehalfOf}
-	roles, _ := s.d.Authn.CurrentRoles(r.Context(), sess.AccountID)
-	u := &viewUser{Name: acc.DisplayName, Role: string(sess.Role), Org: org, ActingFor: sess.OnBehalfOf != "", Roles: len(roles)}
+	u := &viewUser{Name: subj.Name(), Role: string(sess.Role), Org: subj.Organisation(), ActingFor: sess.OnBehalfOf != "", Roles: len(roles)}
 	switch sess.Role {
 	case access.RolePerson:
 		u.MenuPerson = true

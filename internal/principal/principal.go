@@ -1,0 +1,78 @@
+// Package principal is the one place that turns a credential into an
+// access.Subject: who asks, in which role, how well authenticated, and
+// through what kind of credential. Today the credential is a session
+// (FromSession); an OAuth access token, a client certificate or a paired
+// device will each get a function beside it, returning a Subject of their
+// own kind with its client id and scopes.
+//
+// A Subject says what the credential claims. access.Decider.Decide still
+// checks that the account holds the role it claims, so a Subject made here
+// from stale data is denied, not trusted.
+package principal
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+)
+
+// Directory is where the account's name and the organisation's name are
+// read (identity.Registry is one).
+type Directory interface {
+	Account(ctx context.Context, id string) (identity.Account, error)
+	Tenant(ctx context.Context, id string) (identity.Tenant, error)
+}
+
+// FromSession returns the subject of an authenticated session: its account,
+// role, assurance and representation, with the account's display name and
+// the organisation's name for the access log. Its kind follows from the
+// role (access.KindOfRole); a session has no client id and no scopes.
+func FromSession(ctx context.Context, dir Directory, sess authn.Session) (access.Subject, error) {
+	acc, err := dir.Account(ctx, sess.AccountID)
+	if err != nil {
+		return access.Subject{}, fmt.Errorf("session subject: %w", err)
+	}
+	spec, err := describe(ctx, dir, acc, sess.TenantID)
+	if err != nil {
+		return access.Subject{}, fmt.Errorf("session subject: %w", err)
+	}
+	spec.Role, spec.Assurance, spec.OnBehalfOf = sess.Role, sess.Assurance, sess.OnBehalfOf
+	return access.NewSubject(spec), nil
+}
+
+// ForAccount returns the subject of an account acting in role at assurance
+// level without a session: for set-up and data generation (demo, synth),
+// which write through the same decisions and log as a user would. The
+// account must be active; its organisation is the account's own.
+func ForAccount(ctx context.Context, dir Directory, accountID string, role access.Role, level access.Level) (access.Subject, error) {
+	acc, err := dir.Account(ctx, accountID)
+	if err != nil {
+		return access.Subject{}, fmt.Errorf("account subject: %w", err)
+	}
+	if !acc.Active {
+		return access.Subject{}, fmt.Errorf("account subject %s: account is not active", accountID)
+	}
+	spec, err := describe(ctx, dir, acc, acc.TenantID)
+	if err != nil {
+		return access.Subject{}, fmt.Errorf("account subject: %w", err)
+	}
+	spec.Role, spec.Assurance = role, level
+	return access.NewSubject(spec), nil
+}
+
+// describe fills in the names a subject carries into the access log: the
+// account's display name and the name of the organisation it acts for.
+func describe(ctx context.Context, dir Directory, acc identity.Account, tenantID string) (access.SubjectSpec, error) {
+	spec := access.SubjectSpec{AccountID: acc.ID, Name: acc.DisplayName, TenantID: tenantID}
+	if tenantID != "" {
+		t, err := dir.Tenant(ctx, tenantID)
+		if err != nil {
+			return access.SubjectSpec{}, err
+		}
+		spec.Organisation = t.Name
+	}
+	return spec, nil
+}
