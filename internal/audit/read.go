@@ -128,3 +128,30 @@ func (r *Reading) Each(ctx context.Context, fn func(Event) error) (int, error) {
 	r.done = true
 	return r.log.each(ctx, r.q, r.max, fn)
 }
+
+// MaxViewEvents bounds the events one request for the person's view merges.
+const MaxViewEvents = 10000
+
+// ReadPatientView reads the person's view of a patient's log under p (LOG-4):
+// the access events q selects, at most MaxViewEvents of them, merged into
+// lines by PatientView. truncated reports that more events matched. The
+// reading is logged first, as Read does.
+func (l *Log) ReadPatientView(ctx context.Context, p Permit, q Search, what string, o ViewOptions) (lines []PatientLine, truncated bool, err error) {
+	q.Kind, q.Limit = KindAccess, MaxViewEvents+1
+	rd, err := l.Read(ctx, p, q, what)
+	if err != nil {
+		return nil, false, err
+	}
+	var events []Event
+	n, err := rd.Each(ctx, func(e Event) error {
+		events = append(events, e)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if n > MaxViewEvents {
+		events, truncated = events[:MaxViewEvents], true
+	}
+	return PatientView(events, o), truncated, nil
+}

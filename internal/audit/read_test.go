@@ -118,3 +118,37 @@ func TestRead(t *testing.T) {
 		}
 	})
 }
+
+// REQ: LOG-4
+// The person's view reads through a permit, logs the reading first, keeps
+// to the permit's patient and merges that patient's access events.
+func TestReadPatientView(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		l := newTestLog(t, db)
+		start := l.clock.Now()
+		for i := range 6 {
+			e := event("t-1", fmt.Sprintf("p-%d", i%2), "u-1")
+			e.Time = start.Add(time.Duration(i) * time.Minute)
+			mustAppend(t, l, e)
+		}
+		l.clock.Advance(time.Hour)
+		person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
+		lines, truncated, err := l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "me/log", ViewOptions{})
+		if err != nil || truncated {
+			t.Fatalf("view: %v, truncated %v", err, truncated)
+		}
+		// The three reads of p-0 merge into one line; the person's own
+		// reading, logged first, is the newest line of their view.
+		if len(lines) != 2 || lines[0].Action != ActionLogRead || lines[1].Action != ActionRead || lines[1].Count != 3 {
+			t.Fatalf("view of p-0: %+v", lines)
+		}
+		reads, err := l.Query(ctx, Filter{TenantID: "t-1", UserID: "person", Action: ActionLogRead})
+		if err != nil || len(reads) != 1 || reads[0].Query != "me/log" {
+			t.Fatalf("the reading is logged once: %+v %v", reads, err)
+		}
+		if _, _, err := l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-1"}, "", ViewOptions{}); err == nil {
+			t.Fatal("a permit for p-0 read the view of p-1")
+		}
+	})
+}

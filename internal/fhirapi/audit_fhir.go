@@ -14,10 +14,6 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 )
 
-// maxPatientLogEvents bounds the events one patient-view request merges;
-// an older part of a long log is reached by narrowing date.
-const maxPatientLogEvents = 10000
-
 // fhirAuditEvents is GET /fhir/AuditEvent?patient=...: the person's view of
 // the access log of their own record, or of the record of the patient they
 // represent in this session (LOG-4). It is the same view as the portal
@@ -63,25 +59,12 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 		s.failed(w, r, err)
 		return
 	}
-	rd, err := s.d.Audit.Read(r.Context(), p, audit.Search{PatientID: pid, Kind: audit.KindAccess, From: from, To: to, Limit: maxPatientLogEvents + 1}, r.URL.RawQuery)
+	lines, truncated, err := s.d.Audit.ReadPatientView(r.Context(), p, audit.Search{PatientID: pid, From: from, To: to}, r.URL.RawQuery,
+		audit.ViewOptions{ShowNames: showNames, Location: clock.Amsterdam()})
 	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	var events []audit.Event
-	n, err := rd.Each(r.Context(), func(e audit.Event) error {
-		events = append(events, e)
-		return nil
-	})
-	if err != nil {
-		s.failed(w, r, err)
-		return
-	}
-	truncated := n > maxPatientLogEvents
-	if truncated {
-		events = events[:maxPatientLogEvents]
-	}
-	lines := audit.PatientView(events, audit.ViewOptions{ShowNames: showNames, Location: clock.Amsterdam()})
 	self, _ := url.Parse(s.d.BaseURL + r.URL.RequestURI())
 	b := fhir.NewSearchset(len(lines), fhir.Link{Relation: "self", URL: self.String()})
 	b.Timestamp = s.d.Clock.Now().UTC().Format(time.RFC3339)
@@ -94,9 +77,9 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 		b.AddMatch(audit.EventURN(l.ID), raw)
 	}
 	if truncated {
-		oldest := events[len(events)-1].Time.In(clock.Amsterdam()).Format("2006-01-02")
+		oldest := lines[len(lines)-1].First.In(clock.Amsterdam()).Format("2006-01-02")
 		if err := b.AddOutcome(fhir.Outcome(fhir.SeverityWarning, fhir.CodeInformational,
-			"only the newest "+strconv.Itoa(maxPatientLogEvents)+" events are shown; ask for older ones with date=lt"+oldest)); err != nil {
+			"only the newest "+strconv.Itoa(audit.MaxViewEvents)+" events are shown; ask for older ones with date=lt"+oldest)); err != nil {
 			s.failed(w, r, err)
 			return
 		}

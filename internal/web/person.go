@@ -167,10 +167,6 @@ type logData struct {
 	Truncated bool // more events than one page merges; narrow the period
 }
 
-// maxLogEvents bounds the events one page of the person's log merges, as
-// the FHIR view does.
-const maxLogEvents = 10000
-
 // meLog shows the access log of the person's record (LOG-4): when, which
 // organisation, role and basis, which action and data, emergency or not,
 // similar lines of one day merged (audit.PatientView, the same view as GET
@@ -193,7 +189,7 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	}
 	q := r.URL.Query()
 	d := logData{ShowNames: q.Get("names") == "1", From: q.Get("from"), To: q.Get("to")}
-	sq := audit.Search{PatientID: pid, Kind: audit.KindAccess, Limit: maxLogEvents + 1}
+	sq := audit.Search{PatientID: pid}
 	if from, err := time.ParseInLocation("2006-01-02", d.From, clock.Amsterdam()); err == nil {
 		sq.From = from
 	} else {
@@ -204,24 +200,11 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	} else {
 		d.To = ""
 	}
-	rd, err := s.d.Audit.Read(r.Context(), p, sq, "")
+	d.Lines, d.Truncated, err = s.d.Audit.ReadPatientView(r.Context(), p, sq, "", audit.ViewOptions{ShowNames: d.ShowNames, Location: clock.Amsterdam()})
 	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	var events []audit.Event
-	n, err := rd.Each(r.Context(), func(e audit.Event) error {
-		events = append(events, e)
-		return nil
-	})
-	if err != nil {
-		s.failed(w, r, err)
-		return
-	}
-	if n > maxLogEvents {
-		events, d.Truncated = events[:maxLogEvents], true
-	}
-	d.Lines = audit.PatientView(events, audit.ViewOptions{ShowNames: d.ShowNames, Location: clock.Amsterdam()})
 	s.render(w, r, http.StatusOK, "melog", s.page(w, r, c, "log.title", &d))
 }
 
