@@ -33,6 +33,7 @@ type accessEnv struct {
 	ctx     context.Context
 	srv     *httptest.Server
 	clock   *clock.Fake
+	kit     *testkit.Kit
 	ids     *identity.Registry
 	an      *authn.Service
 	dec     *access.Decider
@@ -46,6 +47,7 @@ type accessEnv struct {
 // user is a logged-on account.
 type user struct {
 	id    string
+	name  string // user name
 	token string
 	subj  access.Subject
 }
@@ -55,7 +57,7 @@ func newAccessEnv(t *testing.T, db *store.DB) *accessEnv {
 	ctx := context.Background()
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	k := testkit.New(t, db, testkit.WithClock(c))
-	e := &accessEnv{t: t, ctx: ctx, clock: c, ids: k.IDs, log: k.Audit, dec: k.Access, an: k.Authn, records: k.Records}
+	e := &accessEnv{t: t, ctx: ctx, clock: c, kit: k, ids: k.IDs, log: k.Audit, dec: k.Access, an: k.Authn, records: k.Records}
 	e.srv = serve(t, k)
 	for i, name := range []string{"Praktijk A", "Ziekenhuis B"} {
 		ten, err := e.ids.CreateTenant(ctx, identity.Tenant{Name: name})
@@ -114,28 +116,8 @@ func (e *accessEnv) logonAs(accountID, name string) user {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	tenant := acc.TenantID
-	const pw = "correct horse battery staple 42"
-	if err := e.an.SetPassword(e.ctx, acc.ID, pw, false); err != nil {
-		e.t.Fatal(err)
-	}
-	_, secret, err := e.an.EnrollTOTP(e.ctx, acc.ID, name)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	attempt, err := e.an.Begin(e.ctx, name, pw, "127.0.0.1")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	code, err := totp.GenerateCode(secret, e.clock.Now())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tok, sess, err := e.an.CompleteTOTP(e.ctx, attempt, code, "127.0.0.1", name)
-	if err != nil {
-		e.t.Fatalf("log on %s: %v", name, err)
-	}
-	return user{id: acc.ID, token: tok, subj: access.NewSubject(access.SubjectSpec{AccountID: acc.ID, Name: name, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance})}
+	l := e.kit.LogOn(e.t, acc.ID, name)
+	return user{id: acc.ID, name: name, token: l.Token, subj: l.Subject}
 }
 
 // patient registers a patient with a Patient resource and one Observation,
@@ -437,16 +419,16 @@ func TestAccessBasesOverHTTP(t *testing.T) {
 // relogin starts a fresh session for an existing account.
 func (e *accessEnv) relogin(u user) string {
 	e.t.Helper()
-	_, secret, err := e.an.EnrollTOTP(e.ctx, u.id, u.subj.Name()+"-again")
+	_, secret, err := e.an.EnrollTOTP(e.ctx, u.id, u.name+"-again")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	attempt, err := e.an.Begin(e.ctx, u.subj.Name(), "correct horse battery staple 42", "127.0.0.1")
+	attempt, err := e.an.Begin(e.ctx, u.name, "correct horse battery staple 42", "127.0.0.1")
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	code, _ := totp.GenerateCode(secret, e.clock.Now())
-	tok, _, err := e.an.CompleteTOTP(e.ctx, attempt, code, "127.0.0.1", u.subj.Name())
+	tok, _, err := e.an.CompleteTOTP(e.ctx, attempt, code, "127.0.0.1", u.name)
 	if err != nil {
 		e.t.Fatal(err)
 	}

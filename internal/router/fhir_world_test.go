@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp/totp"
-
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -45,7 +43,6 @@ func newFHIRWorld(t testing.TB, db *store.DB) *fhirWorld {
 	ctx := context.Background()
 	k := testkit.New(t, db)
 	w := &fhirWorld{t: t, db: db, keys: k.Keys, ids: k.IDs, audit: k.Audit, decider: k.Access}
-	an := k.Authn
 	w.srv = serve(t, k, baseURL("https://zk.test"), bodyLimit(64<<10))
 	ten, err := w.ids.CreateTenant(ctx, identity.Tenant{Name: "Praktijk Test"})
 	if err != nil {
@@ -60,27 +57,11 @@ func newFHIRWorld(t testing.TB, db *store.DB) *fhirWorld {
 		if err := w.ids.GrantRole(ctx, acc.ID, string(role), "test"); err != nil {
 			t.Fatal(err)
 		}
-		const pw = "a perfectly fine passphrase"
-		if err := an.SetPassword(ctx, acc.ID, pw, false); err != nil {
-			t.Fatal(err)
+		l := k.LogOn(t, acc.ID, name)
+		if l.Session.Assurance != access.Hoog {
+			t.Fatalf("log-on of %s: assurance %v", name, l.Session.Assurance)
 		}
-		_, secret, err := an.EnrollTOTP(ctx, acc.ID, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		attempt, err := an.Begin(ctx, name, pw, "127.0.0.1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		code, err := totp.GenerateCode(secret, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, sess, err := an.CompleteTOTP(ctx, attempt, code, "127.0.0.1", name)
-		if err != nil || sess.Assurance != access.Hoog {
-			t.Fatalf("log-on of %s: %v (assurance %v)", name, err, sess.Assurance)
-		}
-		return tok, acc.ID
+		return l.Token, acc.ID
 	}
 	w.gp, w.gpID = logon("gp", identity.KindProfessional, access.RoleProfessional)
 	w.gp2, w.gp2ID = logon("gp2", identity.KindProfessional, access.RoleProfessional)

@@ -9,11 +9,13 @@
 package testkit
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
 	"testing"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
@@ -21,6 +23,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/password"
+	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
@@ -104,4 +107,44 @@ func New(t testing.TB, db *store.DB, opts ...Option) *Kit {
 	k.Authn = authn.New(db, k.IDs, k.Hasher, k.Master, o.clock, rand.Reader, set)
 	k.Records = record.New(db, k.Keys, k.Audit, o.clock)
 	return k
+}
+
+// Logon is an account logged on with password and TOTP.
+type Logon struct {
+	Token   string
+	Session authn.Session
+	Subject access.Subject // as the server sees the session (principal.FromSession)
+	Secret  string         // the TOTP secret enrolled for it
+}
+
+// LogOn gives the account a password and a TOTP app and logs it on with
+// both, at the kit's clock, from 127.0.0.1.
+func (k *Kit) LogOn(t testing.TB, accountID, username string) Logon {
+	t.Helper()
+	ctx := context.Background()
+	const pw = "correct horse battery staple 42"
+	if err := k.Authn.SetPassword(ctx, accountID, pw, false); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := k.Authn.EnrollTOTP(ctx, accountID, username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempt, err := k.Authn.Begin(ctx, username, pw, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(secret, k.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, sess, err := k.Authn.CompleteTOTP(ctx, attempt, code, "127.0.0.1", username)
+	if err != nil {
+		t.Fatalf("log on %s: %v", username, err)
+	}
+	subj, err := principal.FromSession(ctx, k.IDs, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Logon{Token: tok, Session: sess, Subject: subj, Secret: secret}
 }

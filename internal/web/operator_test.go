@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp/totp"
-
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
@@ -31,6 +29,7 @@ type pageEnv struct {
 	ctx   context.Context
 	srv   *httptest.Server
 	clock *clock.Fake
+	kit   *testkit.Kit
 	db    *store.DB
 	ids   *identity.Registry
 	an    *authn.Service
@@ -51,7 +50,7 @@ func newPageEnvAuthn(t *testing.T, set func(*authn.Settings), opts ...func(*Deps
 	db := storetest.SQLite(t)
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	k := testkit.New(t, db, testkit.WithClock(c), testkit.WithAuthn(set))
-	e := &pageEnv{t: t, ctx: context.Background(), clock: c, db: db, ids: k.IDs, an: k.Authn, dec: k.Access, log: k.Audit}
+	e := &pageEnv{t: t, ctx: context.Background(), clock: c, db: db, kit: k, ids: k.IDs, an: k.Authn, dec: k.Access, log: k.Audit}
 	deps := Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: e.log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
 		o(&deps)
@@ -91,27 +90,8 @@ func (e *pageEnv) login(tenant, kind string, role access.Role) pageUser {
 	if err := e.ids.GrantRole(e.ctx, acc.ID, string(role), "test set-up"); err != nil {
 		e.t.Fatal(err)
 	}
-	const pw = "correct horse battery staple 42"
-	if err := e.an.SetPassword(e.ctx, acc.ID, pw, false); err != nil {
-		e.t.Fatal(err)
-	}
-	_, secret, err := e.an.EnrollTOTP(e.ctx, acc.ID, name)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	attempt, err := e.an.Begin(e.ctx, name, pw, "127.0.0.1")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	code, err := totp.GenerateCode(secret, e.clock.Now())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tok, sess, err := e.an.CompleteTOTP(e.ctx, attempt, code, "127.0.0.1", name)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return pageUser{token: tok, subj: access.NewSubject(access.SubjectSpec{AccountID: acc.ID, Name: acc.DisplayName, TenantID: tenant, Role: sess.Role, Assurance: sess.Assurance})}
+	l := e.kit.LogOn(e.t, acc.ID, name)
+	return pageUser{token: l.Token, subj: l.Subject}
 }
 
 const testCSRF = "csrf-token-of-this-test-0123456789"
