@@ -336,16 +336,21 @@ func (s *server) webauthnAddBegin(w http.ResponseWriter, r *http.Request, c *ses
 		return
 	}
 	opts, err := s.d.Authn.BeginWebAuthnRegistration(r.Context(), c.sess)
-	if errors.Is(err, authn.ErrWebAuthnTooMany) {
+	s.answerOptions(w, r, lang, "registration", opts, err)
+}
+
+// answerOptions answers the options of a WebAuthn ceremony, or why there
+// are none.
+func (s *server) answerOptions(w http.ResponseWriter, r *http.Request, lang, ceremony string, opts []byte, err error) {
+	switch {
+	case errors.Is(err, authn.ErrWebAuthnTooMany):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": msg(lang, "factors.webauthn.toomany")})
-		return
-	}
-	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "web: webauthn registration options", "err", err)
+	case err != nil:
+		s.d.Log.ErrorContext(r.Context(), "web: webauthn "+ceremony+" options", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg(lang, "err.unavailable")})
-		return
+	default:
+		writeRawJSON(w, http.StatusOK, opts)
 	}
-	writeRawJSON(w, http.StatusOK, opts)
 }
 
 func (s *server) webauthnAddFinish(w http.ResponseWriter, r *http.Request, c *sessionCtx) {

@@ -313,16 +313,7 @@ func (s *server) stepUpWebAuthnBegin(w http.ResponseWriter, r *http.Request, c *
 		return
 	}
 	opts, err := s.d.Authn.BeginWebAuthnStepUp(r.Context(), c.sess)
-	if errors.Is(err, authn.ErrWebAuthnTooMany) {
-		writeJSON(w, http.StatusConflict, map[string]string{"error": msg(lang, "factors.webauthn.toomany")})
-		return
-	}
-	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "web: webauthn step-up options", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": msg(lang, "err.unavailable")})
-		return
-	}
-	writeRawJSON(w, http.StatusOK, opts)
+	s.answerOptions(w, r, lang, "step-up", opts, err)
 }
 
 // factorAddTOTP enrols a new authenticator app and shows its QR code and
