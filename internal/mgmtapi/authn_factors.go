@@ -194,8 +194,7 @@ func (s *Server) beginWebAuthnStepUp(w http.ResponseWriter, r *http.Request, c c
 	case errors.Is(err, authn.ErrWebAuthnTooMany):
 		httpx.Problem(w, r, http.StatusConflict, "Too many attempts", err.Error())
 	default:
-		s.d.Log.ErrorContext(r.Context(), "begin webauthn step-up", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.unavailable(w, r, "begin webauthn step-up", err)
 	}
 }
 
@@ -210,8 +209,7 @@ func (s *Server) enrolTOTP(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	uri, secret, err := s.d.Authn.EnrollTOTP(r.Context(), acc.ID, acc.Username)
 	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "enrol totp", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.unavailable(w, r, "enrol totp", err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -228,8 +226,7 @@ func (s *Server) removeTOTP(w http.ResponseWriter, r *http.Request, c caller) {
 	case errors.Is(err, identity.ErrNotFound):
 		httpx.Problem(w, r, http.StatusNotFound, "Not found", "no such factor")
 	default:
-		s.d.Log.ErrorContext(r.Context(), "remove totp", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.unavailable(w, r, "remove totp", err)
 	}
 }
 
@@ -239,8 +236,7 @@ func (s *Server) newRecoveryCodes(w http.ResponseWriter, r *http.Request, c call
 	}
 	codes, err := s.d.Authn.NewRecoveryCodes(r.Context(), c.Session.AccountID)
 	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "recovery codes", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.unavailable(w, r, "recovery codes", err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -53,3 +53,10 @@ type (
 func (s *Server) withSession(h sessionHandler) http.HandlerFunc {
 	return s.d.Sessions.Require(h, httpx.Problem)
 }
+
+// unavailable logs an internal failure (never the request's secrets: err
+// comes from the services) and answers 503.
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.d.Log.ErrorContext(r.Context(), what, "err", err, "request_id", httpx.RequestID(r.Context()))
+	httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+}

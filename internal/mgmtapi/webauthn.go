@@ -61,8 +61,7 @@ func (s *Server) webauthnOff(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) listWebAuthn(w http.ResponseWriter, r *http.Request, c caller) {
 	list, err := s.d.Authn.WebAuthnCredentials(r.Context(), c.Session.AccountID)
 	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "list webauthn", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.unavailable(w, r, "list webauthn", err)
 		return
 	}
 	out := make([]webauthnKey, 0, len(list))
@@ -91,8 +90,7 @@ func (s *Server) beginWebAuthnRegistration(w http.ResponseWriter, r *http.Reques
 	case errors.Is(err, authn.ErrWebAuthnTooMany):
 		httpx.Problem(w, r, http.StatusConflict, "Too many keys", err.Error())
 	default:
-		s.d.Log.ErrorContext(r.Context(), "begin webauthn registration", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.unavailable(w, r, "begin webauthn registration", err)
 	}
 }
 
@@ -122,8 +120,7 @@ func (s *Server) finishWebAuthnRegistration(w http.ResponseWriter, r *http.Reque
 	case errors.Is(err, authn.ErrWebAuthnCeremony):
 		httpx.Problem(w, r, http.StatusUnprocessableEntity, "Key not registered", err.Error())
 	default:
-		s.d.Log.ErrorContext(r.Context(), "finish webauthn registration", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.unavailable(w, r, "finish webauthn registration", err)
 	}
 }
 
@@ -137,8 +134,7 @@ func (s *Server) removeWebAuthn(w http.ResponseWriter, r *http.Request, c caller
 	case errors.Is(err, identity.ErrNotFound):
 		httpx.Problem(w, r, http.StatusNotFound, "Not found", "no such factor")
 	default:
-		s.d.Log.ErrorContext(r.Context(), "remove webauthn", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
+		s.unavailable(w, r, "remove webauthn", err)
 	}
 }
 
