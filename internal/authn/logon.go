@@ -419,6 +419,14 @@ func (s *Service) createSession(ctx context.Context, accountID string, factors [
 		return "", Session{}, err
 	}
 	now := s.clock.Now()
+	// The log-on is the first proof a step-up asks for only when its second
+	// factor is one a step-up accepts: a session logged on with an SMS or
+	// e-mail code must step up with a strong factor before it changes the
+	// factors, or a taken-over phone number or mailbox would be enough.
+	var secondAt time.Time
+	if slices.ContainsFunc(factors, func(f string) bool { return slices.Contains(s.StepUpFactors(), f) }) {
+		secondAt = now
+	}
 	sess := Session{
 		ID:                 fmt.Sprintf("%x", h[:8]),
 		AccountID:          accountID,
@@ -429,11 +437,15 @@ func (s *Service) createSession(ctx context.Context, accountID string, factors [
 		MustChangePassword: mustChange,
 		CreatedAt:          now,
 		ExpiresAt:          now.Add(s.settings.SessionLifetime),
-		SecondFactorAt:     now, // the log-on proved the second factor
+		SecondFactorAt:     secondAt,
+	}
+	var second int64 // 0: no proof yet (the column's "never")
+	if !secondAt.IsZero() {
+		second = clock.Micros(secondAt)
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO sessions (id_hash, account_id, tenant_id, role, assurance, factors, source, created_at, last_seen, expires_at, must_change_password, second_factor_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $8)`,
-		h, accountID, nullable(acc.TenantID), role, int64(sess.Assurance), sess.Factors, source, clock.Micros(now), clock.Micros(sess.ExpiresAt), mustChange)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)`,
+		h, accountID, nullable(acc.TenantID), role, int64(sess.Assurance), sess.Factors, source, clock.Micros(now), clock.Micros(sess.ExpiresAt), mustChange, second)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("create session: %w", err)
 	}

@@ -302,3 +302,52 @@ func TestWebAuthnStepUp(t *testing.T) {
 		}
 	})
 }
+
+// REQ: AUTH-2
+// A log-on with an SMS or e-mail code is not a proof a step-up accepts: the
+// session must step up with a strong factor before it changes the factors,
+// or a taken-over mailbox and the password would be enough to plant a TOTP
+// secret. A log-on with TOTP is one.
+func TestWeakLogonIsNoStepUp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, password.TestParams())
+		ctx := context.Background()
+		if err := f.svc.SetTenantSettings(ctx, f.tenant, TenantAuthSettings{WeakFactors: true}); err != nil {
+			t.Fatal(err)
+		}
+		u := f.addUser(t, "weak.step", identity.KindPerson, 3, true, string(access.RolePerson))
+		cid, err := f.svc.AddContact(ctx, u.id, FactorEmail, "weak.step@example.invalid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := f.svc.ConfirmContact(ctx, u.id, cid, f.sender.lastCode(t)); !ok || err != nil {
+			t.Fatalf("confirm: %v %v", ok, err)
+		}
+		att, err := f.svc.Begin(ctx, u.name, u.pw, "192.0.2.31")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.SendLogonCode(ctx, att, FactorEmail); err != nil {
+			t.Fatal(err)
+		}
+		tok, sess, err := f.svc.Complete(ctx, att, FactorEmail, f.sender.lastCode(t), "192.0.2.31")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.RequireStepUp(sess); !errors.Is(err, ErrStepUpRequired) {
+			t.Fatalf("e-mail log-on counted as a step-up: %v", err)
+		}
+		if sess, err = f.svc.Authenticate(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.RequireStepUp(sess); !errors.Is(err, ErrStepUpRequired) {
+			t.Fatalf("e-mail log-on's session counts as stepped up: %v", err)
+		}
+		if _, err := f.svc.StepUp(ctx, tok, FactorTOTP, f.code(t, u.secret), "192.0.2.31"); err != nil {
+			t.Fatalf("TOTP step-up: %v", err)
+		}
+		if sess, err = f.svc.Authenticate(ctx, tok); err != nil || f.svc.RequireStepUp(sess) != nil {
+			t.Fatalf("after TOTP step-up: %v %v", err, f.svc.RequireStepUp(sess))
+		}
+	})
+}
