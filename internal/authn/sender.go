@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,7 +131,8 @@ func (s WebhookSender) Send(ctx context.Context, m Message) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook sender: %w", err)
+		// The error names the URL, which may carry the provider's token.
+		return errors.New("webhook sender: invalid webhook URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if s.Token != "" {
@@ -142,7 +144,20 @@ func (s WebhookSender) Send(ctx context.Context, m Message) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook sender: %w", err)
+		// net/http's error names the URL, which may carry the provider's
+		// token, and it ends up in a log line: keep only what went wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+			if ue.Timeout() {
+				return errors.New("webhook sender: provider timed out")
+			}
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			return fmt.Errorf("webhook sender: provider unreachable (%s)", oe.Op)
+		}
+		return errors.New("webhook sender: provider unreachable")
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

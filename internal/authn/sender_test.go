@@ -191,3 +191,26 @@ func TestSMTPSenderHonoursContext(t *testing.T) {
 		t.Fatalf("silent server: %v after %s", err, time.Since(start))
 	}
 }
+
+// REQ: AUTH-2
+// The SMS webhook's URL may carry the provider's token: a failed delivery's
+// error, which the caller logs, never names it.
+func TestWebhookSenderErrorHidesURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	u := srv.URL + "/send?token=s3cr3t-provider-token"
+	srv.Close() // unreachable from now on
+	s := WebhookSender{URL: u, Client: &http.Client{Timeout: time.Second}}
+	err := s.Send(context.Background(), Message{Channel: FactorSMS, To: "+31600000000", Body: "code 12345678"})
+	if err == nil {
+		t.Fatal("delivery to a closed server succeeded")
+	}
+	for _, secret := range []string{"s3cr3t-provider-token", "/send", "12345678"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Fatalf("error %q names %q", err, secret)
+		}
+	}
+	bad := WebhookSender{URL: "https://sms.example.invalid/\x7fsend?token=s3cr3t-provider-token"}
+	if err := bad.Send(context.Background(), Message{Channel: FactorSMS, To: "+31600000000", Body: "x"}); err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("bad URL: %v", err)
+	}
+}
