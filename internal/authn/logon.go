@@ -529,7 +529,11 @@ func (s *Service) alertOnBurst(ctx context.Context, e event, g gate) error {
 // unknown user name). The typed user name goes into the detail only, which
 // never leaves the queue. A failed write is returned, not dropped.
 func (s *Service) securityEvent(ctx context.Context, kind string, e event, detail string) error {
-	q := alert.Entry{TenantID: s.tenantOf(ctx, e), Kind: kind, AccountID: e.accountID, Source: e.source, Detail: detail}
+	tenant, err := s.tenantOf(ctx, e)
+	if err != nil {
+		return fmt.Errorf("security event: %w", err)
+	}
+	q := alert.Entry{TenantID: tenant, Kind: kind, AccountID: e.accountID, Source: e.source, Detail: detail}
 	if e.username != "" {
 		q.Detail += " (user name " + e.username + ")"
 	}
@@ -540,13 +544,17 @@ func (s *Service) securityEvent(ctx context.Context, kind string, e event, detai
 	return s.auditEvent(ctx, e, kind)
 }
 
-// tenantOf is the tenant of the event's account, "" when there is none.
-func (s *Service) tenantOf(ctx context.Context, e event) string {
+// tenantOf is the tenant of the event's account, "" when there is none. A
+// failed look-up is an error, not "": the event would otherwise land in the
+// operators' queue, unseen by the tenant's officer and read by staff of no
+// tenant.
+func (s *Service) tenantOf(ctx context.Context, e event) (string, error) {
 	if e.tenantID != "" || e.accountID == "" {
-		return e.tenantID
+		return e.tenantID, nil
 	}
-	if a, err := s.ids.Account(ctx, e.accountID); err == nil {
-		return a.TenantID
+	a, err := s.ids.Account(ctx, e.accountID)
+	if err != nil {
+		return "", fmt.Errorf("tenant of account: %w", err)
 	}
-	return ""
+	return a.TenantID, nil
 }

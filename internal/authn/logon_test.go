@@ -508,3 +508,26 @@ func TestAssuranceTable(t *testing.T) {
 		t.Error("SMS reaches the health-data level")
 	}
 }
+
+// REQ: LOG-9
+// A security event whose account's tenant cannot be read fails instead of
+// landing in the operators' queue, where the tenant's officer never sees it
+// and staff of no tenant would.
+func TestSecurityEventNeedsItsTenant(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, password.TestParams())
+		ctx := context.Background()
+		since := f.clock.Now()
+		err := f.svc.securityEvent(ctx, "account-attack", event{accountID: "acc-unreadable", username: "someone", source: "192.0.2.40"}, "burst")
+		if err == nil {
+			t.Fatal("security event raised without its account's tenant")
+		}
+		evs, err := f.securityEvents(ctx, "", since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 0 {
+			t.Fatalf("operators' queue got %d events of an account it cannot place", len(evs))
+		}
+	})
+}
