@@ -213,6 +213,14 @@ func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	self, _ := url.Parse(s.d.BaseURL + r.URL.RequestURI())
 	if !found {
+		// A BSN nobody has is decided (and logged, LOG-1) like one that is
+		// registered: a lookup that names no patient, refused. Else the log
+		// would show only the probes that hit.
+		_, err := s.d.Access.Decide(r.Context(), c.Subject, access.Request{Action: access.Search, Purpose: purposeOf(c)})
+		if err != nil && !access.IsDenied(err) {
+			s.failed(w, r, err)
+			return
+		}
 		writeBundle(w, fhir.NewSearchset(0, fhir.PageLinks(self, offset, count, 0)...))
 		return
 	}

@@ -58,3 +58,31 @@ func TestPatientCreateIsNoBSNProbe(t *testing.T) {
 		}
 	})
 }
+
+// REQ: LOG-1 — a Patient search by BSN is logged whether the BSN is
+// registered or not: a subject who may not see the patient gets the same
+// empty bundle for both, and both lookups are in the access log as refused.
+// (Before, a BSN nobody has was answered without a decision and left no
+// trace.)
+func TestPatientSearchByBSNIsLogged(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newFHIRWorld(t, db)
+		const unregistered = "111222333"
+		search := func(bsn string) string {
+			return "/fhir/Patient?identifier=http://fhir.nl/fhir/NamingSystem/bsn|" + bsn
+		}
+		// gp2 is a professional without a relationship with the patient.
+		known, kb := w.do("GET", search(w.bsn), w.gp2, "")
+		unknown, ub := w.do("GET", search(unregistered), w.gp2, "")
+		if known.StatusCode != 200 || unknown.StatusCode != 200 || parseBundle(t, kb).Total != 0 || parseBundle(t, ub).Total != 0 {
+			t.Fatalf("registered BSN %d %s, unregistered %d %s", known.StatusCode, kb, unknown.StatusCode, ub)
+		}
+		evs, err := w.audit.Query(t.Context(), audit.Filter{TenantID: w.tenantID, UserID: w.gp2ID, Action: audit.ActionSearch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 || evs[0].Outcome != audit.OutcomeDenied || evs[1].Outcome != audit.OutcomeDenied {
+			t.Fatalf("BSN lookups in the log: %+v", evs)
+		}
+	})
+}
