@@ -468,7 +468,9 @@ func (s *Service) ConfirmContact(ctx context.Context, accountID, contactID, code
 		FactorEmail: {"een e-mailadres voor codes toegevoegd", "an e-mail address for codes was added"}}[channel]
 	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-enrolled", factor: channel, ref: contactID, nl: what[0], en: what[1]}); err != nil {
 		// Unlogged, the address must not count as a factor.
-		_, _ = s.db.ExecContext(ctx, `UPDATE contact_factors SET verified_at = NULL WHERE id = $1`, contactID)
+		if _, uerr := s.db.ExecContext(ctx, `UPDATE contact_factors SET verified_at = NULL WHERE id = $1`, contactID); uerr != nil {
+			return false, fmt.Errorf("confirm contact: %w (and the unlogged contact %s is still verified: %v)", err, contactID, uerr)
+		}
 		return false, fmt.Errorf("confirm contact: %w", err)
 	}
 	return true, nil

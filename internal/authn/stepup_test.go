@@ -351,3 +351,43 @@ func TestWeakLogonIsNoStepUp(t *testing.T) {
 		}
 	})
 }
+
+// failUpdates makes every update of table fail.
+func failUpdates(t *testing.T, db *store.DB, table string) {
+	t.Helper()
+	var stmts []string
+	if db.Dialect() == store.SQLite {
+		stmts = []string{`CREATE TRIGGER failupd_` + table + ` BEFORE UPDATE ON ` + table + ` BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
+	} else {
+		stmts = []string{
+			`CREATE FUNCTION failupd_` + table + `() RETURNS trigger AS 'BEGIN RAISE EXCEPTION ''disk full''; END' LANGUAGE plpgsql`,
+			`CREATE TRIGGER failupd_` + table + ` BEFORE UPDATE ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION failupd_` + table + `()`,
+		}
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// REQ: LOG-3, AUTH-2
+// When an enrolment cannot be logged and the credential cannot be revoked
+// either, the error says that an unlogged credential is still there, so the
+// report that follows is not the ordinary "could not enrol".
+func TestUnloggedEnrolmentLeftBehindIsReported(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, password.TestParams())
+		ctx := context.Background()
+		u := f.addUser(t, "unlogged.enrol", identity.KindProfessional, 3, true, string(access.RoleProfessional))
+		f.svc.settings.Audit = failingAudit{fail: func(e audit.Event) bool { return strings.HasPrefix(e.Reason, "factor-enrolled") }}
+		failUpdates(t, db, "totp_credentials")
+		_, secret, err := f.svc.EnrollTOTP(ctx, u.id, u.name)
+		if err == nil || secret != "" {
+			t.Fatalf("unlogged enrolment: %q %v", secret, err)
+		}
+		if !strings.Contains(err.Error(), "revoking the unlogged credential") {
+			t.Fatalf("error does not report the credential left behind: %v", err)
+		}
+	})
+}

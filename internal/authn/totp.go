@@ -53,7 +53,9 @@ func (s *Service) EnrollTOTP(ctx context.Context, accountID, accountName string)
 		nl: "een authenticator-app toegevoegd", en: "an authenticator app was added"}); err != nil {
 		// Unlogged, it must not work: the secret is not handed out, and the
 		// credential is revoked as far as the database still answers.
-		_, _ = s.db.ExecContext(ctx, `UPDATE totp_credentials SET revoked_at = $1 WHERE id = $2`, clock.Micros(s.clock.Now()), id)
+		if _, uerr := s.db.ExecContext(ctx, `UPDATE totp_credentials SET revoked_at = $1 WHERE id = $2`, clock.Micros(s.clock.Now()), id); uerr != nil {
+			return "", "", fmt.Errorf("enrol totp: %w (and revoking the unlogged credential %s failed: %v)", err, id, uerr)
+		}
 		return "", "", fmt.Errorf("enrol totp: %w", err)
 	}
 	return key.URL(), key.Secret(), nil

@@ -437,7 +437,9 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, sess Session, 
 	}
 	if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-enrolled", factor: FactorWebAuthn, ref: id + " " + name,
 		nl: "een beveiligingssleutel of passkey toegevoegd", en: "a security key or passkey was added", source: source}); err != nil {
-		_, _ = s.db.ExecContext(ctx, `UPDATE webauthn_credentials SET revoked_at = $1 WHERE id = $2`, clock.Micros(s.clock.Now()), id)
+		if _, uerr := s.db.ExecContext(ctx, `UPDATE webauthn_credentials SET revoked_at = $1 WHERE id = $2`, clock.Micros(s.clock.Now()), id); uerr != nil {
+			return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w (and revoking the unlogged key %s failed: %v)", err, id, uerr)
+		}
 		return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
 	}
 	return WebAuthnCredential{ID: id, Name: name, AAGUID: formatAAGUID(aaguid), Transports: transports,
