@@ -2,6 +2,7 @@ package fhirapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,6 +24,18 @@ import (
 // logged; reading the log is logged before any line is released.
 func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c caller) {
 	if c.Subject.Role() != access.RolePerson {
+		// Refused, and logged like any refused reading of a patient's log
+		// (DecideLogRead denies every role but a person's and logs it). For
+		// staff, reading a log is healthcare operations, not treatment.
+		if pid := strings.TrimPrefix(r.URL.Query().Get("patient"), "Patient/"); pid != "" {
+			if _, err := s.d.Access.DecideLogRead(r.Context(), c.Subject, access.LogScope{PatientID: pid, Purpose: "HOPERAT"}); !access.IsDenied(err) {
+				if err == nil {
+					err = errors.New("log read of a patient allowed for a role other than person")
+				}
+				s.failed(w, r, err)
+				return
+			}
+		}
 		outcome(w, r, http.StatusForbidden, fhir.CodeForbidden,
 			"this is the person's view of their own log; log inspection is GET /api/v1/audit for the security officer")
 		return

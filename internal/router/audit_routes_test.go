@@ -548,3 +548,24 @@ func TestAuditInspectionStaysInTenant(t *testing.T) {
 		}
 	})
 }
+
+// REQ: LOG-1, LOG-4
+// Staff asking for a patient's AuditEvents through the person's view are
+// refused as before, and the refusal is in the access log like every other
+// refused reading of a patient's log. (Before, it left no trace.)
+func TestPersonViewRefusalOfStaffIsLogged(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		p, _ := e.patient(e.tenantA)
+		for _, role := range []access.Role{access.RoleProfessional, access.RoleSecurityOfficer} {
+			u := e.login(e.tenantA, role)
+			if resp, b := e.do(u, "GET", "/fhir/AuditEvent?patient="+p, ""); resp.StatusCode != http.StatusForbidden || !isOutcome(b, "") {
+				t.Fatalf("%s on the person's view: %d %s", role, resp.StatusCode, b)
+			}
+			evs, err := e.log.Query(e.ctx, audit.Filter{TenantID: e.tenantA, PatientID: p, UserID: u.id, Action: audit.ActionLogRead})
+			if err != nil || len(evs) != 1 || evs[0].Outcome != audit.OutcomeDenied {
+				t.Fatalf("%s: refusal in the log: %+v %v", role, evs, err)
+			}
+		}
+	})
+}
