@@ -24,9 +24,27 @@ import (
 // FHIR (LOG-4). Every query and export of the log is itself logged, before
 // any line is released.
 func (s *Server) auditRoutes(mux *http.ServeMux) {
-	officer := []access.Role{access.RoleSecurityOfficer}
-	mux.HandleFunc("GET /api/v1/audit", s.as(officer, s.auditSearch))
-	mux.HandleFunc("GET /api/v1/audit/export", s.as(officer, s.auditExport))
+	mux.HandleFunc("GET /api/v1/audit", s.logReader(s.auditSearch))
+	mux.HandleFunc("GET /api/v1/audit/export", s.logReader(s.auditExport))
+}
+
+// logReader lets only a subject that DecideLogRead allows to inspect the
+// tenant's log reach h: a security officer whose role is current. A refusal
+// is logged there, like every refused reading of the log (LOG-1, LOG-5);
+// the handler decides again when it opens the reading.
+func (s *Server) logReader(h sessionHandler) http.HandlerFunc {
+	return s.withSession(func(w http.ResponseWriter, r *http.Request, c caller) {
+		_, err := s.d.Access.DecideLogRead(r.Context(), c.Subject, access.LogScope{})
+		if access.IsDenied(err) {
+			httpx.Problem(w, r, http.StatusForbidden, "Forbidden", "only a security officer inspects the access log")
+			return
+		}
+		if err != nil {
+			s.auditFailed(w, r, err)
+			return
+		}
+		h(w, r, c)
+	})
 }
 
 const (

@@ -569,3 +569,26 @@ func TestPersonViewRefusalOfStaffIsLogged(t *testing.T) {
 		}
 	})
 }
+
+// REQ: LOG-1, LOG-5
+// Anyone but a security officer is refused the inspection API as before,
+// and each refusal is in the access log as a refused log read. (Before,
+// the role check refused it without a trace.)
+func TestInspectionRefusalIsLogged(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		for _, role := range []access.Role{access.RoleProfessional, access.RoleAppAdmin, access.RolePerson} {
+			u := e.login(e.tenantA, role)
+			for _, path := range []string{"/api/v1/audit", "/api/v1/audit/export"} {
+				resp, b := e.do(u, "GET", path, "")
+				if resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+					t.Fatalf("%s %s: %d %s", role, path, resp.StatusCode, b)
+				}
+			}
+			evs, err := e.log.Query(e.ctx, audit.Filter{TenantID: e.tenantA, UserID: u.id, Action: audit.ActionLogRead})
+			if err != nil || len(evs) != 2 || evs[0].Outcome != audit.OutcomeDenied || evs[1].Outcome != audit.OutcomeDenied {
+				t.Fatalf("%s: refusals in the log: %+v %v", role, evs, err)
+			}
+		}
+	})
+}

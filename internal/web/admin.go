@@ -34,8 +34,22 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /security/emergencies", s.authed(s.role(s.emergencyReview, access.RoleSecurityOfficer)))
 	mux.HandleFunc("GET /security/events", s.authed(s.role(s.securityEvents, access.RoleSecurityOfficer)))
 	s.operatorRoutes(mux)
-	mux.HandleFunc("GET /security/audit", s.authed(s.role(s.auditSearch, access.RoleSecurityOfficer)))
-	mux.HandleFunc("GET /security/audit/export", s.authed(s.role(s.auditExport, access.RoleSecurityOfficer)))
+	mux.HandleFunc("GET /security/audit", s.authed(s.logReader(s.auditSearch)))
+	mux.HandleFunc("GET /security/audit/export", s.authed(s.logReader(s.auditExport)))
+}
+
+// logReader limits a page to subjects that access.DecideLogRead allows to
+// inspect the tenant's log (a security officer whose role is current); a
+// refusal is logged there, like every refused reading of the log (LOG-1,
+// LOG-5). The page decides again when it opens the reading.
+func (s *server) logReader(h sessionHandler) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+		if _, err := s.d.Access.DecideLogRead(r.Context(), c.subject, access.LogScope{}); err != nil {
+			s.readFailed(w, r, err)
+			return
+		}
+		h(w, r, c)
+	}
 }
 
 // role limits a page to sessions acting in one of roles, checked by access

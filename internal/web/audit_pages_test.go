@@ -169,3 +169,21 @@ func TestAuditPagesOverHTTP(t *testing.T) {
 		t.Fatalf("names on request: %d", code)
 	}
 }
+
+// REQ: LOG-1, LOG-5
+// The officer's log pages refuse anyone else as before, and the refusal is
+// in the access log as a refused log read.
+func TestAuditPageRefusalIsLogged(t *testing.T) {
+	e := newPageEnv(t)
+	tenant := e.tenant("Praktijk A")
+	admin := e.login(tenant, identity.KindAdmin, access.RoleAppAdmin)
+	for _, path := range []string{"/security/audit?search=1", "/security/audit/export?format=json"} {
+		if code, _ := e.page(admin, path, nil, false); code != http.StatusForbidden {
+			t.Fatalf("admin on %s: %d", path, code)
+		}
+	}
+	evs, err := e.log.Query(e.ctx, audit.Filter{TenantID: tenant, UserID: admin.subj.AccountID(), Action: audit.ActionLogRead})
+	if err != nil || len(evs) != 2 || evs[0].Outcome != audit.OutcomeDenied || evs[1].Outcome != audit.OutcomeDenied {
+		t.Fatalf("refusals in the log: %+v %v", evs, err)
+	}
+}
