@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pquerna/otp/totp"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/config"
+	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+)
+
+// cliFixture runs subcommands on one data directory (and database).
+type cliFixture struct{ getenv func(string) string }
+
+func newCLIFixture(t *testing.T, dialect string) *cliFixture {
+	data := t.TempDir()
+	vars := map[string]string{"ZK_DATA_DIR": data, "ZK_DATABASE_URL": filepath.Join(data, "zk.db")}
+	if dialect == "postgres" {
+		vars["ZK_DATABASE_URL"] = storetest.PostgresURL(t)
+	}
+	return &cliFixture{getenv: func(k string) string { return vars[k] }}
+}
+
+func (f *cliFixture) run(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(context.Background(), env{stdout: &out, stderr: &errb, getenv: f.getenv}, args)
+	return code, out.String(), errb.String()
+}
+
+func (f *cliFixture) must(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errs := f.run(args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errs)
+	}
+	return out
+}
+
+func dialects() []string {
+	if os.Getenv("ZK_TEST_POSTGRES_DSN") != "" {
+		return []string{"sqlite", "postgres"}
+	}
+	return []string{"sqlite"}
+}
+
+var (
+	tenantIDRe = regexp.MustCompile(`tenant (t-[a-z2-7]+) created`)
+	codeRe     = regexp.MustCompile(`activation code: (\S+)`)
+	letterRe   = regexp.MustCompile(`sealed letter (\S+):`)
+	secretLine = regexp.MustCompile(`(?m)^    ([A-Z2-7-]+)$`)
+)
+
+// REQ: ID-6, AUTH-8, LOG-1
+func TestTenantCommands(t *testing.T) {
+	for _, d := range dialects() {
+		t.Run(d, func(t *testing.T) {
+			f := newCLIFixture(t, d)
+			// Bad input: a clear error naming the field, nothing created.
+			for _, args := range [][]string{
+				{"tenant", "create", "--name", "X", "--ura", "12"},
+				{"tenant", "create", "--ura", "90000001"},
+				{"tenant", "create", "--name", "X", "--ura", "90000001", "--agb", "abc"},
+			} {
+				if code, _, errs := f.run(args...); code != 2 || !strings.Contains(errs, ": ") {
+					t.Errorf("%v: exit %d %q, want 2 and the field", args, code, errs)
+				}
+			}
+			out := f.must(t, "tenant", "create", "--name", "Huisartsenpraktijk De Eik", "--ura", "90000123", "--agb=01000123")
+			m := tenantIDRe.FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("create said %q", out)
+			}
+			tid := m[1]
+			if code, _, errs := f.run("tenant", "create", "--name", "Tweede", "--ura", "90000123"); code != 2 || !strings.Contains(errs, "URA 90000123: already registered") {
+				t.Errorf("duplicate URA: exit %d %q", code, errs)
+			}
+			var list []struct {
+				ID, Name, URA string
+				Active        bool
+			}
+			if err := json.Unmarshal([]byte(f.must(t, "tenant", "list", "--json")), &list); err != nil || len(list) != 1 || list[0].ID != tid || list[0].URA != "90000123" || !list[0].Active {
+				t.Fatalf("list: %+v %v", list, err)
+			}
+			if code, _, errs := f.run("tenant", "invite-admin", tid, "--name", "Anna de Vries", "--email", "anna@eik.example"); code != 2 || !strings.Contains(errs, "verified-by") {
+				t.Errorf("invite without verified-by: %d %q", code, errs)
+			}
+			out = f.must(t, "tenant", "invite-admin", tid, "--name", "Anna de Vries", "--email", "anna@eik.example",
+				"--verified-by", "J. Bakker (paspoort gezien)", "--url", "https://zorg.example")
+			code, letter := codeRe.FindStringSubmatch(out), letterRe.FindStringSubmatch(out)
+			if code == nil || letter == nil || !strings.Contains(out, "https://zorg.example/activate?code=") {
+				t.Fatalf("invite-admin said %q", out)
+			}
+			b, err := os.ReadFile(letter[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			secret := secretLine.FindSubmatch(b)
+			if secret == nil || strings.Contains(out, string(secret[1])) {
+				t.Fatalf("the secret must be in the letter only:\n%s\n%s", out, b)
+			}
+			// Activate through the same service the server uses, then log on.
+			a := f.open(t)
+			defer a.Close()
+			ctx := context.Background()
+			svc := a.onboarding("https://zorg.example", 0)
+			const pw = "paarse olifant danst op het ijs 7"
+			enr, err := svc.StartActivation(ctx, code[1], string(secret[1]), pw, "127.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := totp.GenerateCode(enr.Secret, a.clock.Now())
+			if _, err := svc.CompleteActivation(ctx, code[1], string(secret[1]), c, "127.0.0.1"); err != nil {
+				t.Fatal(err)
+			}
+			evs, err := a.audit.Query(ctx, audit.Filter{TenantID: tid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var byOS int
+			for _, ev := range evs {
+				if strings.HasPrefix(ev.UserID, "os:") && strings.HasPrefix(ev.SourceApp, "zorgkluis tenant ") {
+					byOS++
+				}
+			}
+			if byOS < 2 {
+				t.Errorf("%d events with the operator's OS identity, want create and invite-admin", byOS)
+			}
+			f.must(t, "tenant", "deactivate", tid)
+			if !strings.Contains(f.must(t, "tenant", "list"), "deactivated") {
+				t.Error("list does not show the deactivation")
+			}
+		})
+	}
+}
+
+func (f *cliFixture) open(t *testing.T) *app {
+	t.Helper()
+	cfg, err := config.Load("test", nil, f.getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
