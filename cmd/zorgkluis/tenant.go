@@ -130,7 +130,7 @@ func runTenant(ctx context.Context, e env, args []string) int {
 // the server use it.
 func (a *app) onboarding(baseURL string, ttl time.Duration) *onboard.Service {
 	return onboard.New(onboard.Config{DB: a.db, IDs: a.ids, Authn: a.authn, Audit: a.audit, Clock: a.clock,
-		Sender: senderFrom(a.cfg, a.log), LetterDir: filepath.Join(a.cfg.DataDir, "letters"), BaseURL: baseURL, TTL: ttl})
+		Sender: a.sender, LetterDir: filepath.Join(a.cfg.DataDir, "letters"), BaseURL: baseURL, TTL: ttl})
 }
 
 func tenantAction(ctx context.Context, e env, cfg config.Config, action string, pos []string, f map[string]string) error {

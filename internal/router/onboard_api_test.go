@@ -1,0 +1,168 @@
+package router_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/onboard"
+	"github.com/zorgkluis/zorgkluis/internal/router"
+	"github.com/zorgkluis/zorgkluis/internal/store"
+	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+	"github.com/zorgkluis/zorgkluis/internal/testkit"
+)
+
+var letterSecret = regexp.MustCompile(`(?m)^    ([A-Z2-7-]+)$`)
+
+func letterOf(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := letterSecret.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no secret in %s", path)
+	}
+	return string(m[1])
+}
+
+type onboardAPI struct {
+	srv *httptest.Server
+	clk *clock.Fake
+	kit *testkit.Kit
+}
+
+func (o onboardAPI) post(t *testing.T, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	hdr := []string{"Content-Type", "application/json"}
+	if token != "" {
+		hdr = append(hdr, "Authorization", "Bearer "+token)
+	}
+	resp, out := call(t, o.srv, "POST", path, string(b), hdr...)
+	var m map[string]any
+	_ = json.Unmarshal(out, &m)
+	return resp.StatusCode, m
+}
+
+// activate runs the activation through the API and returns the TOTP secret.
+func (o onboardAPI) activate(t *testing.T, code, secret, pw string) string {
+	t.Helper()
+	st, m := o.post(t, "/api/v1/activation", "", map[string]string{"code": code, "secret": secret, "password": pw})
+	if st != 200 {
+		t.Fatalf("activation: %d %v", st, m)
+	}
+	totpSecret := m["totp_secret"].(string)
+	c, _ := totp.GenerateCode(totpSecret, o.clk.Now())
+	if st, m := o.post(t, "/api/v1/activation/complete", "", map[string]string{"code": code, "secret": secret, "totp": c}); st != 200 || m["active"] != true {
+		t.Fatalf("complete: %d %v", st, m)
+	}
+	return totpSecret
+}
+
+// logon logs on through the API with password and TOTP.
+func (o onboardAPI) logon(t *testing.T, user, pw, totpSecret string) string {
+	t.Helper()
+	o.clk.Advance(31 * time.Second) // a fresh TOTP step
+	_, m := o.post(t, "/api/v1/logon", "", map[string]string{"username": user, "password": pw})
+	c, _ := totp.GenerateCode(totpSecret, o.clk.Now())
+	st, m := o.post(t, "/api/v1/logon/totp", "", map[string]string{"attempt": fmt.Sprint(m["attempt"]), "code": c})
+	if st != 200 {
+		t.Fatalf("log on %s: %d %v", user, st, m)
+	}
+	return m["token"].(string)
+}
+
+// REQ: ID-2, ID-6, AUTH-1, AUTH-5, AUTH-8
+func TestOnboardingAPI(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		kit := testkit.New(t, db, testkit.WithClock(clk))
+		letters := t.TempDir()
+		svc := onboard.New(onboard.Config{DB: db, IDs: kit.IDs, Authn: kit.Authn, Audit: kit.Audit, Clock: clk, LetterDir: letters, BaseURL: "https://localhost"})
+		o := onboardAPI{srv: serve(t, kit, func(d *router.Deps) { d.Onboard = svc }), clk: clk, kit: kit}
+
+		opAcc, err := kit.IDs.CreateAccount(ctx, identity.Account{Kind: identity.KindOperator, Username: "op", DisplayName: "Operator", RegistrationMethod: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kit.IDs.GrantRole(ctx, opAcc.ID, string(access.RoleOperator), "set-up"); err != nil {
+			t.Fatal(err)
+		}
+		op := kit.LogOn(t, opAcc.ID, "op").Token
+
+		if st, _ := o.post(t, "/api/v1/tenants", "", map[string]string{"name": "X", "ura": "90000123"}); st != 401 {
+			t.Errorf("without session: %d", st)
+		}
+		if st, m := o.post(t, "/api/v1/tenants", op, map[string]string{"name": "X", "ura": "123"}); st != 400 {
+			t.Errorf("bad URA: %d %v", st, m)
+		}
+		st, m := o.post(t, "/api/v1/tenants", op, map[string]string{"name": "Praktijk De Eik", "ura": "90000123", "agb": "01000123"})
+		if st != 201 {
+			t.Fatalf("create tenant: %d %v", st, m)
+		}
+		tid := m["id"].(string)
+		if st, m := o.post(t, "/api/v1/tenants", op, map[string]string{"name": "Ander", "ura": "90000123"}); st != 409 {
+			t.Errorf("duplicate URA: %d %v", st, m)
+		}
+		st, m = o.post(t, "/api/v1/tenants/"+tid+"/admins", op, map[string]any{"name": "Anna de Vries", "email": "anna@eik.example",
+			"registration_method": 3, "verified_by": "operator, passport seen", "deliver": "letter"})
+		if st != 201 {
+			t.Fatalf("invite admin: %d %v", st, m)
+		}
+		code, secret := m["code"].(string), letterOf(t, m["letter"].(string))
+
+		// Bad activations: a guessed code, a weak password; one clear 4xx each.
+		if st, m := o.post(t, "/api/v1/activation", "", map[string]string{"code": "AAAA-BBBB", "secret": secret, "password": "paarse olifant danst op het ijs 7"}); st != 400 {
+			t.Errorf("guessed code: %d %v", st, m)
+		}
+		if st, m := o.post(t, "/api/v1/activation", "", map[string]string{"code": code, "secret": secret, "password": "welkom123"}); st != 422 {
+			t.Errorf("weak password: %d %v", st, m)
+		}
+		if st, m := o.post(t, "/api/v1/activation", "", map[string]string{"code": code, "secret": secret, "password": "x", "extra": "y"}); st != 400 {
+			t.Errorf("unknown field: %d %v", st, m)
+		}
+		const adminPW = "paarse olifant danst op het ijs 7"
+		adminTOTP := o.activate(t, code, secret, adminPW)
+		if st, m := o.post(t, "/api/v1/activation", "", map[string]string{"code": code, "secret": secret, "password": adminPW}); st != 400 {
+			t.Errorf("reused code: %d %v", st, m)
+		}
+		admin := o.logon(t, "anna@eik.example", adminPW, adminTOTP)
+
+		// The admin is no operator; the admin invites a professional of their tenant.
+		if st, _ := o.post(t, "/api/v1/tenants", admin, map[string]string{"name": "Y", "ura": "90000124"}); st != 403 {
+			t.Errorf("admin creates a tenant: %d", st)
+		}
+		if st, m := o.post(t, "/api/v1/accounts", admin, map[string]any{"name": "Dr. P. Jansen", "email": "p@eik.example", "registration_method": 3,
+			"verified_by": "Anna de Vries, BIG-register checked", "deliver": "letter", "big": "123"}); st != 400 {
+			t.Errorf("bad BIG: %d %v", st, m)
+		}
+		st, m = o.post(t, "/api/v1/accounts", admin, map[string]any{"name": "Dr. P. Jansen", "email": "p@eik.example", "registration_method": 3,
+			"verified_by": "Anna de Vries, BIG-register checked", "deliver": "letter", "big": "12345678901", "function": "huisarts"})
+		if st != 201 {
+			t.Fatalf("invite professional: %d %v", st, m)
+		}
+		acc, err := kit.IDs.Account(ctx, m["account_id"].(string))
+		if err != nil || acc.TenantID != tid || acc.Kind != identity.KindProfessional || acc.VerifiedBy == "" {
+			t.Fatalf("professional %+v %v", acc, err)
+		}
+		if roles, _ := kit.IDs.Roles(ctx, acc.ID); len(roles) != 0 {
+			t.Errorf("professional invited with roles %v; the first role needs approval (AZ-7)", roles)
+		}
+		proTOTP := o.activate(t, m["code"].(string), letterOf(t, m["letter"].(string)), "groene kikker springt over de sloot 9")
+		if proTOTP == "" {
+			t.Fatal("no TOTP")
+		}
+	})
+}
