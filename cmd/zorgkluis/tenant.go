@@ -27,12 +27,15 @@ Actions:
   deactivate TENANT     end a tenant: every account of it is deactivated at once
   invite-admin TENANT --name NAME --email EMAIL --verified-by WHO
                 [--registration-method 1..4] [--deliver letter|email|sms] [--phone NR]
-                [--url https://zorg.example]
+                [--url https://zorg.example] [--role application-admin|security-officer]
                         create the tenant's first administrator (a personal admin
                         account, AUTH-8) and print its one-time activation code and
                         link; the second secret goes by mail, SMS or a sealed letter
                         in DATA/letters (default: e-mail when smtp-addr is set,
                         otherwise a letter). Valid 72 hours (--invite-ttl), once.
+                        Invite the security officer the same way (--role
+                        security-officer): the second person who approves the
+                        admin's right requests (four eyes, AZ-7).
 
 Every action is logged with your operating-system user name. The other flags
 are those of "zorgkluis migrate" (--data, --database, --config).`
@@ -96,7 +99,7 @@ func runTenant(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "zorgkluis tenant: unknown action %q\n\n%s\n", action, tenantUsage)
 		return 2
 	}
-	local, rest, err := localFlags(args[1:], []string{"name", "ura", "agb", "email", "verified-by", "registration-method", "deliver", "phone", "url", "invite-ttl"}, []string{"json"})
+	local, rest, err := localFlags(args[1:], []string{"name", "ura", "agb", "email", "verified-by", "registration-method", "deliver", "phone", "url", "invite-ttl", "role"}, []string{"json"})
 	if err == nil && len(rest) < n {
 		err = fmt.Errorf("needs %d argument(s)", n)
 	}
@@ -209,12 +212,16 @@ func tenantAction(ctx context.Context, e env, cfg config.Config, action string, 
 				deliver = onboard.DeliverEmail
 			}
 		}
+		role := f["role"]
+		if role == "" {
+			role = string(access.RoleAppAdmin)
+		}
 		inv, err := svc.CreateInvitation(ctx, actor, onboard.Invite{TenantID: pos[0], Kind: identity.KindAdmin, Name: f["name"], Email: f["email"],
-			Phone: f["phone"], RegistrationMethod: method, VerifiedBy: f["verified-by"], Deliver: deliver, Role: string(access.RoleAppAdmin)})
+			Phone: f["phone"], RegistrationMethod: method, VerifiedBy: f["verified-by"], Deliver: deliver, Role: role})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "administrator %s invited (account %s, role %s)\n", inv.Username, inv.AccountID, access.RoleAppAdmin)
+		fmt.Fprintf(e.stdout, "administrator %s invited (account %s, role %s)\n", inv.Username, inv.AccountID, role)
 		fmt.Fprintf(e.stdout, "activation code: %s\nactivation link: %s\nvalid until:     %s (once)\n", inv.Code, inv.Link, inv.Expires.UTC().Format(time.RFC3339))
 		if inv.Letter != "" {
 			fmt.Fprintf(e.stdout, "the secret is in the sealed letter %s: print it, hand it over or post it, then delete the file\n", inv.Letter)

@@ -109,6 +109,7 @@ func (s *Server) deactivateTenant(w http.ResponseWriter, r *http.Request, c call
 
 type inviteRequest struct {
 	Kind               string `json:"kind,omitempty"` // accounts: professional (default) or admin
+	Role               string `json:"role,omitempty"` // tenants' admins: application-admin (default) or security-officer
 	Name               string `json:"name"`
 	Email              string `json:"email"`
 	Phone              string `json:"phone,omitempty"`
@@ -139,15 +140,19 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request, c caller, in onb
 	httpx.WriteJSON(w, http.StatusCreated, invitationJSON{inv.AccountID, inv.Username, inv.Code, inv.Link, inv.Expires, inv.Letter})
 }
 
-// inviteAdmin: the operator invites a tenant's first administrator, who
-// gets the application-admin role with the invitation (AUTH-8).
+// inviteAdmin: the operator invites a tenant's first administrator (or
+// its security officer), who gets that role with the invitation (AUTH-8).
 func (s *Server) inviteAdmin(w http.ResponseWriter, r *http.Request, c caller) {
 	var req inviteRequest
 	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
+	role := req.Role
+	if role == "" {
+		role = string(access.RoleAppAdmin)
+	}
 	s.invite(w, r, c, onboard.Invite{TenantID: r.PathValue("tenant"), Kind: identity.KindAdmin, Name: req.Name, Email: req.Email, Phone: req.Phone,
-		RegistrationMethod: req.RegistrationMethod, VerifiedBy: req.VerifiedBy, Deliver: req.Deliver, Role: string(access.RoleAppAdmin)})
+		RegistrationMethod: req.RegistrationMethod, VerifiedBy: req.VerifiedBy, Deliver: req.Deliver, Role: role})
 }
 
 // inviteStaff: an application admin invites a professional or staff

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
@@ -276,9 +277,11 @@ type Invite struct {
 	PatientID          string                 // persons: the record the account is linked to
 	Deliver            string                 // DeliverEmail, DeliverSMS or DeliverLetter
 	// Role is granted at once, by the actor: only for the first
-	// administrator of a tenant, whom the operator creates (with no second
-	// admin yet, the operator's invitation is the approval). Every other
-	// role goes through access's rights with approval (AZ-7).
+	// application admin and security officer of a tenant, whom the operator
+	// creates (with nobody in the tenant yet, the operator's invitation is
+	// the approval). Every other role goes through access's rights with a
+	// second person's approval (AZ-7): the security officer approves what
+	// the single admin requests.
 	Role string
 }
 
@@ -347,8 +350,8 @@ func (s *Service) CreateInvitation(ctx context.Context, actor audit.Event, in In
 		return Invitation{}, bad("patient", "a person's account is linked to their record")
 	case in.Kind != identity.KindPerson && in.PatientID != "":
 		return Invitation{}, bad("patient", "only a person's account is linked to a record")
-	case in.Role != "" && in.Kind != identity.KindAdmin:
-		return Invitation{}, bad("role", "only the first administrator gets a role with the invitation")
+	case in.Role != "" && (in.Kind != identity.KindAdmin || (in.Role != string(access.RoleAppAdmin) && in.Role != string(access.RoleSecurityOfficer))):
+		return Invitation{}, bad("role", "only a tenant's first administrators get a role with the invitation: application-admin or security-officer")
 	case in.Deliver == DeliverSMS && in.Phone == "":
 		return Invitation{}, bad("phone", "required for delivery by SMS")
 	}

@@ -83,7 +83,7 @@ func (o onboardAPI) logon(t *testing.T, user, pw, totpSecret string) string {
 	return m["token"].(string)
 }
 
-// REQ: ID-2, ID-6, AUTH-1, AUTH-5, AUTH-8
+// REQ: ID-2, ID-6, AUTH-1, AUTH-5, AUTH-6, AUTH-8, AZ-7
 func TestOnboardingAPI(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -160,9 +160,34 @@ func TestOnboardingAPI(t *testing.T) {
 		if roles, _ := kit.IDs.Roles(ctx, acc.ID); len(roles) != 0 {
 			t.Errorf("professional invited with roles %v; the first role needs approval (AZ-7)", roles)
 		}
-		proTOTP := o.activate(t, m["code"].(string), letterOf(t, m["letter"].(string)), "groene kikker springt over de sloot 9")
-		if proTOTP == "" {
-			t.Fatal("no TOTP")
+		const proPW = "groene kikker springt over de sloot 9"
+		proTOTP := o.activate(t, m["code"].(string), letterOf(t, m["letter"].(string)), proPW)
+
+		// The first role goes through four eyes (AZ-7): the single admin
+		// requests, the security officer the operator invited approves.
+		st, m = o.post(t, "/api/v1/tenants/"+tid+"/admins", op, map[string]any{"name": "Sam Veilig", "email": "so@eik.example",
+			"registration_method": 3, "verified_by": "operator, passport seen", "deliver": "letter", "role": "security-officer"})
+		if st != 201 {
+			t.Fatalf("invite officer: %d %v", st, m)
+		}
+		const soPW = "blauwe reiger vangt een vis 3"
+		officer := o.logon(t, "so@eik.example", soPW, o.activate(t, m["code"].(string), letterOf(t, m["letter"].(string)), soPW))
+		st, m = o.post(t, "/api/v1/rights/requests", admin, map[string]any{"account_id": acc.ID, "role": "professional", "reason": "new GP, contract signed"})
+		if st != 201 {
+			t.Fatalf("right request: %d %v", st, m)
+		}
+		rr := m["id"].(string)
+		if st, m := o.post(t, "/api/v1/rights/requests/"+rr+"/decision", admin, map[string]any{"approve": true}); st != 403 {
+			t.Errorf("the requester approves: %d %v", st, m)
+		}
+		if st, m := o.post(t, "/api/v1/rights/requests/"+rr+"/decision", officer, map[string]any{"approve": true, "note": "checked"}); st != 200 {
+			t.Fatalf("officer approves: %d %v", st, m)
+		}
+		pro := o.logon(t, "p@eik.example", proPW, proTOTP)
+		resp, b := call(t, o.srv, "GET", "/api/v1/session", "", "Authorization", "Bearer "+pro)
+		var sess struct{ Role, Assurance string }
+		if err := json.Unmarshal(b, &sess); err != nil || resp.StatusCode != 200 || sess.Role != "professional" || sess.Assurance != "hoog" {
+			t.Fatalf("professional's session: %d %s", resp.StatusCode, b)
 		}
 	})
 }
