@@ -7,6 +7,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
@@ -27,6 +28,8 @@ func (s *Server) onboardRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/tenants/{tenant}/deactivate", s.as(op, s.deactivateTenant))
 	mux.HandleFunc("POST /api/v1/tenants/{tenant}/admins", s.as(op, s.inviteAdmin))
 	mux.HandleFunc("POST /api/v1/accounts", s.as([]access.Role{access.RoleAppAdmin}, s.inviteStaff))
+	mux.HandleFunc("POST /api/v1/patients/{patient}/invitations", s.as([]access.Role{access.RoleProfessional}, s.invitePerson))
+	mux.HandleFunc("POST /api/v1/representatives", s.as([]access.Role{access.RoleAppAdmin}, s.inviteRepresentative))
 	mux.HandleFunc("POST /api/v1/activation", s.activationStart)
 	mux.HandleFunc("POST /api/v1/activation/complete", s.activationComplete)
 }
@@ -178,6 +181,58 @@ func (s *Server) inviteStaff(w http.ResponseWriter, r *http.Request, c caller) {
 		in.Professional = &identity.Professional{BIG: req.BIG, UZI: req.UZI, AGB: req.AGB, FunctionTitle: req.Function}
 	}
 	s.invite(w, r, c, in)
+}
+
+type personInviteRequest struct {
+	Name               string `json:"name"`
+	Email              string `json:"email"`
+	Phone              string `json:"phone,omitempty"`
+	BirthDate          string `json:"birth_date,omitempty"`
+	RegistrationMethod int    `json:"registration_method"`
+	VerifiedBy         string `json:"verified_by"`
+	Deliver            string `json:"deliver"`
+}
+
+// invitePerson: a professional of the patient's care, who has verified the
+// person's identity at the desk (or sends a letter), hands over an
+// activation code that links the new account to this record (AUTH-6:
+// the registration method sets the account's assurance level). The
+// professional must be allowed to update the patient's details; an
+// emergency grant does not count.
+func (s *Server) invitePerson(w http.ResponseWriter, r *http.Request, c caller) {
+	var req personInviteRequest
+	if !validID(w, r, "patient") || !httpx.DecodeJSON(w, r, &req) {
+		return
+	}
+	g, err := s.d.Access.Decide(r.Context(), c.Subject, access.Request{PatientID: r.PathValue("patient"), Action: access.Update,
+		Categories: []string{fhir.CategoryDemographics}, Purpose: "TREAT"})
+	if err == nil && g.Emergency() {
+		err = &access.Denied{Reason: "an activation code is not handed over under emergency access"}
+	}
+	var denied *access.Denied
+	if errors.As(err, &denied) {
+		httpx.Problem(w, r, http.StatusForbidden, "Forbidden", "access denied; the attempt has been logged")
+		return
+	}
+	if err != nil {
+		s.onboardError(w, r, err)
+		return
+	}
+	s.invite(w, r, c, onboard.Invite{TenantID: c.Subject.TenantID(), Kind: identity.KindPerson, Name: req.Name, Email: req.Email, Phone: req.Phone,
+		BirthDate: req.BirthDate, RegistrationMethod: req.RegistrationMethod, VerifiedBy: req.VerifiedBy, Deliver: req.Deliver, PatientID: g.PatientID()})
+}
+
+// inviteRepresentative: an application admin, who checked the evidence of
+// the representation (AZ-4), invites the representative's person account;
+// the account has no record of its own. The representation itself is
+// recorded with POST /api/v1/representations once the account is active.
+func (s *Server) inviteRepresentative(w http.ResponseWriter, r *http.Request, c caller) {
+	var req personInviteRequest
+	if !httpx.DecodeJSON(w, r, &req) {
+		return
+	}
+	s.invite(w, r, c, onboard.Invite{TenantID: c.Subject.TenantID(), Kind: identity.KindPerson, Name: req.Name, Email: req.Email, Phone: req.Phone,
+		BirthDate: req.BirthDate, RegistrationMethod: req.RegistrationMethod, VerifiedBy: req.VerifiedBy, Deliver: req.Deliver, Representative: true})
 }
 
 type activationRequest struct {

@@ -275,6 +275,7 @@ type Invite struct {
 	VerifiedBy         string
 	Professional       *identity.Professional // professionals: BIG, UZI, AGB, function
 	PatientID          string                 // persons: the record the account is linked to
+	Representative     bool                   // a person without a record of their own, who represents others (AZ-4)
 	Deliver            string                 // DeliverEmail, DeliverSMS or DeliverLetter
 	// Role is granted at once, by the actor: only for the first
 	// application admin and security officer of a tenant, whom the operator
@@ -346,8 +347,10 @@ func (s *Service) CreateInvitation(ctx context.Context, actor audit.Event, in In
 		return Invitation{}, bad("email", "a valid e-mail address is required (it is the user name)")
 	case in.RegistrationMethod < 1 || in.RegistrationMethod > 4:
 		return Invitation{}, bad("registration_method", "registratiewijze 1..4 (NEN 7512 Tabel 5)")
-	case in.Kind == identity.KindPerson && in.PatientID == "":
-		return Invitation{}, bad("patient", "a person's account is linked to their record")
+	case in.Kind == identity.KindPerson && (in.PatientID == "") != in.Representative:
+		return Invitation{}, bad("patient", "a person's account is linked to their own record, or is a representative's without one")
+	case in.Representative && in.Kind != identity.KindPerson:
+		return Invitation{}, bad("kind", "a representative has a person account")
 	case in.Kind != identity.KindPerson && in.PatientID != "":
 		return Invitation{}, bad("patient", "only a person's account is linked to a record")
 	case in.Role != "" && (in.Kind != identity.KindAdmin || (in.Role != string(access.RoleAppAdmin) && in.Role != string(access.RoleSecurityOfficer))):
@@ -641,6 +644,16 @@ func (s *Service) CompleteActivation(ctx context.Context, code, secret, totpCode
 	}
 	if inv.patientID != "" {
 		if err := s.c.IDs.LinkPerson(ctx, inv.accountID, inv.patientID); err != nil {
+			return identity.Account{}, err
+		}
+	}
+	// A person's one role comes with the account: it opens only their own
+	// record and those they represent, so it needs no second approval; the
+	// staff's roles do (AZ-7).
+	if pending, err := s.c.IDs.Account(ctx, inv.accountID); err != nil {
+		return identity.Account{}, err
+	} else if pending.Kind == identity.KindPerson {
+		if err := s.c.IDs.GrantRole(ctx, inv.accountID, string(access.RolePerson), "invitation "+inv.id); err != nil {
 			return identity.Account{}, err
 		}
 	}

@@ -83,7 +83,7 @@ func (o onboardAPI) logon(t *testing.T, user, pw, totpSecret string) string {
 	return m["token"].(string)
 }
 
-// REQ: ID-2, ID-6, AUTH-1, AUTH-5, AUTH-6, AUTH-8, AZ-7
+// REQ: ID-2, ID-6, AUTH-1, AUTH-5, AUTH-6, AUTH-8, AZ-4, AZ-7
 func TestOnboardingAPI(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -188,6 +188,46 @@ func TestOnboardingAPI(t *testing.T) {
 		var sess struct{ Role, Assurance string }
 		if err := json.Unmarshal(b, &sess); err != nil || resp.StatusCode != 200 || sess.Role != "professional" || sess.Assurance != "hoog" {
 			t.Fatalf("professional's session: %d %s", resp.StatusCode, b)
+		}
+
+		// The professional registers a patient; the admin records the care
+		// relationship; the professional hands the person an activation
+		// code after checking their identity at the desk (AUTH-6, AZ-4).
+		resp, b = call(t, o.srv, "POST", "/fhir/Patient", `{"resourceType":"Patient","name":[{"family":"Bos","given":["Eva"]}]}`,
+			"Authorization", "Bearer "+pro, "Content-Type", "application/fhir+json")
+		var pat struct{ ID string }
+		if err := json.Unmarshal(b, &pat); err != nil || resp.StatusCode != 201 || pat.ID == "" {
+			t.Fatalf("register patient: %d %s", resp.StatusCode, b)
+		}
+		person := map[string]any{"name": "Eva Bos", "email": "eva@example.nl", "birth_date": "1980-05-01", "registration_method": 3,
+			"verified_by": "Dr. P. Jansen, ID card at the desk", "deliver": "letter"}
+		if st, m := o.post(t, "/api/v1/patients/"+pat.ID+"/invitations", pro, person); st != 403 {
+			t.Errorf("invitation without a care relationship: %d %v", st, m)
+		}
+		if st, m := o.post(t, "/api/v1/relationships", admin, map[string]any{"professional_id": acc.ID, "patient_id": pat.ID, "kind": "gp"}); st != 201 {
+			t.Fatalf("relationship: %d %v", st, m)
+		}
+		st, m = o.post(t, "/api/v1/patients/"+pat.ID+"/invitations", pro, person)
+		if st != 201 {
+			t.Fatalf("person invitation: %d %v", st, m)
+		}
+		const evaPW = "de rode kater slaapt in de zon 5"
+		evaTOTP := o.activate(t, m["code"].(string), letterOf(t, m["letter"].(string)), evaPW)
+		eva := o.logon(t, "eva@example.nl", evaPW, evaTOTP)
+		resp, b = call(t, o.srv, "GET", "/fhir/Patient/"+pat.ID, "", "Authorization", "Bearer "+eva)
+		if resp.StatusCode != 200 {
+			t.Fatalf("the person reads their own record: %d %s", resp.StatusCode, b)
+		}
+		// A representative is invited by the admin, without a record of their own.
+		st, m = o.post(t, "/api/v1/representatives", admin, map[string]any{"name": "Jan Bos", "email": "jan@example.nl", "registration_method": 3,
+			"verified_by": "Anna de Vries, court order seen", "deliver": "letter"})
+		if st != 201 {
+			t.Fatalf("representative invitation: %d %v", st, m)
+		}
+		const janPW = "de wilde wind waait om het huis 8"
+		o.activate(t, m["code"].(string), letterOf(t, m["letter"].(string)), janPW)
+		if st, m := o.post(t, "/api/v1/representations", admin, map[string]any{"representative_id": m["account_id"], "patient_id": pat.ID, "kind": "legal-representative"}); st != 201 {
+			t.Fatalf("representation: %d %v", st, m)
 		}
 	})
 }
