@@ -154,3 +154,68 @@ func (f *cliFixture) open(t *testing.T) *app {
 	}
 	return a
 }
+
+// REQ: ID-2, ID-6
+func TestAccountsImport(t *testing.T) {
+	for _, d := range dialects() {
+		t.Run(d, func(t *testing.T) {
+			f := newCLIFixture(t, d)
+			tid := tenantIDRe.FindStringSubmatch(f.must(t, "tenant", "create", "--name", "Praktijk", "--ura", "90000555"))[1]
+			dir := t.TempDir()
+			write := func(name, body string) string {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			good := write("good.csv", "name,email,registration_method,verified_by,function,big\n"+
+				"Dr. P. Jansen,p@praktijk.example,3,A. de Vries (BIG-register),huisarts,12345678901\n"+
+				"M. Smit,m@praktijk.example,3,A. de Vries (paspoort),assistent,\n")
+			broken := write("broken.csv", "name,email,registration_method,verified_by,big\n"+
+				"Dr. P. Jansen,p@praktijk.example,3,A. de Vries,12345678901\n"+
+				"M. Smit,m@praktijk.example,7,A. de Vries,\n"+
+				"K. Bakker,geen-adres,3,A. de Vries,\n"+
+				"L. Visser,l@praktijk.example,3,A. de Vries,123\n"+
+				"Dubbel,P@praktijk.example,3,A. de Vries,\n")
+			code, _, errs := f.run("accounts", "import", broken, "--tenant", tid, "--apply")
+			for _, want := range []string{"line 3, field registration_method", "line 4, field email", "line 5, field big", "line 6, field email: the same as line 2", "nothing was imported"} {
+				if !strings.Contains(errs, want) {
+					t.Errorf("broken CSV: want %q in:\n%s", want, errs)
+				}
+			}
+			if code != 2 {
+				t.Errorf("broken CSV: exit %d", code)
+			}
+			if _, _, errs := f.run("accounts", "import", write("cols.csv", "name,email,password\nX,x@y.z,geheim\n"), "--tenant", tid); !strings.Contains(errs, `unknown column "password"`) {
+				t.Errorf("unknown column: %s", errs)
+			}
+			a := f.open(t)
+			if _, err := a.ids.AccountByUsername(context.Background(), "p@praktijk.example"); err == nil {
+				t.Fatal("a broken import created an account")
+			}
+			a.Close()
+			if out := f.must(t, "accounts", "import", good, "--tenant", tid); !strings.Contains(out, "dry run: 2 account(s)") {
+				t.Errorf("dry run said %q", out)
+			}
+			a = f.open(t)
+			if _, err := a.ids.AccountByUsername(context.Background(), "p@praktijk.example"); err == nil {
+				t.Fatal("the dry run created an account")
+			}
+			a.Close()
+			out := f.must(t, "accounts", "import", good, "--tenant", tid, "--apply")
+			if !strings.Contains(out, "2 account(s) invited") || strings.Count(out, "code ") != 2 {
+				t.Fatalf("apply said %q", out)
+			}
+			a = f.open(t)
+			defer a.Close()
+			acc, err := a.ids.AccountByUsername(context.Background(), "p@praktijk.example")
+			if err != nil || !acc.Pending || acc.RegistrationMethod != 3 || acc.VerifiedBy != "A. de Vries (BIG-register)" {
+				t.Fatalf("imported %+v %v", acc, err)
+			}
+			if roles, _ := a.ids.Roles(context.Background(), acc.ID); len(roles) != 0 {
+				t.Errorf("imported with roles %v", roles)
+			}
+		})
+	}
+}

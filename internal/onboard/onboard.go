@@ -332,54 +332,69 @@ func hash(purpose, code string) []byte {
 
 // CreateInvitation creates a pending account and its invitation; the
 // secret goes by the second channel, the code is returned.
-func (s *Service) CreateInvitation(ctx context.Context, actor audit.Event, in Invite) (Invitation, error) {
+// CheckInvite validates an invitation without creating anything (an
+// import's dry run); the returned Invite is the normalised one.
+func (s *Service) CheckInvite(ctx context.Context, in Invite) (Invite, error) {
+	_, in, err := s.checkInvite(ctx, in)
+	return in, err
+}
+
+func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, Invite, error) {
 	t, err := s.tenantActive(ctx, in.TenantID)
 	if err != nil {
-		return Invitation{}, err
+		return identity.Tenant{}, in, err
 	}
 	in.Name, in.Email = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email)
 	switch {
 	case in.Kind != identity.KindAdmin && in.Kind != identity.KindProfessional && in.Kind != identity.KindPerson:
-		return Invitation{}, bad("kind", "admin, professional or person")
+		return identity.Tenant{}, in, bad("kind", "admin, professional or person")
 	case in.Name == "" || len(in.Name) > 200:
-		return Invitation{}, bad("name", "required, at most 200 characters")
+		return identity.Tenant{}, in, bad("name", "required, at most 200 characters")
 	case !strings.Contains(in.Email, "@") || len(in.Email) > 128 || strings.ContainsAny(in.Email, " \r\n"):
-		return Invitation{}, bad("email", "a valid e-mail address is required (it is the user name)")
+		return identity.Tenant{}, in, bad("email", "a valid e-mail address is required (it is the user name)")
 	case in.RegistrationMethod < 1 || in.RegistrationMethod > 4:
-		return Invitation{}, bad("registration_method", "registratiewijze 1..4 (NEN 7512 Tabel 5)")
+		return identity.Tenant{}, in, bad("registration_method", "registratiewijze 1..4 (NEN 7512 Tabel 5)")
 	case in.Kind == identity.KindPerson && (in.PatientID == "") != in.Representative:
-		return Invitation{}, bad("patient", "a person's account is linked to their own record, or is a representative's without one")
+		return identity.Tenant{}, in, bad("patient", "a person's account is linked to their own record, or is a representative's without one")
 	case in.Representative && in.Kind != identity.KindPerson:
-		return Invitation{}, bad("kind", "a representative has a person account")
+		return identity.Tenant{}, in, bad("kind", "a representative has a person account")
 	case in.Kind != identity.KindPerson && in.PatientID != "":
-		return Invitation{}, bad("patient", "only a person's account is linked to a record")
+		return identity.Tenant{}, in, bad("patient", "only a person's account is linked to a record")
 	case in.Role != "" && (in.Kind != identity.KindAdmin || (in.Role != string(access.RoleAppAdmin) && in.Role != string(access.RoleSecurityOfficer))):
-		return Invitation{}, bad("role", "only a tenant's first administrators get a role with the invitation: application-admin or security-officer")
+		return identity.Tenant{}, in, bad("role", "only a tenant's first administrators get a role with the invitation: application-admin or security-officer")
 	case in.Deliver == DeliverSMS && in.Phone == "":
-		return Invitation{}, bad("phone", "required for delivery by SMS")
+		return identity.Tenant{}, in, bad("phone", "required for delivery by SMS")
 	}
 	if p := in.Professional; p != nil {
 		switch {
 		case p.BIG != "" && !nlid.ValidBIG(p.BIG):
-			return Invitation{}, bad("big", "a BIG number is 11 digits")
+			return identity.Tenant{}, in, bad("big", "a BIG number is 11 digits")
 		case p.UZI != "" && !nlid.ValidUZI(p.UZI):
-			return Invitation{}, bad("uzi", "a UZI number is 9 digits")
+			return identity.Tenant{}, in, bad("uzi", "a UZI number is 9 digits")
 		case p.AGB != "" && !nlid.ValidAGB(p.AGB):
-			return Invitation{}, bad("agb", "an AGB code is 8 digits")
+			return identity.Tenant{}, in, bad("agb", "an AGB code is 8 digits")
 		}
 	}
 	if err := s.checkDelivery(in.Deliver); err != nil {
-		return Invitation{}, err
+		return identity.Tenant{}, in, err
 	}
 	if in.PatientID != "" {
 		var tenant string
 		err := s.c.DB.QueryRowContext(ctx, `SELECT tenant_id FROM patients WHERE id = $1`, in.PatientID).Scan(&tenant)
 		if err != nil || tenant != t.ID {
-			return Invitation{}, bad("patient", "no such patient in this tenant")
+			return identity.Tenant{}, in, bad("patient", "no such patient in this tenant")
 		}
 	}
 	if _, err := s.c.IDs.AccountByUsername(ctx, in.Email); err == nil {
-		return Invitation{}, bad("email", "this user name is taken")
+		return identity.Tenant{}, in, bad("email", "this user name is taken")
+	}
+	return t, in, nil
+}
+
+func (s *Service) CreateInvitation(ctx context.Context, actor audit.Event, in Invite) (Invitation, error) {
+	t, in, err := s.checkInvite(ctx, in)
+	if err != nil {
+		return Invitation{}, err
 	}
 	code, err := s.newCode()
 	if err != nil {
@@ -671,4 +686,26 @@ func (s *Service) CompleteActivation(ctx context.Context, code, secret, totpCode
 		return identity.Account{}, err
 	}
 	return acc, nil
+}
+
+// Withdraw ends an invitation that was not used: the account is
+// deactivated (its id and user name stay taken, ID-1) and the code revoked.
+// An import that fails half-way withdraws what it had made.
+func (s *Service) Withdraw(ctx context.Context, actor audit.Event, accountID string) error {
+	acc, err := s.c.IDs.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	if !acc.Pending {
+		return bad("account", "only an account that was not activated can be withdrawn")
+	}
+	if err := s.log(ctx, actor, func(e *audit.Event) {
+		e.Action, e.TenantID, e.Resources, e.Reason = audit.ActionDelete, acc.TenantID, []string{"Account/" + acc.ID}, "invitation withdrawn"
+	}); err != nil {
+		return err
+	}
+	if _, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'revoked' WHERE account_id = $1 AND state IN ('issued', 'enrolling')`, accountID); err != nil {
+		return fmt.Errorf("withdraw invitation: %w", err)
+	}
+	return s.c.Authn.Deactivate(ctx, accountID)
 }
