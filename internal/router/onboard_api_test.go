@@ -4,14 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pquerna/otp/totp"
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
@@ -228,6 +234,93 @@ func TestOnboardingAPI(t *testing.T) {
 		o.activate(t, m["code"].(string), letterOf(t, m["letter"].(string)), janPW)
 		if st, m := o.post(t, "/api/v1/representations", admin, map[string]any{"representative_id": m["account_id"], "patient_id": pat.ID, "kind": "legal-representative"}); st != 201 {
 			t.Fatalf("representation: %d %v", st, m)
+		}
+	})
+}
+
+var (
+	csrfField   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	totpKeyHTML = regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`)
+)
+
+// REQ: ID-6, AUTH-5
+func TestActivationPage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		kit := testkit.New(t, db, testkit.WithClock(clk))
+		svc := onboard.New(onboard.Config{DB: db, IDs: kit.IDs, Authn: kit.Authn, Audit: kit.Audit, Clock: clk, LetterDir: t.TempDir(), BaseURL: "https://localhost"})
+		srv := serve(t, kit, func(d *router.Deps) { d.Onboard = svc })
+		tn, err := svc.CreateTenant(ctx, audit.Event{UserID: "os:test"}, "Praktijk", "90000777", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, err := svc.CreateInvitation(ctx, audit.Event{UserID: "os:test"}, onboard.Invite{TenantID: tn.ID, Kind: identity.KindAdmin, Name: "Anna de Vries",
+			Email: "anna@eik.example", RegistrationMethod: 3, VerifiedBy: "test", Deliver: onboard.DeliverLetter, Role: string(access.RoleAppAdmin)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := letterOf(t, inv.Letter)
+		jar, _ := cookiejar.New(nil)
+		c := srv.Client()
+		c.Jar = jar
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		page := func(method, path string, form url.Values) (int, string) {
+			t.Helper()
+			var req *http.Request
+			if form != nil {
+				req, _ = http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Origin", srv.URL)
+			} else {
+				req, _ = http.NewRequest(method, srv.URL+path, nil)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		st, body := page("GET", "/activate?code="+url.QueryEscape(inv.Code)+"&lang=en", nil)
+		if st != 200 || !strings.Contains(body, "Activate your account") || !strings.Contains(body, inv.Code) {
+			t.Fatalf("activation page: %d %s", st, body)
+		}
+		csrf := csrfField.FindStringSubmatch(body)[1]
+		form := func(kv ...string) url.Values {
+			v := url.Values{"csrf": {csrf}}
+			for i := 0; i+1 < len(kv); i += 2 {
+				v.Set(kv[i], kv[i+1])
+			}
+			return v
+		}
+		const pw = "paarse olifant danst op het ijs 7"
+		if st, body := page("POST", "/activate", form("code", "WRONG-CODE", "secret", secret, "password", pw, "repeat", pw)); st != 400 || !strings.Contains(body, "not valid") {
+			t.Errorf("guessed code: %d", st)
+		}
+		if st, _ := page("POST", "/activate", form("code", inv.Code, "secret", secret, "password", "welkom01", "repeat", "welkom01")); st != 422 {
+			t.Errorf("weak password: %d", st)
+		}
+		st, body = page("POST", "/activate", form("code", inv.Code, "secret", secret, "password", pw, "repeat", pw))
+		m := totpKeyHTML.FindStringSubmatch(body)
+		if st != 200 || m == nil || !strings.Contains(body, `src="data:image/png;base64,`) {
+			t.Fatalf("enrolment step: %d %s", st, body)
+		}
+		if st, _ := page("POST", "/activate/complete", form("code", inv.Code, "secret", secret, "totp", "000000")); st != 400 {
+			t.Errorf("wrong TOTP: %d", st)
+		}
+		code, _ := totp.GenerateCode(m[1], clk.Now())
+		if st, body := page("POST", "/activate/complete", form("code", inv.Code, "secret", secret, "totp", code)); st != 200 || !strings.Contains(body, "Your account is active") {
+			t.Fatalf("complete: %d %s", st, body)
+		}
+		if st, _ := page("POST", "/activate", form("code", inv.Code, "secret", secret, "password", pw, "repeat", pw)); st != 400 {
+			t.Errorf("reused code: %d", st)
+		}
+		// Dutch by default.
+		c.Jar, _ = cookiejar.New(nil)
+		if _, body := page("GET", "/activate", nil); !strings.Contains(body, "Account activeren") {
+			t.Error("the page is not Dutch by default")
 		}
 	})
 }

@@ -103,7 +103,7 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
-		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout})
+		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard})
 	if err != nil {
 		return err
 	}
