@@ -41,6 +41,7 @@ type app struct {
 	authn   *authn.Service
 	records *record.Store
 	webhook *alert.Webhook // nil without --alert-webhook
+	sender  authn.Sender   // mail and SMS; nil when neither is configured
 }
 
 // openApp opens the database (migrating it), loads the master key from the
@@ -105,7 +106,8 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	set.Audit = a.audit // log-on events also go to the tamper-evident log
 	set.Queue = queue
 	set.RoleCurrent = a.access.RoleCurrent // an ended privileged right is never a session role
-	set.Sender = senderFrom(cfg, log)
+	a.sender = senderFrom(cfg, log)
+	set.Sender = a.sender
 	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)
 	a.records = record.New(db, kr, a.audit, c)
 	log.Info("keys loaded", "master_key", master.ID())
@@ -116,7 +118,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 func (a *app) handler(log *slog.Logger, reg prometheus.Registerer, base string) (http.Handler, error) {
 	return router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
-		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes})
+		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0)})
 }
 
 // senderFrom builds the sender of SMS and e-mail codes from the

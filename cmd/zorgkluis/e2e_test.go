@@ -60,8 +60,14 @@ type running struct {
 // startServer runs `zorgkluis serve --demo` and waits until it listens.
 func startServer(t *testing.T, bin, data string, extraEnv ...string) *running {
 	t.Helper()
+	return startServerArgs(t, bin, data, []string{"--demo"}, extraEnv...)
+}
+
+// startServerArgs runs `zorgkluis serve` with args and waits until it listens.
+func startServerArgs(t *testing.T, bin, data string, args []string, extraEnv ...string) *running {
+	t.Helper()
 	addr, maddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--demo", "--data", data, "--addr", addr, "--metrics-addr", maddr)
+	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--addr", addr, "--metrics-addr", maddr}, args...)...)
 	cmd.Env = append(os.Environ(), extraEnv...)
 	r := &running{cmd: cmd, base: "https://" + addr, metrics: "http://" + maddr + "/metrics", data: data, stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), done: make(chan error, 1)}
 	pr, pw := io.Pipe()

@@ -25,7 +25,7 @@ var layers = [][]string{
 	{"internal/store/storetest", "internal/alert", "internal/keys", "internal/identity", "internal/audit", "internal/fhir"},
 	{"internal/access"},
 	{"internal/authn", "internal/record"},
-	{"internal/principal"},
+	{"internal/principal", "internal/onboard"},
 	// Set-up through the same services, and the glue the protocol packages share.
 	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
 	// Protocols: one package per protocol, none importing another.
@@ -51,6 +51,9 @@ var readers = map[string]map[string]string{
 	},
 	"authn": {
 		"accounts": "the log-on and session lookups join the account in one round trip",
+	},
+	"onboard": {
+		"patients": "a person's invitation names a record of the inviting tenant",
 	},
 }
 

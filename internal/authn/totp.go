@@ -70,11 +70,17 @@ func (s *Service) verifyTOTP(ctx context.Context, accountID, code string, now ti
 
 // checkTOTP is verifyTOTP; with dry set it only computes and records nothing.
 func (s *Service) checkTOTP(ctx context.Context, accountID, code string, now time.Time, dry bool) (bool, error) {
+	return s.checkTOTPOf(ctx, accountID, "active", code, now, dry)
+}
+
+// checkTOTPOf checks code for an account in the given status: "active" for
+// log-on, "pending" only for an invited account's enrolment (ConfirmTOTP).
+func (s *Service) checkTOTPOf(ctx context.Context, accountID, status, code string, now time.Time, dry bool) (bool, error) {
 	if len(code) != 6 {
 		return false, nil
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT t.id, t.secret, t.last_step FROM totp_credentials t JOIN accounts a ON a.id = t.account_id
-		WHERE t.account_id = $1 AND t.revoked_at IS NULL AND a.status = 'active'`, accountID)
+		WHERE t.account_id = $1 AND t.revoked_at IS NULL AND a.status = $2`, accountID, status)
 	if err != nil {
 		return false, fmt.Errorf("totp: %w", err)
 	}

@@ -54,7 +54,11 @@ type Account struct {
 	RegistrationMethod int    // NEN 7512 Tabel 5 registratiewijze 1..4 (ID-2)
 	VerifiedBy         string
 	Active             bool
-	CreatedAt          time.Time
+	// Pending is set for an invited account that has not been activated:
+	// it cannot log on until Activate (ID-6). On CreateAccount it asks for
+	// that state.
+	Pending   bool
+	CreatedAt time.Time
 }
 
 // Professional holds the verified professional data of an account (ID-2).
@@ -173,12 +177,16 @@ func (r *Registry) CreateAccount(ctx context.Context, a Account) (Account, error
 	if err != nil {
 		return Account{}, err
 	}
-	a.ID, a.Active, a.CreatedAt = id, true, r.clock.Now()
+	status := "active"
+	if a.Pending {
+		status = "pending"
+	}
+	a.ID, a.Active, a.CreatedAt = id, !a.Pending, r.clock.Now()
 	_, err = r.db.ExecContext(ctx, `INSERT INTO accounts
 		(id, tenant_id, kind, username, display_name, email, birth_date, registration_method, verified_by, status, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		a.ID, nullable(a.TenantID), a.Kind, a.Username, a.DisplayName, a.Email, a.BirthDate,
-		int64(a.RegistrationMethod), a.VerifiedBy, clock.Micros(a.CreatedAt))
+		int64(a.RegistrationMethod), a.VerifiedBy, status, clock.Micros(a.CreatedAt))
 	if store.IsUniqueViolation(err) {
 		return Account{}, fmt.Errorf("create account: %w", ErrExists)
 	}
@@ -198,7 +206,7 @@ func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 	if err != nil {
 		return Account{}, err
 	}
-	a.RegistrationMethod, a.Active, a.CreatedAt = int(method), status == "active", clock.FromMicros(created)
+	a.RegistrationMethod, a.Active, a.Pending, a.CreatedAt = int(method), status == "active", status == "pending", clock.FromMicros(created)
 	return a, nil
 }
 
@@ -230,7 +238,7 @@ func (r *Registry) AccountByUsername(ctx context.Context, username string) (Acco
 // stay, so neither is ever reissued (ID-1). Revoking what the account holds
 // (sessions, tokens) is the caller's next step (ID-5).
 func (r *Registry) Deactivate(ctx context.Context, id string) error {
-	res, err := r.db.ExecContext(ctx, `UPDATE accounts SET status = 'deactivated', deactivated_at = $1 WHERE id = $2 AND status = 'active'`,
+	res, err := r.db.ExecContext(ctx, `UPDATE accounts SET status = 'deactivated', deactivated_at = $1 WHERE id = $2 AND status IN ('active', 'pending')`,
 		clock.Micros(r.clock.Now()), id)
 	if err != nil {
 		return fmt.Errorf("deactivate account: %w", err)
@@ -239,6 +247,38 @@ func (r *Registry) Deactivate(ctx context.Context, id string) error {
 		return fmt.Errorf("deactivate account: %w", ErrNotFound)
 	}
 	return nil
+}
+
+// Activate makes an invited (pending) account active; it fails with
+// ErrNotFound for any other account, so a deactivated one stays so.
+func (r *Registry) Activate(ctx context.Context, id string) error {
+	res, err := r.db.ExecContext(ctx, `UPDATE accounts SET status = 'active' WHERE id = $1 AND status = 'pending'`, id)
+	if err != nil {
+		return fmt.Errorf("activate account: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("activate account: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// TenantAccounts lists the ids of a tenant's accounts that are active or
+// pending (for a tenant's deactivation).
+func (r *Registry) TenantAccounts(ctx context.Context, tenantID string) ([]string, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT id FROM accounts WHERE tenant_id = $1 AND status IN ('active', 'pending') ORDER BY id`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("tenant accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("tenant accounts: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // RegisterProfessional records the verified professional data of an account.

@@ -15,6 +15,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/onboard"
 )
 
 // Deps are what the handlers need.
@@ -26,7 +27,8 @@ type Deps struct {
 	Audit    *audit.Log
 	Clock    clock.Clock
 	Log      *slog.Logger
-	BaseURL  string // the server's own URL, named in log exports
+	BaseURL  string           // the server's own URL, named in log exports
+	Onboard  *onboard.Service // tenants, invitations, activation; nil: not mounted
 }
 
 // Server is the management API.
@@ -42,6 +44,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.webauthnRoutes(mux)
 	s.accessRoutes(mux)
 	s.auditRoutes(mux)
+	s.onboardRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

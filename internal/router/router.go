@@ -29,6 +29,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/mgmtapi"
+	"github.com/zorgkluis/zorgkluis/internal/onboard"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 	"github.com/zorgkluis/zorgkluis/internal/server"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -48,7 +49,8 @@ type Deps struct {
 	Log     *slog.Logger
 	Metrics prometheus.Registerer
 	Version string
-	BaseURL string // e.g. https://localhost:8443
+	BaseURL string           // e.g. https://localhost:8443
+	Onboard *onboard.Service // tenants, invitations and activation; nil: not mounted
 
 	IdleTimeout  time.Duration // shown by the pages' idle warning
 	MaxBodyBytes int64         // every request body; 0: 1 MiB
@@ -99,9 +101,9 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	fhirapi.New(fhirapi.Deps{Sessions: sessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL}).Mount(mux)
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
-		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout})
+		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/onboard"
 )
 
 func (s *server) adminRoutes(mux *http.ServeMux) {
@@ -30,6 +32,9 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/teams", s.authed(s.role(s.teamChange, access.RoleAppAdmin)))
 	mux.HandleFunc("GET /admin/accounts", s.authed(s.role(s.accounts, access.RoleAppAdmin)))
 	mux.HandleFunc("POST /admin/accounts/deactivate", s.authed(s.role(s.deactivate, access.RoleAppAdmin)))
+	if s.d.Onboard != nil {
+		mux.HandleFunc("POST /admin/accounts/invite", s.authed(s.role(s.inviteStaff, access.RoleAppAdmin)))
+	}
 	mux.HandleFunc("GET /security/emergencies", s.authed(s.role(s.emergencies, access.RoleSecurityOfficer)))
 	mux.HandleFunc("POST /security/emergencies", s.authed(s.role(s.emergencyReview, access.RoleSecurityOfficer)))
 	mux.HandleFunc("GET /security/events", s.authed(s.role(s.securityEvents, access.RoleSecurityOfficer)))
@@ -263,6 +268,8 @@ func (s *server) teamChange(w http.ResponseWriter, r *http.Request, c *sessionCt
 type accountsData struct {
 	Rights  []access.Right
 	Problem string
+	Invite  bool                // the invitation form is offered
+	Invited *onboard.Invitation // the invitation just made: its code is shown once
 }
 
 func (s *server) accounts(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
@@ -275,9 +282,43 @@ func (s *server) renderAccounts(w http.ResponseWriter, r *http.Request, c *sessi
 		s.failed(w, r, err)
 		return
 	}
-	v := s.page(w, r, c, "admin.acc.title", &accountsData{Rights: rights, Problem: problem})
+	s.renderAccountsData(w, r, c, message, &accountsData{Rights: rights, Problem: problem})
+}
+
+func (s *server) renderAccountsData(w http.ResponseWriter, r *http.Request, c *sessionCtx, message string, d *accountsData) {
+	d.Invite = s.d.Onboard != nil
+	v := s.page(w, r, c, "admin.acc.title", d)
 	v.Message = message
 	s.render(w, r, http.StatusOK, "accounts", v)
+}
+
+// inviteStaff invites a professional of the admin's tenant with their
+// professional data and who verified it and how (ID-2). The account gets
+// no role: that is a right request for a second person to approve (AZ-7).
+func (s *server) inviteStaff(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	method, _ := strconv.Atoi(r.PostFormValue("registration_method"))
+	src := audit.SourceFrom(r.Context())
+	actor := audit.Event{TenantID: c.subject.TenantID(), UserID: c.subject.AccountID(), UserName: c.subject.Name(), Role: string(c.subject.Role()),
+		Assurance: c.subject.Assurance().String(), SourceAddr: src.Addr, SourceApp: src.App, Device: src.Device, TraceID: src.TraceID, SessionID: src.SessionID}
+	inv, err := s.d.Onboard.CreateInvitation(r.Context(), actor, onboard.Invite{TenantID: c.subject.TenantID(), Kind: identity.KindProfessional,
+		Name: r.PostFormValue("name"), Email: r.PostFormValue("email"), RegistrationMethod: method, VerifiedBy: r.PostFormValue("verified_by"),
+		Deliver: r.PostFormValue("deliver"), Professional: &identity.Professional{BIG: r.PostFormValue("big"), UZI: r.PostFormValue("uzi"),
+			AGB: r.PostFormValue("agb"), FunctionTitle: r.PostFormValue("function")}})
+	var ie *onboard.InputError
+	if errors.As(err, &ie) {
+		s.renderAccounts(w, r, c, "", ie.Error())
+		return
+	}
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	rights, _, err := s.d.Access.RightsOverview(r.Context(), c.subject)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	s.renderAccountsData(w, r, c, "admin.done", &accountsData{Rights: rights, Invited: &inv})
 }
 
 // deactivate ends a leaver's access at once (ID-5), for an account of the

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"image/png"
 	"net/http"
 	"slices"
@@ -210,7 +211,7 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 
 type factorsData struct {
 	TOTP     []string
-	NewQR    string // data: URI of the QR code PNG, shown once
+	NewQR    template.URL // data: URI of the QR code PNG, shown once
 	NewKey   string
 	Recovery []string
 	Refused  bool
@@ -337,7 +338,10 @@ func (s *server) factorAddTOTP(w http.ResponseWriter, r *http.Request, c *sessio
 	s.renderFactors(w, r, c, &factorsData{NewQR: qr, NewKey: secret}, "")
 }
 
-func qrDataURI(uri string) (string, error) {
+// qrDataURI renders the QR code as a data: URI, typed as a URL the
+// template may put in src (html/template replaces an untyped data: URI by
+// #ZgotmplZ); it is our own PNG, never user input.
+func qrDataURI(uri string) (template.URL, error) {
 	k, err := otp.NewKeyFromURL(uri)
 	if err != nil {
 		return "", err
@@ -350,7 +354,7 @@ func qrDataURI(uri string) (string, error) {
 	if err := png.Encode(&buf, img); err != nil {
 		return "", err
 	}
-	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), nil
 }
 
 func (s *server) factorRemoveTOTP(w http.ResponseWriter, r *http.Request, c *sessionCtx) {

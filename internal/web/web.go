@@ -38,6 +38,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/onboard"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
@@ -68,6 +69,8 @@ type Deps struct {
 	BaseURL string
 	// IdleTimeout is authn's idle timeout; the page script warns before it.
 	IdleTimeout time.Duration
+	// Onboard activates invited accounts (the /activate page); nil: no page.
+	Onboard *onboard.Service
 	// Rand is the source of CSRF tokens (crypto/rand when nil).
 	Rand interface{ Read([]byte) (int, error) }
 }
@@ -111,6 +114,7 @@ func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	}
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
 	s.logonRoutes(mux)
+	s.activateRoutes(mux)
 	s.personRoutes(mux)
 	s.professionalRoutes(mux)
 	s.adminRoutes(mux)

@@ -1,0 +1,711 @@
+// Package onboard takes an empty installation to a working care
+// organisation: tenants are created and deactivated, and accounts are
+// invited with a one-time activation code (ID-6). An invited account is
+// pending and cannot log on until its holder has activated it: the printed
+// code plus a secret that came by a second channel (mail, SMS or a sealed
+// letter), a password that passes the policy (AUTH-5) and an enrolled,
+// confirmed authenticator app. No password is ever generated for anyone.
+// Every step is an event in the access log (LOG-1).
+package onboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/nlid"
+	"github.com/zorgkluis/zorgkluis/internal/store"
+)
+
+// DefaultTTL is how long an invitation stays valid (ID-6).
+const DefaultTTL = 72 * time.Hour
+
+// Throttle: this many failed activation attempts from one source within
+// the window, and further attempts are refused until it has passed; this
+// many wrong secrets or TOTP codes on one code, and the code is revoked.
+const (
+	maxSourceFailures = 10
+	failureWindow     = 15 * time.Minute
+	maxCodeFailures   = 5
+)
+
+// Delivery channels of the second-channel secret.
+const (
+	DeliverEmail  = "email"
+	DeliverSMS    = "sms"
+	DeliverLetter = "letter"
+)
+
+// Errors. ErrInvalidCode is the one answer for an unknown, expired, used
+// or revoked code and a wrong secret, so none can be told apart.
+var (
+	ErrInvalidCode = errors.New("the activation code is not valid (wrong, expired or already used)")
+	ErrThrottled   = errors.New("too many failed activation attempts; try again later")
+	ErrDuplicate   = errors.New("already registered")
+	ErrTOTP        = errors.New("the authenticator code is not correct")
+)
+
+// InputError names the field of a request that is wrong.
+type InputError struct{ Field, Problem string }
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Problem }
+
+func bad(field, problem string) error { return &InputError{Field: field, Problem: problem} }
+
+// Config wires a Service.
+type Config struct {
+	DB    *store.DB
+	IDs   *identity.Registry
+	Authn *authn.Service
+	Audit *audit.Log
+	Clock clock.Clock
+	Rand  io.Reader
+	// Sender delivers the secret by mail or SMS; nil leaves only letters.
+	Sender authn.Sender
+	// LetterDir receives the sealed letters (files of mode 0600).
+	LetterDir string
+	// TTL of an invitation; DefaultTTL when zero.
+	TTL time.Duration
+	// BaseURL of the server, for the activation link.
+	BaseURL string
+}
+
+// Service creates tenants and invitations and activates accounts.
+type Service struct{ c Config }
+
+// New returns a Service.
+func New(c Config) *Service {
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.TTL <= 0 {
+		c.TTL = DefaultTTL
+	}
+	return &Service{c: c}
+}
+
+// Tenant is a tenant with its lifecycle state.
+type Tenant struct {
+	identity.Tenant
+	Active bool
+}
+
+// log appends one event built on the actor's template (who, from where).
+func (s *Service) log(ctx context.Context, actor audit.Event, e func(*audit.Event)) error {
+	ev := actor
+	ev.Outcome = audit.OutcomeSuccess
+	e(&ev)
+	if _, err := s.c.Audit.Append(ctx, ev); err != nil {
+		return fmt.Errorf("access log: %w", err)
+	}
+	return nil
+}
+
+// CreateTenant registers a care organisation with a valid URA (and AGB
+// when given); a URA that is registered already is refused and nothing is
+// created. actor is the event template of whoever does it.
+func (s *Service) CreateTenant(ctx context.Context, actor audit.Event, name, ura, agb string) (identity.Tenant, error) {
+	name, ura, agb = strings.TrimSpace(name), strings.TrimSpace(ura), strings.TrimSpace(agb)
+	switch {
+	case name == "" || len(name) > 200:
+		return identity.Tenant{}, bad("name", "required, at most 200 characters")
+	case !nlid.ValidURA(ura):
+		return identity.Tenant{}, bad("ura", "a URA is 8 digits")
+	case agb != "" && !nlid.ValidAGB(agb):
+		return identity.Tenant{}, bad("agb", "an AGB code is 8 digits")
+	}
+	existing, err := s.c.IDs.Tenants(ctx)
+	if err != nil {
+		return identity.Tenant{}, err
+	}
+	for _, t := range existing {
+		if t.URA == ura {
+			return identity.Tenant{}, fmt.Errorf("URA %s: %w (tenant %s)", ura, ErrDuplicate, t.ID)
+		}
+	}
+	id, err := s.c.IDs.NewID("t-")
+	if err != nil {
+		return identity.Tenant{}, err
+	}
+	// The lifecycle row first: its unique URA settles a race of two creates.
+	_, err = s.c.DB.ExecContext(ctx, `INSERT INTO onboard_tenants (tenant_id, ura, status, created_by, created_at) VALUES ($1, $2, 'active', $3, $4)`,
+		id, ura, actor.UserID, clock.Micros(s.c.Clock.Now()))
+	if store.IsUniqueViolation(err) {
+		return identity.Tenant{}, fmt.Errorf("URA %s: %w", ura, ErrDuplicate)
+	}
+	if err != nil {
+		return identity.Tenant{}, fmt.Errorf("create tenant: %w", err)
+	}
+	// The log line first (LOG-3): no tenant without it.
+	ev := func(e *audit.Event) {
+		e.Action, e.TenantID, e.Organisation, e.Resources = audit.ActionCreate, id, name, []string{"Organization/" + id}
+		e.Reason = "tenant created (URA " + ura + ")"
+	}
+	if err := s.log(ctx, actor, ev); err != nil {
+		_, _ = s.c.DB.ExecContext(ctx, `DELETE FROM onboard_tenants WHERE tenant_id = $1`, id)
+		return identity.Tenant{}, fmt.Errorf("create tenant: %w; nothing was created", err)
+	}
+	t, err := s.c.IDs.CreateTenant(ctx, identity.Tenant{ID: id, Name: name, URA: ura, AGB: agb})
+	if err != nil {
+		_, _ = s.c.DB.ExecContext(ctx, `DELETE FROM onboard_tenants WHERE tenant_id = $1`, id)
+		_ = s.log(ctx, actor, func(e *audit.Event) {
+			ev(e)
+			e.Outcome, e.Reason = audit.OutcomeFailed, "tenant not created: "+err.Error()
+		})
+		return identity.Tenant{}, fmt.Errorf("create tenant: %w", err)
+	}
+	return t, nil
+}
+
+// Tenants lists the tenants with their state.
+func (s *Service) Tenants(ctx context.Context) ([]Tenant, error) {
+	ts, err := s.c.IDs.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.c.DB.QueryContext(ctx, `SELECT tenant_id FROM onboard_tenants WHERE status = 'deactivated'`)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	defer rows.Close()
+	off := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		off[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	out := make([]Tenant, len(ts))
+	for i, t := range ts {
+		out[i] = Tenant{Tenant: t, Active: !off[t.ID]}
+	}
+	return out, nil
+}
+
+func (s *Service) tenantActive(ctx context.Context, id string) (identity.Tenant, error) {
+	t, err := s.c.IDs.Tenant(ctx, id)
+	if err != nil {
+		return identity.Tenant{}, bad("tenant", "no such tenant")
+	}
+	var status string
+	err = s.c.DB.QueryRowContext(ctx, `SELECT status FROM onboard_tenants WHERE tenant_id = $1`, id).Scan(&status)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return identity.Tenant{}, fmt.Errorf("tenant %s: %w", id, err)
+	}
+	if status == "deactivated" {
+		return identity.Tenant{}, bad("tenant", "the tenant is deactivated")
+	}
+	return t, nil
+}
+
+// DeactivateTenant ends a tenant: every account of it is deactivated with
+// all it holds revoked (ID-5), open invitations are revoked, and no new
+// one can be made. Ids stay taken (ID-1).
+func (s *Service) DeactivateTenant(ctx context.Context, actor audit.Event, id string) error {
+	t, err := s.tenantActive(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := clock.Micros(s.c.Clock.Now())
+	if err := s.log(ctx, actor, func(e *audit.Event) {
+		e.Action, e.TenantID, e.Organisation, e.Resources = audit.ActionDelete, t.ID, t.Name, []string{"Organization/" + t.ID}
+		e.Reason = "tenant deactivated"
+	}); err != nil {
+		return err
+	}
+	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE onboard_tenants SET status = 'deactivated', deactivated_at = $1 WHERE tenant_id = $2`, now, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 { // a tenant from before onboarding (demo, synth)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO onboard_tenants (tenant_id, ura, status, created_by, created_at, deactivated_at) VALUES ($1, $2, 'deactivated', $3, $4, $4)`,
+				id, "legacy:"+id, actor.UserID, now); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'revoked' WHERE tenant_id = $1 AND state IN ('issued', 'enrolling')`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deactivate tenant: %w", err)
+	}
+	accounts, err := s.c.IDs.TenantAccounts(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		if err := s.c.Authn.Deactivate(ctx, a); err != nil && !errors.Is(err, identity.ErrNotFound) {
+			return fmt.Errorf("deactivate tenant: account %s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// Invite describes the account to create and how its secret travels.
+type Invite struct {
+	TenantID    string
+	Kind        string // identity.KindAdmin, KindProfessional or KindPerson
+	Name, Email string
+	Phone       string // for DeliverSMS
+	BirthDate   string // persons: YYYY-MM-DD
+	// RegistrationMethod is NEN 7512 Tabel 5 registratiewijze 1..4 and
+	// VerifiedBy who verified the identity (ID-2); the assurance level of
+	// the account's sessions follows from it (AUTH-6).
+	RegistrationMethod int
+	VerifiedBy         string
+	Professional       *identity.Professional // professionals: BIG, UZI, AGB, function
+	PatientID          string                 // persons: the record the account is linked to
+	Representative     bool                   // a person without a record of their own, who represents others (AZ-4)
+	Deliver            string                 // DeliverEmail, DeliverSMS or DeliverLetter
+	// Role is granted at once, by the actor: only for the first
+	// application admin and security officer of a tenant, whom the operator
+	// creates (with nobody in the tenant yet, the operator's invitation is
+	// the approval). Every other role goes through access's rights with a
+	// second person's approval (AZ-7): the security officer approves what
+	// the single admin requests.
+	Role string
+}
+
+// Invitation is what the inviter hands over: the code (or the link that
+// holds it). The secret went by the second channel; Letter is the sealed
+// letter's file when it went by letter.
+type Invitation struct {
+	ID, AccountID, Username string
+	Code, Link              string
+	Expires                 time.Time
+	Letter                  string
+}
+
+var codeEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newCode returns 160 random bits (>= 128, ID-6) as base32 in groups of 4.
+func (s *Service) newCode() (string, error) {
+	var b [20]byte
+	if _, err := io.ReadFull(s.c.Rand, b[:]); err != nil {
+		return "", fmt.Errorf("activation code: %w", err)
+	}
+	raw := codeEncoding.EncodeToString(b[:])
+	var parts []string
+	for i := 0; i < len(raw); i += 4 {
+		parts = append(parts, raw[i:min(i+4, len(raw))])
+	}
+	return strings.Join(parts, "-"), nil
+}
+
+// normalize is the form codes are hashed in: upper case, no separators.
+func normalize(code string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '-' || r == ' ':
+			return -1
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		}
+		return r
+	}, code)
+}
+
+func hash(purpose, code string) []byte {
+	h := sha256.Sum256([]byte("zorgkluis activation " + purpose + "\x00" + normalize(code)))
+	return h[:]
+}
+
+// CreateInvitation creates a pending account and its invitation; the
+// secret goes by the second channel, the code is returned.
+// CheckInvite validates an invitation without creating anything (an
+// import's dry run); the returned Invite is the normalised one.
+func (s *Service) CheckInvite(ctx context.Context, in Invite) (Invite, error) {
+	_, in, err := s.checkInvite(ctx, in)
+	return in, err
+}
+
+func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, Invite, error) {
+	t, err := s.tenantActive(ctx, in.TenantID)
+	if err != nil {
+		return identity.Tenant{}, in, err
+	}
+	in.Name, in.Email = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email)
+	switch {
+	case in.Kind != identity.KindAdmin && in.Kind != identity.KindProfessional && in.Kind != identity.KindPerson:
+		return identity.Tenant{}, in, bad("kind", "admin, professional or person")
+	case in.Name == "" || len(in.Name) > 200:
+		return identity.Tenant{}, in, bad("name", "required, at most 200 characters")
+	case !strings.Contains(in.Email, "@") || len(in.Email) > 128 || strings.ContainsAny(in.Email, " \r\n"):
+		return identity.Tenant{}, in, bad("email", "a valid e-mail address is required (it is the user name)")
+	case in.RegistrationMethod < 1 || in.RegistrationMethod > 4:
+		return identity.Tenant{}, in, bad("registration_method", "registratiewijze 1..4 (NEN 7512 Tabel 5)")
+	case in.Kind == identity.KindPerson && (in.PatientID == "") != in.Representative:
+		return identity.Tenant{}, in, bad("patient", "a person's account is linked to their own record, or is a representative's without one")
+	case in.Representative && in.Kind != identity.KindPerson:
+		return identity.Tenant{}, in, bad("kind", "a representative has a person account")
+	case in.Kind != identity.KindPerson && in.PatientID != "":
+		return identity.Tenant{}, in, bad("patient", "only a person's account is linked to a record")
+	case in.Role != "" && (in.Kind != identity.KindAdmin || (in.Role != string(access.RoleAppAdmin) && in.Role != string(access.RoleSecurityOfficer))):
+		return identity.Tenant{}, in, bad("role", "only a tenant's first administrators get a role with the invitation: application-admin or security-officer")
+	case in.Deliver == DeliverSMS && in.Phone == "":
+		return identity.Tenant{}, in, bad("phone", "required for delivery by SMS")
+	}
+	if p := in.Professional; p != nil {
+		switch {
+		case p.BIG != "" && !nlid.ValidBIG(p.BIG):
+			return identity.Tenant{}, in, bad("big", "a BIG number is 11 digits")
+		case p.UZI != "" && !nlid.ValidUZI(p.UZI):
+			return identity.Tenant{}, in, bad("uzi", "a UZI number is 9 digits")
+		case p.AGB != "" && !nlid.ValidAGB(p.AGB):
+			return identity.Tenant{}, in, bad("agb", "an AGB code is 8 digits")
+		}
+	}
+	if err := s.checkDelivery(in.Deliver); err != nil {
+		return identity.Tenant{}, in, err
+	}
+	if in.PatientID != "" {
+		var tenant string
+		err := s.c.DB.QueryRowContext(ctx, `SELECT tenant_id FROM patients WHERE id = $1`, in.PatientID).Scan(&tenant)
+		if err != nil || tenant != t.ID {
+			return identity.Tenant{}, in, bad("patient", "no such patient in this tenant")
+		}
+	}
+	if _, err := s.c.IDs.AccountByUsername(ctx, in.Email); err == nil {
+		return identity.Tenant{}, in, bad("email", "this user name is taken")
+	}
+	return t, in, nil
+}
+
+func (s *Service) CreateInvitation(ctx context.Context, actor audit.Event, in Invite) (Invitation, error) {
+	t, in, err := s.checkInvite(ctx, in)
+	if err != nil {
+		return Invitation{}, err
+	}
+	code, err := s.newCode()
+	if err != nil {
+		return Invitation{}, err
+	}
+	secret, err := s.newCode()
+	if err != nil {
+		return Invitation{}, err
+	}
+	invID, err := s.c.IDs.NewID("inv-")
+	if err != nil {
+		return Invitation{}, err
+	}
+	acc, err := s.c.IDs.CreateAccount(ctx, identity.Account{TenantID: t.ID, Kind: in.Kind, Username: in.Email, DisplayName: in.Name,
+		Email: in.Email, BirthDate: in.BirthDate, RegistrationMethod: in.RegistrationMethod, VerifiedBy: in.VerifiedBy, Pending: true})
+	if errors.Is(err, identity.ErrExists) {
+		return Invitation{}, bad("email", "this user name is taken")
+	}
+	if err != nil {
+		return Invitation{}, err
+	}
+	// From here a failure deactivates the pending account: it can never be
+	// activated, and its id and user name stay taken (ID-1).
+	undo := func(err error) (Invitation, error) {
+		_ = s.c.IDs.Deactivate(ctx, acc.ID)
+		return Invitation{}, err
+	}
+	if in.Role != "" {
+		if err := s.c.IDs.GrantRole(ctx, acc.ID, in.Role, actor.UserID); err != nil {
+			return undo(err)
+		}
+	}
+	if in.Professional != nil {
+		p := *in.Professional
+		p.AccountID = acc.ID
+		if p.VerifiedBy == "" {
+			p.VerifiedBy = in.VerifiedBy
+		}
+		if err := s.c.IDs.RegisterProfessional(ctx, p); err != nil {
+			return undo(err)
+		}
+	}
+	now := s.c.Clock.Now()
+	inv := Invitation{ID: invID, AccountID: acc.ID, Username: acc.Username, Code: code, Expires: now.Add(s.c.TTL)}
+	inv.Link = strings.TrimRight(s.c.BaseURL, "/") + "/activate?code=" + code
+	if err := s.log(ctx, actor, func(e *audit.Event) {
+		e.Action, e.TenantID, e.Organisation = audit.ActionCreate, t.ID, t.Name
+		e.Resources, e.PatientID = []string{"Account/" + acc.ID}, in.PatientID
+		e.Reason = fmt.Sprintf("%s account invited (registratiewijze %d, verified by %q; secret by %s)", in.Kind, in.RegistrationMethod, in.VerifiedBy, in.Deliver)
+	}); err != nil {
+		return undo(err)
+	}
+	_, err = s.c.DB.ExecContext(ctx, `INSERT INTO onboard_invitations
+		(id, tenant_id, account_id, code_hash, secret_hash, patient_id, state, created_by, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9)`,
+		invID, t.ID, acc.ID, hash("code", code), hash("secret", secret), in.PatientID, actor.UserID, clock.Micros(now), clock.Micros(inv.Expires))
+	if err != nil {
+		return undo(fmt.Errorf("invitation: %w", err))
+	}
+	letter, err := s.deliver(ctx, in, t, acc, secret, inv)
+	if err != nil {
+		_, _ = s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'revoked' WHERE id = $1`, invID)
+		return undo(fmt.Errorf("deliver the secret: %w; nothing was activated", err))
+	}
+	inv.Letter = letter
+	return inv, nil
+}
+
+func (s *Service) checkDelivery(d string) error {
+	switch d {
+	case DeliverLetter:
+		if s.c.LetterDir == "" {
+			return bad("deliver", "no directory for sealed letters is configured")
+		}
+	case DeliverEmail, DeliverSMS:
+		if s.c.Sender == nil {
+			return bad("deliver", "no mail or SMS sender is configured (smtp-addr, sms-webhook); use a sealed letter")
+		}
+		if ms, ok := s.c.Sender.(authn.MultiSender); ok && !ms.Supports(d) {
+			return bad("deliver", "no sender is configured for "+d)
+		}
+	default:
+		return bad("deliver", "email, sms or letter")
+	}
+	return nil
+}
+
+// deliver sends the secret by the second channel; for a letter it returns
+// the file written.
+func (s *Service) deliver(ctx context.Context, in Invite, t identity.Tenant, acc identity.Account, secret string, inv Invitation) (string, error) {
+	body := fmt.Sprintf("Activeringsgeheim voor %s bij %s / Activation secret for %s at %s:\n\n    %s\n\n"+
+		"Gebruik het samen met de activeringscode die u apart ontving, vóór %s.\n"+
+		"Use it together with the activation code you received separately, before %s.\n",
+		acc.DisplayName, t.Name, acc.DisplayName, t.Name, secret, inv.Expires.UTC().Format(time.RFC3339), inv.Expires.UTC().Format(time.RFC3339))
+	switch in.Deliver {
+	case DeliverEmail:
+		return "", s.c.Sender.Send(ctx, authn.Message{Channel: authn.FactorEmail, To: acc.Email, Subject: "zorgkluis: activeringsgeheim / activation secret", Body: body})
+	case DeliverSMS:
+		return "", s.c.Sender.Send(ctx, authn.Message{Channel: authn.FactorSMS, To: in.Phone, Body: "zorgkluis: " + secret})
+	}
+	if err := os.MkdirAll(s.c.LetterDir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(s.c.LetterDir, "letter-"+inv.ID+".txt")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	letter := fmt.Sprintf("VERTROUWELIJK / CONFIDENTIAL\n\n%s\n%s\n\n%s", acc.DisplayName, acc.Email, body)
+	if _, err := f.WriteString(letter); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
+}
+
+// Enrolment is the authenticator app to set up: the otpauth:// URI (for a
+// QR code) and its base32 secret.
+type Enrolment struct {
+	AccountID, Username string
+	URI, Secret         string
+}
+
+type invitation struct {
+	id, tenantID, accountID, patientID, state string
+	secretHash                                []byte
+	failures, expires                         int64
+}
+
+// throttled counts the source's recent failures.
+func (s *Service) throttled(ctx context.Context, source string) (bool, error) {
+	var n int64
+	since := clock.Micros(s.c.Clock.Now().Add(-failureWindow))
+	if err := s.c.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM onboard_attempts WHERE source = $1 AND at > $2`, source, since).Scan(&n); err != nil {
+		return false, fmt.Errorf("activation throttle: %w", err)
+	}
+	return n >= maxSourceFailures, nil
+}
+
+// fail records and logs a failed attempt and returns err.
+func (s *Service) fail(ctx context.Context, source, step string, inv *invitation, err error) error {
+	if _, derr := s.c.DB.ExecContext(ctx, `INSERT INTO onboard_attempts (source, at) VALUES ($1, $2)`, source, clock.Micros(s.c.Clock.Now())); derr != nil {
+		return fmt.Errorf("activation: %w", derr)
+	}
+	ev := audit.Event{UserID: "anonymous", SourceAddr: source, SourceApp: "zorgkluis activation"}
+	if inv != nil {
+		ev.UserID, ev.TenantID, ev.Resources = inv.accountID, inv.tenantID, []string{"Account/" + inv.accountID}
+		failures := inv.failures + 1
+		state := inv.state
+		if failures >= maxCodeFailures {
+			state = "revoked"
+		}
+		if _, derr := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET failures = $1, state = $2 WHERE id = $3`, failures, state, inv.id); derr != nil {
+			return fmt.Errorf("activation: %w", derr)
+		}
+	}
+	if lerr := s.log(ctx, ev, func(e *audit.Event) {
+		e.Action, e.Outcome, e.Query, e.Reason = audit.ActionLogon, audit.OutcomeFailed, "activation-"+step, err.Error()
+	}); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+// find looks the code up and checks the secret, in the given states.
+func (s *Service) find(ctx context.Context, code, secret, source, step string, states ...string) (*invitation, error) {
+	if throttled, err := s.throttled(ctx, source); err != nil {
+		return nil, err
+	} else if throttled {
+		return nil, s.fail(ctx, source, step, nil, ErrThrottled)
+	}
+	var inv invitation
+	err := s.c.DB.QueryRowContext(ctx, `SELECT id, tenant_id, account_id, patient_id, state, secret_hash, failures, expires_at
+		FROM onboard_invitations WHERE code_hash = $1`, hash("code", code)).
+		Scan(&inv.id, &inv.tenantID, &inv.accountID, &inv.patientID, &inv.state, &inv.secretHash, &inv.failures, &inv.expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, s.fail(ctx, source, step, nil, ErrInvalidCode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("activation: %w", err)
+	}
+	ok := false
+	for _, st := range states {
+		ok = ok || inv.state == st
+	}
+	if !ok || clock.Micros(s.c.Clock.Now()) >= inv.expires {
+		return nil, s.fail(ctx, source, step, nil, ErrInvalidCode)
+	}
+	if subtle.ConstantTimeCompare(hash("secret", secret), inv.secretHash) != 1 {
+		return nil, s.fail(ctx, source, step, &inv, ErrInvalidCode)
+	}
+	return &inv, nil
+}
+
+// StartActivation checks the code and the second-channel secret, stores
+// the chosen password after the policy (password.Violations when weak)
+// and enrols an authenticator app. The account stays pending until
+// CompleteActivation confirms the app; a start may be repeated until then
+// (a new app replaces the unconfirmed one).
+func (s *Service) StartActivation(ctx context.Context, code, secret, pw, source string) (Enrolment, error) {
+	inv, err := s.find(ctx, code, secret, source, "start", "issued", "enrolling")
+	if err != nil {
+		return Enrolment{}, err
+	}
+	acc, err := s.c.IDs.Account(ctx, inv.accountID)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("activation: %w", err)
+	}
+	if !acc.Pending {
+		return Enrolment{}, s.fail(ctx, source, "start", nil, ErrInvalidCode)
+	}
+	if err := s.c.Authn.CheckFirstPassword(ctx, acc.ID, pw); err != nil {
+		return Enrolment{}, err
+	}
+	if err := s.c.Authn.SetFirstPassword(ctx, acc.ID, pw); err != nil {
+		return Enrolment{}, err
+	}
+	if err := s.c.Authn.RevokeTOTP(ctx, acc.ID); err != nil {
+		return Enrolment{}, err
+	}
+	uri, totpSecret, err := s.c.Authn.EnrollTOTP(ctx, acc.ID, acc.Username)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	if _, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'enrolling' WHERE id = $1`, inv.id); err != nil {
+		return Enrolment{}, fmt.Errorf("activation: %w", err)
+	}
+	if err := s.log(ctx, activationActor(acc, source), func(e *audit.Event) {
+		e.Action, e.Query, e.Resources, e.Reason = audit.ActionLogon, "activation-start", []string{"Account/" + acc.ID}, "password set, authenticator app enrolled"
+	}); err != nil {
+		return Enrolment{}, err
+	}
+	return Enrolment{AccountID: acc.ID, Username: acc.Username, URI: uri, Secret: totpSecret}, nil
+}
+
+func activationActor(acc identity.Account, source string) audit.Event {
+	return audit.Event{TenantID: acc.TenantID, UserID: acc.ID, UserName: acc.Username, SourceAddr: source, SourceApp: "zorgkluis activation"}
+}
+
+// CompleteActivation confirms the authenticator app with its first code;
+// then the invitation is used up, the account becomes active and, for a
+// person, is linked to their record (AZ-4).
+func (s *Service) CompleteActivation(ctx context.Context, code, secret, totpCode, source string) (identity.Account, error) {
+	inv, err := s.find(ctx, code, secret, source, "complete", "enrolling")
+	if err != nil {
+		return identity.Account{}, err
+	}
+	ok, err := s.c.Authn.ConfirmTOTP(ctx, inv.accountID, strings.TrimSpace(totpCode))
+	if err != nil {
+		return identity.Account{}, err
+	}
+	if !ok {
+		return identity.Account{}, s.fail(ctx, source, "complete", inv, ErrTOTP)
+	}
+	res, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'used', used_at = $1 WHERE id = $2 AND state = 'enrolling'`,
+		clock.Micros(s.c.Clock.Now()), inv.id)
+	if err != nil {
+		return identity.Account{}, fmt.Errorf("activation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 { // a concurrent completion won
+		return identity.Account{}, s.fail(ctx, source, "complete", nil, ErrInvalidCode)
+	}
+	if inv.patientID != "" {
+		if err := s.c.IDs.LinkPerson(ctx, inv.accountID, inv.patientID); err != nil {
+			return identity.Account{}, err
+		}
+	}
+	// A person's one role comes with the account: it opens only their own
+	// record and those they represent, so it needs no second approval; the
+	// staff's roles do (AZ-7).
+	if pending, err := s.c.IDs.Account(ctx, inv.accountID); err != nil {
+		return identity.Account{}, err
+	} else if pending.Kind == identity.KindPerson {
+		if err := s.c.IDs.GrantRole(ctx, inv.accountID, string(access.RolePerson), "invitation "+inv.id); err != nil {
+			return identity.Account{}, err
+		}
+	}
+	if err := s.c.IDs.Activate(ctx, inv.accountID); err != nil {
+		return identity.Account{}, err
+	}
+	acc, err := s.c.IDs.Account(ctx, inv.accountID)
+	if err != nil {
+		return identity.Account{}, err
+	}
+	if err := s.log(ctx, activationActor(acc, source), func(e *audit.Event) {
+		e.Action, e.Query, e.Resources, e.PatientID = audit.ActionLogon, "activation-complete", []string{"Account/" + acc.ID}, inv.patientID
+		e.Reason = "account activated"
+	}); err != nil {
+		return identity.Account{}, err
+	}
+	return acc, nil
+}
+
+// Withdraw ends an invitation that was not used: the account is
+// deactivated (its id and user name stay taken, ID-1) and the code revoked.
+// An import that fails half-way withdraws what it had made.
+func (s *Service) Withdraw(ctx context.Context, actor audit.Event, accountID string) error {
+	acc, err := s.c.IDs.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	if !acc.Pending {
+		return bad("account", "only an account that was not activated can be withdrawn")
+	}
+	if err := s.log(ctx, actor, func(e *audit.Event) {
+		e.Action, e.TenantID, e.Resources, e.Reason = audit.ActionDelete, acc.TenantID, []string{"Account/" + acc.ID}, "invitation withdrawn"
+	}); err != nil {
+		return err
+	}
+	if _, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'revoked' WHERE account_id = $1 AND state IN ('issued', 'enrolling')`, accountID); err != nil {
+		return fmt.Errorf("withdraw invitation: %w", err)
+	}
+	return s.c.Authn.Deactivate(ctx, accountID)
+}

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/onboard"
+)
+
+// The admin's accounts page invites a professional with their professional
+// data and who verified them and how; the code is shown once, the secret
+// goes by letter, the account holds no role and is pending; bad input is a
+// clear message and creates nothing; a professional cannot invite.
+//
+// REQ: ID-2, ID-6, AZ-7
+func TestAdminInvitesStaff(t *testing.T) {
+	letters := t.TempDir()
+	svc := new(onboard.Service) // filled in once the kit exists
+	e := newPageEnv(t, func(d *Deps) { d.Onboard = svc })
+	*svc = *onboard.New(onboard.Config{DB: e.db, IDs: e.ids, Authn: e.an, Audit: e.log, Clock: e.clock, LetterDir: letters, BaseURL: "https://zorg.example"})
+	tenant := e.tenant("Praktijk")
+	admin := e.login(tenant, identity.KindAdmin, access.RoleAppAdmin)
+	if st, body := e.page(admin, "/admin/accounts", nil, false); st != 200 || !strings.Contains(body, `id="invite-form"`) {
+		t.Fatalf("accounts page: %d", st)
+	}
+	form := func(big string) url.Values {
+		return url.Values{"name": {"Dr. P. Jansen"}, "email": {"p@praktijk.example"}, "function": {"huisarts"}, "big": {big},
+			"registration_method": {"3"}, "verified_by": {"A. de Vries, BIG-register"}, "deliver": {"letter"}}
+	}
+	if st, body := e.page(admin, "/admin/accounts/invite", form("123"), false); st != 200 || !strings.Contains(body, "big: a BIG number is 11 digits") {
+		t.Errorf("bad BIG: %d", st)
+	}
+	if _, err := e.ids.AccountByUsername(e.ctx, "p@praktijk.example"); err == nil {
+		t.Fatal("a refused invitation created an account")
+	}
+	st, body := e.page(admin, "/admin/accounts/invite", form("12345678901"), false)
+	if st != 200 || !strings.Contains(body, `id="invited-code"`) || !strings.Contains(body, "https://zorg.example/activate?code=") {
+		t.Fatalf("invite: %d %s", st, body)
+	}
+	acc, err := e.ids.AccountByUsername(e.ctx, "p@praktijk.example")
+	if err != nil || !acc.Pending || acc.Kind != identity.KindProfessional || acc.RegistrationMethod != 3 || acc.VerifiedBy != "A. de Vries, BIG-register" {
+		t.Fatalf("invited %+v %v", acc, err)
+	}
+	if roles, _ := e.ids.Roles(e.ctx, acc.ID); len(roles) != 0 {
+		t.Errorf("invited with roles %v", roles)
+	}
+	files, _ := os.ReadDir(letters)
+	if len(files) != 1 {
+		t.Errorf("%d letters, want 1", len(files))
+	}
+	pro := e.login(tenant, identity.KindProfessional, access.RoleProfessional)
+	if st, _ := e.page(pro, "/admin/accounts/invite", form("12345678901"), false); st == 200 {
+		t.Error("a professional invited staff")
+	}
+}
