@@ -163,7 +163,7 @@ func TestMigrationMergesOldQueues(t *testing.T) {
 				('a1', 'account-attack', 'accA', 'j.smit', '198.51.100.7', '10 failed log-ons', 200),
 				('a2', 'source-attack', NULL, 'nobody', '203.0.113.9', '50 failed log-ons', 300),
 				('a3', 'privilege-mix', 'op', 'op.one', '::1', 'mixed roles', 400)`)
-			if _, err := p.Up(ctx); err != nil {
+			if _, err := p.UpTo(ctx, 600); err != nil { // this migration alone: later ones stay above it
 				t.Fatal(err)
 			}
 
