@@ -132,7 +132,7 @@ func runTenant(ctx context.Context, e env, args []string) int {
 // onboarding is the onboard service on a's services, as the commands and
 // the server use it.
 func (a *app) onboarding(baseURL string, ttl time.Duration) *onboard.Service {
-	return onboard.New(onboard.Config{DB: a.db, IDs: a.ids, Authn: a.authn, Audit: a.audit, Clock: a.clock,
+	return onboard.New(onboard.Config{DB: a.db, IDs: a.ids, Authn: a.authn, Audit: a.audit, Access: a.access, Clock: a.clock,
 		Sender: a.sender, LetterDir: filepath.Join(a.cfg.DataDir, "letters"), BaseURL: baseURL, TTL: ttl})
 }
 

@@ -31,8 +31,18 @@ func TestAdminInvitesStaff(t *testing.T) {
 		return url.Values{"name": {"Dr. P. Jansen"}, "email": {"p@praktijk.example"}, "function": {"huisarts"}, "big": {big},
 			"registration_method": {"3"}, "verified_by": {"A. de Vries, BIG-register"}, "deliver": {"letter"}}
 	}
-	if st, body := e.page(admin, "/admin/accounts/invite", form("123"), false); st != 200 || !strings.Contains(body, "big: a BIG number is 11 digits") {
+	// A wrong field is a 400 naming it, in Dutch by default, in English
+	// on request, and creates nothing.
+	if st, body := e.page(admin, "/admin/accounts/invite", form("123"), false); st != 400 || !strings.Contains(body, "BIG-nummer: 11 cijfers.") {
 		t.Errorf("bad BIG: %d", st)
+	}
+	if st, body := e.page(admin, "/admin/accounts/invite?lang=en", form("123"), false); st != 400 || !strings.Contains(body, "BIG number: 11 digits.") {
+		t.Errorf("bad BIG in English: %d", st)
+	}
+	bad := form("12345678901")
+	bad.Set("registration_method", "9")
+	if st, body := e.page(admin, "/admin/accounts/invite", bad, false); st != 400 || !strings.Contains(body, "Registratiewijze: kies 1 tot en met 4") {
+		t.Errorf("bad registration method: %d", st)
 	}
 	if _, err := e.ids.AccountByUsername(e.ctx, "p@praktijk.example"); err == nil {
 		t.Fatal("a refused invitation created an account")
