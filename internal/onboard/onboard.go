@@ -478,7 +478,7 @@ func (e *BatchError) Unwrap() error { return e.Err }
 // CreateInvitation creates a pending account and its invitation; the
 // secret goes by the second channel, the code is returned.
 func (s *Service) CreateInvitation(ctx context.Context, actor audit.Event, in Invite) (Invitation, error) {
-	invs, err := s.CreateInvitations(ctx, actor, []Invite{in})
+	invs, err := s.CreateInvitations(ctx, actor, []Invite{in}, nil)
 	var be *BatchError
 	if errors.As(err, &be) {
 		return Invitation{}, be.Err
@@ -503,7 +503,13 @@ type pendingSecret struct {
 // lock); when one cannot be sent, every invitation of the batch is
 // withdrawn again (codes revoked, the never-activated accounts
 // deactivated, their letters removed) and the error says which failed.
-func (s *Service) CreateInvitations(ctx context.Context, actor audit.Event, ins []Invite) ([]Invitation, error) {
+//
+// progress, when not nil, is told how far each step ("written", "sent")
+// is, for a terminal.
+func (s *Service) CreateInvitations(ctx context.Context, actor audit.Event, ins []Invite, progress func(step string, done, total int)) ([]Invitation, error) {
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
 	type checked struct {
 		t  identity.Tenant
 		in Invite
@@ -526,6 +532,7 @@ func (s *Service) CreateInvitations(ctx context.Context, actor audit.Event, ins 
 				return &BatchError{Index: i, Err: err}
 			}
 			out, secrets = append(out, inv), append(secrets, sec)
+			progress("written", i+1, len(cs))
 		}
 		return nil
 	})
@@ -536,6 +543,7 @@ func (s *Service) CreateInvitations(ctx context.Context, actor audit.Event, ins 
 		letter, err := s.deliver(ctx, secrets[i], out[i])
 		if err == nil {
 			out[i].Letter = letter
+			progress("sent", i+1, len(out))
 			continue
 		}
 		err = fmt.Errorf("deliver the secret: %w; nothing was activated", err)
