@@ -292,8 +292,10 @@ type Invite struct {
 	TenantID    string
 	Kind        string // identity.KindAdmin, KindProfessional or KindPerson
 	Name, Email string
-	Phone       string // for DeliverSMS
-	BirthDate   string // persons: YYYY-MM-DD
+	// Username is the log-on name; the e-mail address when empty.
+	Username  string
+	Phone     string // for DeliverSMS
+	BirthDate string // persons: YYYY-MM-DD
 	// RegistrationMethod is NEN 7512 Tabel 5 registratiewijze 1..4 and
 	// VerifiedBy who verified the identity (ID-2); the assurance level of
 	// the account's sessions follows from it (AUTH-6).
@@ -373,6 +375,7 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 		return identity.Tenant{}, in, err
 	}
 	in.Name, in.Email, in.Phone = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email), strings.TrimSpace(in.Phone)
+	in.Username = identity.NormalizeUsername(in.Username)
 	in.VerifiedBy, in.BirthDate = strings.TrimSpace(in.VerifiedBy), strings.TrimSpace(in.BirthDate)
 	rep := in.Represents
 	switch {
@@ -382,6 +385,8 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 		return identity.Tenant{}, in, bad("name", "required, one line of at most 200 characters")
 	case !strings.Contains(in.Email, "@") || len(in.Email) > 128 || strings.ContainsAny(in.Email, " \r\n"):
 		return identity.Tenant{}, in, bad("email", "a valid e-mail address is required (it is the user name)")
+	case len(in.Username) > 128 || strings.ContainsAny(in.Username, " \t\r\n"):
+		return identity.Tenant{}, in, bad("username", "at most 128 characters, no spaces")
 	case in.RegistrationMethod < 1 || in.RegistrationMethod > 4:
 		return identity.Tenant{}, in, bad("registration_method", "registratiewijze 1..4 (NEN 7512 Tabel 5)")
 	case len(in.VerifiedBy) > 200 || strings.ContainsAny(in.VerifiedBy, "\r\n"):
@@ -439,7 +444,10 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 			return identity.Tenant{}, in, bad("patient", "no such patient in this tenant")
 		}
 	}
-	if _, err := s.c.IDs.AccountByUsername(ctx, in.Email); err == nil {
+	if in.Username == "" {
+		in.Username = in.Email
+	}
+	if _, err := s.c.IDs.AccountByUsername(ctx, in.Username); err == nil {
 		return identity.Tenant{}, in, bad("email", "this user name is taken")
 	} else if !errors.Is(err, identity.ErrNotFound) {
 		return identity.Tenant{}, in, err
@@ -576,7 +584,7 @@ func (s *Service) createIn(ctx context.Context, tx *store.Tx, actor audit.Event,
 		return Invitation{}, pendingSecret{}, err
 	}
 	ids := s.c.IDs.In(tx)
-	acc, err := ids.CreateAccount(ctx, identity.Account{TenantID: t.ID, Kind: in.Kind, Username: in.Email, DisplayName: in.Name,
+	acc, err := ids.CreateAccount(ctx, identity.Account{TenantID: t.ID, Kind: in.Kind, Username: in.Username, DisplayName: in.Name,
 		Email: in.Email, BirthDate: in.BirthDate, RegistrationMethod: in.RegistrationMethod, VerifiedBy: in.VerifiedBy, Pending: true})
 	if errors.Is(err, identity.ErrExists) {
 		return Invitation{}, pendingSecret{}, bad("email", "this user name is taken")
