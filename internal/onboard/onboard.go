@@ -708,8 +708,16 @@ func (s *Service) throttled(ctx context.Context, source string) (bool, error) {
 
 // fail records and logs a failed attempt and returns err.
 func (s *Service) fail(ctx context.Context, source, step string, inv *invitation, err error) error {
-	if _, derr := s.c.DB.ExecContext(ctx, `INSERT INTO onboard_attempts (source, at) VALUES ($1, $2)`, source, clock.Micros(s.c.Clock.Now())); derr != nil {
-		return fmt.Errorf("activation: %w", derr)
+	// A throttled source is not counted again: its rows stay bounded by
+	// the throttle, and rows older than the window are pruned as it fails.
+	if !errors.Is(err, ErrThrottled) {
+		now := s.c.Clock.Now()
+		if _, derr := s.c.DB.ExecContext(ctx, `DELETE FROM onboard_attempts WHERE source = $1 AND at <= $2`, source, clock.Micros(now.Add(-failureWindow))); derr != nil {
+			return fmt.Errorf("activation: %w", derr)
+		}
+		if _, derr := s.c.DB.ExecContext(ctx, `INSERT INTO onboard_attempts (source, at) VALUES ($1, $2)`, source, clock.Micros(now)); derr != nil {
+			return fmt.Errorf("activation: %w", derr)
+		}
 	}
 	ev := audit.Event{UserID: "anonymous", SourceAddr: source, SourceApp: "zorgkluis activation"}
 	if inv != nil {
@@ -892,7 +900,9 @@ func (s *Service) CompleteActivation(ctx context.Context, code, secret, totpCode
 		}
 		return nil
 	})
-	if errors.Is(err, errUsed) { // a concurrent completion won
+	if errors.Is(err, errUsed) || errors.Is(err, identity.ErrNotFound) {
+		// A concurrent completion won, or the pending account was
+		// deactivated meanwhile: the one answer for a code that is not valid.
 		return identity.Account{}, s.fail(ctx, source, "complete", nil, ErrInvalidCode)
 	}
 	var denied *access.Denied

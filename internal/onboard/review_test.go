@@ -239,3 +239,97 @@ func TestRepresentativeInvitation(t *testing.T) {
 		}
 	})
 }
+
+// A throttled source adds no more rows (its attempts stay bounded), and an
+// invitation whose pending account was deactivated gets the one answer for
+// a code that is not valid, also half-way through the activation.
+//
+// REQ: ID-5, ID-6
+func TestThrottleBoundedAndDeactivatedInvitee(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		tn := e.tenant(t)
+		for range 30 {
+			_, _ = e.svc.StartActivation(ctx, "AAAA-BBBB", "C", goodPassword, "192.0.2.50")
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM onboard_attempts WHERE source = '192.0.2.50'`).Scan(&n); err != nil || n != 10 {
+			t.Errorf("%d attempt rows after 30 tries (%v), want the throttle's 10", n, err)
+		}
+		e.clk.Advance(16 * time.Minute)
+		if _, err := e.svc.StartActivation(ctx, "AAAA-BBBB", "C", goodPassword, "192.0.2.50"); !errors.Is(err, onboard.ErrInvalidCode) {
+			t.Errorf("after the window: %v", err)
+		}
+		_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM onboard_attempts WHERE source = '192.0.2.50'`).Scan(&n)
+		if n != 1 {
+			t.Errorf("%d attempt rows after the window, want the old ones pruned", n)
+		}
+
+		inv := e.inviteAdmin(t, tn.ID, "anna@eik.example")
+		secret := secretOf(t, inv)
+		enr, err := e.svc.StartActivation(ctx, inv.Code, secret, goodPassword, "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.kit.Authn.Deactivate(ctx, inv.AccountID); err != nil {
+			t.Fatal(err)
+		}
+		code, _ := totp.GenerateCode(enr.Secret, e.clk.Now())
+		if _, err := e.svc.CompleteActivation(ctx, inv.Code, secret, code, "192.0.2.1"); !errors.Is(err, onboard.ErrInvalidCode) && !errors.Is(err, onboard.ErrTOTP) {
+			t.Errorf("completing for a deactivated account: %v, want a 4xx answer", err)
+		}
+		if _, err := e.svc.StartActivation(ctx, inv.Code, secret, goodPassword, "192.0.2.1"); !errors.Is(err, onboard.ErrInvalidCode) {
+			t.Errorf("starting again for a deactivated account: %v", err)
+		}
+		if acc, _ := e.kit.IDs.Account(ctx, inv.AccountID); acc.Active || acc.Pending {
+			t.Errorf("account %+v, want deactivated", acc)
+		}
+	})
+}
+
+// A tenant's deactivation that stopped before every account was
+// deactivated is finished by running it again; once finished, another run
+// is refused as already done. The tenant, its lifecycle row and its log
+// line are written together.
+//
+// REQ: ID-5, LOG-1
+func TestTenantDeactivationCanBeFinished(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		tn := e.tenant(t)
+		inv := e.inviteAdmin(t, tn.ID, "anna@eik.example")
+		e.activate(t, inv)
+		if err := e.svc.DeactivateTenant(ctx, operator(), tn.ID); err != nil {
+			t.Fatal(err)
+		}
+		// As if the first run had stopped before this account.
+		if _, err := db.ExecContext(ctx, `UPDATE accounts SET status = 'active' WHERE id = $1`, inv.AccountID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.DeactivateTenant(ctx, operator(), tn.ID); err != nil {
+			t.Fatalf("finishing the deactivation: %v", err)
+		}
+		if acc, _ := e.kit.IDs.Account(ctx, inv.AccountID); acc.Active {
+			t.Error("the account is still active after the second run")
+		}
+		var ie *onboard.InputError
+		if err := e.svc.DeactivateTenant(ctx, operator(), tn.ID); !errors.As(err, &ie) || ie.Field != "tenant" {
+			t.Errorf("a third run: %v, want it refused as done", err)
+		}
+		evs, _ := e.kit.Audit.Query(ctx, audit.Filter{TenantID: tn.ID})
+		created, deactivated := 0, 0
+		for _, ev := range evs {
+			switch ev.Reason {
+			case "tenant created (URA 90000123)":
+				created++
+			case "tenant deactivated":
+				deactivated++
+			}
+		}
+		if created != 1 || deactivated != 2 {
+			t.Errorf("log: %d creations, %d deactivations; want 1 and 2", created, deactivated)
+		}
+	})
+}
