@@ -525,6 +525,9 @@ func (s *Service) CreateInvitations(ctx context.Context, actor audit.Event, ins 
 	var cs []checked
 	for i, in := range ins {
 		t, in, err := s.checkInvite(ctx, in)
+		if err == nil && in.Represents != nil && in.Represents.RecordedBy != actor.UserID {
+			err = bad("representation", "the representation must be checked by the admin who invites")
+		}
 		if err != nil {
 			return nil, &BatchError{Index: i, Err: err}
 		}

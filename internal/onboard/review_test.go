@@ -176,6 +176,7 @@ func TestRepresentativeInvitation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		asAdmin := audit.Event{TenantID: tn.ID, UserID: admin.AccountID(), UserName: admin.Name(), Role: string(admin.Role()), SourceApp: "test"}
 		child, err := e.kit.IDs.CreatePatient(ctx, db, "p-kind", tn.ID, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -185,8 +186,18 @@ func TestRepresentativeInvitation(t *testing.T) {
 			if err != nil {
 				return onboard.Invitation{}, err
 			}
-			return svc.CreateInvitation(ctx, operator(), onboard.Invite{TenantID: tn.ID, Kind: identity.KindPerson, Name: "Jan Bos", Email: email,
+			return svc.CreateInvitation(ctx, asAdmin, onboard.Invite{TenantID: tn.ID, Kind: identity.KindPerson, Name: "Jan Bos", Email: email,
 				RegistrationMethod: 3, VerifiedBy: "Anna de Vries, geboorteakte gezien", Deliver: onboard.DeliverLetter, Represents: &rep})
+		}
+		// Only the admin who checked the representation invites with it.
+		rep, err := e.kit.Access.CheckRepresentation(ctx, admin, access.Representation{PatientID: child, Kind: access.RepresentLegal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ie *onboard.InputError
+		if _, err := svc.CreateInvitation(ctx, operator(), onboard.Invite{TenantID: tn.ID, Kind: identity.KindPerson, Name: "X", Email: "x@example.nl",
+			RegistrationMethod: 3, Deliver: onboard.DeliverLetter, Represents: &rep}); !errors.As(err, &ie) || ie.Field != "representation" {
+			t.Errorf("a representation checked by someone else: %v", err)
 		}
 		// A parent's representation of a 16-year-old is refused at once.
 		if _, err := invite("jan@example.nl", "2010-01-01"); !errors.Is(err, access.ErrInvalid) {
@@ -207,7 +218,7 @@ func TestRepresentativeInvitation(t *testing.T) {
 			t.Errorf("the representative's account was linked as the child's own: %v", own)
 		}
 		reps, err := e.kit.Access.Representations(ctx, admin)
-		if err != nil || len(reps) != 1 || reps[0].RecordedBy != "os:beheer" || reps[0].End == nil || reps[0].End.Format(time.DateOnly) != "2032-05-01" {
+		if err != nil || len(reps) != 1 || reps[0].RecordedBy != admin.AccountID() || reps[0].End == nil || reps[0].End.Format(time.DateOnly) != "2032-05-01" {
 			t.Fatalf("representations %+v %v, want the parent's until the 16th birthday, decided by the inviter", reps, err)
 		}
 
