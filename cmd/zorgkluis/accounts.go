@@ -227,12 +227,13 @@ func importAccounts(ctx context.Context, e env, cfg config.Config, path string, 
 	if err != nil {
 		var be *onboard.BatchError
 		if errors.As(err, &be) {
-			field, cause := "line", be.Err
+			at := fmt.Sprintf("line %d", lines[be.Index].line)
+			cause := be.Err
 			var ie *onboard.InputError
 			if errors.As(cause, &ie) {
-				field, cause = ie.Field, errors.New(ie.Problem)
+				at, cause = at+", field "+ie.Field, errors.New(ie.Problem)
 			}
-			return 1, fmt.Errorf("line %d, field %s: %v; nothing was imported", lines[be.Index].line, field, cause)
+			return 1, fmt.Errorf("%s: %v; nothing was imported", at, cause)
 		}
 		return 1, fmt.Errorf("%w; nothing was imported", err)
 	}

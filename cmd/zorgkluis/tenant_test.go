@@ -255,7 +255,7 @@ func TestAccountsImportWithdrawsOnFailure(t *testing.T) {
 				t.Fatal(err)
 			}
 			code, _, errs := f.run("accounts", "import", csvPath, "--tenant", tid, "--deliver", "email", "--apply")
-			if code != 1 || !strings.Contains(errs, "line 2, field line: deliver the secret") || !strings.Contains(errs, "nothing was imported") {
+			if code != 1 || !strings.Contains(errs, "line 2: deliver the secret") || !strings.Contains(errs, "nothing was imported") {
 				t.Fatalf("failed delivery: exit %d: %s", code, errs)
 			}
 			a := f.open(t)
