@@ -202,33 +202,40 @@ func importAccounts(ctx context.Context, e env, cfg config.Config, path string, 
 		}
 		return 2, fmt.Errorf("%d error(s) in %s; nothing was imported", len(errs), path)
 	}
+	if len(lines) == 0 {
+		return 2, fmt.Errorf("%s holds no accounts (only a header)", path)
+	}
 	if f["apply"] != "true" {
 		fmt.Fprintf(e.stdout, "dry run: %d account(s) in %s are valid; run again with --apply to invite them\n", len(lines), path)
 		return 0, nil
 	}
-	actor := operatorEvent("zorgkluis accounts import")
-	tty := isTerminal(e.stdout)
-	var made []onboard.Invitation
+	// One batch: every account, invitation and log line in one
+	// transaction, then the secrets; a failure anywhere leaves no
+	// invitation that works (onboard.CreateInvitations).
+	ins := make([]onboard.Invite, len(lines))
 	for i, l := range lines {
-		inv, err := svc.CreateInvitation(ctx, actor, l.in)
-		if err != nil {
-			for _, m := range made {
-				if werr := svc.Withdraw(ctx, actor, m.AccountID); werr != nil {
-					return 1, fmt.Errorf("line %d: %w; and withdrawing %s failed: %v", l.line, err, m.Username, werr)
-				}
-				if m.Letter != "" {
-					_ = os.Remove(m.Letter)
-				}
-			}
-			return 1, fmt.Errorf("line %d: %w; the %d invitation(s) made before it were withdrawn, nothing was imported", l.line, err, len(made))
-		}
-		made = append(made, inv)
-		if tty {
-			fmt.Fprintf(e.stdout, "\rinvited %d/%d", i+1, len(lines))
-		}
+		ins[i] = l.in
 	}
-	if tty {
+	var report func(string, int, int)
+	if isTerminal(e.stdout) {
+		report = func(step string, done, total int) { fmt.Fprintf(e.stdout, "\r%s %d/%d", step, done, total) }
+	}
+	made, err := svc.CreateInvitations(ctx, operatorEvent("zorgkluis accounts import"), ins, report)
+	if report != nil {
 		fmt.Fprintln(e.stdout)
+	}
+	if err != nil {
+		var be *onboard.BatchError
+		if errors.As(err, &be) {
+			at := fmt.Sprintf("line %d", lines[be.Index].line)
+			cause := be.Err
+			var ie *onboard.InputError
+			if errors.As(cause, &ie) {
+				at, cause = at+", field "+ie.Field, errors.New(ie.Problem)
+			}
+			return 1, fmt.Errorf("%s: %v; nothing was imported", at, cause)
+		}
+		return 1, fmt.Errorf("%w; nothing was imported", err)
 	}
 	for _, inv := range made {
 		where := "secret by " + deliver

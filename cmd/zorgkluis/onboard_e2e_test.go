@@ -210,6 +210,16 @@ func TestRealOrganisationJourney(t *testing.T) {
 			if n := count(`user_id = $1 AND action = 'read' AND outcome = 'success' AND patient_id = $2`, eva.account, pat.ID); n != 1 {
 				t.Errorf("%d reads by the person; want 1", n)
 			}
+			// The refused weak password is logged, without the password; no
+			// code, secret or password is in any log line.
+			if n := count(`user_id = $1 AND action = 'logon' AND outcome = 'failed' AND body LIKE '%password refused by the policy%'`, admin.account); n != 1 {
+				t.Errorf("%d logged refusals of the admin's weak password; want 1", n)
+			}
+			for _, secret := range []string{"welkom01", admin.password, admin.code, admin.secret, eva.code, eva.secret, eva.password} {
+				if n := count(`body LIKE $1`, "%"+secret+"%"); n != 0 {
+					t.Errorf("%d log lines hold a code, secret or password", n)
+				}
+			}
 		})
 	}
 }

@@ -154,8 +154,12 @@ func ensureDemo(ctx context.Context, out io.Writer, a *app, base string) error {
 	}
 	var cred demo.Credentials
 	if len(tenants) == 0 {
+		// The demo's accounts are invited and activated through the same
+		// onboarding as a real organisation's; only while seeding do their
+		// secrets go to the demo's own mailbox instead of a person.
+		box := &demo.Mailbox{}
 		cred, err = demo.Seed(ctx, demo.Deps{IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records,
-			Index: a.keys, Clock: a.clock, Rand: rand.Reader})
+			Index: a.keys, Clock: a.clock, Rand: rand.Reader, Onboard: a.onboardWith(base, 0, box), Mailbox: box})
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
@@ -132,8 +133,14 @@ func runTenant(ctx context.Context, e env, args []string) int {
 // onboarding is the onboard service on a's services, as the commands and
 // the server use it.
 func (a *app) onboarding(baseURL string, ttl time.Duration) *onboard.Service {
-	return onboard.New(onboard.Config{DB: a.db, IDs: a.ids, Authn: a.authn, Audit: a.audit, Clock: a.clock,
-		Sender: a.sender, LetterDir: filepath.Join(a.cfg.DataDir, "letters"), BaseURL: baseURL, TTL: ttl})
+	return a.onboardWith(baseURL, ttl, a.sender)
+}
+
+// onboardWith is the onboard service with sender as the second channel
+// (the demo's mailbox while it seeds).
+func (a *app) onboardWith(baseURL string, ttl time.Duration, sender authn.Sender) *onboard.Service {
+	return onboard.New(onboard.Config{DB: a.db, IDs: a.ids, Authn: a.authn, Audit: a.audit, Access: a.access, Clock: a.clock,
+		Sender: sender, LetterDir: filepath.Join(a.cfg.DataDir, "letters"), BaseURL: baseURL, TTL: ttl})
 }
 
 func tenantAction(ctx context.Context, e env, cfg config.Config, action string, pos []string, f map[string]string) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -215,6 +216,65 @@ func TestAccountsImport(t *testing.T) {
 			}
 			if roles, _ := a.ids.Roles(context.Background(), acc.ID); len(roles) != 0 {
 				t.Errorf("imported with roles %v", roles)
+			}
+		})
+	}
+}
+
+// The import's withdraw path: the lines are written in one transaction and
+// their secrets sent after it; when the mail server cannot be reached,
+// every invitation of the file is withdrawn (no code works, no account can
+// ever log on), the error names the line, and the exit code says it failed.
+// A file with only a header imports nothing.
+//
+// REQ: ID-6
+func TestAccountsImportWithdrawsOnFailure(t *testing.T) {
+	for _, d := range dialects() {
+		t.Run(d, func(t *testing.T) {
+			base := newCLIFixture(t, d)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed := l.Addr().String()
+			l.Close() // nothing listens there: every mail fails
+			f := &cliFixture{getenv: func(k string) string {
+				switch k {
+				case "ZK_SMTP_ADDR":
+					return closed
+				case "ZK_SMTP_FROM":
+					return "noreply@praktijk.example"
+				}
+				return base.getenv(k)
+			}}
+			tid := tenantIDRe.FindStringSubmatch(f.must(t, "tenant", "create", "--name", "Praktijk", "--ura", "90000556"))[1]
+			dir := t.TempDir()
+			csvPath := filepath.Join(dir, "staff.csv")
+			if err := os.WriteFile(csvPath, []byte("name,email,registration_method,verified_by\n"+
+				"Dr. P. Jansen,p@praktijk.example,3,A. de Vries\nM. Smit,m@praktijk.example,3,A. de Vries\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errs := f.run("accounts", "import", csvPath, "--tenant", tid, "--deliver", "email", "--apply")
+			if code != 1 || !strings.Contains(errs, "line 2: deliver the secret") || !strings.Contains(errs, "nothing was imported") {
+				t.Fatalf("failed delivery: exit %d: %s", code, errs)
+			}
+			a := f.open(t)
+			defer a.Close()
+			ctx := context.Background()
+			for _, u := range []string{"p@praktijk.example", "m@praktijk.example"} {
+				acc, err := a.ids.AccountByUsername(ctx, u)
+				if err != nil || acc.Active || acc.Pending {
+					t.Errorf("%s: %+v %v, want withdrawn", u, acc, err)
+				}
+			}
+			var open int
+			if err := a.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM onboard_invitations WHERE tenant_id = $1 AND state <> 'revoked'`, tid).Scan(&open); err != nil || open != 0 {
+				t.Errorf("%d invitations still open (%v)", open, err)
+			}
+			header := filepath.Join(dir, "empty.csv")
+			_ = os.WriteFile(header, []byte("name,email,registration_method,verified_by\n"), 0o600)
+			if code, _, errs := f.run("accounts", "import", header, "--tenant", tid, "--apply"); code != 2 || !strings.Contains(errs, "holds no accounts") {
+				t.Errorf("header only: exit %d: %s", code, errs)
 			}
 		})
 	}

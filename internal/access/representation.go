@@ -10,6 +10,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
 // Kinds of representation (AZ-4).
@@ -45,15 +46,32 @@ type Representation struct {
 // admin of the tenant (who has checked the evidence: birth certificate,
 // court order or signed authorisation).
 func (d *Decider) AddRepresentation(ctx context.Context, actor Subject, r Representation) (Representation, error) {
+	r, err := d.CheckRepresentation(ctx, actor, r)
+	if err != nil {
+		return Representation{}, err
+	}
+	return d.recordRepresentation(ctx, d.db, r)
+}
+
+// CheckRepresentation validates a representation an application admin
+// decides on (kind, period, scope, the patient in the admin's tenant)
+// without recording it. An invitation of a representative carries the
+// checked representation; RecordRepresentationIn records it when the
+// representative's account becomes active.
+func (d *Decider) CheckRepresentation(ctx context.Context, actor Subject, r Representation) (Representation, error) {
 	if err := actorIs(actor, RoleAppAdmin); err != nil {
 		return Representation{}, fmt.Errorf("add representation: %w", err)
 	}
+	r.TenantID, r.RecordedBy = actor.TenantID(), actor.AccountID()
+	return d.checkRepresentation(ctx, d.db, r)
+}
+
+func (d *Decider) checkRepresentation(ctx context.Context, q store.Querier, r Representation) (Representation, error) {
 	if err := checkText(append([]string{r.RepresentativeID, r.PatientID, r.Kind, r.PatientBirthDate}, r.Categories...)...); err != nil {
 		return Representation{}, err
 	}
-	now := d.clock.Now()
 	if r.Start.IsZero() {
-		r.Start = now
+		r.Start = d.clock.Now()
 	}
 	switch r.Kind {
 	case RepresentParent:
@@ -83,10 +101,33 @@ func (d *Decider) AddRepresentation(ctx context.Context, actor Subject, r Repres
 			return Representation{}, invalid("add representation: unknown category %q", c)
 		}
 	}
-	if err := patientInTenant(ctx, d.db, r.PatientID, actor.TenantID()); err != nil {
+	if err := patientInTenant(ctx, q, r.PatientID, r.TenantID); err != nil {
 		return Representation{}, err
 	}
-	kind, err := accountInTenant(ctx, d.db, r.RepresentativeID, actor.TenantID())
+	return r, nil
+}
+
+// RecordRepresentationIn records, inside q (the activation's transaction),
+// a representation an application admin checked and decided on when
+// inviting the representative (r.RecordedBy, r.TenantID as
+// CheckRepresentation set them). It is checked again: the representative
+// must by now be an active person account of the tenant, which in the
+// activation's transaction it has just become, so the account and its
+// representation start together or not at all (AZ-4).
+func (d *Decider) RecordRepresentationIn(ctx context.Context, q store.Querier, r Representation) (Representation, error) {
+	if r.TenantID == "" || r.RecordedBy == "" {
+		return Representation{}, invalid("add representation: no deciding admin")
+	}
+	r.Start = time.Time{} // from the activation on
+	r, err := d.checkRepresentation(ctx, q, r)
+	if err != nil {
+		return Representation{}, err
+	}
+	return d.recordRepresentation(ctx, q, r)
+}
+
+func (d *Decider) recordRepresentation(ctx context.Context, q store.Querier, r Representation) (Representation, error) {
+	kind, err := accountInTenant(ctx, q, r.RepresentativeID, r.TenantID)
 	if err != nil {
 		return Representation{}, err
 	}
@@ -97,12 +138,11 @@ func (d *Decider) AddRepresentation(ctx context.Context, actor Subject, r Repres
 	if err != nil {
 		return Representation{}, err
 	}
-	r.TenantID, r.RecordedBy = actor.TenantID(), actor.AccountID()
-	_, err = d.db.ExecContext(ctx, `INSERT INTO access_representations
+	_, err = q.ExecContext(ctx, `INSERT INTO access_representations
 		(id, tenant_id, representative_id, patient_id, kind, categories, start_at, end_at, recorded_by, recorded_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		r.ID, r.TenantID, r.RepresentativeID, r.PatientID, r.Kind, strings.Join(r.Categories, " "),
-		clock.Micros(r.Start), micros(r.End), r.RecordedBy, clock.Micros(now))
+		clock.Micros(r.Start), micros(r.End), r.RecordedBy, clock.Micros(d.clock.Now()))
 	if err != nil {
 		return Representation{}, fmt.Errorf("add representation: %w", err)
 	}

@@ -9,15 +9,22 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"sync"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
+	"github.com/zorgkluis/zorgkluis/internal/onboard"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/record"
@@ -37,6 +44,10 @@ type Deps struct {
 	Index   Indexer
 	Clock   clock.Clock
 	Rand    io.Reader
+	// Onboard creates the tenant and invites and activates the accounts;
+	// its Sender must be Mailbox.
+	Onboard *onboard.Service
+	Mailbox *Mailbox
 }
 
 // User is one demo log-in.
@@ -58,9 +69,55 @@ type Credentials struct {
 	Users     []User `json:"users"`
 }
 
-// Seed creates the demo data. Call it only on an empty installation.
+// Mailbox is the demo's second channel: it keeps the activation secrets
+// the onboarding sends by e-mail, so that the demo can activate the
+// accounts it invites itself. Only `serve --demo` wires it (as the
+// onboard.Service's Sender while seeding); a real installation sends by
+// mail, SMS or sealed letter to the person invited.
+type Mailbox struct {
+	mu    sync.Mutex
+	inbox map[string]string // address -> the last message's body
+}
+
+// Send keeps m for its address.
+func (m *Mailbox) Send(_ context.Context, msg authn.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inbox == nil {
+		m.inbox = map[string]string{}
+	}
+	m.inbox[msg.To] = msg.Body
+	return nil
+}
+
+// Supports says the mailbox takes e-mail only.
+func (m *Mailbox) Supports(channel string) bool { return channel == authn.FactorEmail }
+
+// secretLine is the line of onboard's message that holds the secret.
+var secretLine = regexp.MustCompile(`(?m)^    ([A-Z2-7]{4}(?:-[A-Z2-7]{1,4})+)$`)
+
+func (m *Mailbox) secret(to string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := secretLine.FindStringSubmatch(m.inbox[to])
+	if s == nil {
+		return "", fmt.Errorf("demo: no activation secret was sent to %s", to)
+	}
+	return s[1], nil
+}
+
+// Seed creates the demo data. Call it only on an empty installation. The
+// organisation and its accounts are made by the same onboarding a real
+// installation uses (tenant create, invitations, activation, the first
+// roles through four eyes); what is the demo's own is that it chooses the
+// passwords (generated, printed) and confirms the authenticator apps
+// itself, so that the printed log-ins work at once.
 func Seed(ctx context.Context, d Deps) (Credentials, error) {
-	t, err := d.IDs.CreateTenant(ctx, identity.Tenant{Name: "Huisartsenpraktijk De Linde", URA: "90000001", AGB: "01000001"})
+	if d.Onboard == nil || d.Mailbox == nil {
+		return Credentials{}, errors.New("demo: needs the onboarding service with the demo mailbox as its sender")
+	}
+	operator := audit.Event{UserID: "demo set-up", UserName: "zorgkluis serve --demo", SourceApp: "zorgkluis demo"}
+	t, err := d.Onboard.CreateTenant(ctx, operator, "Huisartsenpraktijk De Linde", "90000001", "01000001")
 	if err != nil {
 		return Credentials{}, fmt.Errorf("demo: %w", err)
 	}
@@ -76,41 +133,82 @@ func Seed(ctx context.Context, d Deps) (Credentials, error) {
 		{"beheer.visser", "L. Visser (beheer)", identity.KindAdmin, string(access.RoleAppAdmin), "", "second application admin: approves rights (four eyes)"},
 		{"security.mulder", "K. Mulder (security officer)", identity.KindAdmin, string(access.RoleSecurityOfficer), "", "security officer: reviews emergency access, security events and the log"},
 	}
-	for _, sp := range specs {
-		acc, err := d.IDs.CreateAccount(ctx, identity.Account{
-			TenantID: t.ID, Kind: sp.kind, Username: sp.username, DisplayName: sp.name,
-			Email: sp.username + "@example.invalid", RegistrationMethod: 3, VerifiedBy: "demo set-up",
-		})
-		if err != nil {
-			return Credentials{}, fmt.Errorf("demo: %w", err)
-		}
+	users := map[string]User{}
+	// invite invites and activates one demo account.
+	invite := func(sp spec, actor audit.Event, in onboard.Invite) error {
+		in.TenantID, in.Kind, in.Name, in.Username = t.ID, sp.kind, sp.name, sp.username
+		in.Email, in.RegistrationMethod, in.VerifiedBy, in.Deliver = sp.username+"@example.invalid", 3, "demo set-up", onboard.DeliverEmail
 		if sp.kind == identity.KindProfessional {
 			big, err := randomDigits(d.Rand, 11)
 			if err != nil {
-				return Credentials{}, err
+				return err
 			}
-			if err := d.IDs.RegisterProfessional(ctx, identity.Professional{AccountID: acc.ID, BIG: big, FunctionTitle: sp.title, VerifiedBy: "demo set-up (BIG-register)"}); err != nil {
-				return Credentials{}, fmt.Errorf("demo: %w", err)
-			}
+			in.Professional = &identity.Professional{BIG: big, FunctionTitle: sp.title, VerifiedBy: "demo set-up (BIG-register)"}
 		}
-		if err := d.IDs.GrantRole(ctx, acc.ID, sp.role, "demo set-up"); err != nil {
-			return Credentials{}, fmt.Errorf("demo: %w", err)
+		inv, err := d.Onboard.CreateInvitation(ctx, actor, in)
+		if err != nil {
+			return fmt.Errorf("demo: invite %s: %w", sp.username, err)
+		}
+		secret, err := d.Mailbox.secret(in.Email)
+		if err != nil {
+			return err
 		}
 		pw, err := password.Generate(d.Rand)
 		if err != nil {
-			return Credentials{}, fmt.Errorf("demo: %w", err)
+			return fmt.Errorf("demo: %w", err)
 		}
-		if err := d.Authn.SetPassword(ctx, acc.ID, pw, false); err != nil {
-			return Credentials{}, fmt.Errorf("demo: %w", err)
+		enr, err := d.Onboard.StartActivation(ctx, inv.Code, secret, pw, "demo")
+		if err != nil {
+			return fmt.Errorf("demo: activate %s: %w", sp.username, err)
 		}
-		uri, secret, err := d.Authn.EnrollTOTP(ctx, acc.ID, sp.username)
+		// The app's code of the previous 30-second step (inside the
+		// accepted skew): the current step stays unused, so the printed
+		// log-in works at once with the code an app shows now.
+		code, err := totp.GenerateCode(enr.Secret, d.Clock.Now().Add(-30*time.Second))
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		if _, err := d.Onboard.CompleteActivation(ctx, inv.Code, secret, code, "demo"); err != nil {
+			return fmt.Errorf("demo: activate %s: %w", sp.username, err)
+		}
+		users[sp.username] = User{Username: sp.username, Password: pw, TOTPSecret: enr.Secret, TOTPURI: enr.URI,
+			AccountID: inv.AccountID, Role: sp.role, Description: sp.description}
+		return nil
+	}
+	byName := map[string]spec{}
+	for _, sp := range specs {
+		byName[sp.username] = sp
+	}
+	// The first administrators and the security officer get their roles
+	// with the invitation, as the operator's `tenant invite-admin` does.
+	for _, u := range []string{"beheer.smit", "beheer.visser", "security.mulder"} {
+		if err := invite(byName[u], operator, onboard.Invite{Role: byName[u].role}); err != nil {
+			return Credentials{}, err
+		}
+	}
+	smit, err := principal.ForAccount(ctx, d.IDs, users["beheer.smit"].AccountID, access.RoleAppAdmin, access.Hoog)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("demo: %w", err)
+	}
+	visser, err := principal.ForAccount(ctx, d.IDs, users["beheer.visser"].AccountID, access.RoleAppAdmin, access.Hoog)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("demo: %w", err)
+	}
+	// The professionals are invited by an admin and get their role through
+	// a right request that the second admin approves (AZ-7).
+	for _, u := range []string{"dr.jansen", "dr.bakker"} {
+		if err := invite(byName[u], eventOf(smit), onboard.Invite{}); err != nil {
+			return Credentials{}, err
+		}
+		rr, err := d.Access.RequestRight(ctx, smit, access.RightRequest{AccountID: users[u].AccountID, Role: access.RoleProfessional, Reason: "demo GP"})
 		if err != nil {
 			return Credentials{}, fmt.Errorf("demo: %w", err)
 		}
-		cred.Users = append(cred.Users, User{Username: sp.username, Password: pw, TOTPSecret: secret, TOTPURI: uri,
-			AccountID: acc.ID, Role: sp.role, Description: sp.description})
+		if _, err := d.Access.DecideRight(ctx, visser, rr.ID, true, "demo set-up"); err != nil {
+			return Credentials{}, fmt.Errorf("demo: %w", err)
+		}
 	}
-	gp, err := principal.ForAccount(ctx, d.IDs, cred.Users[0].AccountID, access.RoleProfessional, access.Hoog)
+	gp, err := principal.ForAccount(ctx, d.IDs, users["dr.jansen"].AccountID, access.RoleProfessional, access.Hoog)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("demo: %w", err)
 	}
@@ -148,12 +246,17 @@ func Seed(ctx context.Context, d Deps) (Credentials, error) {
 		return Credentials{}, fmt.Errorf("demo: %w", err)
 	}
 	cred.PatientID = patientID
-	if err := d.IDs.LinkPerson(ctx, cred.Users[2].AccountID, patientID); err != nil {
+	if _, err := d.Access.RecordRelationship(ctx, smit, access.Relationship{ProfessionalID: gp.AccountID(), PatientID: patientID,
+		Kind: "gp", Start: now.Add(-time.Minute)}); err != nil {
 		return Credentials{}, fmt.Errorf("demo: %w", err)
 	}
-	if _, err := d.Access.AddRelationship(ctx, access.Relationship{TenantID: t.ID, ProfessionalID: gp.AccountID(), PatientID: patientID,
-		Kind: "gp", Start: now.Add(-time.Minute), RecordedBy: "demo set-up"}); err != nil {
-		return Credentials{}, fmt.Errorf("demo: %w", err)
+	// The patient's own account: the GP hands her an activation code,
+	// which links the account to her record.
+	if err := invite(byName["s.devries"], eventOf(gp), onboard.Invite{PatientID: patientID, BirthDate: "1984-03-12"}); err != nil {
+		return Credentials{}, err
+	}
+	for _, sp := range specs {
+		cred.Users = append(cred.Users, users[sp.username])
 	}
 	obs := []struct {
 		code, display, unit string
@@ -195,6 +298,12 @@ func Seed(ctx context.Context, d Deps) (Credentials, error) {
 		}
 	}
 	return cred, nil
+}
+
+// eventOf is the access-log template of a set-up subject's actions.
+func eventOf(s access.Subject) audit.Event {
+	return audit.Event{TenantID: s.TenantID(), UserID: s.AccountID(), UserName: s.Name(), Role: string(s.Role()),
+		Assurance: s.Assurance().String(), SourceApp: "zorgkluis demo"}
 }
 
 func resourceJSON(v map[string]any) ([]byte, error) {

@@ -71,7 +71,7 @@ type Professional struct {
 
 // Registry reads and writes identities.
 type Registry struct {
-	db    *store.DB
+	db    store.Querier
 	clock clock.Clock
 	rand  io.Reader
 }
@@ -82,6 +82,15 @@ func NewRegistry(db *store.DB, c clock.Clock, r io.Reader) *Registry {
 		r = rand.Reader
 	}
 	return &Registry{db: db, clock: c, rand: r}
+}
+
+// In returns the registry working inside q, a caller's transaction, so
+// that an account, its roles and its links are written together with the
+// caller's own rows and log line, or not at all.
+func (r *Registry) In(q store.Querier) *Registry {
+	c := *r
+	c.db = q
+	return &c
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -51,7 +51,7 @@ func (s *Server) onboardError(w http.ResponseWriter, r *http.Request, err error)
 		httpx.Problem(w, r, http.StatusBadRequest, "Invalid input", ie.Error())
 	case errors.Is(err, onboard.ErrDuplicate):
 		httpx.Problem(w, r, http.StatusConflict, "Conflict", err.Error())
-	case errors.Is(err, onboard.ErrInvalidCode), errors.Is(err, onboard.ErrTOTP):
+	case errors.Is(err, onboard.ErrInvalidCode), errors.Is(err, onboard.ErrTOTP), errors.Is(err, onboard.ErrRepresentation):
 		httpx.Problem(w, r, http.StatusBadRequest, "Activation refused", err.Error())
 	case errors.Is(err, onboard.ErrThrottled):
 		w.Header().Set("Retry-After", "900")
@@ -222,17 +222,34 @@ func (s *Server) invitePerson(w http.ResponseWriter, r *http.Request, c caller) 
 		BirthDate: req.BirthDate, RegistrationMethod: req.RegistrationMethod, VerifiedBy: req.VerifiedBy, Deliver: req.Deliver, PatientID: g.PatientID()})
 }
 
+type representativeInviteRequest struct {
+	personInviteRequest
+	PatientID        string `json:"patient_id"`                   // the represented patient
+	Representation   string `json:"representation"`               // parent, legal-representative or authorised
+	PatientBirthDate string `json:"patient_birth_date,omitempty"` // for a parent: the child's
+}
+
 // inviteRepresentative: an application admin, who checked the evidence of
-// the representation (AZ-4), invites the representative's person account;
-// the account has no record of its own. The representation itself is
-// recorded with POST /api/v1/representations once the account is active.
+// the representation (birth certificate, court order, signed
+// authorisation; AZ-4), invites the representative's person account (no
+// record of their own). The invitation carries the representation, checked
+// now by access as POST /api/v1/representations would; it is recorded in
+// the activation's transaction, once the account is active, and covers
+// every category a person may see (a narrower one is recorded with
+// POST /api/v1/representations).
 func (s *Server) inviteRepresentative(w http.ResponseWriter, r *http.Request, c caller) {
-	var req personInviteRequest
+	var req representativeInviteRequest
 	if !httpx.DecodeJSON(w, r, &req) {
 		return
 	}
+	rep, err := s.d.Access.CheckRepresentation(r.Context(), c.Subject, access.Representation{PatientID: req.PatientID,
+		Kind: req.Representation, PatientBirthDate: req.PatientBirthDate})
+	if err != nil {
+		s.accessError(w, r, err)
+		return
+	}
 	s.invite(w, r, c, onboard.Invite{TenantID: c.Subject.TenantID(), Kind: identity.KindPerson, Name: req.Name, Email: req.Email, Phone: req.Phone,
-		BirthDate: req.BirthDate, RegistrationMethod: req.RegistrationMethod, VerifiedBy: req.VerifiedBy, Deliver: req.Deliver, Representative: true})
+		BirthDate: req.BirthDate, RegistrationMethod: req.RegistrationMethod, VerifiedBy: req.VerifiedBy, Deliver: req.Deliver, Represents: &rep})
 }
 
 type activationRequest struct {

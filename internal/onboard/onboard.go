@@ -29,6 +29,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
+	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
@@ -58,6 +59,9 @@ var (
 	ErrThrottled   = errors.New("too many failed activation attempts; try again later")
 	ErrDuplicate   = errors.New("already registered")
 	ErrTOTP        = errors.New("the authenticator code is not correct")
+	// ErrRepresentation: the representation the invitation carries no
+	// longer holds; an application admin must invite again.
+	ErrRepresentation = errors.New("the representation this invitation carries no longer holds; ask the organisation for a new invitation")
 )
 
 // InputError names the field of a request that is wrong.
@@ -73,8 +77,11 @@ type Config struct {
 	IDs   *identity.Registry
 	Authn *authn.Service
 	Audit *audit.Log
-	Clock clock.Clock
-	Rand  io.Reader
+	// Access records a representative's representation on activation
+	// (AZ-4); nil refuses representatives' invitations.
+	Access *access.Decider
+	Clock  clock.Clock
+	Rand   io.Reader
 	// Sender delivers the secret by mail or SMS; nil leaves only letters.
 	Sender authn.Sender
 	// LetterDir receives the sealed letters (files of mode 0600).
@@ -142,32 +149,31 @@ func (s *Service) CreateTenant(ctx context.Context, actor audit.Event, name, ura
 	if err != nil {
 		return identity.Tenant{}, err
 	}
-	// The lifecycle row first: its unique URA settles a race of two creates.
-	_, err = s.c.DB.ExecContext(ctx, `INSERT INTO onboard_tenants (tenant_id, ura, status, created_by, created_at) VALUES ($1, $2, 'active', $3, $4)`,
-		id, ura, actor.UserID, clock.Micros(s.c.Clock.Now()))
-	if store.IsUniqueViolation(err) {
-		return identity.Tenant{}, fmt.Errorf("URA %s: %w", ura, ErrDuplicate)
-	}
+	// The lifecycle row (its unique URA settles a race of two creates), the
+	// tenant and the log line commit together or not at all (LOG-3).
+	var t identity.Tenant
+	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO onboard_tenants (tenant_id, ura, status, created_by, created_at) VALUES ($1, $2, 'active', $3, $4)`,
+			id, ura, actor.UserID, clock.Micros(s.c.Clock.Now()))
+		if store.IsUniqueViolation(err) {
+			return fmt.Errorf("URA %s: %w", ura, ErrDuplicate)
+		}
+		if err != nil {
+			return fmt.Errorf("create tenant: %w", err)
+		}
+		if t, err = s.c.IDs.In(tx).CreateTenant(ctx, identity.Tenant{ID: id, Name: name, URA: ura, AGB: agb}); err != nil {
+			return fmt.Errorf("create tenant: %w", err)
+		}
+		ev := actor
+		ev.Outcome, ev.Action, ev.TenantID, ev.Organisation, ev.Resources = audit.OutcomeSuccess, audit.ActionCreate, id, name, []string{"Organization/" + id}
+		ev.Reason = "tenant created (URA " + ura + ")"
+		if _, err := s.c.Audit.AppendIn(ctx, tx, ev); err != nil {
+			return fmt.Errorf("create tenant: access log: %w; nothing was created", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return identity.Tenant{}, fmt.Errorf("create tenant: %w", err)
-	}
-	// The log line first (LOG-3): no tenant without it.
-	ev := func(e *audit.Event) {
-		e.Action, e.TenantID, e.Organisation, e.Resources = audit.ActionCreate, id, name, []string{"Organization/" + id}
-		e.Reason = "tenant created (URA " + ura + ")"
-	}
-	if err := s.log(ctx, actor, ev); err != nil {
-		_, _ = s.c.DB.ExecContext(ctx, `DELETE FROM onboard_tenants WHERE tenant_id = $1`, id)
-		return identity.Tenant{}, fmt.Errorf("create tenant: %w; nothing was created", err)
-	}
-	t, err := s.c.IDs.CreateTenant(ctx, identity.Tenant{ID: id, Name: name, URA: ura, AGB: agb})
-	if err != nil {
-		_, _ = s.c.DB.ExecContext(ctx, `DELETE FROM onboard_tenants WHERE tenant_id = $1`, id)
-		_ = s.log(ctx, actor, func(e *audit.Event) {
-			ev(e)
-			e.Outcome, e.Reason = audit.OutcomeFailed, "tenant not created: "+err.Error()
-		})
-		return identity.Tenant{}, fmt.Errorf("create tenant: %w", err)
+		return identity.Tenant{}, err
 	}
 	return t, nil
 }
@@ -201,10 +207,15 @@ func (s *Service) Tenants(ctx context.Context) ([]Tenant, error) {
 	return out, nil
 }
 
+const errDeactivated = "the tenant is deactivated"
+
 func (s *Service) tenantActive(ctx context.Context, id string) (identity.Tenant, error) {
 	t, err := s.c.IDs.Tenant(ctx, id)
-	if err != nil {
+	if errors.Is(err, identity.ErrNotFound) {
 		return identity.Tenant{}, bad("tenant", "no such tenant")
+	}
+	if err != nil {
+		return identity.Tenant{}, err
 	}
 	var status string
 	err = s.c.DB.QueryRowContext(ctx, `SELECT status FROM onboard_tenants WHERE tenant_id = $1`, id).Scan(&status)
@@ -212,7 +223,7 @@ func (s *Service) tenantActive(ctx context.Context, id string) (identity.Tenant,
 		return identity.Tenant{}, fmt.Errorf("tenant %s: %w", id, err)
 	}
 	if status == "deactivated" {
-		return identity.Tenant{}, bad("tenant", "the tenant is deactivated")
+		return identity.Tenant{}, bad("tenant", errDeactivated)
 	}
 	return t, nil
 }
@@ -222,40 +233,55 @@ func (s *Service) tenantActive(ctx context.Context, id string) (identity.Tenant,
 // one can be made. Ids stay taken (ID-1).
 func (s *Service) DeactivateTenant(ctx context.Context, actor audit.Event, id string) error {
 	t, err := s.tenantActive(ctx, id)
+	var ie *InputError
+	if errors.As(err, &ie) && ie.Problem == errDeactivated {
+		// A deactivation that stopped half-way (one account could not be
+		// deactivated) is finished by running it again.
+		if accounts, aerr := s.c.IDs.TenantAccounts(ctx, id); aerr != nil || len(accounts) == 0 {
+			return err
+		}
+		t, err = s.c.IDs.Tenant(ctx, id)
+	}
 	if err != nil {
 		return err
 	}
 	now := clock.Micros(s.c.Clock.Now())
-	if err := s.log(ctx, actor, func(e *audit.Event) {
-		e.Action, e.TenantID, e.Organisation, e.Resources = audit.ActionDelete, t.ID, t.Name, []string{"Organization/" + t.ID}
-		e.Reason = "tenant deactivated"
-	}); err != nil {
-		return err
-	}
 	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE onboard_tenants SET status = 'deactivated', deactivated_at = $1 WHERE tenant_id = $2`, now, id)
+		res, err := tx.ExecContext(ctx, `UPDATE onboard_tenants SET status = 'deactivated', deactivated_at = $1 WHERE tenant_id = $2 AND status = 'active'`, now, id)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 { // a tenant from before onboarding (demo, synth)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO onboard_tenants (tenant_id, ura, status, created_by, created_at, deactivated_at) VALUES ($1, $2, 'deactivated', $3, $4, $4)`,
+		if n, _ := res.RowsAffected(); n == 0 { // a tenant from before onboarding (demo, synth), or a second run
+			if _, err := tx.ExecContext(ctx, `INSERT INTO onboard_tenants (tenant_id, ura, status, created_by, created_at, deactivated_at)
+				VALUES ($1, $2, 'deactivated', $3, $4, $4) ON CONFLICT (tenant_id) DO NOTHING`,
 				id, "legacy:"+id, actor.UserID, now); err != nil {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'revoked' WHERE tenant_id = $1 AND state IN ('issued', 'enrolling')`, id)
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'revoked' WHERE tenant_id = $1 AND state IN ('issued', 'enrolling')`, id); err != nil {
+			return err
+		}
+		ev := actor
+		ev.Outcome, ev.Action, ev.TenantID, ev.Organisation, ev.Resources = audit.OutcomeSuccess, audit.ActionDelete, t.ID, t.Name, []string{"Organization/" + t.ID}
+		ev.Reason = "tenant deactivated"
+		if _, err := s.c.Audit.AppendIn(ctx, tx, ev); err != nil {
+			return fmt.Errorf("access log: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("deactivate tenant: %w", err)
 	}
+	// authn's deactivation revokes each account's sessions and factors in
+	// its own transaction; the tenant is closed to new invitations first,
+	// and a run that fails here is finished by running it again.
 	accounts, err := s.c.IDs.TenantAccounts(ctx, id)
 	if err != nil {
 		return err
 	}
 	for _, a := range accounts {
 		if err := s.c.Authn.Deactivate(ctx, a); err != nil && !errors.Is(err, identity.ErrNotFound) {
-			return fmt.Errorf("deactivate tenant: account %s: %w", a, err)
+			return fmt.Errorf("deactivate tenant: account %s: %w; run the deactivation again to finish it", a, err)
 		}
 	}
 	return nil
@@ -266,8 +292,10 @@ type Invite struct {
 	TenantID    string
 	Kind        string // identity.KindAdmin, KindProfessional or KindPerson
 	Name, Email string
-	Phone       string // for DeliverSMS
-	BirthDate   string // persons: YYYY-MM-DD
+	// Username is the log-on name; the e-mail address when empty.
+	Username  string
+	Phone     string // for DeliverSMS
+	BirthDate string // persons: YYYY-MM-DD
 	// RegistrationMethod is NEN 7512 Tabel 5 registratiewijze 1..4 and
 	// VerifiedBy who verified the identity (ID-2); the assurance level of
 	// the account's sessions follows from it (AUTH-6).
@@ -275,8 +303,12 @@ type Invite struct {
 	VerifiedBy         string
 	Professional       *identity.Professional // professionals: BIG, UZI, AGB, function
 	PatientID          string                 // persons: the record the account is linked to
-	Representative     bool                   // a person without a record of their own, who represents others (AZ-4)
-	Deliver            string                 // DeliverEmail, DeliverSMS or DeliverLetter
+	// Represents is, for a representative (a person without a record of
+	// their own), the representation an application admin checked with
+	// access.CheckRepresentation (patient, kind, the child's birth date for
+	// a parent); it is recorded when the account is activated (AZ-4).
+	Represents *access.Representation
+	Deliver    string // DeliverEmail, DeliverSMS or DeliverLetter
 	// Role is granted at once, by the actor: only for the first
 	// application admin and security officer of a tenant, whom the operator
 	// creates (with nobody in the tenant yet, the operator's invitation is
@@ -330,8 +362,6 @@ func hash(purpose, code string) []byte {
 	return h[:]
 }
 
-// CreateInvitation creates a pending account and its invitation; the
-// secret goes by the second channel, the code is returned.
 // CheckInvite validates an invitation without creating anything (an
 // import's dry run); the returned Invite is the normalised one.
 func (s *Service) CheckInvite(ctx context.Context, in Invite) (Invite, error) {
@@ -344,19 +374,30 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 	if err != nil {
 		return identity.Tenant{}, in, err
 	}
-	in.Name, in.Email = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email)
+	in.Name, in.Email, in.Phone = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email), strings.TrimSpace(in.Phone)
+	in.Username = identity.NormalizeUsername(in.Username)
+	in.VerifiedBy, in.BirthDate = strings.TrimSpace(in.VerifiedBy), strings.TrimSpace(in.BirthDate)
+	rep := in.Represents
 	switch {
 	case in.Kind != identity.KindAdmin && in.Kind != identity.KindProfessional && in.Kind != identity.KindPerson:
 		return identity.Tenant{}, in, bad("kind", "admin, professional or person")
-	case in.Name == "" || len(in.Name) > 200:
-		return identity.Tenant{}, in, bad("name", "required, at most 200 characters")
+	case in.Name == "" || len(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n"):
+		return identity.Tenant{}, in, bad("name", "required, one line of at most 200 characters")
 	case !strings.Contains(in.Email, "@") || len(in.Email) > 128 || strings.ContainsAny(in.Email, " \r\n"):
 		return identity.Tenant{}, in, bad("email", "a valid e-mail address is required (it is the user name)")
+	case len(in.Username) > 128 || strings.ContainsAny(in.Username, " \t\r\n"):
+		return identity.Tenant{}, in, bad("username", "at most 128 characters, no spaces")
 	case in.RegistrationMethod < 1 || in.RegistrationMethod > 4:
 		return identity.Tenant{}, in, bad("registration_method", "registratiewijze 1..4 (NEN 7512 Tabel 5)")
-	case in.Kind == identity.KindPerson && (in.PatientID == "") != in.Representative:
+	case len(in.VerifiedBy) > 200 || strings.ContainsAny(in.VerifiedBy, "\r\n"):
+		return identity.Tenant{}, in, bad("verified_by", "one line of at most 200 characters")
+	case in.BirthDate != "" && !validDate(in.BirthDate):
+		return identity.Tenant{}, in, bad("birth_date", "a date as YYYY-MM-DD")
+	case in.Phone != "" && !validPhone(in.Phone):
+		return identity.Tenant{}, in, bad("phone", "a telephone number in international form, such as +31612345678")
+	case in.Kind == identity.KindPerson && (in.PatientID == "") == (rep == nil):
 		return identity.Tenant{}, in, bad("patient", "a person's account is linked to their own record, or is a representative's without one")
-	case in.Representative && in.Kind != identity.KindPerson:
+	case rep != nil && in.Kind != identity.KindPerson:
 		return identity.Tenant{}, in, bad("kind", "a representative has a person account")
 	case in.Kind != identity.KindPerson && in.PatientID != "":
 		return identity.Tenant{}, in, bad("patient", "only a person's account is linked to a record")
@@ -373,58 +414,190 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 			return identity.Tenant{}, in, bad("uzi", "a UZI number is 9 digits")
 		case p.AGB != "" && !nlid.ValidAGB(p.AGB):
 			return identity.Tenant{}, in, bad("agb", "an AGB code is 8 digits")
+		case len(p.FunctionTitle) > 200:
+			return identity.Tenant{}, in, bad("function", "at most 200 characters")
+		}
+	}
+	if rep != nil {
+		// The admin's decision was made by access.CheckRepresentation; here
+		// only that it is one of this tenant's and complete.
+		switch {
+		case s.c.Access == nil:
+			return identity.Tenant{}, in, bad("representation", "representatives cannot be invited here")
+		case rep.TenantID != t.ID || rep.RecordedBy == "" || rep.PatientID == "" || rep.Kind == "":
+			return identity.Tenant{}, in, bad("representation", "the representation must be checked by an application admin of this tenant")
 		}
 	}
 	if err := s.checkDelivery(in.Deliver); err != nil {
 		return identity.Tenant{}, in, err
 	}
-	if in.PatientID != "" {
+	if patient := in.PatientID; patient != "" || rep != nil {
+		if rep != nil {
+			patient = rep.PatientID
+		}
 		var tenant string
-		err := s.c.DB.QueryRowContext(ctx, `SELECT tenant_id FROM patients WHERE id = $1`, in.PatientID).Scan(&tenant)
+		err := s.c.DB.QueryRowContext(ctx, `SELECT tenant_id FROM patients WHERE id = $1`, patient).Scan(&tenant)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return identity.Tenant{}, in, fmt.Errorf("invitation: %w", err)
+		}
 		if err != nil || tenant != t.ID {
 			return identity.Tenant{}, in, bad("patient", "no such patient in this tenant")
 		}
 	}
-	if _, err := s.c.IDs.AccountByUsername(ctx, in.Email); err == nil {
+	if in.Username == "" {
+		in.Username = in.Email
+	}
+	if _, err := s.c.IDs.AccountByUsername(ctx, in.Username); err == nil {
 		return identity.Tenant{}, in, bad("email", "this user name is taken")
+	} else if !errors.Is(err, identity.ErrNotFound) {
+		return identity.Tenant{}, in, err
 	}
 	return t, in, nil
 }
 
+func validDate(s string) bool {
+	d, err := time.Parse(time.DateOnly, s)
+	return err == nil && d.Year() >= 1900
+}
+
+// validPhone accepts E.164: a plus and 8 to 15 digits.
+func validPhone(s string) bool {
+	if len(s) < 9 || len(s) > 16 || s[0] != '+' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// BatchError is the failure of the invitation at Index of a batch; none of
+// the batch was created.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("invitation %d: %v", e.Index+1, e.Err) }
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// CreateInvitation creates a pending account and its invitation; the
+// secret goes by the second channel, the code is returned.
 func (s *Service) CreateInvitation(ctx context.Context, actor audit.Event, in Invite) (Invitation, error) {
-	t, in, err := s.checkInvite(ctx, in)
+	invs, err := s.CreateInvitations(ctx, actor, []Invite{in}, nil)
+	var be *BatchError
+	if errors.As(err, &be) {
+		return Invitation{}, be.Err
+	}
 	if err != nil {
 		return Invitation{}, err
 	}
+	return invs[0], nil
+}
+
+type pendingSecret struct {
+	in     Invite
+	t      identity.Tenant
+	acc    identity.Account
+	secret string
+}
+
+// CreateInvitations creates the invitations all or none (an import): the
+// accounts, their professional data and first roles, the invitations and
+// their log lines are written in one transaction. The secrets go out after
+// it has committed (a slow mail server must not hold the database's write
+// lock); when one cannot be sent, every invitation of the batch is
+// withdrawn again (codes revoked, the never-activated accounts
+// deactivated, their letters removed) and the error says which failed.
+//
+// progress, when not nil, is told how far each step ("written", "sent")
+// is, for a terminal.
+func (s *Service) CreateInvitations(ctx context.Context, actor audit.Event, ins []Invite, progress func(step string, done, total int)) ([]Invitation, error) {
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	type checked struct {
+		t  identity.Tenant
+		in Invite
+	}
+	var cs []checked
+	for i, in := range ins {
+		t, in, err := s.checkInvite(ctx, in)
+		if err == nil && in.Represents != nil && in.Represents.RecordedBy != actor.UserID {
+			err = bad("representation", "the representation must be checked by the admin who invites")
+		}
+		if err != nil {
+			return nil, &BatchError{Index: i, Err: err}
+		}
+		cs = append(cs, checked{t, in})
+	}
+	var out []Invitation
+	var secrets []pendingSecret
+	err := s.c.DB.Tx(ctx, func(tx *store.Tx) error {
+		out, secrets = out[:0], secrets[:0]
+		for i, c := range cs {
+			inv, sec, err := s.createIn(ctx, tx, actor, c.t, c.in)
+			if err != nil {
+				return &BatchError{Index: i, Err: err}
+			}
+			out, secrets = append(out, inv), append(secrets, sec)
+			progress("written", i+1, len(cs))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		letter, err := s.deliver(ctx, secrets[i], out[i])
+		if err == nil {
+			out[i].Letter = letter
+			progress("sent", i+1, len(out))
+			continue
+		}
+		err = fmt.Errorf("deliver the secret: %w; nothing was activated", err)
+		for _, inv := range out {
+			if werr := s.Withdraw(ctx, actor, inv.AccountID); werr != nil {
+				return nil, &BatchError{Index: i, Err: fmt.Errorf("%w; and withdrawing %s failed: %v", err, inv.Username, werr)}
+			}
+			if inv.Letter != "" {
+				_ = os.Remove(inv.Letter)
+			}
+		}
+		return nil, &BatchError{Index: i, Err: err}
+	}
+	return out, nil
+}
+
+// createIn writes one invitation inside tx; the secret is returned for
+// delivery after the commit.
+func (s *Service) createIn(ctx context.Context, tx *store.Tx, actor audit.Event, t identity.Tenant, in Invite) (Invitation, pendingSecret, error) {
 	code, err := s.newCode()
 	if err != nil {
-		return Invitation{}, err
+		return Invitation{}, pendingSecret{}, err
 	}
 	secret, err := s.newCode()
 	if err != nil {
-		return Invitation{}, err
+		return Invitation{}, pendingSecret{}, err
 	}
 	invID, err := s.c.IDs.NewID("inv-")
 	if err != nil {
-		return Invitation{}, err
+		return Invitation{}, pendingSecret{}, err
 	}
-	acc, err := s.c.IDs.CreateAccount(ctx, identity.Account{TenantID: t.ID, Kind: in.Kind, Username: in.Email, DisplayName: in.Name,
+	ids := s.c.IDs.In(tx)
+	acc, err := ids.CreateAccount(ctx, identity.Account{TenantID: t.ID, Kind: in.Kind, Username: in.Username, DisplayName: in.Name,
 		Email: in.Email, BirthDate: in.BirthDate, RegistrationMethod: in.RegistrationMethod, VerifiedBy: in.VerifiedBy, Pending: true})
 	if errors.Is(err, identity.ErrExists) {
-		return Invitation{}, bad("email", "this user name is taken")
+		return Invitation{}, pendingSecret{}, bad("email", "this user name is taken")
 	}
 	if err != nil {
-		return Invitation{}, err
-	}
-	// From here a failure deactivates the pending account: it can never be
-	// activated, and its id and user name stay taken (ID-1).
-	undo := func(err error) (Invitation, error) {
-		_ = s.c.IDs.Deactivate(ctx, acc.ID)
-		return Invitation{}, err
+		return Invitation{}, pendingSecret{}, err
 	}
 	if in.Role != "" {
-		if err := s.c.IDs.GrantRole(ctx, acc.ID, in.Role, actor.UserID); err != nil {
-			return undo(err)
+		if err := ids.GrantRole(ctx, acc.ID, in.Role, actor.UserID); err != nil {
+			return Invitation{}, pendingSecret{}, err
 		}
 	}
 	if in.Professional != nil {
@@ -433,34 +606,34 @@ func (s *Service) CreateInvitation(ctx context.Context, actor audit.Event, in In
 		if p.VerifiedBy == "" {
 			p.VerifiedBy = in.VerifiedBy
 		}
-		if err := s.c.IDs.RegisterProfessional(ctx, p); err != nil {
-			return undo(err)
+		if err := ids.RegisterProfessional(ctx, p); err != nil {
+			return Invitation{}, pendingSecret{}, err
 		}
+	}
+	patient, repKind, repBirth := in.PatientID, "", ""
+	what := string(in.Kind)
+	if r := in.Represents; r != nil {
+		patient, repKind, repBirth = r.PatientID, r.Kind, r.PatientBirthDate
+		what = "representative's (" + r.Kind + ")"
 	}
 	now := s.c.Clock.Now()
 	inv := Invitation{ID: invID, AccountID: acc.ID, Username: acc.Username, Code: code, Expires: now.Add(s.c.TTL)}
 	inv.Link = strings.TrimRight(s.c.BaseURL, "/") + "/activate?code=" + code
-	if err := s.log(ctx, actor, func(e *audit.Event) {
-		e.Action, e.TenantID, e.Organisation = audit.ActionCreate, t.ID, t.Name
-		e.Resources, e.PatientID = []string{"Account/" + acc.ID}, in.PatientID
-		e.Reason = fmt.Sprintf("%s account invited (registratiewijze %d, verified by %q; secret by %s)", in.Kind, in.RegistrationMethod, in.VerifiedBy, in.Deliver)
-	}); err != nil {
-		return undo(err)
-	}
-	_, err = s.c.DB.ExecContext(ctx, `INSERT INTO onboard_invitations
-		(id, tenant_id, account_id, code_hash, secret_hash, patient_id, state, created_by, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9)`,
-		invID, t.ID, acc.ID, hash("code", code), hash("secret", secret), in.PatientID, actor.UserID, clock.Micros(now), clock.Micros(inv.Expires))
+	_, err = tx.ExecContext(ctx, `INSERT INTO onboard_invitations
+		(id, tenant_id, account_id, code_hash, secret_hash, patient_id, represent_kind, represent_birth_date, state, created_by, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'issued', $9, $10, $11)`,
+		invID, t.ID, acc.ID, hash("code", code), hash("secret", secret), patient, repKind, repBirth, actor.UserID, clock.Micros(now), clock.Micros(inv.Expires))
 	if err != nil {
-		return undo(fmt.Errorf("invitation: %w", err))
+		return Invitation{}, pendingSecret{}, fmt.Errorf("invitation: %w", err)
 	}
-	letter, err := s.deliver(ctx, in, t, acc, secret, inv)
-	if err != nil {
-		_, _ = s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'revoked' WHERE id = $1`, invID)
-		return undo(fmt.Errorf("deliver the secret: %w; nothing was activated", err))
+	ev := actor
+	ev.Outcome, ev.Action, ev.TenantID, ev.Organisation = audit.OutcomeSuccess, audit.ActionCreate, t.ID, t.Name
+	ev.Resources, ev.PatientID = []string{"Account/" + acc.ID}, patient
+	ev.Reason = fmt.Sprintf("%s account invited (registratiewijze %d, verified by %q; secret by %s)", what, in.RegistrationMethod, in.VerifiedBy, in.Deliver)
+	if _, err := s.c.Audit.AppendIn(ctx, tx, ev); err != nil {
+		return Invitation{}, pendingSecret{}, fmt.Errorf("access log: %w", err)
 	}
-	inv.Letter = letter
-	return inv, nil
+	return inv, pendingSecret{in: in, t: t, acc: acc, secret: secret}, nil
 }
 
 func (s *Service) checkDelivery(d string) error {
@@ -484,7 +657,8 @@ func (s *Service) checkDelivery(d string) error {
 
 // deliver sends the secret by the second channel; for a letter it returns
 // the file written.
-func (s *Service) deliver(ctx context.Context, in Invite, t identity.Tenant, acc identity.Account, secret string, inv Invitation) (string, error) {
+func (s *Service) deliver(ctx context.Context, p pendingSecret, inv Invitation) (string, error) {
+	in, t, acc, secret := p.in, p.t, p.acc, p.secret
 	body := fmt.Sprintf("Activeringsgeheim voor %s bij %s / Activation secret for %s at %s:\n\n    %s\n\n"+
 		"Gebruik het samen met de activeringscode die u apart ontving, vóór %s.\n"+
 		"Use it together with the activation code you received separately, before %s.\n",
@@ -520,6 +694,7 @@ type Enrolment struct {
 
 type invitation struct {
 	id, tenantID, accountID, patientID, state string
+	representKind, representBirth, createdBy  string
 	secretHash                                []byte
 	failures, expires                         int64
 }
@@ -536,8 +711,16 @@ func (s *Service) throttled(ctx context.Context, source string) (bool, error) {
 
 // fail records and logs a failed attempt and returns err.
 func (s *Service) fail(ctx context.Context, source, step string, inv *invitation, err error) error {
-	if _, derr := s.c.DB.ExecContext(ctx, `INSERT INTO onboard_attempts (source, at) VALUES ($1, $2)`, source, clock.Micros(s.c.Clock.Now())); derr != nil {
-		return fmt.Errorf("activation: %w", derr)
+	// A throttled source is not counted again: its rows stay bounded by
+	// the throttle, and rows older than the window are pruned as it fails.
+	if !errors.Is(err, ErrThrottled) {
+		now := s.c.Clock.Now()
+		if _, derr := s.c.DB.ExecContext(ctx, `DELETE FROM onboard_attempts WHERE source = $1 AND at <= $2`, source, clock.Micros(now.Add(-failureWindow))); derr != nil {
+			return fmt.Errorf("activation: %w", derr)
+		}
+		if _, derr := s.c.DB.ExecContext(ctx, `INSERT INTO onboard_attempts (source, at) VALUES ($1, $2)`, source, clock.Micros(now)); derr != nil {
+			return fmt.Errorf("activation: %w", derr)
+		}
 	}
 	ev := audit.Event{UserID: "anonymous", SourceAddr: source, SourceApp: "zorgkluis activation"}
 	if inv != nil {
@@ -567,9 +750,10 @@ func (s *Service) find(ctx context.Context, code, secret, source, step string, s
 		return nil, s.fail(ctx, source, step, nil, ErrThrottled)
 	}
 	var inv invitation
-	err := s.c.DB.QueryRowContext(ctx, `SELECT id, tenant_id, account_id, patient_id, state, secret_hash, failures, expires_at
-		FROM onboard_invitations WHERE code_hash = $1`, hash("code", code)).
-		Scan(&inv.id, &inv.tenantID, &inv.accountID, &inv.patientID, &inv.state, &inv.secretHash, &inv.failures, &inv.expires)
+	err := s.c.DB.QueryRowContext(ctx, `SELECT id, tenant_id, account_id, patient_id, represent_kind, represent_birth_date, created_by,
+		state, secret_hash, failures, expires_at FROM onboard_invitations WHERE code_hash = $1`, hash("code", code)).
+		Scan(&inv.id, &inv.tenantID, &inv.accountID, &inv.patientID, &inv.representKind, &inv.representBirth, &inv.createdBy,
+			&inv.state, &inv.secretHash, &inv.failures, &inv.expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, s.fail(ctx, source, step, nil, ErrInvalidCode)
 	}
@@ -607,6 +791,19 @@ func (s *Service) StartActivation(ctx context.Context, code, secret, pw, source 
 		return Enrolment{}, s.fail(ctx, source, "start", nil, ErrInvalidCode)
 	}
 	if err := s.c.Authn.CheckFirstPassword(ctx, acc.ID, pw); err != nil {
+		var pv password.Violations
+		if !errors.As(err, &pv) {
+			return Enrolment{}, err
+		}
+		// A refused password is an event of its own (LOG-1): which rules it
+		// broke, never the password. It is no guess at the code, so it does
+		// not count towards the throttle.
+		if lerr := s.log(ctx, activationActor(acc, source), func(e *audit.Event) {
+			e.Action, e.Outcome, e.Query, e.Resources = audit.ActionLogon, audit.OutcomeFailed, "activation-start", []string{"Account/" + acc.ID}
+			e.Reason = "password refused by the policy: " + pv.Error()
+		}); lerr != nil {
+			return Enrolment{}, lerr
+		}
 		return Enrolment{}, err
 	}
 	if err := s.c.Authn.SetFirstPassword(ctx, acc.ID, pw); err != nil {
@@ -635,8 +832,10 @@ func activationActor(acc identity.Account, source string) audit.Event {
 }
 
 // CompleteActivation confirms the authenticator app with its first code;
-// then the invitation is used up, the account becomes active and, for a
-// person, is linked to their record (AZ-4).
+// then, in one transaction, the invitation is used up, the account becomes
+// active, a person's account is linked to their record or a
+// representative's representation is recorded (AZ-4), and the log line is
+// written: all of it or none.
 func (s *Service) CompleteActivation(ctx context.Context, code, secret, totpCode, source string) (identity.Account, error) {
 	inv, err := s.find(ctx, code, secret, source, "complete", "enrolling")
 	if err != nil {
@@ -649,40 +848,73 @@ func (s *Service) CompleteActivation(ctx context.Context, code, secret, totpCode
 	if !ok {
 		return identity.Account{}, s.fail(ctx, source, "complete", inv, ErrTOTP)
 	}
-	res, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'used', used_at = $1 WHERE id = $2 AND state = 'enrolling'`,
-		clock.Micros(s.c.Clock.Now()), inv.id)
-	if err != nil {
-		return identity.Account{}, fmt.Errorf("activation: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 { // a concurrent completion won
+	errUsed := errors.New("used concurrently")
+	var acc identity.Account
+	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'used', used_at = $1 WHERE id = $2 AND state = 'enrolling'`,
+			clock.Micros(s.c.Clock.Now()), inv.id)
+		if err != nil {
+			return fmt.Errorf("activation: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errUsed
+		}
+		ids := s.c.IDs.In(tx)
+		pending, err := ids.Account(ctx, inv.accountID)
+		if err != nil {
+			return err
+		}
+		if inv.patientID != "" && inv.representKind == "" {
+			if err := ids.LinkPerson(ctx, inv.accountID, inv.patientID); err != nil {
+				return err
+			}
+		}
+		// A person's one role comes with the account: it opens only their
+		// own record and those they represent, so it needs no second
+		// approval; the staff's roles do (AZ-7).
+		if pending.Kind == identity.KindPerson {
+			if err := ids.GrantRole(ctx, inv.accountID, string(access.RolePerson), "invitation "+inv.id); err != nil {
+				return err
+			}
+		}
+		if err := ids.Activate(ctx, inv.accountID); err != nil {
+			return err
+		}
+		reason := "account activated"
+		if inv.representKind != "" {
+			if s.c.Access == nil {
+				return errors.New("activation: no access decider to record the representation")
+			}
+			r, err := s.c.Access.RecordRepresentationIn(ctx, tx, access.Representation{TenantID: inv.tenantID, RepresentativeID: inv.accountID,
+				PatientID: inv.patientID, Kind: inv.representKind, PatientBirthDate: inv.representBirth, RecordedBy: inv.createdBy})
+			if err != nil {
+				return fmt.Errorf("activation: the representation cannot be recorded: %w", err)
+			}
+			reason += "; representation " + r.ID + " (" + r.Kind + ") recorded, decided by " + inv.createdBy
+		}
+		if acc, err = ids.Account(ctx, inv.accountID); err != nil {
+			return err
+		}
+		ev := activationActor(acc, source)
+		ev.Outcome, ev.Action, ev.Query, ev.Resources, ev.PatientID = audit.OutcomeSuccess, audit.ActionLogon, "activation-complete", []string{"Account/" + acc.ID}, inv.patientID
+		ev.Reason = reason
+		if _, err := s.c.Audit.AppendIn(ctx, tx, ev); err != nil {
+			return fmt.Errorf("access log: %w", err)
+		}
+		return nil
+	})
+	if errors.Is(err, errUsed) || errors.Is(err, identity.ErrNotFound) {
+		// A concurrent completion won, or the pending account was
+		// deactivated meanwhile: the one answer for a code that is not valid.
 		return identity.Account{}, s.fail(ctx, source, "complete", nil, ErrInvalidCode)
 	}
-	if inv.patientID != "" {
-		if err := s.c.IDs.LinkPerson(ctx, inv.accountID, inv.patientID); err != nil {
-			return identity.Account{}, err
-		}
+	var denied *access.Denied
+	if errors.Is(err, access.ErrInvalid) || errors.Is(err, access.ErrNotFound) || errors.As(err, &denied) {
+		// The representation no longer holds (a child turned 16, the
+		// patient left): the admin must decide again. Nothing was activated.
+		return identity.Account{}, s.fail(ctx, source, "complete", nil, ErrRepresentation)
 	}
-	// A person's one role comes with the account: it opens only their own
-	// record and those they represent, so it needs no second approval; the
-	// staff's roles do (AZ-7).
-	if pending, err := s.c.IDs.Account(ctx, inv.accountID); err != nil {
-		return identity.Account{}, err
-	} else if pending.Kind == identity.KindPerson {
-		if err := s.c.IDs.GrantRole(ctx, inv.accountID, string(access.RolePerson), "invitation "+inv.id); err != nil {
-			return identity.Account{}, err
-		}
-	}
-	if err := s.c.IDs.Activate(ctx, inv.accountID); err != nil {
-		return identity.Account{}, err
-	}
-	acc, err := s.c.IDs.Account(ctx, inv.accountID)
 	if err != nil {
-		return identity.Account{}, err
-	}
-	if err := s.log(ctx, activationActor(acc, source), func(e *audit.Event) {
-		e.Action, e.Query, e.Resources, e.PatientID = audit.ActionLogon, "activation-complete", []string{"Account/" + acc.ID}, inv.patientID
-		e.Reason = "account activated"
-	}); err != nil {
 		return identity.Account{}, err
 	}
 	return acc, nil

@@ -96,7 +96,7 @@ func TestOnboardingAPI(t *testing.T) {
 		clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 		kit := testkit.New(t, db, testkit.WithClock(clk))
 		letters := t.TempDir()
-		svc := onboard.New(onboard.Config{DB: db, IDs: kit.IDs, Authn: kit.Authn, Audit: kit.Audit, Clock: clk, LetterDir: letters, BaseURL: "https://localhost"})
+		svc := onboard.New(onboard.Config{DB: db, IDs: kit.IDs, Authn: kit.Authn, Audit: kit.Audit, Access: kit.Access, Clock: clk, LetterDir: letters, BaseURL: "https://localhost"})
 		o := onboardAPI{srv: serve(t, kit, func(d *router.Deps) { d.Onboard = svc }), clk: clk, kit: kit}
 
 		opAcc, err := kit.IDs.CreateAccount(ctx, identity.Account{Kind: identity.KindOperator, Username: "op", DisplayName: "Operator", RegistrationMethod: 3})
@@ -224,16 +224,98 @@ func TestOnboardingAPI(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("the person reads their own record: %d %s", resp.StatusCode, b)
 		}
-		// A representative is invited by the admin, without a record of their own.
-		st, m = o.post(t, "/api/v1/representatives", admin, map[string]any{"name": "Jan Bos", "email": "jan@example.nl", "registration_method": 3,
-			"verified_by": "Anna de Vries, court order seen", "deliver": "letter"})
+		// A representative is invited by the admin, without a record of
+		// their own; the invitation carries the patient and the kind of
+		// representation, checked now, recorded when the account becomes
+		// active (AZ-4).
+		rep := map[string]any{"name": "Jan Bos", "email": "jan@example.nl", "registration_method": 3,
+			"verified_by": "Anna de Vries, court order seen", "deliver": "letter", "patient_id": pat.ID, "representation": "legal-representative"}
+		if st, m := o.post(t, "/api/v1/representatives", pro, rep); st != 403 {
+			t.Errorf("a professional invites a representative: %d %v", st, m)
+		}
+		for field, v := range map[string]any{"representation": "uncle", "patient_id": "p-nobody"} {
+			bad := map[string]any{}
+			for k, x := range rep {
+				bad[k] = x
+			}
+			bad[field] = v
+			if st, m := o.post(t, "/api/v1/representatives", admin, bad); st != 400 && st != 404 {
+				t.Errorf("representative with a bad %s: %d %v", field, st, m)
+			}
+		}
+		if _, err := kit.IDs.AccountByUsername(ctx, "jan@example.nl"); err == nil {
+			t.Fatal("a refused representative's invitation created an account")
+		}
+		st, m = o.post(t, "/api/v1/representatives", admin, rep)
 		if st != 201 {
 			t.Fatalf("representative invitation: %d %v", st, m)
 		}
+		janID := m["account_id"].(string)
+		if ok, _ := kit.Access.MayRepresent(ctx, janID, pat.ID); ok {
+			t.Fatal("the representation holds before the account is active")
+		}
 		const janPW = "de wilde wind waait om het huis 8"
 		o.activate(t, m["code"].(string), letterOf(t, m["letter"].(string)), janPW)
-		if st, m := o.post(t, "/api/v1/representations", admin, map[string]any{"representative_id": m["account_id"], "patient_id": pat.ID, "kind": "legal-representative"}); st != 201 {
-			t.Fatalf("representation: %d %v", st, m)
+		if ok, err := kit.Access.MayRepresent(ctx, janID, pat.ID); !ok || err != nil {
+			t.Fatalf("after activation the representative may not represent: %v", err)
+		}
+		resp, b = call(t, o.srv, "GET", "/api/v1/representations", "", "Authorization", "Bearer "+admin)
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"representative_id":"`+janID+`"`) || !strings.Contains(string(b), `"kind":"legal-representative"`) {
+			t.Errorf("representations: %d %s", resp.StatusCode, b)
+		}
+
+		// Tenant isolation: a second organisation and its patient are out of
+		// reach of this tenant's admin and professional.
+		st, m = o.post(t, "/api/v1/tenants", op, map[string]string{"name": "Praktijk De Linde", "ura": "90000200"})
+		if st != 201 {
+			t.Fatalf("second tenant: %d %v", st, m)
+		}
+		other := m["id"].(string)
+		otherPat, err := kit.IDs.CreatePatient(ctx, db, "p-linde", other, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ = call(t, o.srv, "GET", "/api/v1/tenants", "", "Authorization", "Bearer "+admin)
+		if resp.StatusCode != 403 {
+			t.Errorf("the admin lists tenants: %d", resp.StatusCode)
+		}
+		if st, _ := o.post(t, "/api/v1/tenants/"+other+"/deactivate", admin, map[string]any{}); st != 403 {
+			t.Errorf("the admin deactivates another tenant: %d", st)
+		}
+		if st, _ := o.post(t, "/api/v1/tenants/"+other+"/admins", admin, map[string]any{"name": "X", "email": "x@linde.example",
+			"registration_method": 3, "verified_by": "me", "deliver": "letter"}); st != 403 {
+			t.Errorf("the admin invites into another tenant: %d", st)
+		}
+		if st, _ := o.post(t, "/api/v1/patients/"+otherPat+"/invitations", pro, person); st != 403 {
+			t.Errorf("the professional hands a code for another tenant's patient: %d", st)
+		}
+		bad := map[string]any{}
+		for k, x := range rep {
+			bad[k] = x
+		}
+		bad["patient_id"], bad["email"] = otherPat, "kees@example.nl"
+		if st, m := o.post(t, "/api/v1/representatives", admin, bad); st != 404 && st != 400 {
+			t.Errorf("a representative for another tenant's patient: %d %v", st, m)
+		}
+		for _, u := range []string{"x@linde.example", "kees@example.nl"} {
+			if _, err := kit.IDs.AccountByUsername(ctx, u); err == nil {
+				t.Errorf("a refused invitation created %s", u)
+			}
+		}
+		if ts, _ := svc.Tenants(ctx); len(ts) != 2 || !ts[0].Active || !ts[1].Active {
+			t.Errorf("tenants after the refusals: %+v", ts)
+		}
+		// Bad bodies are 4xx: too large, not JSON, wrong types.
+		if st, _ := o.post(t, "/api/v1/activation", "", map[string]any{"code": 12}); st != 400 {
+			t.Errorf("code as a number: %d", st)
+		}
+		resp, _ = call(t, o.srv, "POST", "/api/v1/activation", `{"code":"`+strings.Repeat("A", 2<<20)+`"}`, "Content-Type", "application/json")
+		if resp.StatusCode != 413 && resp.StatusCode != 400 {
+			t.Errorf("a 2 MiB body: %d", resp.StatusCode)
+		}
+		resp, _ = call(t, o.srv, "POST", "/api/v1/accounts", `{"name":`, "Authorization", "Bearer "+admin, "Content-Type", "application/json")
+		if resp.StatusCode != 400 {
+			t.Errorf("broken JSON: %d", resp.StatusCode)
 		}
 	})
 }

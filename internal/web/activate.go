@@ -51,6 +51,8 @@ func (s *server) activateFailed(w http.ResponseWriter, r *http.Request, d activa
 		v.Error = "activate.totp"
 	case errors.Is(err, onboard.ErrThrottled):
 		code, v.Error = http.StatusTooManyRequests, "activate.throttled"
+	case errors.Is(err, onboard.ErrRepresentation):
+		v.Error = "activate.representation"
 	case errors.As(err, &pv):
 		code, v.Error = http.StatusUnprocessableEntity, "password.weak"
 	default:

@@ -282,14 +282,25 @@ func (s *server) renderAccounts(w http.ResponseWriter, r *http.Request, c *sessi
 		s.failed(w, r, err)
 		return
 	}
-	s.renderAccountsData(w, r, c, message, &accountsData{Rights: rights, Problem: problem})
+	s.renderAccountsData(w, r, c, http.StatusOK, message, &accountsData{Rights: rights, Problem: problem})
 }
 
-func (s *server) renderAccountsData(w http.ResponseWriter, r *http.Request, c *sessionCtx, message string, d *accountsData) {
+func (s *server) renderAccountsData(w http.ResponseWriter, r *http.Request, c *sessionCtx, status int, message string, d *accountsData) {
 	d.Invite = s.d.Onboard != nil
 	v := s.page(w, r, c, "admin.acc.title", d)
 	v.Message = message
-	s.render(w, r, http.StatusOK, "accounts", v)
+	s.render(w, r, status, "accounts", v)
+}
+
+// inviteProblem is the message for an invitation's wrong field in lang:
+// the field's label and what it must be; a field without a message of its
+// own (none the form sends) keeps onboard's English text.
+func inviteProblem(lang string, ie *onboard.InputError) string {
+	key := "inv.err." + ie.Field
+	if _, ok := messages["nl"][key]; !ok {
+		return ie.Error()
+	}
+	return msg(lang, key)
 }
 
 // inviteStaff invites a professional of the admin's tenant with their
@@ -306,7 +317,13 @@ func (s *server) inviteStaff(w http.ResponseWriter, r *http.Request, c *sessionC
 			AGB: r.PostFormValue("agb"), FunctionTitle: r.PostFormValue("function")}})
 	var ie *onboard.InputError
 	if errors.As(err, &ie) {
-		s.renderAccounts(w, r, c, "", ie.Error())
+		// The field's message in the page's language; nothing was created.
+		rights, _, rerr := s.d.Access.RightsOverview(r.Context(), c.subject)
+		if rerr != nil {
+			s.failed(w, r, rerr)
+			return
+		}
+		s.renderAccountsData(w, r, c, http.StatusBadRequest, "", &accountsData{Rights: rights, Problem: inviteProblem(s.lang(w, r), ie)})
 		return
 	}
 	if err != nil {
@@ -318,7 +335,7 @@ func (s *server) inviteStaff(w http.ResponseWriter, r *http.Request, c *sessionC
 		s.failed(w, r, err)
 		return
 	}
-	s.renderAccountsData(w, r, c, "admin.done", &accountsData{Rights: rights, Invited: &inv})
+	s.renderAccountsData(w, r, c, http.StatusOK, "admin.done", &accountsData{Rights: rights, Invited: &inv})
 }
 
 // deactivate ends a leaver's access at once (ID-5), for an account of the
