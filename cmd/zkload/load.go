@@ -435,10 +435,10 @@ func load(ctx context.Context, o options, stderr io.Writer, lookup lookupFunc) (
 	takeSample := func() {
 		now := time.Now()
 		lat, errs := h.rec.takeWindow()
-		cur := mon.current()
+		cur, peak := mon.takeWindow()
 		st := summarise(lat, errs, now.Sub(lastSample))
 		s := Sample{Seconds: now.Sub(start).Seconds(), Ops: st.Count, PerSecond: st.Throughput, P50: st.P50, P99: st.P99,
-			Errors: errs, RSSBytes: cur.rss, PeakRSSBytes: mon.takeWindow()}
+			Errors: errs, RSSBytes: cur.rss, PeakRSSBytes: peak}
 		if lastCPU > 0 || cur.cpu > 0 {
 			s.CPUCores = (cur.cpu - lastCPU) / now.Sub(lastSample).Seconds()
 		}

@@ -174,12 +174,14 @@ func (m *monitor) run(ctx context.Context, every time.Duration) {
 // takeWindow returns the peak RSS since the last call and starts a new
 // window: a point sample once a minute would miss short peaks (a log-on's
 // password hash takes 64 MiB for a fraction of a second).
-func (m *monitor) takeWindow() int64 {
+// It returns the latest sample with it, read under the same lock, so the
+// window's peak is never below the sample it is reported beside.
+func (m *monitor) takeWindow() (procSample, int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	w := max(m.win, m.last.rss)
 	m.win = 0
-	return w
+	return m.last, w
 }
 
 func (m *monitor) current() procSample {
