@@ -20,7 +20,7 @@ import (
 
 // Deps are what the handlers need.
 type Deps struct {
-	Sessions *httpx.Sessions
+	Sessions httpx.Guard // bearer sessions (public listener) or client certificates (API listener)
 	IDs      *identity.Registry
 	Access   *access.Decider
 	Records  *record.Store
