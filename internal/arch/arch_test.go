@@ -25,7 +25,7 @@ var layers = [][]string{
 	{"internal/store/storetest", "internal/alert", "internal/keys", "internal/identity", "internal/audit", "internal/fhir"},
 	{"internal/access"},
 	{"internal/authn", "internal/record", "internal/pki"},
-	{"internal/principal", "internal/onboard"},
+	{"internal/principal", "internal/onboard", "internal/docsign"},
 	// Set-up through the same services, and the glue the protocol packages share.
 	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
 	// Protocols: one package per protocol, none importing another.

@@ -121,20 +121,30 @@ func (ca *CA) Verify(ctx context.Context, rawCerts [][]byte) (Peer, error) {
 }
 
 func (ca *CA) verifyLeaf(ctx context.Context, leaf *x509.Certificate, usage x509.ExtKeyUsage, purpose string) (Peer, error) {
-	t, err := ca.trustFor(ctx, leaf.AuthorityKeyId)
+	tenant, err := ca.verifyChain(ctx, leaf, usage)
 	if err != nil {
 		return Peer{}, err
 	}
+	return ca.lookup(ctx, leaf, tenant, purpose)
+}
+
+// verifyChain checks the leaf's validity and its chain to a tenant's CA
+// and the root, and returns that tenant.
+func (ca *CA) verifyChain(ctx context.Context, leaf *x509.Certificate, usage x509.ExtKeyUsage) (string, error) {
+	t, err := ca.trustFor(ctx, leaf.AuthorityKeyId)
+	if err != nil {
+		return "", err
+	}
 	now := ca.clock.Now()
 	if now.Before(leaf.NotBefore) {
-		return Peer{}, refused("the certificate is not valid yet (from %s)", leaf.NotBefore.UTC().Format(time.RFC3339))
+		return "", refused("the certificate is not valid yet (from %s)", leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if now.After(leaf.NotAfter) {
-		return Peer{}, refused("the certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+		return "", refused("the certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: t.roots, Intermediates: t.inters, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage}})
 	if err != nil {
-		return Peer{}, refused("the certificate does not chain to this installation's CA for this use: %v", err)
+		return "", refused("the certificate does not chain to this installation's CA for this use: %v", err)
 	}
 	var tenant string
 	for _, ch := range chains {
@@ -143,9 +153,9 @@ func (ca *CA) verifyLeaf(ctx context.Context, leaf *x509.Certificate, usage x509
 		}
 	}
 	if tenant == "" {
-		return Peer{}, refused("the certificate's chain is not leaf, tenant CA, root")
+		return "", refused("the certificate's chain is not leaf, tenant CA, root")
 	}
-	return ca.lookup(ctx, leaf, tenant, purpose)
+	return tenant, nil
 }
 
 // peerQuery finds the certificate's row with its system and responsible
@@ -291,6 +301,12 @@ func (ca *CA) VerifySigner(ctx context.Context, chain []*x509.Certificate) (Peer
 		if _, ok := t.tenantOf[string(c.Raw)]; !ok && !isRoot(t, c) {
 			return Peer{}, refused("the x5c chain contains a certificate that is not this installation's CA")
 		}
+	}
+	if p, own, err := ca.ownSigner(ctx, chain[0]); err != nil || own {
+		if err == nil {
+			_, err = ca.verifyChain(ctx, chain[0], x509.ExtKeyUsageAny)
+		}
+		return p, err
 	}
 	return ca.verifyLeaf(ctx, chain[0], x509.ExtKeyUsageAny, PurposeSigning)
 }
