@@ -2,7 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/docsign"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
@@ -55,6 +63,7 @@ func curlCert(t *testing.T, url, cert, key string) (int, string) {
 // REQ: ID-3
 // REQ: LOG-1
 // REQ: GOV-1
+// REQ: DP-4
 func TestSystemOverMutualTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the server")
@@ -168,6 +177,8 @@ func TestSystemOverMutualTLS(t *testing.T) {
 		t.Fatalf("mkcert's certificate was accepted:\n%s", out)
 	}
 
+	signedDocuments(t, c, srv.base, api, smit, visser, cred.PatientID, jansen.AccountID, dir)
+
 	// Revoked: the next request fails, without a restart.
 	if code, b, _ = do(t, c, "POST", srv.base+"/api/v1/pki/certificates/"+cert.Serial+"/revoke", smit, map[string]string{"reason": "key lost"}); code != 200 {
 		t.Fatalf("revoke: %d %s", code, b)
@@ -230,4 +241,137 @@ func TestSystemOverMutualTLS(t *testing.T) {
 	if code, out, errOut := runCLI(t, "pki", "certificates", "--tenant", cred.TenantID, "--data", data); code != 0 || !strings.Contains(out, cert.Serial) || !strings.Contains(out, "revoked") {
 		t.Fatalf("pki certificates: %d\n%s%s", code, out, errOut)
 	}
+}
+
+// signedDocuments: an EHR system posts signed Bundles over the API listener
+// (DP-4): a good signature is stored, a changed byte, alg none and a
+// wrong kid are refused naming the fault, nothing stored; once the tenant
+// requires signatures (four eyes) an unsigned Bundle is refused; and the
+// patient's $everything comes back signed by the tenant's signer.
+func signedDocuments(t *testing.T, c *http.Client, base, api, smit, visser, patient, responsible, dir string) {
+	t.Helper()
+	code, b, _ := do(t, c, "POST", base+"/api/v1/pki/systems", smit, map[string]any{"name": "EPD Zuid", "responsible_id": responsible,
+		"scopes": []string{"read", "create", "export"}, "categories": []string{"*"}, "patients": []string{patient}})
+	if code != 201 {
+		t.Fatalf("register EPD: %d %s", code, b)
+	}
+	var sys struct{ ID string }
+	json.Unmarshal(b, &sys)
+	tlsKey, tlsCSR := opensslCSR(t, dir, "epd")
+	code, b, _ = do(t, c, "POST", base+"/api/v1/pki/systems/"+sys.ID+"/certificates", smit, map[string]any{"csr": tlsCSR, "days": 30})
+	if code != 201 {
+		t.Fatalf("EPD TLS certificate: %d %s", code, b)
+	}
+	var tc struct {
+		PEM      string `json:"certificate_pem"`
+		ChainPEM string `json:"chain_pem"`
+	}
+	json.Unmarshal(b, &tc)
+	tlsCert := filepath.Join(dir, "epd.pem")
+	os.WriteFile(tlsCert, []byte(tc.PEM+tc.ChainPEM), 0o600)
+	// The signing key is a key of its own.
+	signKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, signKey)
+	code, b, _ = do(t, c, "POST", base+"/api/v1/pki/systems/"+sys.ID+"/certificates", smit, map[string]any{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})),
+		"days": 30, "purpose": "signing"})
+	if code != 201 {
+		t.Fatalf("EPD signing certificate: %d %s", code, b)
+	}
+	var sc struct {
+		Serial   string `json:"serial"`
+		PEM      string `json:"certificate_pem"`
+		ChainPEM string `json:"chain_pem"`
+	}
+	json.Unmarshal(b, &sc)
+	var chain []*x509.Certificate
+	rest := []byte(sc.PEM + sc.ChainPEM)
+	for {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		x, _ := x509.ParseCertificate(blk.Bytes)
+		chain = append(chain, x)
+	}
+	doc := `{"resourceType":"Bundle","type":"document","entry":[{"resource":{"resourceType":"Observation","status":"final",
+		"code":{"coding":[{"system":"http://loinc.org","code":"2339-0"}]},"subject":{"reference":"Patient/` + patient + `"},
+		"valueQuantity":{"value":5.4,"unit":"mmol/L"}}}]}`
+	signed, err := docsign.Sign([]byte(doc), signKey, chain[:2], "EPD Zuid", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body []byte) (int, string) {
+		os.WriteFile(filepath.Join(dir, "doc.json"), body, 0o600)
+		out, _ := exec.Command("curl", "-sS", "-k", "--cert", tlsCert, "--key", tlsKey, "-H", "Content-Type: application/fhir+json",
+			"--data-binary", "@"+filepath.Join(dir, "doc.json"), "-w", "\n%{http_code}", api+"/fhir/Bundle").CombinedOutput()
+		s := string(out)
+		i := strings.LastIndex(s, "\n")
+		code := 0
+		json.Unmarshal([]byte(s[i+1:]), &code)
+		return code, s[:i]
+	}
+	if code, out := post(bytes1(signed, "5.4", "5.5")); code != 400 || !strings.Contains(out, "does not match the document's canonical bytes") {
+		t.Fatalf("a changed byte: %d %s", code, out)
+	}
+	if code, out := post(withJWSHeader(t, signed, `{"alg":"none"}`)); code != 400 || !strings.Contains(out, `alg \"none\" is not allowed`) {
+		t.Fatalf("alg none: %d %s", code, out)
+	}
+	if code, out := post(withJWSHeader(t, signed, `{"alg":"ES256","kid":"0badc0de","x5c":["`+base64.StdEncoding.EncodeToString(chain[0].Raw)+`"]}`)); code != 400 || !strings.Contains(out, "kid") {
+		t.Fatalf("wrong kid: %d %s", code, out)
+	}
+	if code, out := post(signed); code != 200 || !strings.Contains(out, "201 Created") {
+		t.Fatalf("signed document: %d %s", code, out)
+	}
+	// The tenant requires signatures, by four eyes.
+	code, b, _ = do(t, c, "POST", base+"/api/v1/pki/requests", smit, map[string]any{"kind": "policy", "policy": map[string]any{"max_days": 365, "require_signed": true}})
+	var req struct{ ID string }
+	json.Unmarshal(b, &req)
+	if code != 201 {
+		t.Fatalf("propose policy: %d %s", code, b)
+	}
+	if code, b, _ = do(t, c, "POST", base+"/api/v1/pki/requests/"+req.ID+"/approve", visser, nil); code != 200 {
+		t.Fatalf("approve policy: %d %s", code, b)
+	}
+	if code, out := post([]byte(doc)); code != 400 || !strings.Contains(out, "has no signature") {
+		t.Fatalf("unsigned under require-signed: %d %s", code, out)
+	}
+	// $everything, signed by the tenant's signer (not the TLS key).
+	out, err := exec.Command("curl", "-sS", "-k", "--cert", tlsCert, "--key", tlsKey, api+"/fhir/Patient/"+patient+"/$everything?_signed=true").Output()
+	if err != nil {
+		t.Fatalf("$everything: %v", err)
+	}
+	var everything struct {
+		Entry     []json.RawMessage
+		Signature struct{ Data string }
+	}
+	json.Unmarshal(out, &everything)
+	jws, _ := base64.StdEncoding.DecodeString(everything.Signature.Data)
+	hb, _ := base64.RawURLEncoding.DecodeString(strings.Split(string(jws), ".")[0])
+	var h struct{ X5c []string }
+	json.Unmarshal(hb, &h)
+	if len(h.X5c) < 2 || len(everything.Entry) < 2 {
+		t.Fatalf("signed $everything: %.300s", out)
+	}
+	der, _ := base64.StdEncoding.DecodeString(h.X5c[0])
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil || leaf.Subject.CommonName != "zorgkluis document signer" {
+		t.Fatalf("signer %v %v", leaf, err)
+	}
+	if err := docsign.VerifyWithKey(out, leaf.PublicKey); err != nil {
+		t.Fatalf("signed $everything does not verify: %v", err)
+	}
+}
+
+func bytes1(b []byte, from, to string) []byte { return []byte(strings.Replace(string(b), from, to, 1)) }
+
+func withJWSHeader(t *testing.T, signed []byte, header string) []byte {
+	var m map[string]any
+	json.Unmarshal(signed, &m)
+	sig := m["signature"].(map[string]any)
+	jws, _ := base64.StdEncoding.DecodeString(sig["data"].(string))
+	parts := strings.Split(string(jws), ".")
+	parts[0] = base64.RawURLEncoding.EncodeToString([]byte(header))
+	sig["data"] = base64.StdEncoding.EncodeToString([]byte(strings.Join(parts, ".")))
+	b, _ := json.Marshal(m)
+	return b
 }

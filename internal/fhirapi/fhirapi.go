@@ -15,6 +15,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
 
@@ -28,7 +29,8 @@ type Deps struct {
 	Clock    clock.Clock
 	Log      *slog.Logger
 	Version  string
-	BaseURL  string // e.g. https://localhost:8443, the base of every fullUrl
+	BaseURL  string  // e.g. https://localhost:8443, the base of every fullUrl
+	CA       *pki.CA // signed documents (DP-4); nil: POST /fhir/Bundle and _signed are off
 }
 
 // Server is the FHIR API.

@@ -136,4 +136,3 @@ func (ca *CA) ownSigner(ctx context.Context, leaf *x509.Certificate) (Peer, bool
 	}
 	return Peer{Serial: SerialHex(leaf.SerialNumber), TenantID: tenant, SystemID: "zorgkluis", SystemName: "zorgkluis document signer", NotAfter: leaf.NotAfter}, true, nil
 }
-

@@ -115,7 +115,7 @@ func NewAPI(d Deps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	fhirapi.New(fhirapi.Deps{Sessions: &httpx.Systems{CA: d.CA, Log: d.Log}, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
 	return server.SecurityHeaders(server.LimitBody(d.MaxBodyBytes, rt.requestContext(mux))), nil
 }
 
@@ -127,7 +127,7 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", rt.readyz)
 	fhirapi.New(fhirapi.Deps{Sessions: sessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
