@@ -42,6 +42,7 @@ type app struct {
 	authn   *authn.Service
 	records *record.Store
 	ca      *pki.CA        // the organisations' CA for third-party systems (DP-3)
+	queue   *alert.Queue   // security events (LOG-9)
 	webhook *alert.Webhook // nil without --alert-webhook
 	sender  authn.Sender   // mail and SMS; nil when neither is configured
 }
@@ -102,6 +103,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 		alerts = append(alerts, a.webhook)
 	}
 	queue := alert.NewQueue(db, c, rand.Reader, alerts) // one queue for access's and authn's events
+	a.queue = queue
 	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime

@@ -21,9 +21,6 @@ import (
 // of deactivated responsible persons (ID-5).
 const revocationPoll = 250 * time.Millisecond
 
-// expiryWarning is how far ahead a certificate's expiry is warned about.
-const expiryWarning = 30 * 24 * time.Hour
-
 // apiEndpoint is the API listener for third-party systems: mutual TLS with
 // the server's certificate, every client certificate verified against the
 // organisations' CA and the revocation table on every handshake.
@@ -100,12 +97,14 @@ func watchRevocations(ctx context.Context, a *app, log *slog.Logger, peers *serv
 		}
 		if now := a.clock.Now(); now.Sub(lastExpiry) > time.Hour {
 			lastExpiry = now
-			cs, err := a.ca.Expiring(ctx, expiryWarning)
-			if err == nil {
+			// The metric counts what expires within 30 days; the security
+			// event (and so the webhook and the officer's queue) comes once
+			// per certificate.
+			if cs, err := a.ca.Expiring(ctx, pki.ExpiryWarning); err == nil {
 				expiring.Set(float64(len(cs)))
-				for _, c := range cs {
-					log.Warn("system certificate expires within 30 days", "tenant", c.TenantID, "system", c.SystemID, "serial", c.Serial, "not_after", c.NotAfter)
-				}
+			}
+			if _, err := a.ca.WarnExpiring(ctx, a.queue); err != nil && ctx.Err() == nil {
+				log.Warn("certificate expiry warnings failed", "err", err)
 			}
 		}
 	}

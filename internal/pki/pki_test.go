@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -434,6 +435,33 @@ func TestPolicyFourEyes(t *testing.T) {
 		if _, err := w.ca.Issue(w.ctx, f.admin, f.id, sys.ID, pki.PurposeTLS, csrFor(t, newKey(t), nil), 31*24*time.Hour); err == nil ||
 			!strings.Contains(err.Error(), "maximum of 30 days") {
 			t.Fatalf("31 days under a 30-day policy: %v", err)
+		}
+	})
+}
+
+// A certificate that expires within 30 days raises one security event in
+// its tenant's queue, naming the system and its responsible person.
+// REQ: DP-3
+// REQ: LOG-9
+func TestExpiryWarning(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		sys := w.system(t, 0, []string{"read"})
+		c := w.issue(t, 0, sys, newKey(t)) // 90 days
+		q := alert.NewQueue(db, w.clk, rand.Reader, nil)
+		if n, err := w.ca.WarnExpiring(w.ctx, q); err != nil || n != 0 {
+			t.Fatalf("warned %d early: %v", n, err)
+		}
+		w.clk.Advance(61 * 24 * time.Hour)
+		if n, err := w.ca.WarnExpiring(w.ctx, q); err != nil || n != 1 {
+			t.Fatalf("warned %d: %v", n, err)
+		}
+		if n, _ := w.ca.WarnExpiring(w.ctx, q); n != 0 {
+			t.Fatalf("warned again: %d", n)
+		}
+		es, err := q.List(w.ctx, w.t[0].id, time.Time{}, 0)
+		if err != nil || len(es) != 1 || es[0].Kind != "certificate-expiring" || es[0].Ref != c.Serial || es[0].AccountID != w.t[0].responsible || es[0].SubjectID != sys.ID {
+			t.Fatalf("queue %+v %v", es, err)
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -555,4 +556,60 @@ func (ca *CA) Expiring(ctx context.Context, d time.Duration) ([]Certificate, err
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// ExpiryWarning is how far ahead a certificate's expiry is warned about.
+const ExpiryWarning = 30 * 24 * time.Hour
+
+// WarnExpiring raises a security event (LOG-9) for each current system
+// certificate that expires within ExpiryWarning, once per certificate, in
+// the tenant's queue, naming the system's responsible person; it returns
+// how many it raised. Safe on every replica at once (the first one to mark
+// a certificate raises its event).
+func (ca *CA) WarnExpiring(ctx context.Context, q *alert.Queue) (int, error) {
+	now := ca.clock.Now()
+	rows, err := ca.db.QueryContext(ctx, `SELECT c.serial, c.tenant_id, c.system_id, s.responsible_id, c.not_after FROM pki_certificates c
+		JOIN pki_systems s ON s.id = c.system_id
+		WHERE c.revoked_at IS NULL AND c.expiry_warned_at IS NULL AND c.not_after > $1 AND c.not_after <= $2`,
+		clock.Micros(now), clock.Micros(now.Add(ExpiryWarning)))
+	if err != nil {
+		return 0, fmt.Errorf("expiring certificates: %w", err)
+	}
+	type hit struct {
+		serial, tenant, system, resp string
+		notAfter                     int64
+	}
+	var hits []hit
+	for rows.Next() {
+		var h hit
+		if err := rows.Scan(&h.serial, &h.tenant, &h.system, &h.resp, &h.notAfter); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		hits = append(hits, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, h := range hits {
+		err := ca.db.Tx(ctx, func(tx *store.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE pki_certificates SET expiry_warned_at = $1 WHERE serial = $2 AND expiry_warned_at IS NULL`, clock.Micros(now), h.serial)
+			if err != nil {
+				return err
+			}
+			if k, _ := res.RowsAffected(); k != 1 {
+				return nil
+			}
+			n++
+			_, err = q.Raise(ctx, tx, alert.Entry{TenantID: h.tenant, Kind: "certificate-expiring", AccountID: h.resp, SubjectID: h.system, Ref: h.serial,
+				Detail: "the system's certificate " + h.serial + " expires at " + clock.FromMicros(h.notAfter).Format(time.RFC3339) + "; renew it"})
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("expiry warning: %w", err)
+		}
+	}
+	return n, nil
 }

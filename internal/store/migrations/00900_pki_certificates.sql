@@ -56,7 +56,8 @@ CREATE TABLE pki_certificates (
     issued_at     BIGINT NOT NULL,
     revoked_at    BIGINT,
     revoked_by    TEXT NOT NULL DEFAULT '',
-    revoke_reason TEXT NOT NULL DEFAULT ''
+    revoke_reason TEXT NOT NULL DEFAULT '',
+    expiry_warned_at BIGINT              -- when the 30-day expiry warning was raised
 );
 CREATE INDEX pki_certificates_system ON pki_certificates(system_id);
 CREATE INDEX pki_certificates_tenant ON pki_certificates(tenant_id, issued_at);
