@@ -64,6 +64,7 @@ func curlCert(t *testing.T, url, cert, key string) (int, string) {
 // REQ: LOG-1
 // REQ: GOV-1
 // REQ: DP-4
+// REQ: LOG-8
 func TestSystemOverMutualTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the server")
@@ -177,7 +178,7 @@ func TestSystemOverMutualTLS(t *testing.T) {
 		t.Fatalf("mkcert's certificate was accepted:\n%s", out)
 	}
 
-	signedDocuments(t, c, srv.base, api, smit, visser, cred.PatientID, jansen.AccountID, dir)
+	epd := signedDocuments(t, c, srv.base, api, smit, visser, cred.PatientID, jansen.AccountID, dir)
 
 	// Revoked: the next request fails, without a restart.
 	if code, b, _ = do(t, c, "POST", srv.base+"/api/v1/pki/certificates/"+cert.Serial+"/revoke", smit, map[string]string{"reason": "key lost"}); code != 200 {
@@ -214,6 +215,15 @@ func TestSystemOverMutualTLS(t *testing.T) {
 	if !strings.Contains(body, `"principalKind":"system"`) || !strings.Contains(body, `"responsible":"`+jansen.AccountID+` Dr. A. Jansen"`) || !strings.Contains(body, cert.Serial) {
 		t.Fatalf("read event %s", body)
 	}
+	// Sharing the record with the system is logged as an export by the
+	// system (LOG-8), and the signed document it sent as a create.
+	for _, action := range []string{"export", "create"} {
+		var n int
+		db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE user_id = $1 AND action = $2 AND outcome = 'success'`, epd, action).Scan(&n)
+		if n == 0 {
+			t.Errorf("no %s event of system %s", action, epd)
+		}
+	}
 	var issued, revoked string
 	db.QueryRowContext(ctx, `SELECT id FROM audit_events WHERE action = 'certificate' AND body LIKE $1`, `%"Certificate/`+cert.Serial+`"%issued tls%`).Scan(&issued)
 	db.QueryRowContext(ctx, `SELECT id FROM audit_events WHERE action = 'certificate' AND body LIKE $1`, `%"Certificate/`+cert.Serial+`"%revoked%`).Scan(&revoked)
@@ -248,7 +258,7 @@ func TestSystemOverMutualTLS(t *testing.T) {
 // wrong kid are refused naming the fault, nothing stored; once the tenant
 // requires signatures (four eyes) an unsigned Bundle is refused; and the
 // patient's $everything comes back signed by the tenant's signer.
-func signedDocuments(t *testing.T, c *http.Client, base, api, smit, visser, patient, responsible, dir string) {
+func signedDocuments(t *testing.T, c *http.Client, base, api, smit, visser, patient, responsible, dir string) (systemID string) {
 	t.Helper()
 	code, b, _ := do(t, c, "POST", base+"/api/v1/pki/systems", smit, map[string]any{"name": "EPD Zuid", "responsible_id": responsible,
 		"scopes": []string{"read", "create", "export"}, "categories": []string{"*"}, "patients": []string{patient}})
@@ -360,6 +370,7 @@ func signedDocuments(t *testing.T, c *http.Client, base, api, smit, visser, pati
 	if err := docsign.VerifyWithKey(out, leaf.PublicKey); err != nil {
 		t.Fatalf("signed $everything does not verify: %v", err)
 	}
+	return sys.ID
 }
 
 func bytes1(b []byte, from, to string) []byte { return []byte(strings.Replace(string(b), from, to, 1)) }
