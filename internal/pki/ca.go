@@ -17,6 +17,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
@@ -409,4 +410,45 @@ func (ca *CA) Root(ctx context.Context) (*x509.Certificate, error) {
 		return nil, err
 	}
 	return root.cert, nil
+}
+
+// Rewrap seals every CA and document-signer key again under the current
+// master key, after a master-key rotation, so that the old master key can
+// be removed. It returns how many keys it re-sealed.
+func (ca *CA) Rewrap(ctx context.Context) (int, error) {
+	rows, err := ca.db.QueryContext(ctx, `SELECT id, tenant_id, key_sealed FROM pki_cas ORDER BY id`)
+	if err != nil {
+		return 0, fmt.Errorf("rewrap CA keys: %w", err)
+	}
+	type sealed struct {
+		id, tenant string
+		ct         []byte
+	}
+	var all []sealed
+	for rows.Next() {
+		var s sealed
+		if err := rows.Scan(&s.id, &s.tenant, &s.ct); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("rewrap CA keys: %w", err)
+		}
+		all = append(all, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("rewrap CA keys: %w", err)
+	}
+	for _, s := range all {
+		der, err := ca.master.Unwrap(ctx, s.ct, keys.CAKeyAD(s.tenant, s.id))
+		if err != nil {
+			return 0, fmt.Errorf("rewrap CA key %s: %w", s.id, err)
+		}
+		ct, err := ca.master.Wrap(ctx, der, keys.CAKeyAD(s.tenant, s.id))
+		if err != nil {
+			return 0, fmt.Errorf("rewrap CA key %s: %w", s.id, err)
+		}
+		if _, err := ca.db.ExecContext(ctx, `UPDATE pki_cas SET key_sealed = $1 WHERE id = $2`, ct, s.id); err != nil {
+			return 0, fmt.Errorf("rewrap CA key %s: %w", s.id, err)
+		}
+	}
+	return len(all), nil
 }

@@ -1,12 +1,14 @@
 package pki_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -20,6 +22,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -462,6 +465,46 @@ func TestExpiryWarning(t *testing.T) {
 		es, err := q.List(w.ctx, w.t[0].id, time.Time{}, 0)
 		if err != nil || len(es) != 1 || es[0].Kind != "certificate-expiring" || es[0].Ref != c.Serial || es[0].AccountID != w.t[0].responsible || es[0].SubjectID != sys.ID {
 			t.Fatalf("queue %+v %v", es, err)
+		}
+	})
+}
+
+// After a master-key rotation the CA keys are re-sealed under the new
+// master key, so the old one can go: a CA with only the new key still
+// signs. No CA key is stored in plain.
+// REQ: DP-1
+func TestRewrapAfterMasterRotation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		rows, err := db.QueryContext(w.ctx, `SELECT key_sealed FROM pki_cas`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var ct []byte
+			rows.Scan(&ct)
+			if _, err := x509.ParseECPrivateKey(ct); err == nil || len(ct) < 100 {
+				t.Fatalf("a CA key is stored in plain (%d bytes)", len(ct))
+			}
+		}
+		rows.Close()
+		next, err := keys.MasterFromEnv(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rotated := pki.New(db, keys.Chain(next, w.kit.Master), w.kit.Audit, w.clk, rand.Reader)
+		n, err := rotated.Rewrap(w.ctx)
+		if err != nil || n != 3 { // the root and two intermediates
+			t.Fatalf("rewrap: %d %v", n, err)
+		}
+		only := pki.New(db, next, w.kit.Audit, w.clk, rand.Reader)
+		sys := w.system(t, 0, []string{"read"})
+		if _, err := only.Issue(w.ctx, w.t[0].admin, w.t[0].id, sys.ID, pki.PurposeTLS, csrFor(t, newKey(t), nil), 0); err != nil {
+			t.Fatalf("issue under the new master key only: %v", err)
+		}
+		if _, err := pki.New(db, w.kit.Master, w.kit.Audit, w.clk, rand.Reader).Issue(w.ctx, w.t[0].admin, w.t[0].id, sys.ID, pki.PurposeTLS,
+			csrFor(t, newKey(t), nil), 0); err == nil {
+			t.Fatal("the old master key still opens the CA keys")
 		}
 	})
 }
