@@ -21,6 +21,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/password"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -40,6 +41,8 @@ type app struct {
 	access  *access.Decider
 	authn   *authn.Service
 	records *record.Store
+	ca      *pki.CA        // the organisations' CA for third-party systems (DP-3)
+	queue   *alert.Queue   // security events (LOG-9)
 	webhook *alert.Webhook // nil without --alert-webhook
 	sender  authn.Sender   // mail and SMS; nil when neither is configured
 }
@@ -100,6 +103,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 		alerts = append(alerts, a.webhook)
 	}
 	queue := alert.NewQueue(db, c, rand.Reader, alerts) // one queue for access's and authn's events
+	a.queue = queue
 	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
@@ -110,6 +114,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	set.Sender = a.sender
 	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)
 	a.records = record.New(db, kr, a.audit, c)
+	a.ca = pki.New(db, master, a.audit, c, rand.Reader)
 	log.Info("keys loaded", "master_key", master.ID())
 	return a, nil
 }
@@ -118,7 +123,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 func (a *app) handler(log *slog.Logger, reg prometheus.Registerer, base string) (http.Handler, error) {
 	return router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
-		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0)})
+		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca})
 }
 
 // senderFrom builds the sender of SMS and e-mail codes from the

@@ -109,6 +109,12 @@ func keysAction(ctx context.Context, e env, cfg config.Config, action string, po
 		if err != nil {
 			return err
 		}
+		// The CA keys (internal/pki) are sealed under the master key too.
+		nca, err := a.ca.Rewrap(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "re-sealed %d CA key(s) under the new master key\n", nca)
 		fmt.Fprintf(e.stdout, "re-wrapped %d tenant key(s) under master %s; restart every replica so it loads the new master key; "+
 			"older master keys stay in the file and can be removed after that\n", n, a.keys.MasterID())
 	case "rotate-tenant":

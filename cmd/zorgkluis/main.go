@@ -33,6 +33,7 @@ func commands() []command {
 		{"keys", "show, rotate (master, tenant), shred a patient's key, export public key ids", runKeys},
 		{"audit", "check the tamper-evident access log: verify, proof, check-proof, public-key", runAudit},
 		{"tenant", "create, list and deactivate care organisations; invite their first administrator", runTenant},
+		{"pki", "the organisations' CA for third-party systems: systems, certificates, revocation, CRL", runPKI},
 		{"accounts", "import staff accounts from a CSV file (dry run first; --apply)", runAccounts},
 		{"generate", "write a synthetic care organisation for tests and load runs (never in production)", runGenerate},
 		{"version", "print the version", runVersion},

@@ -110,6 +110,20 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		eps = append(eps, server.Endpoint{Name: "metrics", Listener: mln, Handler: router.Metrics(reg)})
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
+	if cfg.APIAddr != "" {
+		if tlsConf == nil || len(tlsConf.Certificates) == 0 {
+			closeAll(eps)
+			return errors.New("setting api-addr (ZK_API_ADDR): needs the server's TLS certificate")
+		}
+		ep, apiURL, err := apiEndpoint(ctx, a, log, cfg, tlsConf.Certificates[0], base, reg)
+		if err != nil {
+			closeAll(eps)
+			return err
+		}
+		eps = append(eps, ep)
+		log.Info("API listening (mutual TLS)", "url", apiURL)
+		fmt.Fprintf(e.stdout, "zorgkluis API listening on %s\n", apiURL)
+	}
 	go keepStatistics(ctx, a, log)
 	log.Info("zorgkluis listening", "url", base, "dialect", a.db.Dialect(), "version", buildVersion())
 	fmt.Fprintf(e.stdout, "zorgkluis listening on %s\n", base)

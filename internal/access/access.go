@@ -115,6 +115,7 @@ const (
 	BasisRepresentation   Basis = "representation"
 	BasisOperator         Basis = "operator-procedure"
 	BasisRegistration     Basis = "registration" // a professional registers a new patient
+	BasisSystem           Basis = "system"       // a registered third-party system within its scopes (DP-3)
 )
 
 // Grant is the permission to perform one action on one patient's data.
@@ -399,6 +400,9 @@ func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time
 	if s.AccountID() == "" {
 		return denied("no subject"), nil
 	}
+	if s.Kind() == KindSystem {
+		return d.evalSystem(ctx, s, req, now)
+	}
 	perm, ok, err := d.permission(ctx, s)
 	if err != nil {
 		return decision{}, err
@@ -638,6 +642,7 @@ func subjectEvent(s Subject, patientID string, action audit.Action, outcome audi
 		PrincipalKind: string(s.Kind()),
 		Scopes:        s.Scopes(),
 		SourceApp:     s.ClientID(),
+		Responsible:   s.Responsible(),
 	}
 }
 

@@ -50,6 +50,7 @@ type Subject struct {
 	kind         Kind
 	clientID     string
 	scopes       []string
+	responsible  string
 }
 
 // SubjectSpec is what a credential says about its holder.
@@ -69,6 +70,9 @@ type SubjectSpec struct {
 	// was granted; both empty for a session.
 	ClientID string
 	Scopes   []string
+	// Responsible is the account answerable for a system (ID-3), as
+	// "id name"; empty for persons.
+	Responsible string
 }
 
 // NewSubject returns the Subject spec describes. Only internal/principal
@@ -80,5 +84,5 @@ func NewSubject(spec SubjectSpec) Subject {
 	}
 	return Subject{accountID: spec.AccountID, name: spec.Name, tenantID: spec.TenantID, organisation: spec.Organisation,
 		role: spec.Role, assurance: spec.Assurance, onBehalfOf: spec.OnBehalfOf, kind: kind,
-		clientID: spec.ClientID, scopes: slices.Clone(spec.Scopes)}
+		clientID: spec.ClientID, scopes: slices.Clone(spec.Scopes), responsible: spec.Responsible}
 }

@@ -22,10 +22,13 @@ func (s Subject) ClientID() string { return s.clientID }
 // Scopes lists what the token was granted; empty for a session.
 func (s Subject) Scopes() []string { return slices.Clone(s.scopes) }
 
+// Responsible is the account answerable for a system, as "id name".
+func (s Subject) Responsible() string { return s.responsible }
+
 // Spec returns what s was made from; a changed copy passed to NewSubject is
 // the way to a subject that differs in one claim (a test at a lower
 // assurance, say).
 func (s Subject) Spec() SubjectSpec {
 	return SubjectSpec{AccountID: s.accountID, Name: s.name, TenantID: s.tenantID, Organisation: s.organisation,
-		Role: s.role, Assurance: s.assurance, OnBehalfOf: s.onBehalfOf, Kind: s.kind, ClientID: s.clientID, Scopes: slices.Clone(s.scopes)}
+		Role: s.role, Assurance: s.assurance, OnBehalfOf: s.onBehalfOf, Kind: s.kind, ClientID: s.clientID, Scopes: slices.Clone(s.scopes), Responsible: s.responsible}
 }

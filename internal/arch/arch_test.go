@@ -24,8 +24,8 @@ var layers = [][]string{
 	{"internal/store"},
 	{"internal/store/storetest", "internal/alert", "internal/keys", "internal/identity", "internal/audit", "internal/fhir"},
 	{"internal/access"},
-	{"internal/authn", "internal/record"},
-	{"internal/principal", "internal/onboard"},
+	{"internal/authn", "internal/record", "internal/pki"},
+	{"internal/principal", "internal/onboard", "internal/docsign"},
 	// Set-up through the same services, and the glue the protocol packages share.
 	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
 	// Protocols: one package per protocol, none importing another.
@@ -48,6 +48,16 @@ var readers = map[string]map[string]string{
 		"account_roles":   "the subject's account must hold the session's role",
 		"patients":        "the patient's tenant, in the decision query",
 		"person_patients": "a person's own record, in the decision query",
+		// A system's decision (DP-3) reads its registration, patient set and
+		// certificate in the same round trip.
+		"pki_systems":         "a system's scopes, categories and state, in the decision query",
+		"pki_system_patients": "a system's patient set, in the decision query",
+		"pki_certificates":    "the presented certificate is current and not revoked, in the decision query",
+	},
+	"pki": {
+		"tenants":  "a CA's organisation name and that the tenant exists",
+		"accounts": "a system's responsible person (ID-3) is an active account of the tenant, also at every handshake",
+		"patients": "a system's patient set names patients of its tenant",
 	},
 	"authn": {
 		"accounts": "the log-on and session lookups join the account in one round trip",

@@ -57,6 +57,12 @@ const (
 	ActionExchange  Action = "exchange"          // E, a step of a MedMij exchange (chain log); Query names the step
 )
 
+// ActionCertificate (E): a tenant's CA issued or revoked a certificate
+// (DP-3). Resources names it ("Certificate/<serial>"), Query says what
+// happened and the SHA-256 of its DER, so the tenant's tree proves every
+// certificate ever issued for it.
+const ActionCertificate Action = "certificate"
+
 // Outcome of the event.
 type Outcome string
 
@@ -110,6 +116,10 @@ type Event struct {
 	// (empty for a session). Both are omitted when empty.
 	PrincipalKind string   `json:"principalKind,omitempty"`
 	Scopes        []string `json:"scopes,omitempty"`
+	// Responsible is the natural person answerable for a principal that is
+	// not one (a system's responsible account, ID-3), as "id name"; omitted
+	// when empty.
+	Responsible string `json:"responsible,omitempty"`
 
 	// Why: the authorisation basis (NEN 7513 autorisatieProtocol /
 	// behandelrelatieProtocol), purpose of use, emergency flag and reason.

@@ -25,6 +25,7 @@ type Config struct {
 	Addr            string        `json:"addr"`
 	DatabaseURL     string        `json:"database"`
 	MetricsAddr     string        `json:"metrics_addr"`
+	APIAddr         string        `json:"api_addr"` // mutual-TLS listener for third-party systems (DP-3); "" is off
 	TLSCert         string        `json:"tls_cert"`
 	TLSKey          string        `json:"tls_key"`
 	InsecureHTTP    bool          `json:"insecure_http"`
@@ -72,6 +73,7 @@ func (c *Config) settings() []setting {
 		{name: "addr", env: "ZK_ADDR", usage: "HTTPS listen address", str: &c.Addr},
 		{name: "database", env: "ZK_DATABASE_URL", usage: "database: postgres://... URL, or a SQLite file (default DATA/zorgkluis.db)", str: &c.DatabaseURL},
 		{name: "metrics-addr", env: "ZK_METRICS_ADDR", usage: "Prometheus metrics listen address (keep it private)", str: &c.MetricsAddr},
+		{name: "api-addr", env: "ZK_API_ADDR", usage: "listen address for third-party systems, mutual TLS with the organisations' CA certificates (empty: off)", str: &c.APIAddr},
 		{name: "tls-cert", env: "ZK_TLS_CERT", usage: "TLS certificate chain (PEM); --demo generates one when empty", str: &c.TLSCert},
 		{name: "tls-key", env: "ZK_TLS_KEY", usage: "TLS private key (PEM)", str: &c.TLSKey},
 		{name: "insecure-http", env: "ZK_INSECURE_HTTP", usage: "serve plain HTTP (only allowed on a loopback address, for development)", boolean: &c.InsecureHTTP},
@@ -250,6 +252,15 @@ func (c Config) Validate() error {
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
 		return errors.New("setting metrics-addr (ZK_METRICS_ADDR): must not be the public address")
+	}
+	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil && c.APIAddr != "" {
+		return fmt.Errorf("setting api-addr (ZK_API_ADDR): %q is not HOST:PORT", c.APIAddr)
+	}
+	if c.APIAddr != "" && (c.APIAddr == c.Addr || c.APIAddr == c.MetricsAddr) {
+		return errors.New("setting api-addr (ZK_API_ADDR): must differ from the public and the metrics address")
+	}
+	if c.APIAddr != "" && c.InsecureHTTP {
+		return errors.New("setting api-addr (ZK_API_ADDR): the API listener is mutual TLS only; it cannot run with insecure-http")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("setting tls-cert/tls-key (ZK_TLS_CERT/ZK_TLS_KEY): give both or neither")

@@ -53,6 +53,9 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{[]string{"--demo", "--emergency-duration", "72h"}, nil, "setting emergency-duration"}, // REQ: AZ-5
 		{[]string{"--demo"}, map[string]string{"ZK_ALERT_WEBHOOK": "http://hooks.example.nl/x?token=t0k"}, "setting alert-webhook"},
 		{[]string{"--demo", "--alert-webhook", "not a url"}, nil, "setting alert-webhook"},
+		{[]string{"--demo", "--api-addr", "nonsense"}, nil, "setting api-addr"},                                            // REQ: DP-3
+		{[]string{"--demo"}, map[string]string{"ZK_API_ADDR": "127.0.0.1:8443"}, "setting api-addr"},                       // not the public address
+		{[]string{"--insecure-http", "--addr", "127.0.0.1:8080", "--api-addr", "127.0.0.1:9443"}, nil, "setting api-addr"}, // mutual TLS only
 	}
 	for _, tc := range cases {
 		c, err := Load("serve", tc.args, env(tc.env), io.Discard)

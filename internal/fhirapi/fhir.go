@@ -25,6 +25,7 @@ func (s *Server) fhirRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /fhir/metadata", s.fhirMetadata)
 	mux.HandleFunc("GET /fhir/AuditEvent", s.fhirType(s.fhirAuditEvents))
 	mux.HandleFunc("GET /fhir/{type}", s.fhirType(s.fhirSearch))
+	mux.HandleFunc("POST /fhir/Bundle", s.withSession(s.fhirDocument))
 	mux.HandleFunc("POST /fhir/{type}", s.fhirType(s.fhirCreate))
 	mux.HandleFunc("GET /fhir/{type}/{id}", s.fhirType(s.fhirRead))
 	mux.HandleFunc("PUT /fhir/{type}/{id}", s.fhirType(s.fhirUpdate))

@@ -1,6 +1,7 @@
 package fhirapi
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/docsign"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/nlid"
@@ -321,11 +323,16 @@ func (s *Server) fhirEverything(w http.ResponseWriter, r *http.Request, c caller
 		return
 	}
 	q := r.URL.Query()
-	if !onlyParams(w, r, q, "_summary", "_elements") {
+	if !onlyParams(w, r, q, "_summary", "_elements", "_signed") {
 		return
 	}
 	sub, _, ok := parseSubset(w, r, q, false)
 	if !ok {
+		return
+	}
+	signed := q.Get("_signed") == "true"
+	if signed && s.d.CA == nil {
+		outcome(w, r, http.StatusBadRequest, fhir.CodeNotSupported, "signed documents are not enabled on this server", "_signed")
 		return
 	}
 	g, ok := s.decideFHIR(w, r, c, access.Request{PatientID: id, Action: access.Export})
@@ -348,7 +355,33 @@ func (s *Server) fhirEverything(w http.ResponseWriter, r *http.Request, c caller
 		}
 		b.AddMatch(s.d.BaseURL+"/fhir/"+x.Ref(), body)
 	}
+	if signed {
+		s.writeSigned(w, r, g.TenantID(), c.Subject.Organisation(), b)
+		return
+	}
 	writeBundle(w, b)
+}
+
+// writeSigned answers b signed by the tenant's document signer (DP-4).
+func (s *Server) writeSigned(w http.ResponseWriter, r *http.Request, tenantID, who string, b *fhir.Bundle) {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	key, chain, err := s.d.CA.DocumentSigner(r.Context(), tenantID)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	out, err := docsign.Sign(raw, key, chain, who, s.d.Clock.Now())
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", fhir.MediaType)
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
 }
 
 func errorsIsNotFound(err error) bool { return errors.Is(err, identity.ErrNotFound) }

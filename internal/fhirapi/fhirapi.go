@@ -15,12 +15,13 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
 
 // Deps are what the handlers need.
 type Deps struct {
-	Sessions *httpx.Sessions
+	Sessions httpx.Guard // bearer sessions (public listener) or client certificates (API listener)
 	IDs      *identity.Registry
 	Access   *access.Decider
 	Records  *record.Store
@@ -28,7 +29,8 @@ type Deps struct {
 	Clock    clock.Clock
 	Log      *slog.Logger
 	Version  string
-	BaseURL  string // e.g. https://localhost:8443, the base of every fullUrl
+	BaseURL  string  // e.g. https://localhost:8443, the base of every fullUrl
+	CA       *pki.CA // signed documents (DP-4); nil: POST /fhir/Bundle and _signed are off
 }
 
 // Server is the FHIR API.

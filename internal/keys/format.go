@@ -151,6 +151,7 @@ const (
 	labelTOTPSecret = "zorgkluis totp secret"
 	labelTenantKey  = "zorgkluis tenant key"
 	labelPatientKey = "zorgkluis patient key"
+	labelCAKey      = "zorgkluis ca key"
 )
 
 func newAD(label string, fields ...string) AD {
@@ -170,6 +171,13 @@ func ResourceAD(tenantID, patientID, resourceType, id string, version int64) AD 
 // TOTPSecretAD is the AD of an account's TOTP secret.
 func TOTPSecretAD(accountID string) AD {
 	return newAD(labelTOTPSecret, accountID)
+}
+
+// CAKeyAD is the AD of a CA's or signer's private key (internal/pki),
+// sealed under the master key: the tenant (empty for the root) and the
+// certificate's serial.
+func CAKeyAD(tenantID, serial string) AD {
+	return newAD(labelCAKey, tenantID, serial)
 }
 
 // tenantKeyAD binds a wrapped tenant key to its tenant and version.

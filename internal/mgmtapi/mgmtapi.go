@@ -16,6 +16,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 )
 
 // Deps are what the handlers need.
@@ -29,6 +30,7 @@ type Deps struct {
 	Log      *slog.Logger
 	BaseURL  string           // the server's own URL, named in log exports
 	Onboard  *onboard.Service // tenants, invitations, activation; nil: not mounted
+	CA       *pki.CA          // the tenant's CA and systems (DP-3); nil: not mounted
 }
 
 // Server is the management API.
@@ -45,6 +47,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.accessRoutes(mux)
 	s.auditRoutes(mux)
 	s.onboardRoutes(mux)
+	s.pkiRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

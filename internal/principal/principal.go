@@ -1,9 +1,9 @@
 // Package principal is the one place that turns a credential into an
 // access.Subject: who asks, in which role, how well authenticated, and
 // through what kind of credential. Today the credential is a session
-// (FromSession); an OAuth access token, a client certificate or a paired
-// device will each get a function beside it, returning a Subject of their
-// own kind with its client id and scopes.
+// (FromSession) or a third-party system's client certificate (FromSystem);
+// an OAuth access token or a paired device will each get a function beside
+// them, returning a Subject of their own kind with its client id and scopes.
 //
 // A Subject says what the credential claims. access.Decider.Decide still
 // checks that the account holds the role it claims, so a Subject made here
@@ -17,6 +17,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 )
 
 // Directory is where the account's name and the organisation's name are
@@ -75,4 +76,17 @@ func describe(ctx context.Context, dir Directory, acc identity.Account, tenantID
 		spec.Organisation = t.Name
 	}
 	return spec, nil
+}
+
+// FromSystem returns the subject of a third-party system whose client
+// certificate the CA verified (pki.CA.Verify, then Lookup on the request):
+// kind system, the system as the user (its id and name), its tenant and
+// scopes, the certificate's serial as the client id, and its responsible
+// person (ID-3), so that every event of the system names both (LOG-1).
+// What the system may do is decided by access from its registration, not
+// from these claims.
+func FromSystem(p pki.Peer) access.Subject {
+	return access.NewSubject(access.SubjectSpec{AccountID: p.SystemID, Name: p.SystemName, TenantID: p.TenantID, Organisation: p.Organisation,
+		Role: access.RoleSystem, Kind: access.KindSystem, Assurance: access.Hoog, ClientID: p.Serial, Scopes: p.Scopes,
+		Responsible: p.ResponsibleID + " " + p.ResponsibleName})
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/mgmtapi"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 	"github.com/zorgkluis/zorgkluis/internal/server"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -51,6 +53,7 @@ type Deps struct {
 	Version string
 	BaseURL string           // e.g. https://localhost:8443
 	Onboard *onboard.Service // tenants, invitations and activation; nil: not mounted
+	CA      *pki.CA          // systems, certificates and the API listener; nil: not mounted
 
 	IdleTimeout  time.Duration // shown by the pages' idle warning
 	MaxBodyBytes int64         // every request body; 0: 1 MiB
@@ -91,6 +94,31 @@ func New(d Deps) (http.Handler, error) {
 	return server.SecurityHeaders(server.LimitBody(d.MaxBodyBytes, rt.requestContext(mux))), nil
 }
 
+// NewAPI returns the handler of the API listener (--api-addr), where
+// third-party systems authenticate with a client certificate of their
+// organisation's CA (DP-3): the same FHIR API as on the public listener,
+// behind the certificate guard instead of bearer sessions, with the same
+// request context, headers and body limit. Its metrics are not
+// registered (the public handler's are).
+func NewAPI(d Deps) (http.Handler, error) {
+	if d.CA == nil {
+		return nil, errors.New("router: the API listener needs the CA")
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	d.Metrics = nil
+	rt := &root{d: d,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zorgkluis_api_requests_total"}, []string{"route", "code"}),
+		latency:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zorgkluis_api_request_duration_seconds"}, []string{"route"}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	fhirapi.New(fhirapi.Deps{Sessions: &httpx.Systems{CA: d.CA, Log: d.Log}, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
+		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
+	return server.SecurityHeaders(server.LimitBody(d.MaxBodyBytes, rt.requestContext(mux))), nil
+}
+
 // routes is the table of contents of the HTTP surface: each protocol
 // package registers its own paths.
 func (rt *root) routes(mux *http.ServeMux) error {
@@ -99,9 +127,9 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", rt.readyz)
 	fhirapi.New(fhirapi.Deps{Sessions: sessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
 		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard})
 	if err != nil {
