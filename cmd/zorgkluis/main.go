@@ -34,6 +34,8 @@ func commands() []command {
 		{"audit", "check the tamper-evident access log: verify, proof, check-proof, public-key", runAudit},
 		{"tenant", "create, list and deactivate care organisations; invite their first administrator", runTenant},
 		{"accounts", "import staff accounts from a CSV file (dry run first; --apply)", runAccounts},
+		{"backup", "make an encrypted backup of the running installation (check FILE: restore-test one)", runBackup},
+		{"restore", "restore a backup: the whole installation into an empty database, or one person (--person)", runRestore},
 		{"generate", "write a synthetic care organisation for tests and load runs (never in production)", runGenerate},
 		{"version", "print the version", runVersion},
 	}
