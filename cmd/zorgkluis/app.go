@@ -42,6 +42,7 @@ type app struct {
 	records *record.Store
 	webhook *alert.Webhook // nil without --alert-webhook
 	sender  authn.Sender   // mail and SMS; nil when neither is configured
+	queue   *alert.Queue   // the security events (LOG-9)
 }
 
 // openApp opens the database (migrating it), loads the master key from the
@@ -100,6 +101,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 		alerts = append(alerts, a.webhook)
 	}
 	queue := alert.NewQueue(db, c, rand.Reader, alerts) // one queue for access's and authn's events
+	a.queue = queue
 	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
@@ -116,9 +118,15 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 
 // handler is the public HTTP surface on a's services, as serve mounts it.
 func (a *app) handler(log *slog.Logger, reg prometheus.Registerer, base string) (http.Handler, error) {
+	return a.handlerWith(log, reg, base, nil, nil)
+}
+
+// handlerWith is handler behind trusted proxies and with readiness checks.
+func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base string, trusted []*net.IPNet, ready []router.ReadyCheck) (http.Handler, error) {
 	return router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
-		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0)})
+		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0),
+		TrustedProxies: trusted, Ready: ready})
 }
 
 // senderFrom builds the sender of SMS and e-mail codes from the

@@ -34,18 +34,19 @@ type Schedule struct {
 }
 
 // Run runs the schedule until ctx ends, looking for an unclaimed slot every
-// minute (or every Interval when shorter).
+// minute (or every Interval when shorter), the first time a minute after
+// start, when the server is up.
 func (s *Schedule) Run(ctx context.Context) {
 	t := time.NewTicker(min(time.Minute, s.Interval))
 	defer t.Stop()
 	for {
-		if _, err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			s.Log.Error("backup schedule", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if _, err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Error("backup schedule", "err", err)
 		}
 	}
 }
