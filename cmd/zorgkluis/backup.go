@@ -250,6 +250,13 @@ func runRestore(ctx context.Context, e env, args []string) int {
 		defer db.Close()
 		l := audit.New(db, clock.System{}, rand.Reader)
 		defer l.Close()
+		later, err := laterShreds(ctx, f.from)
+		if err != nil {
+			return fail(1, err)
+		}
+		if slices.Contains(later, backup.Person{TenantID: tenant, PatientID: patient}) {
+			return fail(1, fmt.Errorf("%w (in a newer backup's manifest)", backup.ErrShredded))
+		}
 		rep, err := backup.RestorePerson(ctx, in, ids, db, l, backup.Person{TenantID: tenant, PatientID: patient}, operatorEvent("zorgkluis restore"))
 		if err != nil {
 			return fail(1, err)
@@ -295,7 +302,64 @@ func runRestore(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "zorgkluis restore: no %s yet: put the checkpoint key there and run zorgkluis audit verify\n", auditKeyPath(cfg.DataDir))
 		return 0
 	}
-	return auditVerify(ctx, e, cfg, auditFlags{})
+	if code := auditVerify(ctx, e, cfg, auditFlags{}); code != 0 {
+		return code
+	}
+	if err := reapplyShreds(ctx, e, cfg, f.from, m); err != nil {
+		return fail(1, err)
+	}
+	return 0
+}
+
+// laterShreds lists the patients shredded according to the manifests of
+// the backups beside file that are newer than it.
+func laterShreds(ctx context.Context, file string) ([]backup.Person, error) {
+	st := backup.Dir(filepath.Dir(file))
+	this, err := backup.ReadManifest(ctx, st, filepath.Base(file))
+	if err != nil {
+		return nil, err
+	}
+	ms, err := backup.List(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	var out []backup.Person
+	for _, m := range ms {
+		if !m.Created.After(this.Created) {
+			continue
+		}
+		for _, p := range m.Shredded {
+			if !slices.Contains(this.Shredded, p) && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// reapplyShreds shreds again, after a whole restore, the patients shredded
+// after the backup was made (as the newer backups beside it record), so a
+// restore never brings an erased record back (DP-1).
+func reapplyShreds(ctx context.Context, e env, cfg config.Config, file string, m backup.Manifest) error {
+	later, err := laterShreds(ctx, file)
+	if err != nil || len(later) == 0 {
+		return err
+	}
+	if _, err := loadExistingMaster(cfg); err != nil {
+		return fmt.Errorf("%d patient(s) were shredded after this backup and must be again: %w", len(later), err)
+	}
+	a, err := openApp(ctx, cfg, newLogger(e, "warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	for _, p := range later {
+		if err := shredPatient(ctx, a, p.TenantID, p.PatientID); err != nil {
+			return fmt.Errorf("re-apply the shred of %s/%s: %w", p.TenantID, p.PatientID, err)
+		}
+		fmt.Fprintf(e.stdout, "shredded again: patient %s/%s (shredded after backup %s)\n", p.TenantID, p.PatientID, m.Name)
+	}
+	return nil
 }
 
 // terminalProgress reports rows on a terminal, nothing otherwise.

@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/backup"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
+	"github.com/zorgkluis/zorgkluis/internal/synth"
 )
 
 // TestBackupRestoreCommands: generate a small organisation, back it up with
@@ -41,6 +43,21 @@ func TestBackupRestoreCommands(t *testing.T) {
 				t.Fatalf("first backup does not report the new key: %s", errOut)
 			}
 			file := filepath.Join(dir, m.Name)
+			// A patient is shredded after this backup, and a newer backup
+			// records it: restoring the older one must shred them again.
+			var cred synth.Credentials
+			b, err := os.ReadFile(filepath.Join(data, "synth-credentials.json"))
+			if err != nil || json.Unmarshal(b, &cred) != nil {
+				t.Fatalf("credentials: %v", err)
+			}
+			shredded := cred.Persons[0].Patients[0]
+			if code, _, errOut := runCLI(t, "keys", "shred", cred.TenantID, shredded, "--data", data, "--database", db1); code != 0 {
+				t.Fatalf("shred: %s", errOut)
+			}
+			time.Sleep(5 * time.Millisecond) // the next backup's name has millisecond resolution
+			if code, _, errOut := runCLI(t, "backup", "--to", dir, "--data", data, "--database", db1); code != 0 {
+				t.Fatalf("second backup: %s", errOut)
+			}
 			// The new installation: the operator brings the master key, the
 			// checkpoint key and the backup identity.
 			for _, f := range []string{"master.key", "audit-checkpoint.key", backup.IdentityFile} {
@@ -53,8 +70,18 @@ func TestBackupRestoreCommands(t *testing.T) {
 				}
 			}
 			code, out, errOut = runCLI(t, "restore", "--from", file, "--data", data2, "--database", db2)
-			if code != 0 || !strings.Contains(out, "OK: the access log is intact") {
+			if code != 0 || !strings.Contains(out, "OK: the access log is intact") || !strings.Contains(out, "shredded again: patient "+cred.TenantID+"/"+shredded) {
 				t.Fatalf("restore: %d\n%s\n%s", code, out, errOut)
+			}
+			// One person from the older backup: the shredded one is refused.
+			code, _, errOut = runCLI(t, "restore", "--from", file, "--person", cred.TenantID+"/"+shredded, "--data", data, "--database", db1)
+			if code != 1 || !strings.Contains(errOut, "shredded") {
+				t.Fatalf("person restore of a shredded patient: %d %s", code, errOut)
+			}
+			other := cred.Persons[1].Patients[0]
+			code, out, errOut = runCLI(t, "restore", "--from", file, "--person", cred.TenantID+"/"+other, "--data", data, "--database", db1)
+			if code != 0 || !strings.Contains(out, "restored patient "+cred.TenantID+"/"+other) {
+				t.Fatalf("person restore: %d %s %s", code, out, errOut)
 			}
 			code, out, errOut = runCLI(t, "backup", "check", file, "--data", data2, "--database", db2)
 			if code != 0 || !strings.HasPrefix(out, "OK: ") {
