@@ -40,8 +40,8 @@ func NTP(ctx context.Context, server string) (time.Duration, error) {
 // Status is the outcome of the newest check.
 type Status struct {
 	Checked     time.Time     `json:"checked"`
-	Offset      time.Duration `json:"offset"`    // of the server's clock from NTP time; valid when Answered > 0
-	Answered    int           `json:"answered"`  // servers that answered
+	Offset      time.Duration `json:"offset"`   // of the server's clock from NTP time; valid when Answered > 0
+	Answered    int           `json:"answered"` // servers that answered
 	Unreachable []string      `json:"unreachable,omitempty"`
 	Within      bool          `json:"within"` // |Offset| <= the bound (true until a server has answered)
 }

@@ -19,7 +19,7 @@ type shifted struct {
 	d  time.Duration
 }
 
-func (s *shifted) Now() time.Time { s.mu.Lock(); defer s.mu.Unlock(); return time.Now().UTC().Add(s.d) }
+func (s *shifted) Now() time.Time      { s.mu.Lock(); defer s.mu.Unlock(); return time.Now().UTC().Add(s.d) }
 func (s *shifted) set(d time.Duration) { s.mu.Lock(); s.d = d; s.mu.Unlock() }
 
 func freeUDPPort(t *testing.T) int {
