@@ -164,6 +164,8 @@ var ErrCorrupt = errors.New("backup is damaged or incomplete")
 
 // decoder reads the plaintext stream and checks its structure and checksum.
 type decoder struct {
+	// lazy leaves rows unparsed (record.raw) for a reader that wants few.
+	lazy   bool
 	br     *bufio.Reader
 	sum    hash.Hash
 	line   []byte
@@ -222,6 +224,7 @@ func (d *decoder) next() error {
 type record struct {
 	table   *tableLine
 	row     []json.RawMessage
+	raw     []byte // a row's line when the decoder is lazy; valid until the next read
 	end     *endLine
 	trailer *trailer
 }
@@ -234,6 +237,9 @@ func (d *decoder) read() (record, error) {
 	if len(d.line) > 0 && d.line[0] == '[' {
 		d.sum.Write(d.line)
 		d.sum.Write([]byte{'\n'})
+		if d.lazy {
+			return record{raw: d.line}, nil
+		}
 		var row []json.RawMessage
 		if err := json.Unmarshal(d.line, &row); err != nil {
 			return record{}, fmt.Errorf("%w: a row is not JSON", ErrCorrupt)

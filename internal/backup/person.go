@@ -171,6 +171,7 @@ func RestorePerson(ctx context.Context, r io.Reader, ids []age.Identity, db *sto
 // person's rows of personTables, under the table's name; the table's
 // columns are kept as one row under NAME/cols.
 func personRows(d *decoder, p Person) (map[string][][]json.RawMessage, Manifest, error) {
+	d.lazy = true // most rows are someone else's: only the person's are parsed
 	pid, _ := json.Marshal(p.PatientID)
 	tid, _ := json.Marshal(p.TenantID)
 	out := map[string][][]json.RawMessage{}
@@ -204,8 +205,14 @@ func personRows(d *decoder, p Person) (map[string][][]json.RawMessage, Manifest,
 				return nil, Manifest{}, fmt.Errorf("backup table %s lacks the column %s or %s", cur.name, cur.patient, cur.tenant)
 			}
 			out[cur.name+"/cols"] = [][]json.RawMessage{cols}
-		case rec.row != nil:
-			if cur == nil || pcol >= len(rec.row) || !bytes.Equal(rec.row[pcol], pid) {
+		case rec.raw != nil:
+			if cur == nil || !bytes.Contains(rec.raw, pid) {
+				continue
+			}
+			if err := json.Unmarshal(rec.raw, &rec.row); err != nil {
+				return nil, Manifest{}, fmt.Errorf("%w: a row is not JSON", ErrCorrupt)
+			}
+			if pcol >= len(rec.row) || !bytes.Equal(rec.row[pcol], pid) {
 				continue
 			}
 			if tcol >= 0 && (tcol >= len(rec.row) || !bytes.Equal(rec.row[tcol], tid)) {
