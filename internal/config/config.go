@@ -308,8 +308,8 @@ func (c Config) Validate() error {
 			return errors.New("setting alert-webhook (ZK_ALERT_WEBHOOK): must be an https URL (plain http only on a loopback address)")
 		}
 	}
-	if c.BackupInterval != 0 && (c.BackupInterval < time.Minute || c.BackupInterval > 24*time.Hour) {
-		return fmt.Errorf("setting backup-interval (ZK_BACKUP_INTERVAL): %s is outside 1m..24h (at most 24 h of data may be lost); 0 turns the schedule off", c.BackupInterval)
+	if c.BackupInterval != 0 && (c.BackupInterval < 10*time.Second || c.BackupInterval > 24*time.Hour) {
+		return fmt.Errorf("setting backup-interval (ZK_BACKUP_INTERVAL): %s is outside 10s..24h (at most 24 h of data may be lost); 0 turns the schedule off", c.BackupInterval)
 	}
 	if c.ClockMaxOffset < time.Millisecond || c.ClockMaxOffset > 10*time.Second {
 		return fmt.Errorf("setting clock-max-offset (ZK_CLOCK_MAX_OFFSET): %s is outside 1ms..10s", c.ClockMaxOffset)
