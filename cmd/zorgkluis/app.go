@@ -121,9 +121,15 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 
 // handler is the public HTTP surface on a's services, as serve mounts it.
 func (a *app) handler(log *slog.Logger, reg prometheus.Registerer, base string) (http.Handler, error) {
+	return a.handlerWith(log, reg, base, nil, nil)
+}
+
+// handlerWith is handler behind trusted proxies and with readiness checks.
+func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base string, trusted []*net.IPNet, ready []router.ReadyCheck) (http.Handler, error) {
 	return router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
-		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca})
+		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca,
+		TrustedProxies: trusted, Ready: ready})
 }
 
 // senderFrom builds the sender of SMS and e-mail codes from the

@@ -68,7 +68,9 @@ func startServerArgs(t *testing.T, bin, data string, args []string, extraEnv ...
 	t.Helper()
 	addr, maddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--addr", addr, "--metrics-addr", maddr}, args...)...)
-	cmd.Env = append(os.Environ(), extraEnv...)
+	// Tests talk to loopback only: no NTP pool, no backup schedule, unless
+	// a test's extraEnv asks for them.
+	cmd.Env = append(append(os.Environ(), "ZK_NTP_SERVERS=off", "ZK_BACKUP_INTERVAL=0"), extraEnv...)
 	r := &running{cmd: cmd, base: "https://" + addr, metrics: "http://" + maddr + "/metrics", data: data, stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), done: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(r.stdout, pw)

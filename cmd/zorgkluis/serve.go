@@ -47,66 +47,91 @@ func runServe(ctx context.Context, e env, args []string) int {
 
 func serve(ctx context.Context, e env, cfg config.Config) error {
 	log := newLogger(e, cfg.LogLevel)
+	// Start-up checks before side effects: settings, certificate files and
+	// ports are checked before the database is opened or anything written,
+	// so a second start on a busy port leaves the installation untouched.
+	trusted, err := cfg.TrustedProxyNets()
+	if err != nil {
+		return err
+	}
+	var tlsConf *tls.Config
+	if cfg.TLSCert != "" && !cfg.InsecureHTTP {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("setting tls-cert/tls-key: %w", err)
+		}
+		tlsConf = server.TLSConfig(cert)
+	}
+	ln, err := server.Listen(cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("setting addr: %w", err)
+	}
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if mln, err = server.Listen(cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("setting metrics-addr: %w", err)
+		}
+	}
+	closeListeners := func() {
+		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+	}
+
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
+		closeListeners()
 		return err
 	}
 	defer a.Close()
 	defer startSequencer(ctx, a)() // signed checkpoints every 500 ms, and a last one at shutdown (LOG-2)
 
-	var tlsConf *tls.Config
 	scheme := "https"
 	switch {
 	case cfg.InsecureHTTP:
 		scheme = "http"
 		log.Warn("PLAIN HTTP: serving without TLS on a loopback address; development only, never for real data", "addr", cfg.Addr)
 		fmt.Fprintln(e.stderr, "WARNING: zorgkluis serves PLAIN HTTP (no TLS). Development only.")
-	case cfg.TLSCert != "":
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("setting tls-cert/tls-key: %w", err)
-		}
-		tlsConf = server.TLSConfig(cert)
+	case tlsConf != nil:
 	default: // demo
 		cert, path, err := server.DemoCertificate(cfg.DataDir, a.clock.Now())
 		if err != nil {
+			closeListeners()
 			return err
 		}
 		tlsConf = server.TLSConfig(cert)
 		log.Warn("using the self-signed demo certificate", "path", path)
 	}
 
-	ln, err := server.Listen(cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("setting addr: %w", err)
-	}
 	base := scheme + "://" + displayAddr(ln.Addr().String())
 	if err := enableWebAuthn(a, cfg, base, log); err != nil {
-		ln.Close()
+		closeListeners()
 		return err
 	}
 
 	if cfg.Demo {
 		if err := ensureDemo(ctx, e.stdout, a, base); err != nil {
-			ln.Close()
+			closeListeners()
 			return err
 		}
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), auditLagMetric(a))
-	h, err := a.handler(log, reg, base)
+	ready, err := startOperations(ctx, a, reg, log)
 	if err != nil {
-		ln.Close()
+		closeListeners()
+		return err
+	}
+	h, err := a.handlerWith(log, reg, base, trusted, ready)
+	if err != nil {
+		closeListeners()
 		return err
 	}
 	eps := []server.Endpoint{{Name: "public", Listener: ln, Handler: h, TLS: tlsConf}}
-	if cfg.MetricsAddr != "" {
-		mln, err := server.Listen(cfg.MetricsAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("setting metrics-addr: %w", err)
-		}
+	if mln != nil {
 		eps = append(eps, server.Endpoint{Name: "metrics", Listener: mln, Handler: router.Metrics(reg)})
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}

@@ -56,6 +56,20 @@ type Config struct {
 	// that keep it out of the data directory. Environment only: never a
 	// flag (visible in ps) or the config file.
 	MasterKey string `json:"-"`
+
+	// Backups (DP-5): where they go, how often serve makes one (0: never),
+	// and the age key files (default in the data directory).
+	BackupDir        string        `json:"backup_dir"`
+	BackupInterval   time.Duration `json:"-"`
+	BackupIdentity   string        `json:"backup_identity"`
+	BackupRecipients string        `json:"backup_recipients"`
+	// Clock watch (DP-6): NTP servers, comma separated ("off": no watch),
+	// and the largest offset before readiness fails.
+	NTPServers     string        `json:"ntp_servers"`
+	ClockMaxOffset time.Duration `json:"-"`
+	// TrustedProxies are the CIDRs of load balancers whose X-Forwarded-For
+	// or Forwarded header names the client for the access log.
+	TrustedProxies string `json:"trusted_proxies"`
 }
 
 // setting describes one configurable value.
@@ -89,6 +103,13 @@ func (c *Config) settings() []setting {
 		{name: "smtp-addr", env: "ZK_SMTP_ADDR", usage: "SMTP server HOST:PORT for e-mail codes (STARTTLS when offered); without it and --sms-webhook, SMS and e-mail codes are off", str: &c.SMTPAddr},
 		{name: "smtp-from", env: "ZK_SMTP_FROM", usage: "sender address of the e-mails, e.g. noreply@zorg.example.nl", str: &c.SMTPFrom},
 		{name: "smtp-user", env: "ZK_SMTP_USER", usage: "SMTP user name (PLAIN auth, only over TLS or to a loopback server); the password only from env ZK_SMTP_PASSWORD", str: &c.SMTPUser},
+		{name: "backup-dir", env: "ZK_BACKUP_DIR", usage: "directory the backups go to (default DATA/backups; better another disk)", str: &c.BackupDir},
+		{name: "backup-interval", env: "ZK_BACKUP_INTERVAL", usage: "serve makes, restore-tests and thins a backup this often, once across replicas (0: never)", dur: &c.BackupInterval},
+		{name: "backup-identity", env: "ZK_BACKUP_IDENTITY", usage: "age identity file that decrypts backups (default DATA/backup-identity.txt)", str: &c.BackupIdentity},
+		{name: "backup-recipients", env: "ZK_BACKUP_RECIPIENTS", usage: "age recipients file backups are encrypted to (default DATA/backup-recipients.txt)", str: &c.BackupRecipients},
+		{name: "ntp-servers", env: "ZK_NTP_SERVERS", usage: "NTP servers the clock is checked against every minute, comma separated; off: no check", str: &c.NTPServers},
+		{name: "clock-max-offset", env: "ZK_CLOCK_MAX_OFFSET", usage: "largest clock offset from NTP before readiness fails (DP-6)", dur: &c.ClockMaxOffset},
+		{name: "trusted-proxies", env: "ZK_TRUSTED_PROXIES", usage: "CIDRs of load balancers whose X-Forwarded-For/Forwarded names the client, comma separated", str: &c.TrustedProxies},
 		{name: "sms-webhook", env: "ZK_SMS_WEBHOOK", usage: "https URL of the SMS provider that receives {\"to\",\"message\"} as JSON; its bearer token only from env ZK_SMS_WEBHOOK_SECRET", str: &c.SMSWebhook},
 	}
 }
@@ -104,6 +125,9 @@ func Default() Config {
 		SessionLifetime:   12 * time.Hour,
 		EmergencyDuration: 4 * time.Hour,
 		MaxBodyBytes:      1 << 20,
+		BackupInterval:    6 * time.Hour,
+		NTPServers:        "0.nl.pool.ntp.org,1.nl.pool.ntp.org,2.nl.pool.ntp.org,3.nl.pool.ntp.org",
+		ClockMaxOffset:    500 * time.Millisecond,
 	}
 }
 
@@ -159,6 +183,15 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = filepath.Join(c.DataDir, "zorgkluis.db")
+	}
+	if c.BackupDir == "" {
+		c.BackupDir = filepath.Join(c.DataDir, "backups")
+	}
+	if c.BackupIdentity == "" {
+		c.BackupIdentity = filepath.Join(c.DataDir, "backup-identity.txt")
+	}
+	if c.BackupRecipients == "" {
+		c.BackupRecipients = filepath.Join(c.DataDir, "backup-recipients.txt")
 	}
 	c.MasterKey = getenv("ZK_MASTER_KEY")
 	// Secrets: environment only, never a flag (visible in ps) or the file.
@@ -286,6 +319,20 @@ func (c Config) Validate() error {
 			return errors.New("setting alert-webhook (ZK_ALERT_WEBHOOK): must be an https URL (plain http only on a loopback address)")
 		}
 	}
+	if c.BackupInterval != 0 && (c.BackupInterval < 10*time.Second || c.BackupInterval > 24*time.Hour) {
+		return fmt.Errorf("setting backup-interval (ZK_BACKUP_INTERVAL): %s is outside 10s..24h (at most 24 h of data may be lost); 0 turns the schedule off", c.BackupInterval)
+	}
+	if c.ClockMaxOffset < time.Millisecond || c.ClockMaxOffset > 10*time.Second {
+		return fmt.Errorf("setting clock-max-offset (ZK_CLOCK_MAX_OFFSET): %s is outside 1ms..10s", c.ClockMaxOffset)
+	}
+	for _, s := range c.NTPServerList() {
+		if strings.ContainsAny(s, " /") {
+			return fmt.Errorf("setting ntp-servers (ZK_NTP_SERVERS): %q is not a host or HOST:PORT", s)
+		}
+	}
+	if _, err := c.TrustedProxyNets(); err != nil {
+		return err
+	}
 	if err := c.validateSenders(); err != nil {
 		return err
 	}
@@ -343,4 +390,44 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// NTPServerList is ntp-servers as a list; empty when "off".
+func (c Config) NTPServerList() []string {
+	if strings.EqualFold(strings.TrimSpace(c.NTPServers), "off") {
+		return nil
+	}
+	return splitList(c.NTPServers)
+}
+
+// TrustedProxyNets parses trusted-proxies (CIDRs; a bare address is one host).
+func (c Config) TrustedProxyNets() ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, s := range splitList(c.TrustedProxies) {
+		if !strings.Contains(s, "/") {
+			if ip := net.ParseIP(s); ip != nil {
+				bits := 128
+				if ip.To4() != nil {
+					bits = 32
+				}
+				s = fmt.Sprintf("%s/%d", s, bits)
+			}
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, fmt.Errorf("setting trusted-proxies (ZK_TRUSTED_PROXIES): %q is not a CIDR like 10.0.0.0/8", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -55,6 +55,12 @@ type Deps struct {
 	Onboard *onboard.Service // tenants, invitations and activation; nil: not mounted
 	CA      *pki.CA          // systems, certificates and the API listener; nil: not mounted
 
+	// TrustedProxies are the load balancers whose forwarding headers name
+	// the client for the access log; none: the connection's peer is.
+	TrustedProxies []*net.IPNet
+	// Ready are readiness checks beside the database's (the clock watch).
+	Ready []ReadyCheck
+
 	IdleTimeout  time.Duration // shown by the pages' idle warning
 	MaxBodyBytes int64         // every request body; 0: 1 MiB
 }
@@ -176,10 +182,7 @@ func (rt *root) requestContext(next http.Handler) http.Handler {
 			rid = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", rid)
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
+		host := clientAddr(r, rt.d.TrustedProxies)
 		app := r.Header.Get("User-Agent")
 		if len(app) > 200 {
 			app = app[:200]
@@ -226,6 +229,12 @@ func healthz(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// ReadyCheck is one more condition of readiness, under its name.
+type ReadyCheck struct {
+	Name  string
+	Check func(context.Context) error
+}
+
 // readyz fails while the database is unreachable or migrations are pending.
 func (rt *root) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
@@ -236,6 +245,13 @@ func (rt *root) readyz(w http.ResponseWriter, r *http.Request) {
 		checks["database"], ok = "unreachable", false
 	} else if cur, err := rt.d.DB.MigrationsCurrent(ctx); err != nil || !cur {
 		checks["migrations"], ok = "pending", false
+	}
+	for _, c := range rt.d.Ready {
+		if err := c.Check(ctx); err != nil {
+			checks[c.Name], ok = err.Error(), false
+		} else {
+			checks[c.Name] = "ok"
+		}
 	}
 	code := http.StatusOK
 	if !ok {

@@ -68,6 +68,9 @@ type dialect interface {
 	// statements per connection, so the store needs no cache of its own.
 	cachesStatements() bool
 
+	// tables reads the catalog: every table and its columns, in creation order.
+	tables(ctx context.Context, q Querier) ([]Table, error)
+
 	optimize(ctx context.Context, db *DB) error
 	flush(ctx context.Context, db *DB) error
 	migrations() (goose.Dialect, []goose.ProviderOption, error)
