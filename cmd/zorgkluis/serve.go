@@ -73,10 +73,28 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 			return fmt.Errorf("setting metrics-addr: %w", err)
 		}
 	}
+	var aln net.Listener
+	if cfg.APIAddr != "" {
+		if cfg.InsecureHTTP {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return errors.New("setting api-addr (ZK_API_ADDR): needs TLS, not insecure-http")
+		}
+		if aln, err = server.Listen(cfg.APIAddr); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return fmt.Errorf("setting api-addr: %w", err)
+		}
+	}
 	closeListeners := func() {
-		ln.Close()
-		if mln != nil {
-			mln.Close()
+		for _, l := range []net.Listener{ln, mln, aln} {
+			if l != nil {
+				l.Close()
+			}
 		}
 	}
 
@@ -135,13 +153,10 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		eps = append(eps, server.Endpoint{Name: "metrics", Listener: mln, Handler: router.Metrics(reg)})
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
-	if cfg.APIAddr != "" {
-		if tlsConf == nil || len(tlsConf.Certificates) == 0 {
-			closeAll(eps)
-			return errors.New("setting api-addr (ZK_API_ADDR): needs the server's TLS certificate")
-		}
-		ep, apiURL, err := apiEndpoint(ctx, a, log, cfg, tlsConf.Certificates[0], base, reg)
+	if aln != nil {
+		ep, apiURL, err := apiEndpoint(ctx, a, log, aln, tlsConf.Certificates[0], base, reg)
 		if err != nil {
+			aln.Close()
 			closeAll(eps)
 			return err
 		}

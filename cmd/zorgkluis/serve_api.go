@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/server"
@@ -24,11 +23,8 @@ const revocationPoll = 250 * time.Millisecond
 // apiEndpoint is the API listener for third-party systems: mutual TLS with
 // the server's certificate, every client certificate verified against the
 // organisations' CA and the revocation table on every handshake.
-func apiEndpoint(ctx context.Context, a *app, log *slog.Logger, cfg config.Config, cert tls.Certificate, base string, reg prometheus.Registerer) (server.Endpoint, string, error) {
-	ln, err := server.Listen(cfg.APIAddr)
-	if err != nil {
-		return server.Endpoint{}, "", fmt.Errorf("setting api-addr: %w", err)
-	}
+// ln is the API address's listener, opened by serve's start-up checks.
+func apiEndpoint(ctx context.Context, a *app, log *slog.Logger, ln net.Listener, cert tls.Certificate, base string, reg prometheus.Registerer) (server.Endpoint, string, error) {
 	peers := server.NewPeerConns()
 	conf := peers.TLSConfig(cert, func(cs tls.ConnectionState) (string, error) {
 		raw := make([][]byte, len(cs.PeerCertificates))

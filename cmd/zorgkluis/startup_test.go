@@ -26,6 +26,8 @@ func TestStartupChecksBeforeSideEffects(t *testing.T) {
 		{"busy port", []string{"--demo", "--addr", busy.Addr().String(), "--metrics-addr", ""}, "setting addr"},
 		{"busy metrics port", []string{"--demo", "--addr", free, "--metrics-addr", busy.Addr().String()}, "setting metrics-addr"},
 		{"missing certificate", []string{"--addr", free, "--metrics-addr", "", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}, "setting tls-cert"},
+		{"busy API port", []string{"--demo", "--addr", free, "--metrics-addr", "", "--api-addr", busy.Addr().String()}, "setting api-addr"},
+		{"API port without TLS", []string{"--addr", free, "--metrics-addr", "", "--insecure-http", "--api-addr", freeAddr(t)}, "setting api-addr"},
 		{"bad trusted proxy", []string{"--addr", free, "--insecure-http", "--trusted-proxies", "10.0.0.0/33"}, "trusted-proxies"},
 	} {
 		data := filepath.Join(t.TempDir(), "data")
