@@ -312,7 +312,8 @@ type Invite struct {
 	// Role is granted at once, by the actor: only for the first
 	// application admin and security officer of a tenant, whom the operator
 	// creates (with nobody in the tenant yet, the operator's invitation is
-	// the approval). Every other role goes through access's rights with a
+	// the approval): refused once an active account of the tenant holds
+	// the role. Every other role goes through access's rights with a
 	// second person's approval (AZ-7): the security officer approves what
 	// the single admin requests.
 	Role string
@@ -431,6 +432,11 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 	if err := s.checkDelivery(in.Deliver); err != nil {
 		return identity.Tenant{}, in, err
 	}
+	if in.Role != "" {
+		if err := firstHolder(ctx, s.c.DB, t.ID, in.Role); err != nil {
+			return identity.Tenant{}, in, err
+		}
+	}
 	if patient := in.PatientID; patient != "" || rep != nil {
 		if rep != nil {
 			patient = rep.PatientID
@@ -453,6 +459,26 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 		return identity.Tenant{}, in, err
 	}
 	return t, in, nil
+}
+
+// firstHolder refuses a role with the invitation once an active account
+// of the tenant holds it: the operator's invitation stands in for the
+// approval only while nobody of the tenant is there to give it. After
+// that every role, also a second admin's, is a right request that another
+// person approves (AZ-7), with an end (AZ-8); without this the operator
+// could give an account of their own a tenant's privileged role at any
+// time, unapproved and unending.
+func firstHolder(ctx context.Context, q store.Querier, tenantID, role string) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM account_roles ar JOIN accounts a ON a.id = ar.account_id
+		WHERE a.tenant_id = $1 AND ar.role = $2 AND a.status = 'active' LIMIT 1`, tenantID, role).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("invitation: %w", err)
+	}
+	return bad("role", "the tenant has an active "+role+" already: a further one gets the role through a right request and a second person's approval (AZ-7)")
 }
 
 func validDate(s string) bool {
@@ -585,6 +611,11 @@ func (s *Service) createIn(ctx context.Context, tx *store.Tx, actor audit.Event,
 	invID, err := s.c.IDs.NewID("inv-")
 	if err != nil {
 		return Invitation{}, pendingSecret{}, err
+	}
+	if in.Role != "" {
+		if err := firstHolder(ctx, tx, t.ID, in.Role); err != nil {
+			return Invitation{}, pendingSecret{}, err
+		}
 	}
 	ids := s.c.IDs.In(tx)
 	acc, err := ids.CreateAccount(ctx, identity.Account{TenantID: t.ID, Kind: in.Kind, Username: in.Username, DisplayName: in.Name,
