@@ -481,6 +481,27 @@ func firstHolder(ctx context.Context, q store.Querier, tenantID, role string) er
 	return bad("role", "the tenant has an active "+role+" already: a further one gets the role through a right request and a second person's approval (AZ-7)")
 }
 
+// lockTenant checks again, inside the invitation's transaction, that the
+// tenant is active. The no-op update takes the lifecycle row's lock, so a
+// deactivation running at the same time either waits for this transaction
+// (and then revokes its invitation and deactivates its account) or has
+// committed and this one is refused: no invitation outlives its tenant.
+// (SQLite serialises the transactions anyway.)
+func lockTenant(ctx context.Context, tx *store.Tx, tenantID string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE onboard_tenants SET status = status WHERE tenant_id = $1`, tenantID); err != nil {
+		return fmt.Errorf("invitation: %w", err)
+	}
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM onboard_tenants WHERE tenant_id = $1`, tenantID).Scan(&status)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("invitation: %w", err)
+	}
+	if status == "deactivated" {
+		return bad("tenant", errDeactivated)
+	}
+	return nil
+}
+
 func validDate(s string) bool {
 	d, err := time.Parse(time.DateOnly, s)
 	return err == nil && d.Year() >= 1900
@@ -610,6 +631,9 @@ func (s *Service) createIn(ctx context.Context, tx *store.Tx, actor audit.Event,
 	}
 	invID, err := s.c.IDs.NewID("inv-")
 	if err != nil {
+		return Invitation{}, pendingSecret{}, err
+	}
+	if err := lockTenant(ctx, tx, t.ID); err != nil {
 		return Invitation{}, pendingSecret{}, err
 	}
 	if in.Role != "" {
