@@ -780,12 +780,12 @@ func (s *Service) fail(ctx context.Context, source, step string, inv *invitation
 	ev := audit.Event{UserID: "anonymous", SourceAddr: source, SourceApp: "zorgkluis activation"}
 	if inv != nil {
 		ev.UserID, ev.TenantID, ev.Resources = inv.accountID, inv.tenantID, []string{"Account/" + inv.accountID}
-		failures := inv.failures + 1
-		state := inv.state
-		if failures >= maxCodeFailures {
-			state = "revoked"
-		}
-		if _, derr := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET failures = $1, state = $2 WHERE id = $3`, failures, state, inv.id); derr != nil {
+		// Counted in the database, not from what find read: parallel
+		// wrong guesses each count, and a state another request changed
+		// meanwhile (used, revoked) is never written back to an open one.
+		if _, derr := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET failures = failures + 1,
+			state = CASE WHEN failures + 1 >= $1 AND state IN ('issued', 'enrolling') THEN 'revoked' ELSE state END WHERE id = $2`,
+			maxCodeFailures, inv.id); derr != nil {
 			return fmt.Errorf("activation: %w", derr)
 		}
 	}
@@ -861,6 +861,16 @@ func (s *Service) StartActivation(ctx context.Context, code, secret, pw, source 
 		}
 		return Enrolment{}, err
 	}
+	// The invitation is claimed for enrolment only while it is still open:
+	// one that was used, revoked or withdrawn since find read it stays so
+	// (never set back to enrolling), and its account gets no password.
+	res, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'enrolling' WHERE id = $1 AND state IN ('issued', 'enrolling')`, inv.id)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("activation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Enrolment{}, s.fail(ctx, source, "start", nil, ErrInvalidCode)
+	}
 	if err := s.c.Authn.SetFirstPassword(ctx, acc.ID, pw); err != nil {
 		return Enrolment{}, err
 	}
@@ -870,9 +880,6 @@ func (s *Service) StartActivation(ctx context.Context, code, secret, pw, source 
 	uri, totpSecret, err := s.c.Authn.EnrollTOTP(ctx, acc.ID, acc.Username)
 	if err != nil {
 		return Enrolment{}, err
-	}
-	if _, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'enrolling' WHERE id = $1`, inv.id); err != nil {
-		return Enrolment{}, fmt.Errorf("activation: %w", err)
 	}
 	if err := s.log(ctx, activationActor(acc, source), func(e *audit.Event) {
 		e.Action, e.Query, e.Resources, e.Reason = audit.ActionLogon, "activation-start", []string{"Account/" + acc.ID}, "password set, authenticator app enrolled"

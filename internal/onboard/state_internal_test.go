@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
@@ -51,6 +52,56 @@ func stateOf(t *testing.T, db *store.DB, id string) (state string, failures int6
 		t.Fatal(err)
 	}
 	return state, failures
+}
+
+// Failures that were read at the same time (parallel wrong TOTP codes on
+// one code) each count, so the fifth revokes the code; and a failure whose
+// request read the invitation before another completed it never sets the
+// used invitation back to an open state.
+//
+// REQ: ID-6
+func TestFailuresCountedAndStateKeptUnderConcurrency(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, tn, secretOf := internalEnv(t, db)
+		inv, err := s.CreateInvitation(ctx, audit.Event{UserID: "os:beheer"}, adminInvite(tn.ID, "anna@eik.example"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := secretOf(inv)
+		stale, err := s.find(ctx, inv.Code, secret, "192.0.2.1", "start", "issued")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range maxCodeFailures {
+			_ = s.fail(ctx, "192.0.2.2", "complete", stale, ErrTOTP) // each as if it had read failures = 0
+		}
+		if state, n := stateOf(t, db, inv.ID); state != "revoked" || n != maxCodeFailures {
+			t.Errorf("after %d parallel failures: %s with %d failures, want revoked with %d", maxCodeFailures, state, n, maxCodeFailures)
+		}
+
+		inv2, err := s.CreateInvitation(ctx, audit.Event{UserID: "os:beheer"}, adminInvite(tn.ID, "bert@eik.example"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret2 := secretOf(inv2)
+		enr, err := s.StartActivation(ctx, inv2.Code, secret2, "paarse olifant danst op het ijs 7", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale2, err := s.find(ctx, inv2.Code, secret2, "192.0.2.1", "complete", "enrolling")
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := totp.GenerateCode(enr.Secret, s.c.Clock.Now())
+		if _, err := s.CompleteActivation(ctx, inv2.Code, secret2, code, "192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.fail(ctx, "192.0.2.3", "complete", stale2, ErrTOTP) // read "enrolling" before the completion
+		if state, _ := stateOf(t, db, inv2.ID); state != "used" {
+			t.Errorf("a used invitation became %q through a failure read before its use", state)
+		}
+	})
 }
 
 // An invitation whose checks passed before its tenant was deactivated is
