@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -129,8 +130,8 @@ func (s *Service) log(ctx context.Context, actor audit.Event, e func(*audit.Even
 func (s *Service) CreateTenant(ctx context.Context, actor audit.Event, name, ura, agb string) (identity.Tenant, error) {
 	name, ura, agb = strings.TrimSpace(name), strings.TrimSpace(ura), strings.TrimSpace(agb)
 	switch {
-	case name == "" || len(name) > 200:
-		return identity.Tenant{}, bad("name", "required, at most 200 characters")
+	case name == "" || len(name) > 200 || !oneLine(name):
+		return identity.Tenant{}, bad("name", "required, one line of at most 200 characters")
 	case !nlid.ValidURA(ura):
 		return identity.Tenant{}, bad("ura", "a URA is 8 digits")
 	case agb != "" && !nlid.ValidAGB(agb):
@@ -375,6 +376,17 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 	if err != nil {
 		return identity.Tenant{}, in, err
 	}
+	var function string
+	if in.Professional != nil {
+		function = in.Professional.FunctionTitle
+	}
+	// Text is checked as given, before any of it reaches the database, which
+	// would refuse a NUL (PostgreSQL) or store what no one can read.
+	for field, v := range map[string]string{"name": in.Name, "email": in.Email, "username": in.Username, "verified_by": in.VerifiedBy, "function": function} {
+		if !oneLine(v) {
+			return identity.Tenant{}, in, bad(field, "text of one line, valid UTF-8 without control characters")
+		}
+	}
 	in.Name, in.Email, in.Phone = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email), strings.TrimSpace(in.Phone)
 	in.Username = identity.NormalizeUsername(in.Username)
 	in.VerifiedBy, in.BirthDate = strings.TrimSpace(in.VerifiedBy), strings.TrimSpace(in.BirthDate)
@@ -500,6 +512,12 @@ func lockTenant(ctx context.Context, tx *store.Tx, tenantID string) error {
 		return bad("tenant", errDeactivated)
 	}
 	return nil
+}
+
+// oneLine reports whether s is valid UTF-8 without control characters
+// (line breaks included).
+func oneLine(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 func validDate(s string) bool {

@@ -401,3 +401,39 @@ func TestRoleWithInvitationOnlyForFirstHolders(t *testing.T) {
 		}
 	})
 }
+
+// Text that PostgreSQL cannot store (NUL) or that is not UTF-8 is a field
+// error, not a failed insert answered as unavailable; nothing is created.
+//
+// REQ: ID-2
+func TestInvitationTextIsCheckedBeforeTheDatabase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		var ie *onboard.InputError
+		if _, err := e.svc.CreateTenant(ctx, operator(), "De\x00Eik", "90000123", ""); !errors.As(err, &ie) || ie.Field != "name" {
+			t.Errorf("tenant name with NUL: %v, want a field error on name", err)
+		}
+		tn := e.tenant(t)
+		base := onboard.Invite{TenantID: tn.ID, Kind: identity.KindProfessional, Name: "Dr. P. Jansen", Email: "p@eik.example",
+			RegistrationMethod: 3, VerifiedBy: "Anna de Vries", Deliver: onboard.DeliverLetter,
+			Professional: &identity.Professional{FunctionTitle: "huisarts"}}
+		for field, mut := range map[string]func(*onboard.Invite){
+			"name":        func(i *onboard.Invite) { i.Name = "Jan\x00sen" },
+			"email":       func(i *onboard.Invite) { i.Email = "p\x00@eik.example" },
+			"username":    func(i *onboard.Invite) { i.Username = "p\xff" },
+			"verified_by": func(i *onboard.Invite) { i.VerifiedBy = "Anna\x00" },
+			"function":    func(i *onboard.Invite) { i.Professional = &identity.Professional{FunctionTitle: "huis\x00arts"} },
+		} {
+			in := base
+			mut(&in)
+			if _, err := e.svc.CreateInvitation(ctx, operator(), in); !errors.As(err, &ie) || ie.Field != field {
+				t.Errorf("%s: %v, want a field error on %s", field, err, field)
+			}
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE tenant_id = $1`, tn.ID).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d accounts (%v) after refused invitations", n, err)
+		}
+	})
+}
