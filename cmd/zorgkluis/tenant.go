@@ -36,7 +36,9 @@ Actions:
                         otherwise a letter). Valid 72 hours (--invite-ttl), once.
                         Invite the security officer the same way (--role
                         security-officer): the second person who approves the
-                        admin's right requests (four eyes, AZ-7).
+                        admin's right requests (four eyes, AZ-7). Refused once the
+                        tenant has an active holder of the role: a further admin
+                        gets the role by a right request and a second approval.
 
 Every action is logged with your operating-system user name. The other flags
 are those of "zorgkluis migrate" (--data, --database, --config).`

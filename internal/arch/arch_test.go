@@ -64,7 +64,9 @@ var readers = map[string]map[string]string{
 		"accounts": "the log-on and session lookups join the account in one round trip",
 	},
 	"onboard": {
-		"patients": "a person's invitation names a record of the inviting tenant",
+		"patients":      "a person's invitation names a record of the inviting tenant",
+		"accounts":      "a role comes with an invitation only while no active account of the tenant holds it",
+		"account_roles": "a role comes with an invitation only while no active account of the tenant holds it",
 	},
 	// backup reads and restores every table generically from the catalog
 	// (names never spelt in its SQL); these are the ones it names.

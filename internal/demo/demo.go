@@ -134,22 +134,25 @@ func Seed(ctx context.Context, d Deps) (Credentials, error) {
 		{"security.mulder", "K. Mulder (security officer)", identity.KindAdmin, string(access.RoleSecurityOfficer), "", "security officer: reviews emergency access, security events and the log"},
 	}
 	users := map[string]User{}
-	// invite invites and activates one demo account.
-	invite := func(sp spec, actor audit.Event, in onboard.Invite) error {
+	// create invites one demo account; activate activates it.
+	create := func(sp spec, actor audit.Event, in onboard.Invite) (onboard.Invitation, string, error) {
 		in.TenantID, in.Kind, in.Name, in.Username = t.ID, sp.kind, sp.name, sp.username
 		in.Email, in.RegistrationMethod, in.VerifiedBy, in.Deliver = sp.username+"@example.invalid", 3, "demo set-up", onboard.DeliverEmail
 		if sp.kind == identity.KindProfessional {
 			big, err := randomDigits(d.Rand, 11)
 			if err != nil {
-				return err
+				return onboard.Invitation{}, "", err
 			}
 			in.Professional = &identity.Professional{BIG: big, FunctionTitle: sp.title, VerifiedBy: "demo set-up (BIG-register)"}
 		}
 		inv, err := d.Onboard.CreateInvitation(ctx, actor, in)
 		if err != nil {
-			return fmt.Errorf("demo: invite %s: %w", sp.username, err)
+			return onboard.Invitation{}, "", fmt.Errorf("demo: invite %s: %w", sp.username, err)
 		}
-		secret, err := d.Mailbox.secret(in.Email)
+		return inv, in.Email, nil
+	}
+	activate := func(sp spec, inv onboard.Invitation, email string) error {
+		secret, err := d.Mailbox.secret(email)
 		if err != nil {
 			return err
 		}
@@ -175,14 +178,33 @@ func Seed(ctx context.Context, d Deps) (Credentials, error) {
 			AccountID: inv.AccountID, Role: sp.role, Description: sp.description}
 		return nil
 	}
+	invite := func(sp spec, actor audit.Event, in onboard.Invite) error {
+		inv, email, err := create(sp, actor, in)
+		if err != nil {
+			return err
+		}
+		return activate(sp, inv, email)
+	}
 	byName := map[string]spec{}
 	for _, sp := range specs {
 		byName[sp.username] = sp
 	}
 	// The first administrators and the security officer get their roles
-	// with the invitation, as the operator's `tenant invite-admin` does.
-	for _, u := range []string{"beheer.smit", "beheer.visser", "security.mulder"} {
-		if err := invite(byName[u], operator, onboard.Invite{Role: byName[u].role}); err != nil {
+	// with the invitation, as the operator's `tenant invite-admin` does:
+	// all are invited before any is active, since once a role has an
+	// active holder in the tenant it is granted only with a second
+	// person's approval (AZ-7).
+	firstAdmins := []string{"beheer.smit", "beheer.visser", "security.mulder"}
+	invs := make([]onboard.Invitation, len(firstAdmins))
+	emails := make([]string, len(firstAdmins))
+	for i, u := range firstAdmins {
+		var err error
+		if invs[i], emails[i], err = create(byName[u], operator, onboard.Invite{Role: byName[u].role}); err != nil {
+			return Credentials{}, err
+		}
+	}
+	for i, u := range firstAdmins {
+		if err := activate(byName[u], invs[i], emails[i]); err != nil {
 			return Credentials{}, err
 		}
 	}

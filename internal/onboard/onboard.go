@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -129,8 +130,8 @@ func (s *Service) log(ctx context.Context, actor audit.Event, e func(*audit.Even
 func (s *Service) CreateTenant(ctx context.Context, actor audit.Event, name, ura, agb string) (identity.Tenant, error) {
 	name, ura, agb = strings.TrimSpace(name), strings.TrimSpace(ura), strings.TrimSpace(agb)
 	switch {
-	case name == "" || len(name) > 200:
-		return identity.Tenant{}, bad("name", "required, at most 200 characters")
+	case name == "" || len(name) > 200 || !oneLine(name):
+		return identity.Tenant{}, bad("name", "required, one line of at most 200 characters")
 	case !nlid.ValidURA(ura):
 		return identity.Tenant{}, bad("ura", "a URA is 8 digits")
 	case agb != "" && !nlid.ValidAGB(agb):
@@ -312,7 +313,8 @@ type Invite struct {
 	// Role is granted at once, by the actor: only for the first
 	// application admin and security officer of a tenant, whom the operator
 	// creates (with nobody in the tenant yet, the operator's invitation is
-	// the approval). Every other role goes through access's rights with a
+	// the approval): refused once an active account of the tenant holds
+	// the role. Every other role goes through access's rights with a
 	// second person's approval (AZ-7): the security officer approves what
 	// the single admin requests.
 	Role string
@@ -374,6 +376,17 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 	if err != nil {
 		return identity.Tenant{}, in, err
 	}
+	var function string
+	if in.Professional != nil {
+		function = in.Professional.FunctionTitle
+	}
+	// Text is checked as given, before any of it reaches the database, which
+	// would refuse a NUL (PostgreSQL) or store what no one can read.
+	for field, v := range map[string]string{"name": in.Name, "email": in.Email, "username": in.Username, "verified_by": in.VerifiedBy, "function": function} {
+		if !oneLine(v) {
+			return identity.Tenant{}, in, bad(field, "text of one line, valid UTF-8 without control characters")
+		}
+	}
 	in.Name, in.Email, in.Phone = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email), strings.TrimSpace(in.Phone)
 	in.Username = identity.NormalizeUsername(in.Username)
 	in.VerifiedBy, in.BirthDate = strings.TrimSpace(in.VerifiedBy), strings.TrimSpace(in.BirthDate)
@@ -431,6 +444,11 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 	if err := s.checkDelivery(in.Deliver); err != nil {
 		return identity.Tenant{}, in, err
 	}
+	if in.Role != "" {
+		if err := firstHolder(ctx, s.c.DB, t.ID, in.Role); err != nil {
+			return identity.Tenant{}, in, err
+		}
+	}
 	if patient := in.PatientID; patient != "" || rep != nil {
 		if rep != nil {
 			patient = rep.PatientID
@@ -453,6 +471,53 @@ func (s *Service) checkInvite(ctx context.Context, in Invite) (identity.Tenant, 
 		return identity.Tenant{}, in, err
 	}
 	return t, in, nil
+}
+
+// firstHolder refuses a role with the invitation once an active account
+// of the tenant holds it: the operator's invitation stands in for the
+// approval only while nobody of the tenant is there to give it. After
+// that every role, also a second admin's, is a right request that another
+// person approves (AZ-7), with an end (AZ-8); without this the operator
+// could give an account of their own a tenant's privileged role at any
+// time, unapproved and unending.
+func firstHolder(ctx context.Context, q store.Querier, tenantID, role string) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM account_roles ar JOIN accounts a ON a.id = ar.account_id
+		WHERE a.tenant_id = $1 AND ar.role = $2 AND a.status = 'active' LIMIT 1`, tenantID, role).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("invitation: %w", err)
+	}
+	return bad("role", "the tenant has an active "+role+" already: a further one gets the role through a right request and a second person's approval (AZ-7)")
+}
+
+// lockTenant checks again, inside the invitation's transaction, that the
+// tenant is active. The no-op update takes the lifecycle row's lock, so a
+// deactivation running at the same time either waits for this transaction
+// (and then revokes its invitation and deactivates its account) or has
+// committed and this one is refused: no invitation outlives its tenant.
+// (SQLite serialises the transactions anyway.)
+func lockTenant(ctx context.Context, tx *store.Tx, tenantID string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE onboard_tenants SET status = status WHERE tenant_id = $1`, tenantID); err != nil {
+		return fmt.Errorf("invitation: %w", err)
+	}
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM onboard_tenants WHERE tenant_id = $1`, tenantID).Scan(&status)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("invitation: %w", err)
+	}
+	if status == "deactivated" {
+		return bad("tenant", errDeactivated)
+	}
+	return nil
+}
+
+// oneLine reports whether s is valid UTF-8 without control characters
+// (line breaks included).
+func oneLine(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 func validDate(s string) bool {
@@ -585,6 +650,14 @@ func (s *Service) createIn(ctx context.Context, tx *store.Tx, actor audit.Event,
 	invID, err := s.c.IDs.NewID("inv-")
 	if err != nil {
 		return Invitation{}, pendingSecret{}, err
+	}
+	if err := lockTenant(ctx, tx, t.ID); err != nil {
+		return Invitation{}, pendingSecret{}, err
+	}
+	if in.Role != "" {
+		if err := firstHolder(ctx, tx, t.ID, in.Role); err != nil {
+			return Invitation{}, pendingSecret{}, err
+		}
 	}
 	ids := s.c.IDs.In(tx)
 	acc, err := ids.CreateAccount(ctx, identity.Account{TenantID: t.ID, Kind: in.Kind, Username: in.Username, DisplayName: in.Name,
@@ -725,12 +798,12 @@ func (s *Service) fail(ctx context.Context, source, step string, inv *invitation
 	ev := audit.Event{UserID: "anonymous", SourceAddr: source, SourceApp: "zorgkluis activation"}
 	if inv != nil {
 		ev.UserID, ev.TenantID, ev.Resources = inv.accountID, inv.tenantID, []string{"Account/" + inv.accountID}
-		failures := inv.failures + 1
-		state := inv.state
-		if failures >= maxCodeFailures {
-			state = "revoked"
-		}
-		if _, derr := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET failures = $1, state = $2 WHERE id = $3`, failures, state, inv.id); derr != nil {
+		// Counted in the database, not from what find read: parallel
+		// wrong guesses each count, and a state another request changed
+		// meanwhile (used, revoked) is never written back to an open one.
+		if _, derr := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET failures = failures + 1,
+			state = CASE WHEN failures + 1 >= $1 AND state IN ('issued', 'enrolling') THEN 'revoked' ELSE state END WHERE id = $2`,
+			maxCodeFailures, inv.id); derr != nil {
 			return fmt.Errorf("activation: %w", derr)
 		}
 	}
@@ -806,6 +879,16 @@ func (s *Service) StartActivation(ctx context.Context, code, secret, pw, source 
 		}
 		return Enrolment{}, err
 	}
+	// The invitation is claimed for enrolment only while it is still open:
+	// one that was used, revoked or withdrawn since find read it stays so
+	// (never set back to enrolling), and its account gets no password.
+	res, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'enrolling' WHERE id = $1 AND state IN ('issued', 'enrolling')`, inv.id)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("activation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Enrolment{}, s.fail(ctx, source, "start", nil, ErrInvalidCode)
+	}
 	if err := s.c.Authn.SetFirstPassword(ctx, acc.ID, pw); err != nil {
 		return Enrolment{}, err
 	}
@@ -815,9 +898,6 @@ func (s *Service) StartActivation(ctx context.Context, code, secret, pw, source 
 	uri, totpSecret, err := s.c.Authn.EnrollTOTP(ctx, acc.ID, acc.Username)
 	if err != nil {
 		return Enrolment{}, err
-	}
-	if _, err := s.c.DB.ExecContext(ctx, `UPDATE onboard_invitations SET state = 'enrolling' WHERE id = $1`, inv.id); err != nil {
-		return Enrolment{}, fmt.Errorf("activation: %w", err)
 	}
 	if err := s.log(ctx, activationActor(acc, source), func(e *audit.Event) {
 		e.Action, e.Query, e.Resources, e.Reason = audit.ActionLogon, "activation-start", []string{"Account/" + acc.ID}, "password set, authenticator app enrolled"

@@ -344,3 +344,96 @@ func TestTenantDeactivationCanBeFinished(t *testing.T) {
 		}
 	})
 }
+
+// A role comes with an invitation only for a tenant's first holders of it:
+// the operator may invite several first admins before any is active, but
+// once the tenant has an active application admin (or security officer),
+// a further one is refused with nothing created; it is a right request
+// with a second person's approval and an end. Without an active holder
+// (the only one left) the operator may invite one again.
+//
+// REQ: AZ-7, AZ-8, AZ-6, AUTH-8
+func TestRoleWithInvitationOnlyForFirstHolders(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		tn := e.tenant(t)
+		admin := e.inviteAdmin(t, tn.ID, "anna@eik.example")
+		second := e.inviteAdmin(t, tn.ID, "bert@eik.example") // nobody active yet: allowed
+		e.activate(t, admin)
+		privileged := func(email string, role access.Role) (onboard.Invitation, error) {
+			return e.svc.CreateInvitation(ctx, operator(), onboard.Invite{TenantID: tn.ID, Kind: identity.KindAdmin, Name: "Operator's own",
+				Email: email, RegistrationMethod: 3, VerifiedBy: "operator", Deliver: onboard.DeliverLetter, Role: string(role)})
+		}
+		var ie *onboard.InputError
+		if _, err := privileged("mallory@hosting.example", access.RoleAppAdmin); !errors.As(err, &ie) || ie.Field != "role" {
+			t.Fatalf("an application admin with the role while one is active: %v, want refused on role", err)
+		}
+		if _, err := e.kit.IDs.AccountByUsername(ctx, "mallory@hosting.example"); !errors.Is(err, identity.ErrNotFound) {
+			t.Errorf("the refused invitation left an account: %v", err)
+		}
+		// The invitation made while nobody was active still works.
+		e.activate(t, second)
+		// The security officer is a role of its own: its first holder is
+		// invited with it, a second one no longer.
+		officer, err := privileged("sam@eik.example", access.RoleSecurityOfficer)
+		if err != nil {
+			t.Fatalf("the first security officer: %v", err)
+		}
+		e.activate(t, officer)
+		if _, err := privileged("mallory@hosting.example", access.RoleSecurityOfficer); !errors.As(err, &ie) || ie.Field != "role" {
+			t.Errorf("a second security officer with the role: %v, want refused on role", err)
+		}
+		// Without a role the operator's invitation of an admin account is
+		// still possible: its role then needs the tenant's approval.
+		if _, err := e.svc.CreateInvitation(ctx, operator(), onboard.Invite{TenantID: tn.ID, Kind: identity.KindAdmin, Name: "Carla",
+			Email: "carla@eik.example", RegistrationMethod: 3, VerifiedBy: "operator", Deliver: onboard.DeliverLetter}); err != nil {
+			t.Errorf("an admin account without a role: %v", err)
+		}
+		// When no active holder is left, the operator invites one again.
+		for _, inv := range []onboard.Invitation{admin, second} {
+			if err := e.kit.Authn.Deactivate(ctx, inv.AccountID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := privileged("dirk@eik.example", access.RoleAppAdmin); err != nil {
+			t.Errorf("a new first admin after the last one left: %v", err)
+		}
+	})
+}
+
+// Text that PostgreSQL cannot store (NUL) or that is not UTF-8 is a field
+// error, not a failed insert answered as unavailable; nothing is created.
+//
+// REQ: ID-2
+func TestInvitationTextIsCheckedBeforeTheDatabase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		var ie *onboard.InputError
+		if _, err := e.svc.CreateTenant(ctx, operator(), "De\x00Eik", "90000123", ""); !errors.As(err, &ie) || ie.Field != "name" {
+			t.Errorf("tenant name with NUL: %v, want a field error on name", err)
+		}
+		tn := e.tenant(t)
+		base := onboard.Invite{TenantID: tn.ID, Kind: identity.KindProfessional, Name: "Dr. P. Jansen", Email: "p@eik.example",
+			RegistrationMethod: 3, VerifiedBy: "Anna de Vries", Deliver: onboard.DeliverLetter,
+			Professional: &identity.Professional{FunctionTitle: "huisarts"}}
+		for field, mut := range map[string]func(*onboard.Invite){
+			"name":        func(i *onboard.Invite) { i.Name = "Jan\x00sen" },
+			"email":       func(i *onboard.Invite) { i.Email = "p\x00@eik.example" },
+			"username":    func(i *onboard.Invite) { i.Username = "p\xff" },
+			"verified_by": func(i *onboard.Invite) { i.VerifiedBy = "Anna\x00" },
+			"function":    func(i *onboard.Invite) { i.Professional = &identity.Professional{FunctionTitle: "huis\x00arts"} },
+		} {
+			in := base
+			mut(&in)
+			if _, err := e.svc.CreateInvitation(ctx, operator(), in); !errors.As(err, &ie) || ie.Field != field {
+				t.Errorf("%s: %v, want a field error on %s", field, err, field)
+			}
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE tenant_id = $1`, tn.ID).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d accounts (%v) after refused invitations", n, err)
+		}
+	})
+}
