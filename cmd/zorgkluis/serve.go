@@ -12,12 +12,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
 	"github.com/zorgkluis/zorgkluis/internal/router"
@@ -55,12 +58,12 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		return err
 	}
 	var tlsConf *tls.Config
+	var certs *server.Certs // the configured certificate, reloaded on SIGHUP
 	if cfg.TLSCert != "" && !cfg.InsecureHTTP {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("setting tls-cert/tls-key: %w", err)
+		if certs, err = server.LoadCerts(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
 		}
-		tlsConf = server.TLSConfig(cert)
+		tlsConf = certs.Apply(server.TLSConfig(certs.Current()))
 	}
 	ln, err := server.Listen(cfg.Addr)
 	if err != nil {
@@ -154,7 +157,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	if aln != nil {
-		ep, apiURL, err := apiEndpoint(ctx, a, log, aln, tlsConf.Certificates[0], base, reg)
+		ep, apiURL, err := apiEndpoint(ctx, a, log, aln, tlsConf, base, reg)
 		if err != nil {
 			aln.Close()
 			closeAll(eps)
@@ -163,6 +166,9 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		eps = append(eps, ep)
 		log.Info("API listening (mutual TLS)", "url", apiURL)
 		fmt.Fprintf(e.stdout, "zorgkluis API listening on %s\n", apiURL)
+	}
+	if certs != nil {
+		go reloadOnHangup(ctx, log, certs, a.clock)
 	}
 	go keepStatistics(ctx, a, log)
 	log.Info("zorgkluis listening", "url", base, "dialect", a.db.Dialect(), "version", buildVersion())
@@ -241,4 +247,27 @@ func ensureDemo(ctx context.Context, out io.Writer, a *app, base string) error {
 	}
 	fmt.Fprintf(out, "  The same, for scripts: %s (mode 0600). TOTP code: oathtool --totp -b SECRET\n\n", path)
 	return nil
+}
+
+// reloadOnHangup reads the TLS certificate files again on every SIGHUP, so a
+// renewed certificate is served without a restart; a file that does not
+// load (or a certificate not valid now) is reported and the one in use stays.
+func reloadOnHangup(ctx context.Context, log *slog.Logger, certs *server.Certs, c clock.Clock) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			leaf, err := certs.Reload(c.Now())
+			if err != nil {
+				log.Error("TLS certificate not reloaded; the one in use stays", "err", err)
+				continue
+			}
+			log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339),
+				"serial", leaf.SerialNumber.Text(16))
+		}
+	}
 }

@@ -24,9 +24,9 @@ const revocationPoll = 250 * time.Millisecond
 // the server's certificate, every client certificate verified against the
 // organisations' CA and the revocation table on every handshake.
 // ln is the API address's listener, opened by serve's start-up checks.
-func apiEndpoint(ctx context.Context, a *app, log *slog.Logger, ln net.Listener, cert tls.Certificate, base string, reg prometheus.Registerer) (server.Endpoint, string, error) {
+func apiEndpoint(ctx context.Context, a *app, log *slog.Logger, ln net.Listener, public *tls.Config, base string, reg prometheus.Registerer) (server.Endpoint, string, error) {
 	peers := server.NewPeerConns()
-	conf := peers.TLSConfig(cert, func(cs tls.ConnectionState) (string, error) {
+	conf := peers.TLSConfig(public, func(cs tls.ConnectionState) (string, error) {
 		raw := make([][]byte, len(cs.PeerCertificates))
 		for i, c := range cs.PeerCertificates {
 			raw[i] = c.Raw

@@ -24,12 +24,13 @@ func NewPeerConns() *PeerConns { return &PeerConns{conns: map[net.Conn]string{}}
 // closes. The API listener must be served through it.
 func (p *PeerConns) Listener(ln net.Listener) net.Listener { return &peerListener{Listener: ln, p: p} }
 
-// TLSConfig returns the NCSC profile of TLSConfig with client certificates
+// TLSConfig returns public (the server's NCSC profile, from TLSConfig, with
+// its certificate or Certs' reloading one) with client certificates
 // required and verify called on every handshake with the connection's
 // state; verify returns the id to close the connection by, or an error
 // that fails the handshake.
-func (p *PeerConns) TLSConfig(cert tls.Certificate, verify func(cs tls.ConnectionState) (string, error)) *tls.Config {
-	base := TLSConfig(cert)
+func (p *PeerConns) TLSConfig(public *tls.Config, verify func(cs tls.ConnectionState) (string, error)) *tls.Config {
+	base := public.Clone()
 	base.ClientAuth = tls.RequireAnyClientCert // the chain is verify's, against the CA's own certificates only
 	base.NextProtos = []string{"http/1.1"}     // one request stream per connection: closing it is exact
 	conf := base.Clone()

@@ -25,7 +25,7 @@ func TestPeerConnsCloseByID(t *testing.T) {
 	}
 	peers := NewPeerConns()
 	handshakes := 0
-	conf := peers.TLSConfig(cert, func(cs tls.ConnectionState) (string, error) {
+	conf := peers.TLSConfig(TLSConfig(cert), func(cs tls.ConnectionState) (string, error) {
 		handshakes++
 		if len(cs.PeerCertificates) == 0 {
 			return "", errors.New("no certificate")
