@@ -311,8 +311,9 @@ func runRestore(ctx context.Context, e env, args []string) int {
 	return 0
 }
 
-// laterShreds lists the patients shredded according to the manifests of
-// the backups beside file that are newer than it.
+// laterShreds lists the patients shredded after file was made: those the
+// shred records beside it name, and those in the manifests of the newer
+// backups beside it.
 func laterShreds(ctx context.Context, file string) ([]backup.Person, error) {
 	st := backup.Dir(filepath.Dir(file))
 	this, err := backup.ReadManifest(ctx, st, filepath.Base(file))
@@ -323,7 +324,12 @@ func laterShreds(ctx context.Context, file string) ([]backup.Person, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []backup.Person
+	// Shreds recorded by `keys shred` (after the newest backup too).
+	out, err := backup.Shreds(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	out = slices.DeleteFunc(out, func(p backup.Person) bool { return slices.Contains(this.Shredded, p) })
 	for _, m := range ms {
 		if !m.Created.After(this.Created) {
 			continue
@@ -357,7 +363,7 @@ func reapplyShreds(ctx context.Context, e env, cfg config.Config, file string, m
 		if err := shredPatient(ctx, a, p.TenantID, p.PatientID); err != nil {
 			return fmt.Errorf("re-apply the shred of %s/%s: %w", p.TenantID, p.PatientID, err)
 		}
-		fmt.Fprintf(e.stdout, "shredded again: patient %s/%s (shredded after backup %s)\n", p.TenantID, p.PatientID, m.Name)
+		fmt.Fprintf(e.stdout, "shredded again: patient %s/%s (shredded after backup %s was made)\n", p.TenantID, p.PatientID, m.Name)
 	}
 	return nil
 }

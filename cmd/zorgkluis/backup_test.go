@@ -27,7 +27,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 			if dialect == "postgres" {
 				db1, db2 = storetest.PostgresURL(t), storetest.PostgresURL(t)
 			}
-			if code, _, errOut := runCLI(t, "generate", "--data", data, "--database", db1, "--patients", "15", "--resources-per-patient", "2", "--professionals", "2"); code != 0 {
+			if code, _, errOut := runCLI(t, "generate", "--data", data, "--database", db1, "--patients", "15", "--resources-per-patient", "2", "--professionals", "2", "--persons", "3"); code != 0 {
 				t.Fatalf("generate: %d %s", code, errOut)
 			}
 			dir := filepath.Join(t.TempDir(), "backups")
@@ -58,6 +58,15 @@ func TestBackupRestoreCommands(t *testing.T) {
 			if code, _, errOut := runCLI(t, "backup", "--to", dir, "--data", data, "--database", db1); code != 0 {
 				t.Fatalf("second backup: %s", errOut)
 			}
+			// One more is shredded after the newest backup: no manifest has
+			// it, the shred record beside the backups does.
+			late := cred.Persons[len(cred.Persons)-1].Patients[0]
+			if late == shredded || late == cred.Persons[1].Patients[0] {
+				t.Fatalf("need a third person's patient, have %d persons", len(cred.Persons))
+			}
+			if code, _, errOut := runCLI(t, "keys", "shred", cred.TenantID, late, "--data", data, "--database", db1, "--backup-dir", dir); code != 0 {
+				t.Fatalf("shred after the newest backup: %s", errOut)
+			}
 			// The new installation: the operator brings the master key, the
 			// checkpoint key and the backup identity.
 			for _, f := range []string{"master.key", "audit-checkpoint.key", backup.IdentityFile} {
@@ -70,7 +79,8 @@ func TestBackupRestoreCommands(t *testing.T) {
 				}
 			}
 			code, out, errOut = runCLI(t, "restore", "--from", file, "--data", data2, "--database", db2)
-			if code != 0 || !strings.Contains(out, "OK: the access log is intact") || !strings.Contains(out, "shredded again: patient "+cred.TenantID+"/"+shredded) {
+			if code != 0 || !strings.Contains(out, "OK: the access log is intact") || !strings.Contains(out, "shredded again: patient "+cred.TenantID+"/"+shredded) ||
+				!strings.Contains(out, "shredded again: patient "+cred.TenantID+"/"+late) {
 				t.Fatalf("restore: %d\n%s\n%s", code, out, errOut)
 			}
 			// One person from the older backup: the shredded one is refused.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/backup"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 )
@@ -167,6 +168,10 @@ func shredPatient(ctx context.Context, a *app, tenantID, patientID string) error
 			return fmt.Errorf("patient %s has no data key in tenant %s", patientID, tenantID)
 		}
 		return err
+	}
+	// A restore of an older backup must shred them again (DP-1, DP-5).
+	if err := backup.RecordShred(ctx, backup.Dir(a.cfg.BackupDir), backup.Person{TenantID: tenantID, PatientID: patientID}, a.clock.Now()); err != nil {
+		return fmt.Errorf("the data key is destroyed, but %w: run the shred again once the backup directory (%s) is writable, or a restore could bring the record back", err, a.cfg.BackupDir)
 	}
 	return nil
 }
