@@ -16,6 +16,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/backup"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -129,7 +130,7 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 	return router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
 		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca,
-		TrustedProxies: trusted, Ready: ready})
+		TrustedProxies: trusted, Ready: ready, Backups: backup.History{DB: a.db}})
 }
 
 // senderFrom builds the sender of SMS and e-mail codes from the

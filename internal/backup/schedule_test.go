@@ -69,6 +69,12 @@ func TestScheduleRunsOnceAndRestoreTests(t *testing.T) {
 		if err != nil || len(evs) != 1 || evs[0].Kind != "backup-restore-test-failed" {
 			t.Fatalf("security events: %+v, %v", evs, err)
 		}
+		// The evidence the officer's page shows: newest first.
+		runs, err := History{DB: db}.Recent(ctx, 10)
+		if err != nil || len(runs) != 2 || runs[0].Host != "c" || runs[0].OK() || runs[0].Tested == nil ||
+			!runs[1].OK() || runs[1].Backup == "" || runs[1].Bytes == 0 || runs[1].Finished.IsZero() {
+			t.Fatalf("recent runs: %+v, %v", runs, err)
+		}
 		ms, err := List(ctx, f.st)
 		if err != nil || len(ms) != 2 {
 			t.Fatalf("backups: %d, %v", len(ms), err)

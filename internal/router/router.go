@@ -51,9 +51,10 @@ type Deps struct {
 	Log     *slog.Logger
 	Metrics prometheus.Registerer
 	Version string
-	BaseURL string           // e.g. https://localhost:8443
-	Onboard *onboard.Service // tenants, invitations and activation; nil: not mounted
-	CA      *pki.CA          // systems, certificates and the API listener; nil: not mounted
+	BaseURL string            // e.g. https://localhost:8443
+	Onboard *onboard.Service  // tenants, invitations and activation; nil: not mounted
+	CA      *pki.CA           // systems, certificates and the API listener; nil: not mounted
+	Backups web.BackupHistory // the backup schedule's runs (the officer's page); nil: not mounted
 
 	// TrustedProxies are the load balancers whose forwarding headers name
 	// the client for the access log; none: the connection's peer is.
@@ -137,7 +138,8 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
-		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard})
+		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard,
+		Backups: d.Backups})
 	if err != nil {
 		return err
 	}

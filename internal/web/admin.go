@@ -38,6 +38,9 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /security/emergencies", s.authed(s.role(s.emergencies, access.RoleSecurityOfficer)))
 	mux.HandleFunc("POST /security/emergencies", s.authed(s.role(s.emergencyReview, access.RoleSecurityOfficer)))
 	mux.HandleFunc("GET /security/events", s.authed(s.role(s.securityEvents, access.RoleSecurityOfficer)))
+	if s.d.Backups != nil {
+		mux.HandleFunc("GET /security/backups", s.authed(s.role(s.backups, access.RoleSecurityOfficer)))
+	}
 	s.operatorRoutes(mux)
 	mux.HandleFunc("GET /security/audit", s.authed(s.logReader(s.auditSearch)))
 	mux.HandleFunc("GET /security/audit/export", s.authed(s.logReader(s.auditExport)))

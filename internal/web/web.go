@@ -71,6 +71,9 @@ type Deps struct {
 	IdleTimeout time.Duration
 	// Onboard activates invited accounts (the /activate page); nil: no page.
 	Onboard *onboard.Service
+	// Backups is the backup schedule's record (the officer's /security/backups
+	// page, DP-5's evidence); nil: no page.
+	Backups BackupHistory
 	// Rand is the source of CSRF tokens (crypto/rand when nil).
 	Rand interface{ Read([]byte) (int, error) }
 }
@@ -226,6 +229,8 @@ type viewUser struct {
 	MenuPro    bool
 	MenuAdmin  bool
 	MenuSec    bool
+	// MenuBackups: the officer's backups page is mounted.
+	MenuBackups bool
 }
 
 type logonNotice struct {
@@ -378,7 +383,7 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 	case access.RoleAppAdmin:
 		u.MenuAdmin = true
 	case access.RoleSecurityOfficer:
-		u.MenuSec = true
+		u.MenuSec, u.MenuBackups = true, s.d.Backups != nil
 	default:
 		if sess.Role != "" && sess.Role != access.RoleOperator {
 			u.MenuPro = true // tenant roles are based on professional-like roles
