@@ -101,21 +101,8 @@ func (ca *CA) propose(ctx context.Context, actor audit.Event, tenantID, kind str
 
 // Requests lists a tenant's four-eyes requests, newest first.
 func (ca *CA) Requests(ctx context.Context, tenantID string) ([]Request, error) {
-	rows, err := ca.db.QueryContext(ctx, `SELECT id, tenant_id, kind, detail, status, proposed_by, proposed_at, decided_by, decided_at
+	return queryAll(ctx, ca.db, "requests", scanRequest, `SELECT id, tenant_id, kind, detail, status, proposed_by, proposed_at, decided_by, decided_at
 		FROM pki_requests WHERE tenant_id = $1 ORDER BY proposed_at DESC`, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("requests: %w", err)
-	}
-	defer rows.Close()
-	var out []Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("requests: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 func scanRequest(row interface{ Scan(...any) error }) (Request, error) {

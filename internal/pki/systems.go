@@ -181,20 +181,7 @@ func (ca *CA) System(ctx context.Context, tenantID, id string) (System, error) {
 
 // Systems lists the tenant's systems.
 func (ca *CA) Systems(ctx context.Context, tenantID string) ([]System, error) {
-	rows, err := ca.db.QueryContext(ctx, `SELECT `+systemCols+` FROM pki_systems WHERE tenant_id = $1 ORDER BY name`, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("systems: %w", err)
-	}
-	defer rows.Close()
-	var out []System
-	for rows.Next() {
-		s, err := scanSystem(rows)
-		if err != nil {
-			return nil, fmt.Errorf("systems: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, ca.db, "systems", scanSystem, `SELECT `+systemCols+` FROM pki_systems WHERE tenant_id = $1 ORDER BY name`, tenantID)
 }
 
 // DeactivateSystem ends a system: it is marked deactivated and every
@@ -509,20 +496,7 @@ func scanCert(row interface{ Scan(...any) error }) (Certificate, error) {
 // Certificates lists every certificate ever issued for the tenant (every
 // one is also a leaf of its log), oldest first.
 func (ca *CA) Certificates(ctx context.Context, tenantID string) ([]Certificate, error) {
-	rows, err := ca.db.QueryContext(ctx, `SELECT `+certCols+` FROM pki_certificates WHERE tenant_id = $1 ORDER BY issued_at, serial`, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("certificates: %w", err)
-	}
-	defer rows.Close()
-	var out []Certificate
-	for rows.Next() {
-		c, err := scanCert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("certificates: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, ca.db, "certificates", scanCert, `SELECT `+certCols+` FROM pki_certificates WHERE tenant_id = $1 ORDER BY issued_at, serial`, tenantID)
 }
 
 // Certificate returns one certificate of the tenant.
@@ -541,21 +515,8 @@ func (ca *CA) Certificate(ctx context.Context, tenantID, serial string) (Certifi
 // within d: the warnings 30 days ahead.
 func (ca *CA) Expiring(ctx context.Context, d time.Duration) ([]Certificate, error) {
 	now := ca.clock.Now()
-	rows, err := ca.db.QueryContext(ctx, `SELECT `+certCols+` FROM pki_certificates WHERE revoked_at IS NULL AND not_after > $1 AND not_after <= $2
+	return queryAll(ctx, ca.db, "expiring certificates", scanCert, `SELECT `+certCols+` FROM pki_certificates WHERE revoked_at IS NULL AND not_after > $1 AND not_after <= $2
 		ORDER BY not_after`, clock.Micros(now), clock.Micros(now.Add(d)))
-	if err != nil {
-		return nil, fmt.Errorf("expiring certificates: %w", err)
-	}
-	defer rows.Close()
-	var out []Certificate
-	for rows.Next() {
-		c, err := scanCert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }
 
 // ExpiryWarning is how far ahead a certificate's expiry is warned about.
@@ -612,4 +573,26 @@ func (ca *CA) WarnExpiring(ctx context.Context, q *alert.Queue) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// queryAll runs query on db and scans every row with scan; what names the
+// list in errors.
+func queryAll[T any](ctx context.Context, db *store.DB, what string, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
