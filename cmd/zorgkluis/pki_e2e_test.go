@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/synth"
+
 	"github.com/zorgkluis/zorgkluis/internal/docsign"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
@@ -78,8 +80,20 @@ func TestSystemOverMutualTLS(t *testing.T) {
 	data := t.TempDir()
 	apiAddr := freeAddr(t)
 	srv := startServerArgs(t, bin, data, []string{"--demo", "--api-addr", apiAddr})
-	api := "https://" + apiAddr
 	cred := readCreds(t, data)
+	srv.stop(t)
+	// A second organisation on the same installation, with patients of its
+	// own: the demo tenant's system must never reach them.
+	if code, _, errOut := runCLI(t, "generate", "--data", data, "--patients", "2", "--resources-per-patient", "1", "--professionals", "1", "--persons", "1", "--seed", "7"); code != 0 {
+		t.Fatalf("generate the second tenant: %d %s", code, errOut)
+	}
+	var other synth.Credentials
+	if b, err := os.ReadFile(filepath.Join(data, "synth-credentials.json")); err != nil || json.Unmarshal(b, &other) != nil || len(other.Persons) == 0 {
+		t.Fatalf("second tenant's credentials: %v", err)
+	}
+	otherPatient := other.Persons[0].Patients[0]
+	srv = startServerArgs(t, bin, data, []string{"--demo", "--api-addr", apiAddr})
+	api := "https://" + apiAddr
 	c := client()
 	smit := logon(t, c, srv.base, demoUser(t, cred, "beheer.smit"))
 	visser := logon(t, c, srv.base, demoUser(t, cred, "beheer.visser"))
@@ -146,6 +160,25 @@ func TestSystemOverMutualTLS(t *testing.T) {
 	exit, out := curlCert(t, api+"/fhir/Patient/"+cred.PatientID, certPath, key)
 	if exit != 0 || !strings.HasSuffix(out, "\n200") || !strings.Contains(out, `"resourceType":"Patient"`) {
 		t.Fatalf("curl with the system's certificate: exit %d\n%s", exit, out)
+	}
+	// Tenant A's system cannot read tenant B's patient: the same answer as
+	// for a patient that does not exist, and nothing of the record.
+	// REQ: AZ-1
+	if other.TenantID == cred.TenantID {
+		t.Fatal("the second tenant is the demo's")
+	}
+	exit, out = curlCert(t, api+"/fhir/Patient/"+otherPatient, certPath, key)
+	if exit != 0 || !(strings.HasSuffix(out, "\n404") || strings.HasSuffix(out, "\n403")) || !strings.Contains(out, `"resourceType":"OperationOutcome"`) ||
+		strings.Contains(out, `"resourceType":"Patient"`) {
+		t.Fatalf("tenant A's system reads tenant B's patient: exit %d\n%s", exit, out)
+	}
+	_, missing := curlCert(t, api+"/fhir/Patient/p-does-not-exist", certPath, key)
+	if out[strings.LastIndex(out, "\n"):] != missing[strings.LastIndex(missing, "\n"):] {
+		t.Fatalf("another tenant's patient (%s) is told apart from a missing one (%s)", out[strings.LastIndex(out, "\n")+1:], missing[strings.LastIndex(missing, "\n")+1:])
+	}
+	exit, out = curlCert(t, api+"/fhir/Observation?patient="+otherPatient, certPath, key)
+	if exit != 0 || strings.Contains(out, `"resourceType":"Observation"`) {
+		t.Fatalf("tenant A's system searches tenant B's patient: exit %d\n%s", exit, out)
 	}
 	// The scopes hold: the system may not write.
 	cmd := exec.Command("curl", "-sS", "-k", "--cert", certPath, "--key", key, "-X", "POST", "-H", "Content-Type: application/fhir+json",
