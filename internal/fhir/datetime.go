@@ -46,10 +46,16 @@ var errDate = errors.New("not a valid FHIR dateTime")
 // server has to pick one. A leap second (:60) is read as second :59. The
 // API can use ParseDateTime for the value of a date search parameter.
 func ParseDateTime(s string) (DateRange, error) {
+	return ParseDateTimeIn(s, time.UTC)
+}
+
+// ParseDateTimeIn is ParseDateTime with values without a time taken in loc:
+// for a reader in the Netherlands, "2026-12-02" is that day in Amsterdam.
+func ParseDateTimeIn(s string, loc *time.Location) (DateRange, error) {
 	if !dateTimeRE.MatchString(s) {
 		return DateRange{}, errDate
 	}
-	return dateRange(s)
+	return dateRangeIn(s, loc)
 }
 
 // validDate, validDateTime and validInstant check the FHIR primitives,
@@ -77,17 +83,21 @@ func validInstant(s string) bool {
 
 // dateRange turns a value that already matched one of the regular
 // expressions into its range.
-func dateRange(s string) (DateRange, error) {
+func dateRange(s string) (DateRange, error) { return dateRangeIn(s, time.UTC) }
+
+// dateRangeIn is dateRange with the partial forms (no time) taken in loc;
+// the range's ends are in UTC.
+func dateRangeIn(s string, loc *time.Location) (DateRange, error) {
 	switch len(s) {
 	case 4:
-		t, err := time.Parse("2006", s)
-		return DateRange{t, t.AddDate(1, 0, 0)}, err
+		t, err := time.ParseInLocation("2006", s, loc)
+		return DateRange{t.UTC(), t.AddDate(1, 0, 0).UTC()}, err
 	case 7:
-		t, err := time.Parse("2006-01", s)
-		return DateRange{t, t.AddDate(0, 1, 0)}, err
+		t, err := time.ParseInLocation("2006-01", s, loc)
+		return DateRange{t.UTC(), t.AddDate(0, 1, 0).UTC()}, err
 	case 10:
-		t, err := time.Parse("2006-01-02", s)
-		return DateRange{t, t.AddDate(0, 0, 1)}, err
+		t, err := time.ParseInLocation("2006-01-02", s, loc)
+		return DateRange{t.UTC(), t.AddDate(0, 0, 1).UTC()}, err
 	}
 	// A full date and time, with seconds, optional fraction and a zone.
 	if len(s) > 19 && s[17:19] == "60" {

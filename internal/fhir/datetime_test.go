@@ -111,3 +111,32 @@ func TestParseDateTimeRange(t *testing.T) {
 		t.Error("an open-ended range is wrong")
 	}
 }
+
+// A date without a time is a day where its reader lives: 2 December in
+// Amsterdam runs from 23:00 UTC on 1 December (winter time) to 23:00 UTC on
+// 2 December, so an event at 23:10 UTC on 2 December is on the 3rd.
+func TestParseDateTimeIn(t *testing.T) {
+	ams, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, err := ParseDateTimeIn("2026-12-02", ams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC); !dr.Start.Equal(want) || !dr.End.Equal(want.AddDate(0, 0, 1)) {
+		t.Fatalf("2026-12-02 in Amsterdam = %v – %v", dr.Start, dr.End)
+	}
+	if dr.Contains(time.Date(2026, 12, 2, 23, 10, 0, 0, time.UTC)) {
+		t.Fatal("23:10 UTC on 2 December is in Amsterdam's 2 December")
+	}
+	if u, _ := ParseDateTime("2026-12-02"); !u.Start.Equal(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("ParseDateTime is no longer UTC: %v", u.Start)
+	}
+	// A value with a time and zone is the same instant whatever loc is.
+	a, _ := ParseDateTimeIn("2026-12-02T10:00:00+01:00", ams)
+	b, _ := ParseDateTime("2026-12-02T10:00:00+01:00")
+	if !a.Start.Equal(b.Start) {
+		t.Fatalf("zoned value moved: %v %v", a.Start, b.Start)
+	}
+}

@@ -101,14 +101,15 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 }
 
 // auditDateRange turns date parameters (each with an optional prefix ge,
-// gt, le, lt or eq) into a time range; repeated parameters narrow it.
+// gt, le, lt or eq) into a time range; repeated parameters narrow it. A
+// date is a day in Amsterdam, as the view shows its times.
 func auditDateRange(vals []string) (from, to time.Time, ok bool) {
 	for _, v := range vals {
 		p := "eq"
 		if len(v) > 2 && v[0] >= 'a' && v[0] <= 'z' {
 			p, v = v[:2], v[2:]
 		}
-		dr, err := fhir.ParseDateTime(v)
+		dr, err := fhir.ParseDateTimeIn(v, clock.Amsterdam())
 		if err != nil || dr.Start.IsZero() || dr.End.IsZero() {
 			return time.Time{}, time.Time{}, false
 		}
