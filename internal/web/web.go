@@ -39,6 +39,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 )
@@ -71,6 +72,8 @@ type Deps struct {
 	IdleTimeout time.Duration
 	// Onboard activates invited accounts (the /activate page); nil: no page.
 	Onboard *onboard.Service
+	// CA is the organisations' CA (the admin's /admin/systems page); nil: no page.
+	CA *pki.CA
 	// Backups is the backup schedule's record (the officer's /security/backups
 	// page, DP-5's evidence); nil: no page.
 	Backups BackupHistory
@@ -121,6 +124,7 @@ func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	s.personRoutes(mux)
 	s.professionalRoutes(mux)
 	s.adminRoutes(mux)
+	s.systemRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("/", s.notFound)
 	return s.guard(mux), nil
@@ -231,6 +235,8 @@ type viewUser struct {
 	MenuSec    bool
 	// MenuBackups: the officer's backups page is mounted.
 	MenuBackups bool
+	// MenuSystems: the CA's systems page is mounted.
+	MenuSystems bool
 }
 
 type logonNotice struct {
@@ -381,9 +387,9 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 	case access.RoleProfessional, access.RoleAssistant:
 		u.MenuPro = true
 	case access.RoleAppAdmin:
-		u.MenuAdmin = true
+		u.MenuAdmin, u.MenuSystems = true, s.d.CA != nil
 	case access.RoleSecurityOfficer:
-		u.MenuSec, u.MenuBackups = true, s.d.Backups != nil
+		u.MenuSec, u.MenuBackups, u.MenuSystems = true, s.d.Backups != nil, s.d.CA != nil
 	default:
 		if sess.Role != "" && sess.Role != access.RoleOperator {
 			u.MenuPro = true // tenant roles are based on professional-like roles
