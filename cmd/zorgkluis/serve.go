@@ -153,7 +153,12 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	}
 	eps := []server.Endpoint{{Name: "public", Listener: ln, Handler: h, TLS: tlsConf}}
 	if mln != nil {
-		eps = append(eps, server.Endpoint{Name: "metrics", Listener: mln, Handler: router.Metrics(reg)})
+		mh := router.Metrics(reg)
+		if cfg.Pprof {
+			mh = router.MetricsWithProfiler(reg)
+			log.Warn("profiler on the metrics listener", "url", "http://"+mln.Addr().String()+"/debug/pprof/")
+		}
+		eps = append(eps, server.Endpoint{Name: "metrics", Listener: mln, Handler: mh})
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	if aln != nil {

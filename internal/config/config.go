@@ -25,6 +25,7 @@ type Config struct {
 	Addr            string        `json:"addr"`
 	DatabaseURL     string        `json:"database"`
 	MetricsAddr     string        `json:"metrics_addr"`
+	Pprof           bool          `json:"pprof"`
 	APIAddr         string        `json:"api_addr"` // mutual-TLS listener for third-party systems (DP-3); "" is off
 	TLSCert         string        `json:"tls_cert"`
 	TLSKey          string        `json:"tls_key"`
@@ -87,6 +88,7 @@ func (c *Config) settings() []setting {
 		{name: "addr", env: "ZK_ADDR", usage: "HTTPS listen address", str: &c.Addr},
 		{name: "database", env: "ZK_DATABASE_URL", usage: "database: postgres://... URL, or a SQLite file (default DATA/zorgkluis.db)", str: &c.DatabaseURL},
 		{name: "metrics-addr", env: "ZK_METRICS_ADDR", usage: "Prometheus metrics listen address (keep it private)", str: &c.MetricsAddr},
+		{name: "pprof", env: "ZK_PPROF", usage: "serve Go's profiler (/debug/pprof/) on the metrics listener, never the public port (off by default)", boolean: &c.Pprof},
 		{name: "api-addr", env: "ZK_API_ADDR", usage: "listen address for third-party systems, mutual TLS with the organisations' CA certificates (empty: off)", str: &c.APIAddr},
 		{name: "tls-cert", env: "ZK_TLS_CERT", usage: "TLS certificate chain (PEM); --demo generates one when empty", str: &c.TLSCert},
 		{name: "tls-key", env: "ZK_TLS_KEY", usage: "TLS private key (PEM)", str: &c.TLSKey},
@@ -279,6 +281,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("setting addr (ZK_ADDR): %q is not HOST:PORT", c.Addr)
+	}
+	if c.Pprof && c.MetricsAddr == "" {
+		return errors.New("setting pprof (ZK_PPROF): needs metrics-addr, the private listener it is served on")
 	}
 	if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil && c.MetricsAddr != "" {
 		return fmt.Errorf("setting metrics-addr (ZK_METRICS_ADDR): %q is not HOST:PORT", c.MetricsAddr)

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
 	"runtime/debug"
 	"strconv"
@@ -150,6 +151,20 @@ func (rt *root) routes(mux *http.ServeMux) error {
 // Metrics is the handler for the metrics listener.
 func Metrics(g prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
+
+// MetricsWithProfiler is Metrics with Go's profiler under /debug/pprof/
+// (--pprof): on the private metrics listener only, never the public port,
+// because a profile shows the server's memory and a CPU profile costs CPU.
+func MetricsWithProfiler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", Metrics(g))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
