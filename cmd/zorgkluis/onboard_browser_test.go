@@ -132,6 +132,12 @@ func TestBrowserRealOrganisation(t *testing.T) {
 	if !strings.HasSuffix(b.location(), "/me") || !strings.Contains(b.text("main"), "Bos") {
 		t.Fatalf("the person's own record: %s %q", b.location(), b.text("main"))
 	}
+	// A part with nothing in it says so in words a reader cannot take for
+	// "no allergies" (issue 20).
+	b.open("/me/record?section=allergies")
+	if main := b.text("main"); !strings.Contains(main, "Niets vastgelegd") || strings.Contains(main, "Geen gegevens") {
+		t.Fatalf("the empty parts of a new record: %q", main)
+	}
 	if _, err := os.Stat(inv.Letter); err != nil {
 		t.Fatal(err)
 	}

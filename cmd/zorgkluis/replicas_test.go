@@ -49,16 +49,18 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	// Wait (bounded) for two finished slots.
+	// Wait (bounded) for two finished slots: the first starts 10 s after
+	// start-up, and each restore test migrates a scratch schema while the
+	// other packages' tests use the same database.
 	var finished int
-	for i := 0; i < 60 && finished < 2; i++ {
+	for i := 0; i < 180 && finished < 2; i++ {
 		time.Sleep(500 * time.Millisecond)
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM backup_runs WHERE finished_at IS NOT NULL`).Scan(&finished); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if finished < 2 {
-		t.Fatalf("%d backup slots finished in 30 s\nfirst:\n%s\nsecond:\n%s", finished, first.stderr, second.stderr)
+		t.Fatalf("%d backup slots finished in 90 s\nfirst:\n%s\nsecond:\n%s", finished, first.stderr, second.stderr)
 	}
 	var unfinished int
 	for i := 0; i < 60; i++ { // let a run in progress end before stopping

@@ -103,7 +103,7 @@ func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
 	}
-	p, err := db.provider()
+	p, err := db.provider(ctx)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/crc64"
+	"math"
 	"net/url"
 	"strings"
 
@@ -138,9 +140,17 @@ func (postgresDialect) flush(ctx context.Context, db *DB) error {
 }
 
 // migrations: several replicas may start at once; one migrates, the others
-// wait.
-func (postgresDialect) migrations() (goose.Dialect, []goose.ProviderOption, error) {
-	l, err := lock.NewPostgresSessionLocker()
+// wait. goose's default lock id is one per database and retried every 5 s,
+// so installations (and parallel tests) in other schemas of the same
+// database waited on each other's migrations in 5 s steps; the id here
+// covers the schema, and a waiting replica looks again every second.
+func (postgresDialect) migrations(ctx context.Context, db *sql.DB) (goose.Dialect, []goose.ProviderOption, error) {
+	var schema string
+	if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return "", nil, fmt.Errorf("migration lock: %w", err)
+	}
+	id := int64(crc64.Checksum([]byte("zorgkluis migrations/"+schema), crc64.MakeTable(crc64.ECMA)) & math.MaxInt64)
+	l, err := lock.NewPostgresSessionLocker(lock.WithLockID(id), lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return "", nil, fmt.Errorf("migration lock: %w", err)
 	}

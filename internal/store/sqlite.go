@@ -192,6 +192,6 @@ func (sqliteDialect) flush(ctx context.Context, db *DB) error {
 	return nil
 }
 
-func (sqliteDialect) migrations() (goose.Dialect, []goose.ProviderOption, error) {
+func (sqliteDialect) migrations(context.Context, *sql.DB) (goose.Dialect, []goose.ProviderOption, error) {
 	return goose.DialectSQLite3, nil, nil
 }

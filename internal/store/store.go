@@ -73,7 +73,7 @@ type dialect interface {
 
 	optimize(ctx context.Context, db *DB) error
 	flush(ctx context.Context, db *DB) error
-	migrations() (goose.Dialect, []goose.ProviderOption, error)
+	migrations(ctx context.Context, db *sql.DB) (goose.Dialect, []goose.ProviderOption, error)
 }
 
 // DB is a database handle that rebinds placeholders for its dialect.
@@ -309,8 +309,8 @@ func Values(q Querier, n, k int) string {
 // whose writes to a temporary file were a third of an audit append's cost.
 func BulkInsert(q Querier) string { return q.dialect().bulkInsert() }
 
-func (db *DB) provider() (*goose.Provider, error) {
-	d, opts, err := db.d.migrations()
+func (db *DB) provider(ctx context.Context) (*goose.Provider, error) {
+	d, opts, err := db.d.migrations(ctx, db.sql)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
 	}
-	p, err := db.provider()
+	p, err := db.provider(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -342,7 +342,7 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 // MigrationsCurrent reports whether every embedded migration has been applied
 // (readiness).
 func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
-	p, err := db.provider()
+	p, err := db.provider(ctx)
 	if err != nil {
 		return false, err
 	}
