@@ -21,6 +21,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/password"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
@@ -130,7 +131,8 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 	return router.New(router.Deps{DB: a.db, IDs: a.ids, Authn: a.authn, Access: a.access, Records: a.records, Audit: a.audit,
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
 		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca,
-		TrustedProxies: trusted, Ready: ready, Backups: backup.History{DB: a.db}})
+		TrustedProxies: trusted, Ready: ready, Backups: backup.History{DB: a.db},
+		OAuth: oauth.New(oauth.Config{DB: a.db, Clock: a.clock, Rand: rand.Reader, Audit: a.audit, Alerts: a.queue, Issuer: base})})
 }
 
 // senderFrom builds the sender of SMS and e-mail codes from the

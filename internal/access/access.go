@@ -47,6 +47,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
@@ -416,6 +417,9 @@ func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time
 	if s.Assurance() < HealthDataLevel {
 		return denied("assurance level %s is below %s", s.Assurance(), HealthDataLevel), nil
 	}
+	if s.Kind() == KindApp && appPerm(req.Action) == 0 {
+		return denied("an app may only read and search"), nil
+	}
 	if req.PatientID == "" {
 		return denied("no patient named"), nil
 	}
@@ -439,6 +443,14 @@ func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time
 	if err != nil || dec.deny != "" {
 		return dec, err
 	}
+	if s.Kind() == KindApp {
+		// An app acts for the person who consented, within what the person
+		// may see and what the consent's scopes reach (EX-2, AZ-4).
+		dec.allowed = narrow(dec.allowed, fhir.ScopeCategories(s.Scopes(), appPerm(req.Action)))
+		if len(dec.allowed) == 0 {
+			return decision{deny: fmt.Sprintf("the app's scopes do not allow %s", req.Action), tenantID: dec.tenantID}, nil
+		}
+	}
 	for _, c := range req.Categories {
 		if !dec.allowed["*"] && !dec.allowed[c] {
 			return decision{deny: fmt.Sprintf("role %s under %s may not see category %s", s.Role(), dec.basis, c), tenantID: dec.tenantID}, nil
@@ -448,6 +460,30 @@ func (d *Decider) evaluate(ctx context.Context, s Subject, req Request, now time
 }
 
 const noPatient = "no such patient in this organisation"
+
+// appPerm is the SMART permission letter of an action an app may take;
+// 0 for the others (apps read and search, EX-2).
+func appPerm(a Action) byte {
+	switch a {
+	case Read:
+		return 'r'
+	case Search:
+		return 's'
+	}
+	return 0
+}
+
+// narrow returns the categories of allowed (CategoryAll: any) that are in
+// scoped too.
+func narrow(allowed map[string]bool, scoped []string) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range scoped {
+		if allowed[CategoryAll] || allowed[c] {
+			out[c] = true
+		}
+	}
+	return out
+}
 
 // careQuery finds, in one round trip, the patient's tenant and the first
 // current rule of each kind that lets the professional in. A patient of

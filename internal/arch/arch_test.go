@@ -25,12 +25,12 @@ var layers = [][]string{
 	{"internal/store/storetest", "internal/alert", "internal/keys", "internal/identity", "internal/audit", "internal/fhir"},
 	// access decides; backup exports and restores every table (operations).
 	{"internal/access", "internal/backup"},
-	{"internal/authn", "internal/record", "internal/pki"},
+	{"internal/authn", "internal/record", "internal/pki", "internal/oauth"},
 	{"internal/principal", "internal/onboard", "internal/docsign"},
 	// Set-up through the same services, and the glue the protocol packages share.
 	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
 	// Protocols: one package per protocol, none importing another.
-	{"internal/fhirapi", "internal/mgmtapi", "internal/web"},
+	{"internal/fhirapi", "internal/mgmtapi", "internal/web", "internal/oauthapi"},
 	{"internal/router"},
 	{"cmd/zorgkluis", "cmd/zkload"},
 }

@@ -59,7 +59,7 @@ func recordTypes() []string {
 // fhirType checks the resource type and the wanted format before the
 // session, so that an unsupported request is answered the same to anyone.
 func (s *Server) fhirType(h sessionHandler) http.HandlerFunc {
-	withSession := s.withSession(h)
+	withSession := s.withSession(appScope(h))
 	return func(w http.ResponseWriter, r *http.Request) {
 		if typ := r.PathValue("type"); typ != "" && !recordType(typ) {
 			s.fhirNotSupported(w, r)
@@ -74,6 +74,33 @@ func (s *Server) fhirType(h sessionHandler) http.HandlerFunc {
 			return
 		}
 		withSession(w, r)
+	}
+}
+
+// appScope refuses an app's request that its token's SMART scopes do not
+// cover, before anything is looked up: apps read (a resource, its versions
+// and history, or with patient/*.rs the whole record) and search (EX-2);
+// access.Decide narrows the data categories to the scopes as well.
+func appScope(h sessionHandler) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c caller) {
+		if c.Subject.Kind() != access.KindApp {
+			h(w, r, c)
+			return
+		}
+		typ, perm := r.PathValue("type"), byte('r')
+		switch {
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			perm = 0
+		case strings.HasSuffix(r.URL.Path, "/$everything"):
+			typ = "*"
+		case r.PathValue("id") == "":
+			perm = 's'
+		}
+		if perm == 0 || typ == "AuditEvent" || !fhir.ScopesAllow(c.Subject.Scopes(), typ, perm) {
+			outcome(w, r, http.StatusForbidden, fhir.CodeForbidden, "the access token's scopes do not cover this request")
+			return
+		}
+		h(w, r, c)
 	}
 }
 

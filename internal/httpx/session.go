@@ -10,6 +10,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
 )
 
@@ -27,20 +28,26 @@ type SessionHandler func(w http.ResponseWriter, r *http.Request, c Caller)
 // format (an OperationOutcome on /fhir, a problem document elsewhere).
 type Fail func(w http.ResponseWriter, r *http.Request, code int, title, detail string)
 
-// Sessions guards handlers with a bearer-token session.
+// Sessions guards handlers with a bearer-token session, or, when Apps is
+// set, an app's OAuth access token (EX-2).
 type Sessions struct {
 	Authn *authn.Service
 	IDs   *identity.Registry
 	Log   *slog.Logger
+	Apps  *oauth.Service // nil: no app tokens here (the management API)
 }
 
-// Bearer returns the token of an "Authorization: Bearer" header. API and
-// FHIR clients authenticate with it; cookies belong to the web pages, which
-// carry their own CSRF protection.
+// Bearer returns the token of an "Authorization: Bearer" (or, for an app's
+// sender-constrained token, "DPoP") header. API and FHIR clients
+// authenticate with it; cookies belong to the web pages, which carry their
+// own CSRF protection.
 func Bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
+	}
+	if len(h) > 5 && strings.EqualFold(h[:5], "dpop ") {
+		return strings.TrimSpace(h[5:])
 	}
 	return ""
 }
@@ -50,6 +57,10 @@ func Bearer(r *http.Request) string {
 func (s *Sessions) Require(h SessionHandler, fail Fail) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok := Bearer(r)
+		if s.Apps != nil && strings.HasPrefix(tok, "zka_") {
+			s.app(w, r, tok, h, fail)
+			return
+		}
 		sess, err := s.Authn.Authenticate(r.Context(), tok)
 		if err != nil {
 			if !errors.Is(err, authn.ErrNoSession) {

@@ -15,6 +15,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 )
@@ -31,6 +32,7 @@ type Deps struct {
 	BaseURL  string           // the server's own URL, named in log exports
 	Onboard  *onboard.Service // tenants, invitations, activation; nil: not mounted
 	CA       *pki.CA          // the tenant's CA and systems (DP-3); nil: not mounted
+	OAuth    *oauth.Service   // persons' apps (EX-1); nil: not mounted
 }
 
 // Server is the management API.
@@ -48,6 +50,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.auditRoutes(mux)
 	s.onboardRoutes(mux)
 	s.pkiRoutes(mux)
+	s.oauthRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

@@ -1,9 +1,9 @@
 // Package principal is the one place that turns a credential into an
 // access.Subject: who asks, in which role, how well authenticated, and
-// through what kind of credential. Today the credential is a session
-// (FromSession) or a third-party system's client certificate (FromSystem);
-// an OAuth access token or a paired device will each get a function beside
-// them, returning a Subject of their own kind with its client id and scopes.
+// through what kind of credential: a session (FromSession), a third-party
+// system's client certificate (FromSystem) or an app's OAuth access token
+// (FromApp); a paired device will get a function beside them, returning a
+// Subject of its own kind.
 //
 // A Subject says what the credential claims. access.Decider.Decide still
 // checks that the account holds the role it claims, so a Subject made here
@@ -17,6 +17,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 )
 
@@ -89,4 +90,26 @@ func FromSystem(p pki.Peer) access.Subject {
 	return access.NewSubject(access.SubjectSpec{AccountID: p.SystemID, Name: p.SystemName, TenantID: p.TenantID, Organisation: p.Organisation,
 		Role: access.RoleSystem, Kind: access.KindSystem, Assurance: access.Hoog, ClientID: p.Serial, Scopes: p.Scopes,
 		Responsible: p.ResponsibleID + " " + p.ResponsibleName})
+}
+
+// FromApp returns the subject of an app's access token (EX-2): kind app,
+// acting for the person who consented (their account, as a person, at the
+// assurance of the log-on that consented), on behalf of the represented
+// patient when the consent was for one, with the client as client id and
+// the consent's scopes. access.Decide still checks that the person holds
+// the role and may see the patient, and narrows to the scopes.
+func FromApp(ctx context.Context, dir Directory, a oauth.Access) (access.Subject, error) {
+	acc, err := dir.Account(ctx, a.AccountID)
+	if err != nil {
+		return access.Subject{}, fmt.Errorf("app subject: %w", err)
+	}
+	spec, err := describe(ctx, dir, acc, a.TenantID)
+	if err != nil {
+		return access.Subject{}, fmt.Errorf("app subject: %w", err)
+	}
+	spec.Role, spec.Assurance, spec.Kind, spec.ClientID, spec.Scopes = access.RolePerson, a.Assurance, access.KindApp, a.ClientID, a.Scopes
+	if a.OnBehalf {
+		spec.OnBehalfOf = a.PatientID
+	}
+	return access.NewSubject(spec), nil
 }

@@ -1,9 +1,10 @@
 // Package router is the root of the HTTP surface. It mounts the protocol
-// packages side by side — fhirapi at /fhir, mgmtapi at /api/v1, the pages
-// of web at every other path — beside the health endpoints, and wraps them
-// all in the same request context, security headers and body limit. A new
-// protocol (OAuth, PKI, devices) is one more line in routes. Metrics get a
-// handler of their own for a separate listener.
+// packages side by side — fhirapi at /fhir, mgmtapi at /api/v1, oauthapi at
+// /oauth and the metadata paths, the pages of web at every other path —
+// beside the health endpoints, and wraps them all in the same request
+// context, security headers and body limit. A new protocol (devices, say)
+// is one more line in routes. Metrics get a handler of their own for a
+// separate listener.
 package router
 
 import (
@@ -31,6 +32,8 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/mgmtapi"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
+	"github.com/zorgkluis/zorgkluis/internal/oauthapi"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
@@ -56,6 +59,7 @@ type Deps struct {
 	Onboard *onboard.Service  // tenants, invitations and activation; nil: not mounted
 	CA      *pki.CA           // systems, certificates and the API listener; nil: not mounted
 	Backups web.BackupHistory // the backup schedule's runs (the officer's page); nil: not mounted
+	OAuth   *oauth.Service    // the authorisation server for persons' apps; nil: not mounted
 
 	// TrustedProxies are the load balancers whose forwarding headers name
 	// the client for the access log; none: the connection's peer is.
@@ -132,15 +136,20 @@ func NewAPI(d Deps) (http.Handler, error) {
 func (rt *root) routes(mux *http.ServeMux) error {
 	d := rt.d
 	sessions := &httpx.Sessions{Authn: d.Authn, IDs: d.IDs, Log: d.Log}
+	// /fhir also takes apps' access tokens (EX-2); the management API does not.
+	fhirSessions := &httpx.Sessions{Authn: d.Authn, IDs: d.IDs, Log: d.Log, Apps: d.OAuth}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", rt.readyz)
-	fhirapi.New(fhirapi.Deps{Sessions: sessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
+	if d.OAuth != nil {
+		oauthapi.New(oauthapi.Deps{OAuth: d.OAuth, Log: d.Log}).Mount(mux)
+	}
+	fhirapi.New(fhirapi.Deps{Sessions: fhirSessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
 		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard,
-		Backups: d.Backups, CA: d.CA})
+		Backups: d.Backups, CA: d.CA, Apps: d.OAuth})
 	if err != nil {
 		return err
 	}

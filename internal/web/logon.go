@@ -157,7 +157,11 @@ func (s *server) startSession(w http.ResponseWriter, r *http.Request, tok string
 		prev = clock.Micros(sess.PreviousLogon)
 	}
 	setCookie(w, cookieNotice, strconv.FormatInt(prev, 10)+"."+strconv.Itoa(sess.FailedSince), 300)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	if sess.Role == "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther) // the role first; the consent page is still remembered
+		return
+	}
+	http.Redirect(w, r, nextAfterLogon(w, r), http.StatusSeeOther)
 }
 
 func (s *server) logoff(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +199,7 @@ func (s *server) roleChoose(w http.ResponseWriter, r *http.Request, c *sessionCt
 		return
 	}
 	setCookie(w, cookieSession, tok, 0) // a role switch gets a new token
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, nextAfterLogon(w, r), http.StatusSeeOther)
 }
 
 func (s *server) passwordForm(w http.ResponseWriter, r *http.Request, c *sessionCtx) {

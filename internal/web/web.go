@@ -38,6 +38,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
@@ -77,6 +78,9 @@ type Deps struct {
 	// Backups is the backup schedule's record (the officer's /security/backups
 	// page, DP-5's evidence); nil: no page.
 	Backups BackupHistory
+	// Apps is the authorisation server for persons' apps (the consent page
+	// and "Mijn apps"); nil: no pages.
+	Apps *oauth.Service
 	// Rand is the source of CSRF tokens (crypto/rand when nil).
 	Rand interface{ Read([]byte) (int, error) }
 }
@@ -125,6 +129,7 @@ func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	s.professionalRoutes(mux)
 	s.adminRoutes(mux)
 	s.systemRoutes(mux)
+	s.appRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("/", s.notFound)
 	return s.guard(mux), nil
@@ -237,6 +242,8 @@ type viewUser struct {
 	MenuBackups bool
 	// MenuSystems: the CA's systems page is mounted.
 	MenuSystems bool
+	// MenuApps: the authorisation server is on ("Mijn apps").
+	MenuApps bool
 }
 
 type logonNotice struct {
@@ -383,7 +390,7 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 	u := &viewUser{Name: subj.Name(), Role: string(sess.Role), Org: subj.Organisation(), ActingFor: sess.OnBehalfOf != "", Roles: len(roles)}
 	switch sess.Role {
 	case access.RolePerson:
-		u.MenuPerson = true
+		u.MenuPerson, u.MenuApps = true, s.d.Apps != nil
 	case access.RoleProfessional, access.RoleAssistant:
 		u.MenuPro = true
 	case access.RoleAppAdmin:
