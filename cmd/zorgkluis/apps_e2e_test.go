@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -385,5 +386,110 @@ func TestAppsOverOAuth(t *testing.T) {
 	}
 	if !traced {
 		t.Error("no chain-log event of a FHIR call with the app's MedMij-Request-ID")
+	}
+}
+
+// fhirclientVersion is the fhirclient (SMART client-js) release the test pins.
+const fhirclientVersion = "2.6.3"
+
+// TestSMARTAppFhirclient: fhirclient, the SMART App Launch library, finds
+// the server through /fhir/.well-known/smart-configuration, sends the
+// person to authorize as a public client with PKCE S256 and aud, and reads
+// the person's Observations with the token it gets after the consent.
+//
+// REQ: EX-1, EX-2
+func TestSMARTAppFhirclient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs an npm package and starts the server")
+	}
+	dir := t.TempDir()
+	install := exec.Command("npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "fhirclient@"+fhirclientVersion)
+	install.Dir = dir
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("npm install fhirclient@%s: %v\n%s", fhirclientVersion, err, out)
+	}
+	script, err := os.ReadFile(filepath.Join("testdata", "apps_fhirclient.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.mjs"), script, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	srv := startServer(t, bin, data)
+	base := strings.Replace(srv.base, "//127.0.0.1:", "//localhost:", 1)
+	creds := readCreds(t, data)
+	c := client()
+
+	code, b, _ := do(t, c, "GET", base+"/fhir/.well-known/smart-configuration", "", nil)
+	var smart struct {
+		AuthorizationEndpoint string   `json:"authorization_endpoint"`
+		Methods               []string `json:"code_challenge_methods_supported"`
+		Capabilities          []string `json:"capabilities"`
+	}
+	if code != http.StatusOK || json.Unmarshal(b, &smart) != nil || smart.AuthorizationEndpoint != base+"/oauth/authorize" ||
+		len(smart.Methods) != 1 || smart.Methods[0] != "S256" {
+		t.Fatalf("smart-configuration: %d %s", code, b)
+	}
+
+	node := exec.Command("node", "app.mjs")
+	node.Dir = dir
+	node.Env = append(os.Environ(), "ZK_BASE="+base, "NODE_EXTRA_CA_CERTS="+filepath.Join(data, "demo-cert.pem"))
+	stdout, _ := node.StdoutPipe()
+	var stderr strings.Builder
+	node.Stderr = &stderr
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer node.Process.Kill()
+	var app struct{ Port int }
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &app) != nil || app.Port == 0 {
+		t.Fatalf("fhirclient app: %q\n%s", lines.Text(), stderr.String())
+	}
+	appBase := "http://127.0.0.1:" + strconv.Itoa(app.Port)
+	// The app's redirect URI has the port it picked, so it is registered
+	// now; the app reads its client id from the launch URL.
+	admin := logon(t, c, base, demoUser(t, creds, "beheer.smit"))
+	if code, b, _ := do(t, c, "PUT", base+"/api/v1/oauth/policy", admin, map[string]any{"allow_public_clients": true}); code != http.StatusOK {
+		t.Fatalf("policy: %d %s", code, b)
+	}
+	code, b, _ = do(t, c, "POST", base+"/api/v1/oauth/clients", admin, map[string]any{"client_name": "SMART-meetwaarden", "redirect_uris": []string{appBase + "/callback"},
+		"token_endpoint_auth_method": "none", "scopes": []string{"patient/Observation.rs"}})
+	if code != http.StatusCreated {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	var reg struct {
+		ID string `json:"client_id"`
+	}
+	json.Unmarshal(b, &reg)
+	plain := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := plain.Get(appBase + "/launch?client_id=" + url.QueryEscape(reg.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	authorize := resp.Header.Get("Location")
+	if !strings.HasPrefix(authorize, base+"/oauth/authorize?") || !strings.Contains(authorize, "code_challenge_method=S256") {
+		t.Fatalf("fhirclient launch: %d %q\n%s", resp.StatusCode, authorize, stderr.String())
+	}
+	who := newPerson(t, base, demoUser(t, creds, "s.devries"))
+	callback := who.consent(authorize, "SMART-meetwaarden", true)
+	resp, err = plain.Get(callback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var got struct {
+		Patient, Scope string
+		Observations   int
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("fhirclient callback: %d %s\n%s", resp.StatusCode, body, stderr.String())
+	}
+	if got.Patient != creds.PatientID || got.Observations == 0 || got.Scope != "patient/Observation.rs" {
+		t.Fatalf("fhirclient read %+v", got)
 	}
 }
