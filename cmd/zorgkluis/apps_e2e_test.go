@@ -334,6 +334,12 @@ func TestAppsOverOAuth(t *testing.T) {
 		t.Errorf("PKCE plain: %d %s", resp.StatusCode, l)
 	}
 
+	// The person sees each app's accesses in "Wie heeft mijn dossier bekeken".
+	resp, page = who.get("/me/log")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "via de app MijnPGO") || !strings.Contains(page, "via de app Dagboek") {
+		t.Errorf("the person's log does not name the apps: %d\n%s", resp.StatusCode, page)
+	}
+
 	// The person sees both apps under "Mijn apps" and withdraws the diary's
 	// consent: its token stops at once.
 	resp, page = who.get("/me/apps")

@@ -24,6 +24,7 @@ type PatientLine struct {
 	EmergencyReason string
 	Outcome         Outcome
 	Represented     bool     // a representative acted on the patient's behalf
+	App             string   // the app (OAuth client id) that acted for the person; empty otherwise
 	Resources       []string // distinct data touched, in order of first access
 	Count           int      // events merged into this line
 }
@@ -83,10 +84,10 @@ type ViewOptions struct {
 // the key even when names are hidden, so a merged line never stands for
 // two employees.
 type lineKey struct {
-	day, tenant, org, user, role, basis, reason, onBehalfOf string
-	action                                                  Action
-	outcome                                                 Outcome
-	emergency                                               bool
+	day, tenant, org, user, role, basis, reason, onBehalfOf, app string
+	action                                                       Action
+	outcome                                                      Outcome
+	emergency                                                    bool
 }
 
 // PatientView turns events of one patient, newest first (as Search returns
@@ -107,7 +108,11 @@ func PatientView(events []Event, o ViewOptions) []PatientLine {
 			continue
 		}
 		t := e.Time.In(loc)
-		k := lineKey{day: t.Format("2006-01-02"), tenant: e.TenantID, org: e.Organisation, user: e.UserID, role: e.Role,
+		app := ""
+		if e.PrincipalKind == "app" {
+			app = e.SourceApp
+		}
+		k := lineKey{app: app, day: t.Format("2006-01-02"), tenant: e.TenantID, org: e.Organisation, user: e.UserID, role: e.Role,
 			basis: BasisKind(e.Basis), reason: e.EmergencyReason, onBehalfOf: e.OnBehalfOf,
 			action: e.Action, outcome: e.Outcome, emergency: e.Emergency}
 		i, ok := index[k]
@@ -117,7 +122,7 @@ func PatientView(events []Event, o ViewOptions) []PatientLine {
 			seen[i] = map[string]bool{}
 			l := PatientLine{ID: e.ID, First: e.Time, Last: e.Time, Day: k.day, Organisation: e.Organisation, Role: e.Role,
 				Action: e.Action, Basis: k.basis, Emergency: e.Emergency, EmergencyReason: e.EmergencyReason,
-				Outcome: e.Outcome, Represented: e.OnBehalfOf != ""}
+				Outcome: e.Outcome, Represented: e.OnBehalfOf != "", App: app}
 			if o.ShowNames {
 				l.UserName = e.UserName
 			}

@@ -404,6 +404,7 @@ var messages = map[string]map[string]string{
 		"rep.authorised":           "gemachtigde",
 		// Apps (EX-1): the consent page's wording is fixed.
 		"nav.apps":              "Mijn apps",
+		"log.viaapp":            "via de app %s",
 		"apps.title":            "Mijn apps",
 		"apps.intro":            "Apps die u toestemming gaf om namens u gegevens uit uw dossier op te halen. Trekt u een toestemming in, dan kan de app meteen niets meer ophalen.",
 		"apps.consent.title":    "Toestemming voor een app",
@@ -823,6 +824,7 @@ var messages = map[string]map[string]string{
 		"rep.legal-representative": "legal representative",
 		"rep.authorised":           "authorised person",
 		"nav.apps":                 "My apps",
+		"log.viaapp":               "through the app %s",
 		"apps.title":               "My apps",
 		"apps.intro":               "Apps you allowed to fetch data from your record on your behalf. When you withdraw a consent, the app can fetch nothing more, at once.",
 		"apps.consent.title":       "Consent for an app",

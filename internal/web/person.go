@@ -166,6 +166,8 @@ type logData struct {
 	ShowNames bool
 	From, To  string
 	Truncated bool // more events than one page merges; narrow the period
+	// Apps names the apps that acted for the person (EX-2), by client id.
+	Apps map[string]string
 }
 
 // meLog shows the access log of the person's record (LOG-4): when, which
@@ -205,6 +207,16 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	if err != nil {
 		s.failed(w, r, err)
 		return
+	}
+	d.Apps = map[string]string{}
+	for _, l := range d.Lines {
+		if l.App == "" || s.d.Apps == nil || d.Apps[l.App] != "" {
+			continue
+		}
+		d.Apps[l.App] = l.App
+		if cl, ok, err := s.d.Apps.Client(r.Context(), l.App); err == nil && ok {
+			d.Apps[l.App] = cl.Name
+		}
 	}
 	s.render(w, r, http.StatusOK, "melog", s.page(w, r, c, "log.title", &d))
 }
