@@ -17,12 +17,15 @@ import (
 
 // auditRetentionUsage is the part of the audit help about retention.
 const auditRetentionUsage = `  purge              remove the events whose retention has ended (LOG-6): access log
-                     after 5 years, technical log (log-on) after --technical-retention.
+                     after 5 years, technical log (log-on) after --technical-retention,
+                     the MedMij chain log (apps' exchange steps) after --chain-retention,
+                     keeping only its counts per month, step, app and outcome.
                      Events under a legal hold and events not yet in a signed checkpoint
                      stay; leaf and tree hashes and checkpoints stay, so verify still
                      checks the whole log. The purge is itself logged. On PostgreSQL run it
                      as the database owner: the application role may not delete events.
                      --technical-retention D   default 8760h (1 year), at least 720h
+                     --chain-retention D       default 17544h (24 months), 17544h to 26280h
                      --dry-run                 count what would go, change nothing
                      --json                    print the counts as JSON
   hold EVENT_ID...   place a legal hold on events for a complaint or proceeding and print
@@ -91,6 +94,7 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 	fs.SetOutput(io.Discard)
 	policy := audit.DefaultRetention()
 	fs.DurationVar(&policy.Technical, "technical-retention", audit.DefaultTechnicalRetention, "")
+	fs.DurationVar(&policy.Chain, "chain-retention", audit.MinChainRetention, "")
 	dry := fs.Bool("dry-run", false, "")
 	asJSON := fs.Bool("json", false, "")
 	cfgArgs := configFlags(fs)
@@ -114,7 +118,7 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 	}
 	defer closeLog()
 
-	what := fmt.Sprintf("retention purge: access %v, technical %v", policy.Access, policy.Technical)
+	what := fmt.Sprintf("retention purge: access %v, technical %v, chain %v", policy.Access, policy.Technical, policy.Chain)
 	ev := operatorEvent("zorgkluis audit purge")
 	ev.Action, ev.Outcome, ev.Basis, ev.Resources, ev.Query = audit.ActionDelete, audit.OutcomeSuccess, "retention", []string{"AuditEvent"}, what
 	if *dry {
@@ -128,7 +132,7 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 	var progress func(audit.PurgeResult)
 	if isTerminal(e.stderr) {
 		progress = func(r audit.PurgeResult) {
-			fmt.Fprintf(e.stderr, "\rpurging: %d access, %d technical events", r.Access, r.Technical)
+			fmt.Fprintf(e.stderr, "\rpurging: %d access, %d technical, %d chain events", r.Access, r.Technical, r.Chain)
 		}
 	}
 	now := clock.System{}.Now()
@@ -138,7 +142,7 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 	}
 	done := ev
 	done.ID, done.Time = "", time.Time{}
-	done.Query = fmt.Sprintf("%s: %d access and %d technical events, %d kept under legal hold", ev.Query, res.Access, res.Technical, res.Held)
+	done.Query = fmt.Sprintf("%s: %d access, %d technical and %d chain events, %d kept under legal hold", ev.Query, res.Access, res.Technical, res.Chain, res.Held)
 	if perr != nil {
 		done.Outcome, done.Reason = audit.OutcomeFailed, perr.Error()
 	}
@@ -160,8 +164,9 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 	if *dry {
 		verb = "would purge (dry run)"
 	}
-	fmt.Fprintf(e.stdout, "%s: %d access-log events (older than %s), %d technical events (older than %s)\n", verb,
-		res.Access, now.Add(-policy.Access).Format(time.DateOnly), res.Technical, now.Add(-policy.Technical).Format(time.DateOnly))
+	fmt.Fprintf(e.stdout, "%s: %d access-log events (older than %s), %d technical events (older than %s), %d chain-log events (older than %s; counted)\n", verb,
+		res.Access, now.Add(-policy.Access).Format(time.DateOnly), res.Technical, now.Add(-policy.Technical).Format(time.DateOnly),
+		res.Chain, now.Add(-policy.Chain).Format(time.DateOnly))
 	fmt.Fprintf(e.stdout, "kept under legal hold: %d\n", res.Held)
 	if res.Skipped > 0 {
 		fmt.Fprintf(e.stdout, "NOT purged: %d events whose columns disagree with their signed body; run zorgkluis audit verify\n", res.Skipped)

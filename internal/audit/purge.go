@@ -17,6 +17,12 @@ const (
 	// DefaultTechnicalRetention is how long log-on and other technical
 	// events are kept unless configured otherwise (LOG-6).
 	DefaultTechnicalRetention = 365 * 24 * time.Hour
+	// MinChainRetention and MaxChainRetention bound the MedMij chain log:
+	// at least 24 and at most 36 months (LOG-6), counted as 731 and 1095
+	// days so that any 24 calendar months fit in the first and the second
+	// stays within 36.
+	MinChainRetention = 731 * 24 * time.Hour
+	MaxChainRetention = 1095 * 24 * time.Hour
 	// DefaultPurgeBatch bounds one purge transaction, so that appends
 	// (which share SQLite's single writer) wait at most one batch.
 	DefaultPurgeBatch = 1000
@@ -29,18 +35,19 @@ type PurgeOptions struct {
 	Batch    int               // events per transaction; DefaultPurgeBatch when 0
 }
 
-// RetentionPolicy says how long each log kind is kept. The chain log has
-// no entry: zorgkluis has no MedMij exchange yet, so it has no chain events,
-// and Purge leaves any event of that kind alone.
+// RetentionPolicy says how long each log kind is kept. After the chain
+// log's retention only counts remain (audit_chain_counts: per month, step,
+// app and outcome, without trace or session ids).
 type RetentionPolicy struct {
 	Access    time.Duration // at least MinAccessRetention
 	Technical time.Duration // at least MinTechnicalRetention
+	Chain     time.Duration // MinChainRetention to MaxChainRetention
 }
 
 // DefaultRetention is the shortest retention LOG-6 allows for the access
-// log and the default for the technical log.
+// and chain logs and the default for the technical log.
 func DefaultRetention() RetentionPolicy {
-	return RetentionPolicy{Access: MinAccessRetention, Technical: DefaultTechnicalRetention}
+	return RetentionPolicy{Access: MinAccessRetention, Technical: DefaultTechnicalRetention, Chain: MinChainRetention}
 }
 
 // Validate refuses a policy shorter than the law or the verifier allows.
@@ -51,6 +58,9 @@ func (p RetentionPolicy) Validate() error {
 	if p.Technical < MinTechnicalRetention {
 		return fmt.Errorf("retention: technical log %v is shorter than the minimum %v", p.Technical, MinTechnicalRetention)
 	}
+	if p.Chain < MinChainRetention || p.Chain > MaxChainRetention {
+		return fmt.Errorf("retention: chain log %v is outside the 24 to 36 months MedMij asks (%v to %v)", p.Chain, MinChainRetention, MaxChainRetention)
+	}
 	return nil
 }
 
@@ -58,13 +68,14 @@ func (p RetentionPolicy) Validate() error {
 type PurgeResult struct {
 	Access    int64 `json:"access"`    // access-log events purged
 	Technical int64 `json:"technical"` // technical events purged
+	Chain     int64 `json:"chain"`     // chain-log events purged (their counts kept)
 	Held      int64 `json:"held"`      // expired events kept because a legal hold covers them
 	Skipped   int64 `json:"skipped"`   // expired by their columns but not by their body (tampered; run audit verify)
 	DryRun    bool  `json:"dryRun"`
 }
 
 // Purged is the number of events purged.
-func (r PurgeResult) Purged() int64 { return r.Access + r.Technical }
+func (r PurgeResult) Purged() int64 { return r.Access + r.Technical + r.Chain }
 
 // Purge removes the events whose retention has ended by now (LOG-6): it
 // marks their leaves purged and deletes their rows, one transaction per
@@ -94,7 +105,7 @@ func (l *Log) Purge(ctx context.Context, now time.Time, p RetentionPolicy, o Pur
 		kind Kind
 		keep time.Duration
 		n    *int64
-	}{{KindTechnical, p.Technical, &res.Technical}, {KindAccess, p.Access, &res.Access}} {
+	}{{KindTechnical, p.Technical, &res.Technical}, {KindChain, p.Chain, &res.Chain}, {KindAccess, p.Access, &res.Access}} {
 		cutoff := now.Add(-kind.keep)
 		for _, t := range tenants {
 			c := purgeCursor{}
@@ -176,6 +187,7 @@ func (l *Log) purgeBatch(ctx context.Context, tenant string, kind Kind, cutoff, 
 			return fmt.Errorf("find expired events: %w", err)
 		}
 		var ids []string
+		var chain []Event // purged chain-log events, to count
 		read := 0
 		for rows.Next() {
 			var id, body string
@@ -194,6 +206,11 @@ func (l *Log) purgeBatch(ctx context.Context, tenant string, kind Kind, cutoff, 
 				res.Held++
 			default:
 				ids = append(ids, id)
+				if kind == KindChain {
+					if e, err := decode(body); err == nil {
+						chain = append(chain, e)
+					}
+				}
 			}
 		}
 		rows.Close()
@@ -222,7 +239,7 @@ func (l *Log) purgeBatch(ctx context.Context, tenant string, kind Kind, cutoff, 
 			return fmt.Errorf("deleted %d events, expected %d (changed meanwhile); nothing purged", n, len(ids))
 		}
 		purged = n
-		return nil
+		return countChain(ctx, tx, tenant, chain)
 	})
 	if err != nil {
 		return 0, false, err
@@ -259,4 +276,48 @@ func lockHolds(ctx context.Context, tx *store.Tx) error {
 		return fmt.Errorf("purge and hold lock: %w", err)
 	}
 	return nil
+}
+
+// countChain adds purged chain-log events to the counts that outlive them
+// (LOG-6): per month, step, app and outcome; no trace or session id.
+func countChain(ctx context.Context, tx *store.Tx, tenant string, events []Event) error {
+	type key struct{ month, step, client, outcome string }
+	n := map[key]int64{}
+	for _, e := range events {
+		n[key{e.Time.UTC().Format("2006-01"), e.Query, e.SourceApp, string(e.Outcome)}]++
+	}
+	for k, c := range n {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_chain_counts (tenant_id, month, step, client, outcome, n) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (tenant_id, month, step, client, outcome) DO UPDATE SET n = audit_chain_counts.n + $6`,
+			tenant, k.month, k.step, k.client, k.outcome, c); err != nil {
+			return fmt.Errorf("keep chain-log counts: %w", err)
+		}
+	}
+	return nil
+}
+
+// ChainCount is what remains of a month's chain-log events of one step,
+// app and outcome after their retention.
+type ChainCount struct {
+	Month, Step, Client, Outcome string
+	N                            int64
+}
+
+// ChainCounts returns a tenant's kept chain-log counts, oldest month first.
+func (l *Log) ChainCounts(ctx context.Context, tenant string) ([]ChainCount, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT month, step, client, outcome, n FROM audit_chain_counts WHERE tenant_id = $1
+		ORDER BY month, step, client, outcome`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("chain-log counts: %w", err)
+	}
+	defer rows.Close()
+	var out []ChainCount
+	for rows.Next() {
+		var c ChainCount
+		if err := rows.Scan(&c.Month, &c.Step, &c.Client, &c.Outcome, &c.N); err != nil {
+			return nil, fmt.Errorf("chain-log counts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

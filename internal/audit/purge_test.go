@@ -445,3 +445,67 @@ func BenchmarkPurge(b *testing.B) {
 		})
 	}
 }
+
+// The chain log (MedMij exchange steps) goes after its 24 months; what
+// remains are counts per month, step, app and outcome, without trace or
+// session ids, and the log still verifies. A chain retention outside 24 to
+// 36 months is refused.
+// REQ: LOG-6
+func TestPurgeChainKeepsCounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		l := newTestLog(t, db)
+		step := func(q, app string, o Outcome) Event {
+			return Event{Action: ActionExchange, Outcome: o, TenantID: "t1", UserID: "a-person", PatientID: "p1", SourceApp: app, Query: q,
+				TraceID: "3f2b8c1e-trace", SessionID: "cs-consent"}
+		}
+		old := mustAppend(t, l, step("token", "app-1", OutcomeSuccess), step("fhir", "app-1", OutcomeSuccess), step("fhir", "app-1", OutcomeSuccess),
+			step("fhir", "app-2", OutcomeDenied), event("t1", "p1", "u1"))
+		sequenceAll(t, l)
+		l.clock.Advance(400 * 24 * time.Hour)
+		young := mustAppend(t, l, step("fhir", "app-1", OutcomeSuccess))[0]
+		sequenceAll(t, l)
+
+		if res, err := l.Purge(ctx, l.clock.Now(), DefaultRetention(), PurgeOptions{}); err != nil || res.Chain != 0 {
+			t.Fatalf("purge within 24 months: %+v %v", res, err)
+		}
+		l.clock.Set(testStart.Add(MinChainRetention + 24*time.Hour))
+		res, err := l.Purge(ctx, l.clock.Now(), DefaultRetention(), PurgeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Chain != 4 || res.Access != 0 {
+			t.Fatalf("purge after 24 months = %+v; want the 4 old chain events, no access event", res)
+		}
+		for _, e := range old[:4] {
+			if _, err := l.Proof(ctx, e.ID); !errors.Is(err, ErrPurged) {
+				t.Fatalf("chain event %s after its retention: %v", e.Query, err)
+			}
+		}
+		mustProofChecks(t, l, old[4].ID)
+		mustProofChecks(t, l, young.ID)
+		counts, err := l.ChainCounts(ctx, "t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		month := testStart.UTC().Format("2006-01")
+		want := []ChainCount{{month, "fhir", "app-1", "success", 2}, {month, "fhir", "app-2", "denied", 1}, {month, "token", "app-1", "success", 1}}
+		if len(counts) != len(want) {
+			t.Fatalf("counts %+v; want %+v", counts, want)
+		}
+		for i := range want {
+			if counts[i] != want[i] {
+				t.Fatalf("counts %+v; want %+v", counts, want)
+			}
+		}
+		mustVerifyOK(t, l, 4)
+
+		for _, d := range []time.Duration{MinChainRetention - time.Hour, MaxChainRetention + time.Hour} {
+			p := DefaultRetention()
+			p.Chain = d
+			if _, err := l.Purge(ctx, l.clock.Now(), p, PurgeOptions{}); err == nil {
+				t.Fatalf("chain retention %v accepted", d)
+			}
+		}
+	})
+}
