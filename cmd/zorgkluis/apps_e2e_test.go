@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,11 +240,11 @@ func TestAppsOverOAuth(t *testing.T) {
 	io.WriteString(stdin, callback+"\n")
 	stdin.Close()
 	var got struct {
-		TokenType, Patient, Scope, MedmijEcho                string
-		ExpiresIn, SearchStatus, PatientStatus, BearerStatus float64
-		Observations                                         int
-		Rotated                                              bool
-		AfterRefresh, AfterRevoke                            any
+		TokenType, Patient, Scope, MedmijEcho, CorrelationEcho string
+		ExpiresIn, SearchStatus, PatientStatus, BearerStatus   float64
+		Observations                                           int
+		Rotated                                                bool
+		AfterRefresh, AfterRevoke                              any
 	}
 	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &got) != nil {
 		t.Fatalf("openid-client result: %q\n%s", lines.Text(), stderr.String())
@@ -261,6 +262,7 @@ func TestAppsOverOAuth(t *testing.T) {
 		{"15-minute access token", got.ExpiresIn == 900},
 		{"Observation search", got.SearchStatus == 200 && got.Observations > 0},
 		{"MedMij-Request-ID echoed", got.MedmijEcho == "3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f"},
+		{"X-Correlation-ID echoed", got.CorrelationEcho == "pgo-corr-0001"},
 		{"Patient read", got.PatientStatus == 200},
 		{"a DPoP-bound token without its proof is refused", got.BearerStatus == 401},
 		{"refresh rotates", got.Rotated && got.AfterRefresh == float64(200)},
@@ -381,7 +383,8 @@ func TestAppsOverOAuth(t *testing.T) {
 		if e.Kind == "chain" && (e.SourceApp == pgo.ID || e.SourceApp == diary.ID) {
 			steps[e.Query] = true
 		}
-		if e.Query == "fhir" && e.TraceID == "3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f" && e.PatientID == creds.PatientID {
+		if e.Query == "fhir" && e.TraceID == "3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f" && e.PatientID == creds.PatientID &&
+			slices.Contains(e.Resources, "X-Correlation-ID pgo-corr-0001") {
 			traced = true
 		}
 	}
@@ -391,7 +394,7 @@ func TestAppsOverOAuth(t *testing.T) {
 		}
 	}
 	if !traced {
-		t.Error("no chain-log event of a FHIR call with the app's MedMij-Request-ID")
+		t.Error("no chain-log event of a FHIR call with the app's MedMij-Request-ID and X-Correlation-ID")
 	}
 }
 

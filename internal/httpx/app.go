@@ -24,11 +24,14 @@ var traceRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,64}$`)
 func (s *Sessions) app(w http.ResponseWriter, r *http.Request, tok string, h SessionHandler, fail Fail) {
 	ctx := r.Context()
 	src := audit.SourceFrom(ctx)
+	var correlation string
 	for _, name := range []string{"MedMij-Request-ID", "X-Correlation-ID"} {
 		if v := r.Header.Get(name); traceRE.MatchString(v) {
 			w.Header().Set(name, v)
 			if name == "MedMij-Request-ID" {
 				src.TraceID = v
+			} else {
+				correlation = v
 			}
 		}
 	}
@@ -67,7 +70,7 @@ func (s *Sessions) app(w http.ResponseWriter, r *http.Request, tok string, h Ses
 	if code == 0 {
 		code = http.StatusOK
 	}
-	if err := s.Apps.LogCall(context.WithoutCancel(ctx), a, r.Method, r.URL.Path, code); err != nil {
+	if err := s.Apps.LogCall(context.WithoutCancel(ctx), a, r.Method, r.URL.Path, correlation, code); err != nil {
 		s.Log.ErrorContext(ctx, "chain log", "err", err, "request_id", RequestID(ctx))
 	}
 }

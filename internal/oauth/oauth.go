@@ -157,10 +157,14 @@ func (s *Service) chain(ctx context.Context, q store.Querier, step string, ev au
 
 // LogCall appends the chain-log event of one FHIR call by an app (LOG-6,
 // EX-2): the app, the person and record, the method, path and status; the
-// trace id is the request's (MedMij-Request-ID when the app sent one).
-func (s *Service) LogCall(ctx context.Context, a Access, method, path string, status int) error {
+// trace id is the request's (MedMij-Request-ID when the app sent one), and
+// the app's X-Correlation-ID, when it sent one, is kept beside the path.
+func (s *Service) LogCall(ctx context.Context, a Access, method, path, correlation string, status int) error {
 	ev := audit.Event{TenantID: a.TenantID, UserID: a.AccountID, Role: "person", PatientID: a.PatientID, SourceApp: a.ClientID,
 		Scopes: a.Scopes, Assurance: a.Assurance.String(), Resources: []string{method + " " + path}}
+	if correlation != "" {
+		ev.Resources = append(ev.Resources, "X-Correlation-ID "+correlation)
+	}
 	if a.OnBehalf {
 		ev.OnBehalfOf = a.PatientID
 	}

@@ -50,9 +50,10 @@ out.expiresIn = tokens.expires_in;
 
 const fhir = (path, token, headers) => client.fetchProtectedResource(config, token, new URL(base + path), 'GET', undefined,
   new Headers({ Accept: 'application/fhir+json', ...headers }), { DPoP: dpop });
-const res = await fhir(`/fhir/Observation?patient=${tokens.patient}`, tokens.access_token, { 'MedMij-Request-ID': process.env.ZK_TRACE });
+const res = await fhir(`/fhir/Observation?patient=${tokens.patient}`, tokens.access_token, { 'MedMij-Request-ID': process.env.ZK_TRACE, 'X-Correlation-ID': 'pgo-corr-0001' });
 out.searchStatus = res.status;
 out.medmijEcho = res.headers.get('MedMij-Request-ID');
+out.correlationEcho = res.headers.get('X-Correlation-ID');
 const bundle = await res.json();
 out.observations = (bundle.entry ?? []).filter((e) => e.resource?.resourceType === 'Observation').length;
 const pat = await fhir(`/fhir/Patient/${tokens.patient}`, tokens.access_token, {});
