@@ -44,6 +44,7 @@ type app struct {
 	authn   *authn.Service
 	records *record.Store
 	ca      *pki.CA        // the organisations' CA for third-party systems (DP-3)
+	oauth   *oauth.Service // the authorisation server for persons' apps (EX-1)
 	queue   *alert.Queue   // security events (LOG-9)
 	webhook *alert.Webhook // nil without --alert-webhook
 	sender  authn.Sender   // mail and SMS; nil when neither is configured
@@ -132,7 +133,16 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
 		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca,
 		TrustedProxies: trusted, Ready: ready, Backups: backup.History{DB: a.db},
-		OAuth: oauth.New(oauth.Config{DB: a.db, Clock: a.clock, Rand: rand.Reader, Audit: a.audit, Alerts: a.queue, Issuer: base})})
+		OAuth: a.oauthAt(base)})
+}
+
+// oauthAt is the authorisation server with base, the server's public URL,
+// as its issuer; made once, the first time serve knows its URL.
+func (a *app) oauthAt(base string) *oauth.Service {
+	if a.oauth == nil || a.oauth.Issuer() != base {
+		a.oauth = oauth.New(oauth.Config{DB: a.db, Clock: a.clock, Rand: rand.Reader, Audit: a.audit, Alerts: a.queue, Issuer: base})
+	}
+	return a.oauth
 }
 
 // senderFrom builds the sender of SMS and e-mail codes from the

@@ -23,6 +23,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/server"
 )
@@ -147,6 +148,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		return err
 	}
 	h, err := a.handlerWith(log, reg, base, trusted, ready)
+	go sweepOAuth(ctx, a.oauthAt(base), log)
 	if err != nil {
 		closeListeners()
 		return err
@@ -273,6 +275,23 @@ func reloadOnHangup(ctx context.Context, log *slog.Logger, certs *server.Certs, 
 			}
 			log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339),
 				"serial", leaf.SerialNumber.Text(16))
+		}
+	}
+}
+
+// sweepOAuth deletes spent authorization requests, codes and replay-guard
+// entries every hour, while serve runs.
+func sweepOAuth(ctx context.Context, o *oauth.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := o.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Error("oauth sweep", "err", err)
 		}
 	}
 }

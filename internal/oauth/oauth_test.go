@@ -397,5 +397,17 @@ func TestPushedRequests(t *testing.T) {
 		if _, err := f.svc.Decide(f.ctx, "zkq_unknown", person, true); !errors.Is(err, oauth.ErrNotFound) {
 			t.Fatalf("unknown request: %v", err)
 		}
+		// A day later the sweep has removed what can never be used again.
+		f.code(f.client, r)
+		f.clk.Advance(25 * time.Hour)
+		if err := f.svc.Sweep(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"oauth_requests", "oauth_codes", "oauth_jtis"} {
+			var n int
+			if err := db.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("%s after the sweep: %d rows (%v)", table, n, err)
+			}
+		}
 	})
 }
