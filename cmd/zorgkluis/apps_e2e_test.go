@@ -27,8 +27,12 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/demo"
 )
 
-// openidClientVersion is the openid-client release the test pins.
-const openidClientVersion = "6.8.9"
+// openidClientVersion and oauth4webapiVersion are the npm releases the
+// test pins.
+const (
+	openidClientVersion = "6.8.9"
+	oauth4webapiVersion = "3.8.8"
+)
 
 // person is the demo patient's browser: a cookie jar that logs on once
 // (password and TOTP) and then decides on apps' consent pages, as the
@@ -140,7 +144,9 @@ func (p *person) consent(authorize, app string, agree bool) string {
 // person logged on with two factors and consented, reads the person's
 // Observations and Patient with MedMij-Request-ID carried, refreshes
 // (rotation) and revokes. golang.org/x/oauth2 does the same as a public
-// client with PKCE. The refusals an app must see: a redirect URI not
+// client with PKCE, and oauth4webapi (npm) too, sending its code a second
+// time, which is refused and revokes what the code gave. The refusals an
+// app must see: a redirect URI not
 // registered (an error page, no redirect), PKCE plain (an error at the
 // redirect URI with state and iss), a scope outside the consent, another
 // patient's record, a withdrawn consent; and every step is in the chain
@@ -152,17 +158,20 @@ func TestAppsOverOAuth(t *testing.T) {
 		t.Skip("installs an npm package and starts the server")
 	}
 	dir := t.TempDir()
-	install := exec.Command("npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "openid-client@"+openidClientVersion)
+	install := exec.Command("npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "openid-client@"+openidClientVersion,
+		"oauth4webapi@"+oauth4webapiVersion)
 	install.Dir = dir
 	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("npm install openid-client@%s: %v\n%s", openidClientVersion, err, out)
+		t.Fatalf("npm install openid-client@%s oauth4webapi@%s: %v\n%s", openidClientVersion, oauth4webapiVersion, err, out)
 	}
-	script, err := os.ReadFile(filepath.Join("testdata", "apps_openid_client.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "app.mjs"), script, 0o600); err != nil {
-		t.Fatal(err)
+	for from, to := range map[string]string{"apps_openid_client.mjs": "app.mjs", "apps_oauth4webapi.mjs": "app4.mjs"} {
+		script, err := os.ReadFile(filepath.Join("testdata", from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), script, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	bin := buildBinary(t)
@@ -364,6 +373,50 @@ func TestAppsOverOAuth(t *testing.T) {
 		t.Errorf("a withdrawn consent's refresh token: %v", err)
 	}
 
+	// oauth4webapi as a public client; the code sent twice is refused and
+	// the tokens it gave are revoked.
+	code, b, _ = do(t, c, "POST", base+"/api/v1/oauth/clients", admin, map[string]any{"client_name": "Meetlat", "redirect_uris": []string{"http://127.0.0.1:9/cb"},
+		"token_endpoint_auth_method": "none", "scopes": []string{"patient/Observation.rs"}})
+	if code != http.StatusCreated {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	var meetlat struct {
+		ID string `json:"client_id"`
+	}
+	json.Unmarshal(b, &meetlat)
+	node = exec.Command("node", "app4.mjs")
+	node.Dir = dir
+	node.Env = append(os.Environ(), "ZK_BASE="+base, "ZK_CLIENT_ID="+meetlat.ID, "ZK_REDIRECT=http://127.0.0.1:9/cb",
+		"NODE_EXTRA_CA_CERTS="+filepath.Join(data, "demo-cert.pem"))
+	stdin, _ = node.StdinPipe()
+	stdout, _ = node.StdoutPipe()
+	stderr.Reset()
+	node.Stderr = &stderr
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines = bufio.NewScanner(stdout)
+	first.Authorize = ""
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &first) != nil || first.Authorize == "" {
+		node.Process.Kill()
+		t.Fatalf("oauth4webapi: %q\n%s", lines.Text(), stderr.String())
+	}
+	io.WriteString(stdin, who.consent(first.Authorize, "Meetlat", true)+"\n")
+	stdin.Close()
+	var o4 struct {
+		TokenType, Replay string
+		Read, AfterReplay any
+	}
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &o4) != nil {
+		t.Fatalf("oauth4webapi result: %q\n%s", lines.Text(), stderr.String())
+	}
+	if err := node.Wait(); err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	if o4.TokenType != "bearer" || o4.Read != float64(200) || o4.Replay != "invalid_grant" || o4.AfterReplay != float64(401) {
+		t.Errorf("oauth4webapi: %+v (want a read, the replayed code refused with invalid_grant and its token revoked)", o4)
+	}
+
 	// The chain log and the access log, as the security officer reads them.
 	sec := logon(t, c, base, demoUser(t, creds, "security.mulder"))
 	code, b, _ = do(t, c, "GET", base+"/api/v1/audit?action=exchange&limit=500", sec, nil)
@@ -380,7 +433,7 @@ func TestAppsOverOAuth(t *testing.T) {
 	steps := map[string]bool{}
 	traced := false
 	for _, e := range found.Events {
-		if e.Kind == "chain" && (e.SourceApp == pgo.ID || e.SourceApp == diary.ID) {
+		if e.Kind == "chain" && (e.SourceApp == pgo.ID || e.SourceApp == diary.ID || e.SourceApp == meetlat.ID) {
 			steps[e.Query] = true
 		}
 		if e.Query == "fhir" && e.TraceID == "3f2b8c1e-5d4a-4e7b-9c0d-1a2b3c4d5e6f" && e.PatientID == creds.PatientID &&
@@ -388,7 +441,7 @@ func TestAppsOverOAuth(t *testing.T) {
 			traced = true
 		}
 	}
-	for _, s := range []string{"par", "authorize", "consent", "token", "refresh", "revoke", "fhir", "consent-withdrawn"} {
+	for _, s := range []string{"par", "authorize", "consent", "token", "refresh", "revoke", "fhir", "consent-withdrawn", "code-replay"} {
 		if !steps[s] {
 			t.Errorf("no chain-log step %q among %v", s, steps)
 		}
