@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +21,9 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/record"
+	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 	"github.com/zorgkluis/zorgkluis/internal/testkit"
@@ -39,6 +42,7 @@ type accessEnv struct {
 	dec     *access.Decider
 	records *record.Store
 	log     *audit.Log
+	oauth   *oauth.Service // the authorisation server, issuer https://localhost
 	tenantA string
 	tenantB string
 	n       int
@@ -58,7 +62,8 @@ func newAccessEnv(t *testing.T, db *store.DB) *accessEnv {
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	k := testkit.New(t, db, testkit.WithClock(c))
 	e := &accessEnv{t: t, ctx: ctx, clock: c, kit: k, ids: k.IDs, log: k.Audit, dec: k.Access, an: k.Authn, records: k.Records}
-	e.srv = serve(t, k)
+	e.oauth = oauth.New(oauth.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: k.Audit, Issuer: "https://localhost"})
+	e.srv = serve(t, k, func(d *router.Deps) { d.OAuth = e.oauth })
 	for i, name := range []string{"Praktijk A", "Ziekenhuis B"} {
 		ten, err := e.ids.CreateTenant(ctx, identity.Tenant{Name: name})
 		if err != nil {
