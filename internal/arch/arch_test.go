@@ -63,6 +63,9 @@ var readers = map[string]map[string]string{
 	"authn": {
 		"accounts": "the log-on and session lookups join the account in one round trip",
 	},
+	"oauth": {
+		"accounts": "an app's token works only while the person who consented is an active account (ID-5), in the token look-up",
+	},
 	"onboard": {
 		"patients":      "a person's invitation names a record of the inviting tenant",
 		"accounts":      "a role comes with an invitation only while no active account of the tenant holds it",

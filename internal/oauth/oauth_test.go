@@ -21,6 +21,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
@@ -42,6 +43,7 @@ type fixture struct {
 	key    *ecdsa.PrivateKey
 	client oauth.Client
 	public oauth.Client
+	person oauth.Person
 }
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
@@ -55,7 +57,17 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	}
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
 	f := &fixture{t: t, ctx: ctx, db: db, clk: clk, svc: svc, log: log, key: key}
-	by := oauth.Registrar{AccountID: "a-admin", TenantID: "t-1"}
+	ids := identity.NewRegistry(db, clk, rand.Reader)
+	ten, err := ids.CreateTenant(ctx, identity.Tenant{Name: "Huisartsen De Linde"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := ids.CreateAccount(ctx, identity.Account{TenantID: ten.ID, Kind: identity.KindPerson, Username: "sanne", DisplayName: "Sanne de Vries", RegistrationMethod: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.person = oauth.Person{AccountID: acc.ID, Name: "Sanne de Vries", TenantID: ten.ID, Organisation: ten.Name, PatientID: "p-1", Assurance: access.Hoog}
+	by := oauth.Registrar{AccountID: "a-admin", TenantID: ten.ID}
 	f.client, err = svc.Register(ctx, by, oauth.Client{Name: "MijnGezondheid", RedirectURIs: []string{redirect},
 		AuthMethod: oauth.AuthPrivateKeyJWT, JWKS: jwks, Scopes: []string{"patient/*.rs"}})
 	if err != nil {
@@ -82,8 +94,6 @@ func (f *fixture) request(c oauth.Client) oauth.AuthRequest {
 		State: "st-123", CodeChallenge: challenge(verifier), CodeChallengeMethod: "S256", Audience: issuer + "/fhir"}
 }
 
-var person = oauth.Person{AccountID: "a-person", Name: "Sanne de Vries", TenantID: "t-1", Organisation: "Huisartsen De Linde",
-	PatientID: "p-1", Assurance: access.Hoog}
 
 // code runs the front channel: authorize, the person agrees; it returns the
 // code from the redirect.
@@ -93,7 +103,7 @@ func (f *fixture) code(c oauth.Client, r oauth.AuthRequest) string {
 	if err != nil {
 		f.t.Fatalf("authorize: %v", err)
 	}
-	loc, err := f.svc.Decide(f.ctx, ref, person, true)
+	loc, err := f.svc.Decide(f.ctx, ref, f.person, true)
 	if err != nil {
 		f.t.Fatalf("decide: %v", err)
 	}
@@ -168,7 +178,7 @@ func TestCodeFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.AccountID != "a-person" || a.PatientID != "p-1" || a.ClientID != f.client.ID || a.ClientName != "MijnGezondheid" ||
+		if a.AccountID != f.person.AccountID || a.PatientID != "p-1" || a.ClientID != f.client.ID || a.ClientName != "MijnGezondheid" ||
 			a.Assurance != access.Hoog || len(a.Scopes) != 1 || a.OnBehalf {
 			t.Fatalf("access %+v", a)
 		}
@@ -199,7 +209,7 @@ func TestCodeFlow(t *testing.T) {
 		}
 		_, err = f.svc.Lookup(f.ctx, third.AccessToken, nil)
 		wantCode(t, err, "invalid_token")
-		evs, err := f.log.Query(f.ctx, audit.Filter{TenantID: "t-1"})
+		evs, err := f.log.Query(f.ctx, audit.Filter{TenantID: f.person.TenantID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +219,7 @@ func TestCodeFlow(t *testing.T) {
 			if e.Action == audit.ActionExchange && e.Kind == audit.KindChain {
 				steps[e.Query]++
 			}
-			if e.Action == audit.ActionConsent && e.PatientID == "p-1" && e.UserID == "a-person" && e.SourceApp == f.client.ID {
+			if e.Action == audit.ActionConsent && e.PatientID == "p-1" && e.UserID == f.person.AccountID && e.SourceApp == f.client.ID {
 				consents++
 			}
 		}
@@ -221,6 +231,17 @@ func TestCodeFlow(t *testing.T) {
 		if consents != 1 || steps["refresh"] != 2 {
 			t.Errorf("consent events %d, refreshes %d", consents, steps["refresh"])
 		}
+		// A deactivated person's apps stop at once (ID-5).
+		code = f.code(f.client, f.request(f.client))
+		tok, err = f.svc.Exchange(f.ctx, f.auth(), code, redirect, verifier, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(f.ctx, `UPDATE accounts SET status = 'deactivated' WHERE id = $1`, f.person.AccountID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.svc.Lookup(f.ctx, tok.AccessToken, nil)
+		wantCode(t, err, "invalid_token")
 	})
 }
 
@@ -318,12 +339,12 @@ func TestRefusals(t *testing.T) {
 		wantCode(t, err, "invalid_grant")
 		_, err = f.svc.Lookup(f.ctx, second.AccessToken, nil)
 		wantCode(t, err, "invalid_token")
-		cs, err := f.svc.Consents(f.ctx, "a-person")
+		cs, err := f.svc.Consents(f.ctx, f.person.AccountID)
 		if err != nil || len(cs) == 0 || cs[0].Reuse == nil {
 			t.Fatalf("the person is not shown the reuse: %+v %v", cs, err)
 		}
 		var raised int
-		if err := db.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM alert_security_events WHERE kind = 'refresh-token-reuse' AND tenant_id = 't-1'`).Scan(&raised); err != nil || raised != 1 {
+		if err := db.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM alert_security_events WHERE kind = 'refresh-token-reuse' AND tenant_id = $1`, f.person.TenantID).Scan(&raised); err != nil || raised != 1 {
 			t.Fatalf("security events for the reuse: %d %v", raised, err)
 		}
 
@@ -333,8 +354,8 @@ func TestRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs, _ = f.svc.Consents(f.ctx, "a-person")
-		if err := f.svc.Withdraw(f.ctx, person, cs[0].ID); err != nil {
+		cs, _ = f.svc.Consents(f.ctx, f.person.AccountID)
+		if err := f.svc.Withdraw(f.ctx, f.person, cs[0].ID); err != nil {
 			t.Fatal(err)
 		}
 		_, err = f.svc.Lookup(f.ctx, tok.AccessToken, nil)
@@ -387,14 +408,14 @@ func TestPushedRequests(t *testing.T) {
 		if err != nil || p.Client.ID != f.client.ID || len(p.Categories) != 4 || p.Days != 90 {
 			t.Fatalf("pending %+v %v", p, err)
 		}
-		loc, err := f.svc.Decide(f.ctx, ref, person, false)
+		loc, err := f.svc.Decide(f.ctx, ref, f.person, false)
 		if err != nil || !strings.Contains(loc, "error=access_denied") || !strings.Contains(loc, "state=st-123") {
 			t.Fatalf("refusal: %s %v", loc, err)
 		}
-		if _, err := f.svc.Decide(f.ctx, ref, person, true); !errors.Is(err, oauth.ErrNotFound) {
+		if _, err := f.svc.Decide(f.ctx, ref, f.person, true); !errors.Is(err, oauth.ErrNotFound) {
 			t.Fatalf("a decided request decided again: %v", err)
 		}
-		if _, err := f.svc.Decide(f.ctx, "zkq_unknown", person, true); !errors.Is(err, oauth.ErrNotFound) {
+		if _, err := f.svc.Decide(f.ctx, "zkq_unknown", f.person, true); !errors.Is(err, oauth.ErrNotFound) {
 			t.Fatalf("unknown request: %v", err)
 		}
 		// A day later the sweep has removed what can never be used again.

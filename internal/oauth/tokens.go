@@ -457,11 +457,11 @@ func (s *Service) Lookup(ctx context.Context, token string, proof *DPoPProof) (A
 	}
 	now := s.clock.Now()
 	var a Access
-	var jkt, scopes, level, status string
+	var jkt, scopes, level, status, person string
 	var expires, consentEnd int64
 	var revoked, consentRevoked, lastUsed sql.NullInt64
 	err := s.db.Stmt(lookupQuery).QueryRowContext(ctx, hash(token)).Scan(&a.ClientID, &jkt, &expires, &revoked, &a.ConsentID, &a.TenantID,
-		&a.AccountID, &a.PatientID, &a.OnBehalf, &scopes, &level, &consentEnd, &consentRevoked, &lastUsed, &a.ClientName, &status)
+		&a.AccountID, &a.PatientID, &a.OnBehalf, &scopes, &level, &consentEnd, &consentRevoked, &lastUsed, &a.ClientName, &status, &person)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Access{}, fail("invalid_token", "unknown access token")
 	}
@@ -469,7 +469,7 @@ func (s *Service) Lookup(ctx context.Context, token string, proof *DPoPProof) (A
 		return Access{}, fmt.Errorf("look up access token: %w", err)
 	}
 	n := clock.Micros(now)
-	if revoked.Valid || expires <= n || consentRevoked.Valid || consentEnd <= n || status != "active" {
+	if revoked.Valid || expires <= n || consentRevoked.Valid || consentEnd <= n || status != "active" || person != "active" {
 		return Access{}, fail("invalid_token", "the access token is revoked or expired, or its consent was withdrawn")
 	}
 	if jkt != "" {
@@ -496,9 +496,13 @@ func (s *Service) Lookup(ctx context.Context, token string, proof *DPoPProof) (A
 	return a, nil
 }
 
+// lookupQuery reads a token with its consent, its client and the state of
+// the person who consented, so that a deactivated account (ID-5) stops its
+// apps at once.
 const lookupQuery = `SELECT t.client_id, t.dpop_jkt, t.expires_at, t.revoked_at, c.id, c.tenant_id, c.account_id, c.patient_id, c.on_behalf,
-	c.scopes, c.assurance, c.expires_at, c.revoked_at, c.last_used_at, cl.name, cl.status
+	c.scopes, c.assurance, c.expires_at, c.revoked_at, c.last_used_at, cl.name, cl.status, COALESCE(a.status, '')
 	FROM oauth_tokens t JOIN oauth_consents c ON c.id = t.consent_id JOIN oauth_clients cl ON cl.id = t.client_id
+	LEFT JOIN accounts a ON a.id = c.account_id
 	WHERE t.hash = $1 AND t.kind = 'access'`
 
 func parseLevel(s string) access.Level {
@@ -520,12 +524,13 @@ func (s *Service) Introspect(ctx context.Context, c *Client, token string) (map[
 	if len(token) > 100 {
 		return inactive, nil
 	}
-	var kind, clientID, jkt, scopes, tenant, account, patient string
+	var kind, clientID, jkt, scopes, tenant, account, patient, person string
 	var issued, expires, consentEnd int64
 	var revoked, consentRevoked sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT t.kind, t.client_id, t.dpop_jkt, t.issued_at, t.expires_at, t.revoked_at, c.scopes, c.tenant_id,
-		c.account_id, c.patient_id, c.expires_at, c.revoked_at FROM oauth_tokens t JOIN oauth_consents c ON c.id = t.consent_id WHERE t.hash = $1`,
-		hash(token)).Scan(&kind, &clientID, &jkt, &issued, &expires, &revoked, &scopes, &tenant, &account, &patient, &consentEnd, &consentRevoked)
+		c.account_id, c.patient_id, c.expires_at, c.revoked_at, COALESCE(a.status, '') FROM oauth_tokens t JOIN oauth_consents c ON c.id = t.consent_id
+		LEFT JOIN accounts a ON a.id = c.account_id WHERE t.hash = $1`,
+		hash(token)).Scan(&kind, &clientID, &jkt, &issued, &expires, &revoked, &scopes, &tenant, &account, &patient, &consentEnd, &consentRevoked, &person)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inactive, nil
 	}
@@ -533,7 +538,7 @@ func (s *Service) Introspect(ctx context.Context, c *Client, token string) (map[
 		return nil, fmt.Errorf("introspect: %w", err)
 	}
 	n := clock.Micros(s.clock.Now())
-	if revoked.Valid || expires <= n || consentRevoked.Valid || consentEnd <= n {
+	if revoked.Valid || expires <= n || consentRevoked.Valid || consentEnd <= n || person != "active" {
 		return inactive, nil
 	}
 	out := map[string]any{"active": true, "scope": scopes, "client_id": clientID, "sub": account, "patient": patient,
