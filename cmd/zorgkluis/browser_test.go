@@ -146,6 +146,15 @@ func (b *browser) text(sel string) string {
 	return s
 }
 
+func (b *browser) title() string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Title())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return s
+}
+
 func (b *browser) location() string {
 	b.t.Helper()
 	s, err := chromedp.Run(b.ctx, chromedp.Location())
@@ -341,6 +350,25 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	if strings.Contains(b.text("title"), "Sanne") || strings.Contains(b.location(), "Sanne") {
 		t.Fatal("patient name in title or URL")
 	}
+	// The patient banner says whose record this is (issue 20); the title
+	// has the initials only, the BSN is masked until asked for.
+	banner := b.text("#patient-banner")
+	for _, want := range []string{"Sanne de Vries", "12-03-1984", "jaar", "vrouw", "behandelrelatie"} {
+		if !strings.Contains(banner, want) {
+			t.Fatalf("patient banner lacks %q: %q", want, banner)
+		}
+	}
+	if title := b.title(); !strings.HasPrefix(title, "S.d.V. – ") {
+		t.Fatalf("title %q lacks the initials", title)
+	}
+	masked, tail := b.text("#banner-bsn"), b.text("#banner-bsn-tail")
+	b.submit("#show-bsn")
+	if full := strings.TrimSpace(b.text("#banner-bsn")); strings.Contains(masked, full) || len(full) != 9 || len(tail) != 3 || !strings.HasSuffix(full, tail) {
+		t.Fatalf("toon BSN: masked %q, shown %q", masked, full)
+	}
+	if !strings.Contains(b.text("#section-title"), "Metingen") {
+		t.Fatalf("toon BSN left the section: %q", b.text("#section-title"))
+	}
 	b.doc("professional-record.png")
 	b.logoff()
 
@@ -365,6 +393,9 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	b.waitLoaded()
 	if !b.has("#emergency-banner") || !strings.Contains(b.text("#emergency-banner"), "NOODTOEGANG") {
 		t.Fatalf("emergency access not marked: %q", b.text("body"))
+	}
+	if basis := b.text("#banner-basis"); !strings.Contains(basis, "noodtoegang – nog 3 u 59 min") && !strings.Contains(basis, "noodtoegang – nog 4 u") {
+		t.Fatalf("banner's basis under emergency access: %q", basis)
 	}
 	if !strings.Contains(b.text("#personal"), "Sanne de Vries") {
 		t.Fatalf("record not shown under emergency access")

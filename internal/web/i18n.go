@@ -122,23 +122,38 @@ var messages = map[string]map[string]string{
 		"me.sections":      "Onderdelen van het dossier",
 		"me.norecord":      "Er is geen dossier aan uw account gekoppeld.",
 
-		"sec.personal":     "Persoonsgegevens",
-		"sec.measurements": "Metingen",
-		"sec.problems":     "Problemen en diagnoses",
-		"sec.allergies":    "Allergieën",
-		"sec.medication":   "Medicatie",
-		"sec.immunisation": "Vaccinaties",
-		"sec.procedures":   "Verrichtingen",
-		"sec.encounters":   "Contacten",
-		"sec.empty":        "Niets vastgelegd.",
-		"col.date":         "Datum",
-		"col.what":         "Wat",
-		"col.value":        "Waarde",
-		"col.status":       "Status",
-		"f.name":           "Naam",
-		"f.birth":          "Geboortedatum",
-		"f.gender":         "Geslacht",
-		"f.bsn":            "BSN",
+		"sec.personal":      "Persoonsgegevens",
+		"sec.measurements":  "Metingen",
+		"sec.problems":      "Problemen en diagnoses",
+		"sec.allergies":     "Allergieën",
+		"sec.medication":    "Medicatie",
+		"sec.immunisation":  "Vaccinaties",
+		"sec.procedures":    "Verrichtingen",
+		"sec.encounters":    "Contacten",
+		"sec.empty":         "Niets vastgelegd.",
+		"col.date":          "Datum",
+		"col.what":          "Wat",
+		"col.value":         "Waarde",
+		"col.status":        "Status",
+		"f.name":            "Naam",
+		"f.birth":           "Geboortedatum",
+		"f.gender":          "Geslacht",
+		"f.bsn":             "BSN",
+		"banner.label":      "Patiënt",
+		"banner.hidden":     "Uw rol geeft geen inzage in de persoonsgegevens van deze patiënt.",
+		"banner.acting":     "U bekijkt het dossier van %s, als %s.",
+		"banner.bsn.masked": "verborgen behalve de laatste 3 cijfers:",
+		"banner.bsn.show":   "toon BSN",
+		"banner.basis":      "Grond",
+		"banner.left":       "nog %s",
+		"banner.left.max":   "ten hoogste %s na de melding",
+		"age.years":         "%d jaar",
+		"age.months":        "%d maanden",
+		"age.month":         "1 maand",
+		"gender.male":       "man",
+		"gender.female":     "vrouw",
+		"gender.other":      "anders",
+		"gender.unknown":    "onbekend",
 
 		"log.title":       "Wie heeft mijn dossier bekeken",
 		"log.intro":       "Hier ziet u wie uw dossier heeft ingezien of gewijzigd, wanneer, in welke rol en op welke grond (NEN 7513). De naam van de medewerker tonen wij alleen als u daarom vraagt.",
@@ -508,23 +523,38 @@ var messages = map[string]map[string]string{
 		"me.sections":      "Parts of the record",
 		"me.norecord":      "No record is linked to your account.",
 
-		"sec.personal":     "Personal details",
-		"sec.measurements": "Measurements",
-		"sec.problems":     "Problems and diagnoses",
-		"sec.allergies":    "Allergies",
-		"sec.medication":   "Medication",
-		"sec.immunisation": "Immunisations",
-		"sec.procedures":   "Procedures",
-		"sec.encounters":   "Encounters",
-		"sec.empty":        "Nothing recorded.",
-		"col.date":         "Date",
-		"col.what":         "What",
-		"col.value":        "Value",
-		"col.status":       "Status",
-		"f.name":           "Name",
-		"f.birth":          "Date of birth",
-		"f.gender":         "Gender",
-		"f.bsn":            "BSN",
+		"sec.personal":      "Personal details",
+		"sec.measurements":  "Measurements",
+		"sec.problems":      "Problems and diagnoses",
+		"sec.allergies":     "Allergies",
+		"sec.medication":    "Medication",
+		"sec.immunisation":  "Immunisations",
+		"sec.procedures":    "Procedures",
+		"sec.encounters":    "Encounters",
+		"sec.empty":         "Nothing recorded.",
+		"col.date":          "Date",
+		"col.what":          "What",
+		"col.value":         "Value",
+		"col.status":        "Status",
+		"f.name":            "Name",
+		"f.birth":           "Date of birth",
+		"f.gender":          "Gender",
+		"f.bsn":             "BSN",
+		"banner.label":      "Patient",
+		"banner.hidden":     "Your role gives no access to this patient's personal details.",
+		"banner.acting":     "You are looking at the record of %s, as %s.",
+		"banner.bsn.masked": "hidden except the last 3 digits:",
+		"banner.bsn.show":   "show BSN",
+		"banner.basis":      "Basis",
+		"banner.left":       "%s left",
+		"banner.left.max":   "at most %s after it was declared",
+		"age.years":         "%d years",
+		"age.months":        "%d months",
+		"age.month":         "1 month",
+		"gender.male":       "male",
+		"gender.female":     "female",
+		"gender.other":      "other",
+		"gender.unknown":    "unknown",
 
 		"log.title":       "Who looked at my record",
 		"log.intro":       "This shows who read or changed your record, when, in which role and on what basis (NEN 7513). We show the employee's name only when you ask.",
@@ -828,6 +858,7 @@ func funcs() template.FuncMap {
 			return t.In(clock.Amsterdam()).Format("02-01-2006 15:04")
 		},
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"dur":  duration,
 		"join": strings.Join,
 		"other": func(lang string) string {
 			if lang == "en" {
@@ -856,4 +887,21 @@ func (s *server) parse() error {
 		s.pages[base] = t
 	}
 	return nil
+}
+
+// duration says a span of time as people do: "3 u 12 min", "45 min"
+// ("3 h 12 min" in English), rounded down to the minute.
+func duration(lang string, d time.Duration) string {
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	unit := "u"
+	if lang == "en" {
+		unit = "h"
+	}
+	switch {
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%d %s %d min", h, unit, m)
+	case h > 0:
+		return fmt.Sprintf("%d %s", h, unit)
+	}
+	return fmt.Sprintf("%d min", m)
 }
