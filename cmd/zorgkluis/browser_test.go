@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
 )
 
@@ -144,6 +145,15 @@ func (b *browser) text(sel string) string {
 		b.t.Fatalf("text of %s: %v", sel, err)
 	}
 	return s
+}
+
+func (b *browser) value(sel string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("value of %s: %v", sel, err)
+	}
+	return v
 }
 
 func (b *browser) title() string {
@@ -344,6 +354,10 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	if rows := b.text("#record-rows"); !strings.Contains(rows, "HbA1c") || !strings.Contains(rows, "mmol/mol") {
 		t.Fatalf("measurements not shown: %q", rows)
 	}
+	// Values in Dutch: decimal comma, units as people write them.
+	if rows := b.text("#record-rows"); !strings.Contains(rows, "67,9 kg") || !strings.Contains(rows, "5,8 mmol/l") || !strings.Contains(rows, "128 mmHg") || strings.Contains(rows, "mm[Hg]") {
+		t.Fatalf("measurements not in Dutch form: %q", rows)
+	}
 	if b.has("#emergency-banner") {
 		t.Fatal("emergency banner shown for a care relationship")
 	}
@@ -416,6 +430,20 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 		t.Fatal("employee name shown by default")
 	}
 	b.doc("person-log.png")
+	// The filter takes Dutch dates and says so.
+	if !strings.Contains(b.text("label[for=from]"), "dd-mm-jjjj") {
+		t.Fatalf("date filter label: %q", b.text("label[for=from]"))
+	}
+	today := time.Now().In(clock.Amsterdam()).Format("02-01-2006")
+	b.fill("#from", today)
+	b.fill("#to", today)
+	b.submit("main form button[type=submit]")
+	if v := b.value("#from"); v != today || !strings.Contains(b.text("#access-log"), today) {
+		t.Fatalf("filter on %s: field %q, log %q", today, v, b.text("main"))
+	}
+	if !strings.Contains(b.text("#access-log"), "× op "+today+" ") {
+		t.Fatalf("merged lines not in words: %q", b.text("#access-log"))
+	}
 	b.submit("#show-names")
 	if !strings.Contains(b.text("#access-log"), "Bakker") {
 		t.Fatal("employee names not shown on request")

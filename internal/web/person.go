@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/pquerna/otp"
 
@@ -210,13 +209,13 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	q := r.URL.Query()
 	d := logData{ShowNames: q.Get("names") == "1", From: q.Get("from"), To: q.Get("to")}
 	sq := audit.Search{PatientID: pid}
-	if from, err := time.ParseInLocation("2006-01-02", d.From, clock.Amsterdam()); err == nil {
-		sq.From = from
+	if from, ok := parseDay(d.From); ok {
+		sq.From, d.From = from, from.Format(layoutDay)
 	} else {
 		d.From = ""
 	}
-	if to, err := time.ParseInLocation("2006-01-02", d.To, clock.Amsterdam()); err == nil {
-		sq.To = to.AddDate(0, 0, 1)
+	if to, ok := parseDay(d.To); ok {
+		sq.To, d.To = to.AddDate(0, 0, 1), to.Format(layoutDay)
 	} else {
 		d.To = ""
 	}

@@ -134,17 +134,20 @@ type personal struct {
 
 type row struct {
 	Date, What, Value, Status, Type string
-	sortKey                         string // the FHIR date as recorded, which sorts in time order
+	// Number and Unit are a quantity's value as recorded ("68.4", shown
+	// with the page's decimal mark) and its unit as people write it.
+	Number, Unit string
+	sortKey      string // the FHIR date as recorded, which sorts in time order
 }
 
 // displayDate shows a FHIR date or dateTime the Dutch way: a moment in
 // Amsterdam time, a date (or year-month, year) as recorded.
 func displayDate(d string) string {
 	if t, err := time.Parse(time.RFC3339, d); err == nil {
-		return t.In(clock.Amsterdam()).Format("02-01-2006 15:04")
+		return t.In(clock.Amsterdam()).Format(layoutDay + " " + layoutTime)
 	}
 	if t, err := time.Parse(time.DateOnly, d); err == nil {
-		return t.Format("02-01-2006")
+		return t.Format(layoutDay)
 	}
 	if t, err := time.Parse("2006-01", d); err == nil {
 		return t.Format("01-2006")
@@ -243,7 +246,7 @@ func (s *server) patientName(ctx context.Context, subj access.Subject, patientID
 		return "", err
 	}
 	p := parsePatient(res.Body)
-	return p.Name + " (" + p.BirthDate + ")", nil
+	return p.Name + " (" + displayDate(p.BirthDate) + ")", nil
 }
 
 type jsonObj = map[string]any
@@ -308,7 +311,11 @@ func summarise(r record.Resource) row {
 	switch {
 	case m["valueQuantity"] != nil:
 		q, _ := m["valueQuantity"].(jsonObj)
-		out.Value = strings.TrimSpace(num(q["value"]) + " " + str(q["unit"]))
+		unit := str(q["unit"])
+		if unit == "" {
+			unit = str(q["code"])
+		}
+		out.Number, out.Unit = num(q["value"]), unitDisplay(unit)
 	case m["valueString"] != nil:
 		out.Value = str(m["valueString"])
 	case m["valueCodeableConcept"] != nil:
