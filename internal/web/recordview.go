@@ -134,6 +134,9 @@ type personal struct {
 
 type row struct {
 	Date, What, Value, Status, Type string
+	// Verification is a condition's or allergy's verification status,
+	// a code like Status; both are translated by the template.
+	Verification string
 	// Number and Unit are a quantity's value as recorded ("68.4", shown
 	// with the page's decimal mark) and its unit as people write it.
 	Number, Unit string
@@ -335,8 +338,9 @@ func summarise(r record.Resource) row {
 	}
 	out.Status = str(m["status"])
 	if out.Status == "" {
-		out.Status = concept(m["clinicalStatus"])
+		out.Status = code(m["clinicalStatus"])
 	}
+	out.Verification = code(m["verificationStatus"])
 	return out
 }
 
@@ -360,6 +364,20 @@ func concept(v any) string {
 	case []any:
 		if len(c) > 0 {
 			return concept(c[0])
+		}
+	}
+	return ""
+}
+
+// code is the first code of a CodeableConcept: a status the page
+// translates, not a display text in whichever language the sender used.
+func code(v any) string {
+	c, _ := v.(jsonObj)
+	cs, _ := c["coding"].([]any)
+	for _, x := range cs {
+		cd, _ := x.(jsonObj)
+		if s := str(cd["code"]); s != "" {
+			return s
 		}
 	}
 	return ""
