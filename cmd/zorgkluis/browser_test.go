@@ -133,9 +133,11 @@ func (b *browser) long(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// open loads path and checks the page's accessibility (axe-core).
 func (b *browser) open(path string) {
 	b.t.Helper()
 	b.do(chromedp.Navigate(b.base + path))
+	b.checkAccessibility()
 }
 
 func (b *browser) text(sel string) string {
@@ -218,13 +220,15 @@ func (b *browser) fill(sel, value string) {
 	b.do(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.SetValue(chromedp.CSS(sel), value))
 }
 
-// submit clicks sel and waits until the next document has loaded: the old
-// document carries a marker, the new one does not.
+// submit clicks sel and waits until the next document has loaded (the old
+// document carries a marker, the new one does not), then checks the new
+// page's accessibility (axe-core).
 func (b *browser) submit(sel string) {
 	b.t.Helper()
 	b.eval(`window.__zkOld = true`)
 	b.do(chromedp.Click(chromedp.CSS(sel)))
 	b.poll(`window.__zkOld === undefined && document.readyState === "complete"`)
+	b.checkAccessibility()
 }
 
 // logon logs on with user name, password and a TOTP code from secret. A code
