@@ -379,6 +379,7 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	if title := b.title(); !strings.HasPrefix(title, "S.d.V. – ") {
 		t.Fatalf("title %q lacks the initials", title)
 	}
+	b.doc("professional-record.png")
 	masked, tail := b.text("#banner-bsn"), b.text("#banner-bsn-tail")
 	b.submit("#show-bsn")
 	if full := strings.TrimSpace(b.text("#banner-bsn")); strings.Contains(masked, full) || len(full) != 9 || len(tail) != 3 || !strings.HasSuffix(full, tail) {
@@ -387,7 +388,6 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	if !strings.Contains(b.text("#section-title"), "Metingen") {
 		t.Fatalf("toon BSN left the section: %q", b.text("#section-title"))
 	}
-	b.doc("professional-record.png")
 	b.logoff()
 
 	b.logon(other.Username, other.Password, other.TOTPSecret)

@@ -65,7 +65,9 @@ func codeSets() map[string][]string {
 	for _, r := range roles {
 		sets["role."] = append(sets["role."], string(r))
 	}
-	for _, t := range fhir.ResourceTypes() {
+	// Besides FHIR's, the log names the accounts, systems, certificates
+	// and CA requests an event touched.
+	for _, t := range append(fhir.ResourceTypes(), "Account", "System", "Certificate", "PKIRequest") {
 		sets["type."] = append(sets["type."], t, t+".n")
 	}
 	return sets
@@ -263,9 +265,15 @@ func TestPagesShowNoRawCodes(t *testing.T) {
 			t.Fatalf("%s: %v", typ, err)
 		}
 	}
+	// The person's invitation is in their log as an account created.
+	if _, err := e.log.Append(e.ctx, audit.Event{TenantID: tenant, Action: audit.ActionCreate, Outcome: audit.OutcomeSuccess,
+		UserID: gp.subj.AccountID(), UserName: "Dr. Test", Role: string(access.RoleProfessional), Basis: string(access.BasisCareRelationship),
+		PatientID: pid, Resources: []string{"Account/" + person.subj.AccountID()}}); err != nil {
+		t.Fatal(err)
+	}
 	// Raw codes that must not reach a Dutch page as text.
 	raw := regexp.MustCompile(`\b(final|preliminary|active|resolved|confirmed|unconfirmed|provisional|completed|finished|female|` +
-		`Observation|Condition|AllergyIntolerance|MedicationStatement|Immunization|Procedure|Encounter|Patient|` +
+		`Observation|Condition|AllergyIntolerance|MedicationStatement|Immunization|Procedure|Encounter|Patient|Account|` +
 		`care-relationship|own-data|success|denied|read|search|log-read|gp|pending|clinical|demographics)\b`)
 	var pages []struct {
 		u    pageUser
