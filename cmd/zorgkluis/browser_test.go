@@ -434,6 +434,9 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 		t.Fatal("employee name shown by default")
 	}
 	b.doc("person-log.png")
+	if w := b.pageWidth(); w > 1280 {
+		t.Fatalf("the log is %d px wide in a 1280 px window", w)
+	}
 	// The filter takes Dutch dates and says so.
 	if !strings.Contains(b.text("label[for=from]"), "dd-mm-jjjj") {
 		t.Fatalf("date filter label: %q", b.text("label[for=from]"))

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"strings"
 	"time"
 
@@ -42,16 +43,18 @@ func decimal(lang, n string) string {
 // mergedWhen says when the events of one merged access-log line happened:
 // "2× op 01-12-2026 om 17:58", or "3× op 01-12-2026 tussen 08:00 en 10:15"
 // when they span more than a minute. Lines are merged per day, so one date
-// is enough.
-func mergedWhen(lang string, n int, first, last time.Time) string {
+// is enough. The line may break between words, never inside a date or a
+// time; the translator's text is escaped, only the spans are markup.
+func mergedWhen(lang string, n int, first, last time.Time) template.HTML {
 	f, l := first.In(clock.Amsterdam()), last.In(clock.Amsterdam())
+	span := func(t time.Time, layout string) any { return `<span class="nowrap">` + t.Format(layout) + `</span>` }
 	if f.Format(layoutDay) != l.Format(layoutDay) {
-		return fmt.Sprintf("%d× %s – %s", n, f.Format(layoutDay+" "+layoutTime), l.Format(layoutDay+" "+layoutTime))
+		return template.HTML(fmt.Sprintf("%d× %s – %s", n, span(f, layoutDay+" "+layoutTime), span(l, layoutDay+" "+layoutTime)))
 	}
 	if f.Format(layoutTime) == l.Format(layoutTime) {
-		return fmt.Sprintf(msg(lang, "log.merged.at"), n, f.Format(layoutDay), f.Format(layoutTime))
+		return template.HTML(fmt.Sprintf(template.HTMLEscapeString(msg(lang, "log.merged.at")), n, span(f, layoutDay), span(f, layoutTime)))
 	}
-	return fmt.Sprintf(msg(lang, "log.merged.between"), n, f.Format(layoutDay), f.Format(layoutTime), l.Format(layoutTime))
+	return template.HTML(fmt.Sprintf(template.HTMLEscapeString(msg(lang, "log.merged.between")), n, span(f, layoutDay), span(f, layoutTime), span(l, layoutTime)))
 }
 
 // ucumDisplay are UCUM unit codes as people write them. Codes not listed
