@@ -91,6 +91,30 @@ func (e *pageEnv) patientReads(u pageUser, pid string) int {
 	return n
 }
 
+// A birth date known only to the year or month shows as recorded, without
+// an age it cannot give.
+func TestBannerAge(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		birth         string
+		has           bool
+		years, months int
+		infant        bool
+		shown         string
+	}{
+		{"1984-03-12", true, 42, 512, false, "12-03-1984"},
+		{"2026-12-04", true, 0, 0, true, "04-12-2026"}, // born tomorrow by the record: not negative
+		{"2025-10-04", true, 1, 13, true, "04-10-2025"},
+		{"1984-03", false, 0, 0, false, "03-1984"},
+		{"1984", false, 0, 0, false, "1984"},
+	} {
+		b := newBanner(personal{Name: "Pien Bos", BirthDate: c.birth}, now, false)
+		if b.HasAge != c.has || b.Years != c.years || b.Months != c.months || b.Infant != c.infant || b.BirthDate != c.shown || b.Gender != "unknown" {
+			t.Errorf("%s: %+v", c.birth, b)
+		}
+	}
+}
+
 func title(html string) string {
 	_, after, _ := strings.Cut(html, "<title>")
 	t, _, _ := strings.Cut(after, "</title>")

@@ -67,6 +67,7 @@ type banner struct {
 	Name      string
 	Initials  string
 	BirthDate string // dd-mm-jjjj
+	HasAge    bool   // the birth date is a whole date
 	Years     int    // age; Months instead under two years
 	Months    int
 	Infant    bool
@@ -93,7 +94,7 @@ func newBanner(p personal, now time.Time, reveal bool) *banner {
 	}
 	if birth, err := time.ParseInLocation(time.DateOnly, p.BirthDate, clock.Amsterdam()); err == nil {
 		months := monthsBetween(birth, now.In(clock.Amsterdam()))
-		b.Years, b.Months, b.Infant = months/12, months, months < 24
+		b.HasAge, b.Years, b.Months, b.Infant = true, months/12, months, months < 24
 	}
 	if n := len(p.BSN); n > 3 {
 		b.BSNTail = p.BSN[n-3:]
