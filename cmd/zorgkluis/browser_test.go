@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
 )
 
@@ -132,9 +133,11 @@ func (b *browser) long(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// open loads path and checks the page's accessibility (axe-core).
 func (b *browser) open(path string) {
 	b.t.Helper()
 	b.do(chromedp.Navigate(b.base + path))
+	b.checkAccessibility()
 }
 
 func (b *browser) text(sel string) string {
@@ -142,6 +145,24 @@ func (b *browser) text(sel string) string {
 	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
 	if err != nil {
 		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (b *browser) value(sel string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("value of %s: %v", sel, err)
+	}
+	return v
+}
+
+func (b *browser) title() string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Title())
+	if err != nil {
+		b.t.Fatal(err)
 	}
 	return s
 }
@@ -199,13 +220,15 @@ func (b *browser) fill(sel, value string) {
 	b.do(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.SetValue(chromedp.CSS(sel), value))
 }
 
-// submit clicks sel and waits until the next document has loaded: the old
-// document carries a marker, the new one does not.
+// submit clicks sel and waits until the next document has loaded (the old
+// document carries a marker, the new one does not), then checks the new
+// page's accessibility (axe-core).
 func (b *browser) submit(sel string) {
 	b.t.Helper()
 	b.eval(`window.__zkOld = true`)
 	b.do(chromedp.Click(chromedp.CSS(sel)))
 	b.poll(`window.__zkOld === undefined && document.readyState === "complete"`)
+	b.checkAccessibility()
 }
 
 // logon logs on with user name, password and a TOTP code from secret. A code
@@ -335,13 +358,36 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	if rows := b.text("#record-rows"); !strings.Contains(rows, "HbA1c") || !strings.Contains(rows, "mmol/mol") {
 		t.Fatalf("measurements not shown: %q", rows)
 	}
+	// Values in Dutch: decimal comma, units as people write them.
+	if rows := b.text("#record-rows"); !strings.Contains(rows, "67,9 kg") || !strings.Contains(rows, "5,8 mmol/l") || !strings.Contains(rows, "128 mmHg") || strings.Contains(rows, "mm[Hg]") {
+		t.Fatalf("measurements not in Dutch form: %q", rows)
+	}
 	if b.has("#emergency-banner") {
 		t.Fatal("emergency banner shown for a care relationship")
 	}
 	if strings.Contains(b.text("title"), "Sanne") || strings.Contains(b.location(), "Sanne") {
 		t.Fatal("patient name in title or URL")
 	}
+	// The patient banner says whose record this is (issue 20); the title
+	// has the initials only, the BSN is masked until asked for.
+	banner := b.text("#patient-banner")
+	for _, want := range []string{"Sanne de Vries", "12-03-1984", "jaar", "vrouw", "behandelrelatie"} {
+		if !strings.Contains(banner, want) {
+			t.Fatalf("patient banner lacks %q: %q", want, banner)
+		}
+	}
+	if title := b.title(); !strings.HasPrefix(title, "S.d.V. – ") {
+		t.Fatalf("title %q lacks the initials", title)
+	}
 	b.doc("professional-record.png")
+	masked, tail := b.text("#banner-bsn"), b.text("#banner-bsn-tail")
+	b.submit("#show-bsn")
+	if full := strings.TrimSpace(b.text("#banner-bsn")); strings.Contains(masked, full) || len(full) != 9 || len(tail) != 3 || !strings.HasSuffix(full, tail) {
+		t.Fatalf("toon BSN: masked %q, shown %q", masked, full)
+	}
+	if !strings.Contains(b.text("#section-title"), "Metingen") {
+		t.Fatalf("toon BSN left the section: %q", b.text("#section-title"))
+	}
 	b.logoff()
 
 	b.logon(other.Username, other.Password, other.TOTPSecret)
@@ -366,6 +412,9 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	if !b.has("#emergency-banner") || !strings.Contains(b.text("#emergency-banner"), "NOODTOEGANG") {
 		t.Fatalf("emergency access not marked: %q", b.text("body"))
 	}
+	if basis := b.text("#banner-basis"); !strings.Contains(basis, "noodtoegang – nog 3 u 59 min") && !strings.Contains(basis, "noodtoegang – nog 4 u") {
+		t.Fatalf("banner's basis under emergency access: %q", basis)
+	}
 	if !strings.Contains(b.text("#personal"), "Sanne de Vries") {
 		t.Fatalf("record not shown under emergency access")
 	}
@@ -385,6 +434,23 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 		t.Fatal("employee name shown by default")
 	}
 	b.doc("person-log.png")
+	if w := b.pageWidth(); w > 1280 {
+		t.Fatalf("the log is %d px wide in a 1280 px window", w)
+	}
+	// The filter takes Dutch dates and says so.
+	if !strings.Contains(b.text("label[for=from]"), "dd-mm-jjjj") {
+		t.Fatalf("date filter label: %q", b.text("label[for=from]"))
+	}
+	today := time.Now().In(clock.Amsterdam()).Format("02-01-2006")
+	b.fill("#from", today)
+	b.fill("#to", today)
+	b.submit("main form button[type=submit]")
+	if v := b.value("#from"); v != today || !strings.Contains(b.text("#access-log"), today) {
+		t.Fatalf("filter on %s: field %q, log %q", today, v, b.text("main"))
+	}
+	if !strings.Contains(b.text("#access-log"), "× op "+today+" ") {
+		t.Fatalf("merged lines not in words: %q", b.text("#access-log"))
+	}
 	b.submit("#show-names")
 	if !strings.Contains(b.text("#access-log"), "Bakker") {
 		t.Fatal("employee names not shown on request")
@@ -398,7 +464,7 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	}
 	b.fill("#emergencies input[name=note]", "Bevestigd met de dienstdoende arts")
 	b.submit("#emergencies button[value=justified]")
-	if !strings.Contains(b.text("#emergencies"), "justified") {
+	if !strings.Contains(b.text("#emergencies"), "terecht") {
 		t.Fatalf("review not recorded: %q", b.text("main"))
 	}
 }

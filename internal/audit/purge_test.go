@@ -261,8 +261,10 @@ func TestVerifyNamesPurgeOfYoungEvent(t *testing.T) {
 // REQ: LOG-6
 func TestRetentionPolicyMinimums(t *testing.T) {
 	for _, p := range []RetentionPolicy{
-		{Access: MinAccessRetention - time.Hour, Technical: DefaultTechnicalRetention},
-		{Access: MinAccessRetention, Technical: MinTechnicalRetention - time.Hour},
+		{Access: MinAccessRetention - time.Hour, Technical: DefaultTechnicalRetention, Chain: MinChainRetention},
+		{Access: MinAccessRetention, Technical: MinTechnicalRetention - time.Hour, Chain: MinChainRetention},
+		{Access: MinAccessRetention, Technical: DefaultTechnicalRetention},
+		{Access: MinAccessRetention, Technical: DefaultTechnicalRetention, Chain: MaxChainRetention + time.Hour},
 	} {
 		if err := p.Validate(); err == nil {
 			t.Errorf("policy %+v accepted", p)
@@ -271,7 +273,7 @@ func TestRetentionPolicyMinimums(t *testing.T) {
 	if err := DefaultRetention().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := (RetentionPolicy{Access: 10 * MinAccessRetention, Technical: MinTechnicalRetention}).Validate(); err != nil {
+	if err := (RetentionPolicy{Access: 10 * MinAccessRetention, Technical: MinTechnicalRetention, Chain: MaxChainRetention}).Validate(); err != nil {
 		t.Fatal(err)
 	}
 }

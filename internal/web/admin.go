@@ -14,7 +14,6 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
-	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
 )
@@ -459,13 +458,13 @@ func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, audi
 	} else {
 		d.Action = ""
 	}
-	if t, err := time.ParseInLocation("2006-01-02", d.From, clock.Amsterdam()); err == nil {
-		f.From = t
+	if t, ok := parseDay(d.From); ok {
+		f.From, d.From = t, t.Format(layoutDay)
 	} else {
 		d.From = ""
 	}
-	if t, err := time.ParseInLocation("2006-01-02", d.To, clock.Amsterdam()); err == nil {
-		f.To = t.AddDate(0, 0, 1)
+	if t, ok := parseDay(d.To); ok {
+		f.To, d.To = t.AddDate(0, 0, 1), t.Format(layoutDay)
 	} else {
 		d.To = ""
 	}

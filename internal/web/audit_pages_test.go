@@ -48,7 +48,10 @@ func TestMeLogPageMergesAndHidesNames(t *testing.T) {
 		Organisation: "Praktijk Noord", UserID: "a-2", UserName: "Dr. Nood", Role: "professional", Basis: "emergency:em-1",
 		Emergency: true, EmergencyReason: "bewusteloos", PatientID: "p-1"})
 	html := renderPage(t, "melog", &logData{Lines: audit.PatientView(evs, audit.ViewOptions{Location: clock.Amsterdam()})})
-	for _, want := range []string{`id="access-log"`, "3 keer", "behandelrelatie", "noodtoegang", "bewusteloos", "Praktijk Noord"} {
+	if !strings.Contains(visibleWords(html), "3× op 10-06-2026 tussen 08:00 en 10:00") {
+		t.Error("page lacks the merged line's count and times in words")
+	}
+	for _, want := range []string{`id="access-log"`, "behandelrelatie", "noodtoegang", "bewusteloos", "Praktijk Noord"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -162,7 +165,7 @@ func TestAuditPagesOverHTTP(t *testing.T) {
 	}
 
 	code, html = e.page(person, "/me/log", nil, false)
-	if code != http.StatusOK || !strings.Contains(html, "2 keer") || strings.Contains(html, "Dr. Gewoon") || !strings.Contains(html, "bewusteloos") {
+	if code != http.StatusOK || !strings.Contains(visibleWords(html), "2× op "+e.clock.Now().In(clock.Amsterdam()).Format("02-01-2006 om 15:04")) || strings.Contains(html, "Dr. Gewoon") || !strings.Contains(html, "bewusteloos") {
 		t.Fatalf("person's log page: %d", code)
 	}
 	if code, html = e.page(person, "/me/log?names=1", nil, false); code != http.StatusOK || !strings.Contains(html, "Dr. Gewoon") {

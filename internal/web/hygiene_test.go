@@ -15,7 +15,8 @@ import (
 //   - every POST form carries the CSRF token;
 //   - every visible form field has a label;
 //   - the page title is a fixed, translated text, never data (no health data
-//     in titles, which end up in history and bookmarks).
+//     in titles, which end up in history and bookmarks), but for the
+//     patient's initials (view.Initials) on a page of one patient's data.
 //
 // REQ: AUTH-4
 func TestTemplatesKeepCSPAndCSRF(t *testing.T) {
@@ -30,7 +31,7 @@ func TestTemplatesKeepCSPAndCSRF(t *testing.T) {
 		field      = regexp.MustCompile(`(?is)<(input|select|textarea)\b([^>]*)>`)
 		fieldType  = regexp.MustCompile(`(?i)\stype="([a-z]+)"`)
 		fieldID    = regexp.MustCompile(`(?i)\sid="([^"]+)"`)
-		fixedTitle = `{{t .Lang .Title}} – {{t .Lang "app.name"}}`
+		fixedTitle = `{{with .Initials}}{{.}} – {{end}}{{t .Lang .Title}} – {{t .Lang "app.name"}}`
 	)
 	files, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil || len(files) < 15 {

@@ -51,7 +51,7 @@ func newPageEnvAuthn(t *testing.T, set func(*authn.Settings), opts ...func(*Deps
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	k := testkit.New(t, db, testkit.WithClock(c), testkit.WithAuthn(set))
 	e := &pageEnv{t: t, ctx: context.Background(), clock: c, db: db, kit: k, ids: k.IDs, an: k.Authn, dec: k.Access, log: k.Audit}
-	deps := Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: e.log, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	deps := Deps{IDs: e.ids, Authn: e.an, Access: e.dec, Audit: e.log, Records: k.Records, Clock: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
 		o(&deps)
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/pquerna/otp"
 
@@ -28,6 +27,7 @@ const purposePatient = "PATRQT"
 func (s *server) personRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /me", s.authed(s.person(s.meHome)))
 	mux.HandleFunc("GET /me/record", s.authed(s.person(s.meRecord)))
+	mux.HandleFunc("POST /me/record/bsn", s.authed(s.person(s.meRecordBSN)))
 	mux.HandleFunc("POST /me/actfor", s.authed(s.person(s.meActFor)))
 	mux.HandleFunc("POST /me/export", s.authed(s.person(s.meExport)))
 	mux.HandleFunc("GET /me/log", s.authed(s.person(s.meLog)))
@@ -71,14 +71,22 @@ type meData struct {
 }
 
 func (s *server) meHome(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
-	s.meSection(w, r, c, sectionByKey("personal"))
+	s.meSection(w, r, c, sectionByKey("personal"), false)
 }
 
 func (s *server) meRecord(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
-	s.meSection(w, r, c, sectionByKey(r.URL.Query().Get("section")))
+	s.meSection(w, r, c, sectionByKey(r.URL.Query().Get("section")), false)
 }
 
-func (s *server) meSection(w http.ResponseWriter, r *http.Request, c *sessionCtx, sec section) {
+// meRecordBSN is the banner's "toon BSN" for a representative.
+func (s *server) meRecordBSN(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	s.meSection(w, r, c, sectionByKey(r.PostFormValue("section")), true)
+}
+
+// meSection shows one section of the record the person looks at. Acting
+// for someone else, the page carries the patient banner: whose record it
+// is and by which representation (AZ-4).
+func (s *server) meSection(w http.ResponseWriter, r *http.Request, c *sessionCtx, sec section, reveal bool) {
 	reps, err := s.d.Access.Representations(r.Context(), c.subject)
 	if err != nil {
 		s.failed(w, r, err)
@@ -98,7 +106,8 @@ func (s *server) meSection(w http.ResponseWriter, r *http.Request, c *sessionCtx
 	v := s.page(w, r, c, "me.title", &d)
 	if pid != "" {
 		d.HasRecord = true
-		d.Record, err = s.readSection(r.Context(), c.subject, pid, sec, purposePatient)
+		acting := c.sess.OnBehalfOf != ""
+		d.Record, err = s.readSection(r.Context(), c.subject, pid, sec, purposePatient, readOptions{banner: acting, revealBSN: acting && reveal})
 		d.Record.BaseURL = "/me/record"
 		if access.IsDenied(err) {
 			v.Error = "err.forbidden"
@@ -106,6 +115,15 @@ func (s *server) meSection(w http.ResponseWriter, r *http.Request, c *sessionCtx
 		} else if err != nil {
 			s.failed(w, r, err)
 			return
+		}
+		if b := d.Record.Banner; b != nil {
+			b.RevealURL, b.Section = "/me/record/bsn", d.Record.Current
+			for _, rp := range d.Represented {
+				if rp.PatientID == pid {
+					b.Representation = rp.Kind
+				}
+			}
+			v.Initials = b.Initials
 		}
 	}
 	s.render(w, r, http.StatusOK, "me", v)
@@ -193,13 +211,13 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	q := r.URL.Query()
 	d := logData{ShowNames: q.Get("names") == "1", From: q.Get("from"), To: q.Get("to")}
 	sq := audit.Search{PatientID: pid}
-	if from, err := time.ParseInLocation("2006-01-02", d.From, clock.Amsterdam()); err == nil {
-		sq.From = from
+	if from, ok := parseDay(d.From); ok {
+		sq.From, d.From = from, from.Format(layoutDay)
 	} else {
 		d.From = ""
 	}
-	if to, err := time.ParseInLocation("2006-01-02", d.To, clock.Amsterdam()); err == nil {
-		sq.To = to.AddDate(0, 0, 1)
+	if to, ok := parseDay(d.To); ok {
+		sq.To, d.To = to.AddDate(0, 0, 1), to.Format(layoutDay)
 	} else {
 		d.To = ""
 	}

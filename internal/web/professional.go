@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -23,6 +25,7 @@ func (s *server) professionalRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /patients", s.authed(s.professional(s.patients)))
 	mux.HandleFunc("POST /patients/find", s.authed(s.professional(s.findPatient)))
 	mux.HandleFunc("GET /patients/{id}", s.authed(s.professional(s.patientRecord)))
+	mux.HandleFunc("POST /patients/{id}/bsn", s.authed(s.professional(s.patientRecordBSN)))
 	mux.HandleFunc("POST /patients/{id}/emergency", s.authed(s.professional(s.declareEmergency)))
 }
 
@@ -134,15 +137,27 @@ type proRecordData struct {
 	BadWhy  bool
 }
 
-// patientRecord shows one section of a patient's record, or the refusal
-// (with the way to emergency access) when access denies it.
+// patientRecord shows one section of a patient's record under the patient
+// banner, or the refusal (with the way to emergency access) when access
+// denies it.
 func (s *server) patientRecord(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	s.showPatientRecord(w, r, c, r.URL.Query().Get("section"), false)
+}
+
+// patientRecordBSN is the banner's "toon BSN": the same page with the BSN
+// in full. It is a POST, so that no link prefetch or history entry shows
+// it again; the read it rests on is decided and logged like every other.
+func (s *server) patientRecordBSN(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+	s.showPatientRecord(w, r, c, r.PostFormValue("section"), true)
+}
+
+func (s *server) showPatientRecord(w http.ResponseWriter, r *http.Request, c *sessionCtx, sectionKey string, reveal bool) {
 	pid := r.PathValue("id")
 	if !patientIDRE.MatchString(pid) {
 		s.notFound(w, r)
 		return
 	}
-	rv, err := s.readSection(r.Context(), c.subject, pid, sectionByKey(r.URL.Query().Get("section")), purposeTreatment)
+	rv, err := s.readSection(r.Context(), c.subject, pid, sectionByKey(sectionKey), purposeTreatment, readOptions{banner: true, revealBSN: reveal})
 	rv.BaseURL = "/patients/" + pid
 	if access.IsDenied(err) {
 		s.refused(w, r, c, pid, false)
@@ -152,9 +167,51 @@ func (s *server) patientRecord(w http.ResponseWriter, r *http.Request, c *sessio
 		s.failed(w, r, err)
 		return
 	}
+	rv.Banner.RevealURL, rv.Banner.Section = rv.BaseURL+"/bsn", rv.Current
+	if rv.Emergency {
+		rv.Banner.EmergencyMax = s.d.Access.EmergencyDuration()
+		if end, ok := s.emergencyEnd(r, c, pid); ok {
+			rv.Banner.EmergencyLeft = end.Sub(s.d.Clock.Now())
+		}
+	}
 	v := s.page(w, r, c, "pro.record", &proRecordData{Record: rv})
 	v.Emergency = rv.Emergency
+	v.Initials = rv.Banner.Initials
 	s.render(w, r, http.StatusOK, "record", v)
+}
+
+// The end of an emergency access is known when it is declared; access
+// offers no way to look it up again per request, so the declaring browser
+// keeps it in a cookie that expires with the emergency. It only feeds the
+// banner's "time left": access itself enforces the end. A browser without
+// it shows the emergency without the time left.
+const cookieEmergency = "__Host-zk-em-"
+
+func (s *server) setEmergencyEnd(w http.ResponseWriter, c *sessionCtx, pid string, end time.Time) {
+	left := int(end.Sub(s.d.Clock.Now()) / time.Second)
+	if left <= 0 {
+		return
+	}
+	setCookie(w, cookieEmergency+pid, c.sess.AccountID+"."+strconv.FormatInt(end.Unix(), 10), left)
+}
+
+// emergencyEnd reads the cookie setEmergencyEnd wrote, for this account and
+// patient, if its end lies within the longest emergency access.
+func (s *server) emergencyEnd(r *http.Request, c *sessionCtx, pid string) (time.Time, bool) {
+	ck, err := r.Cookie(cookieEmergency + pid)
+	if err != nil {
+		return time.Time{}, false
+	}
+	acc, unix, ok := strings.Cut(ck.Value, ".")
+	sec, err := strconv.ParseInt(unix, 10, 64)
+	if !ok || err != nil || acc != c.sess.AccountID {
+		return time.Time{}, false
+	}
+	end, now := time.Unix(sec, 0), s.d.Clock.Now()
+	if !end.After(now) || end.Sub(now) > s.d.Access.EmergencyDuration() {
+		return time.Time{}, false
+	}
+	return end, true
 }
 
 func (s *server) refused(w http.ResponseWriter, r *http.Request, c *sessionCtx, pid string, badReason bool) {
@@ -183,7 +240,7 @@ func (s *server) declareEmergency(w http.ResponseWriter, r *http.Request, c *ses
 		s.refused(w, r, c, pid, true)
 		return
 	}
-	_, err := s.d.Access.DeclareEmergency(r.Context(), c.subject, pid, reason)
+	em, err := s.d.Access.DeclareEmergency(r.Context(), c.subject, pid, reason)
 	if errors.Is(err, access.ErrInvalid) {
 		s.refused(w, r, c, pid, true)
 		return
@@ -196,5 +253,6 @@ func (s *server) declareEmergency(w http.ResponseWriter, r *http.Request, c *ses
 		s.failed(w, r, err)
 		return
 	}
+	s.setEmergencyEnd(w, c, pid, em.End)
 	http.Redirect(w, r, "/patients/"+pid, http.StatusSeeOther)
 }

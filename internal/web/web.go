@@ -7,7 +7,8 @@
 //     from access.Decide, so it is decided and durably logged before the page
 //     is written (the one rule); reading the access log is logged too;
 //   - no health data in URLs or page titles: patients appear in URLs only by
-//     their opaque random id, searches by BSN are POSTed;
+//     their opaque random id, searches by BSN are POSTed, a page of one
+//     patient's data carries only the patient's initials in its title;
 //   - pages work without JavaScript (except WebAuthn) and under the server's
 //     CSP (script-src 'self'; style-src 'self'): no inline script or style;
 //   - every state-changing request is a POST carrying a CSRF token
@@ -215,8 +216,11 @@ func clearCookie(w http.ResponseWriter, name string) { setCookie(w, name, "", -1
 
 // view is what every page template gets.
 type view struct {
-	Lang      string
-	Title     string // message key; never health data
+	Lang  string
+	Title string // message key; never health data
+	// Initials are the patient's on a page of one patient's data, so that
+	// tabs can be told apart; never the name or the BSN.
+	Initials  string
 	CSRF      string
 	Path      string
 	User      *viewUser
