@@ -26,6 +26,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 	"github.com/zorgkluis/zorgkluis/internal/router"
+	"github.com/zorgkluis/zorgkluis/internal/sso"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
@@ -45,6 +46,7 @@ type app struct {
 	records *record.Store
 	ca      *pki.CA        // the organisations' CA for third-party systems (DP-3)
 	oauth   *oauth.Service // the authorisation server for persons' apps (EX-1)
+	sso     *sso.Service   // single sign-on through the tenants' identity providers (AUTH-3)
 	queue   *alert.Queue   // security events (LOG-9)
 	webhook *alert.Webhook // nil without --alert-webhook
 	sender  authn.Sender   // mail and SMS; nil when neither is configured
@@ -118,6 +120,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)
 	a.records = record.New(db, kr, a.audit, c)
 	a.ca = pki.New(db, master, a.audit, c, rand.Reader)
+	a.sso = sso.New(sso.Config{DB: db, Clock: c, Rand: rand.Reader, Master: master, Audit: a.audit, Alerts: queue})
 	log.Info("keys loaded", "master_key", master.ID())
 	return a, nil
 }
@@ -133,7 +136,7 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
 		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca,
 		TrustedProxies: trusted, Ready: ready, Backups: backup.History{DB: a.db},
-		OAuth: a.oauthAt(base)})
+		OAuth: a.oauthAt(base), SSO: a.sso})
 }
 
 // oauthAt is the authorisation server with base, the server's public URL,

@@ -25,7 +25,7 @@ var layers = [][]string{
 	{"internal/store/storetest", "internal/alert", "internal/keys", "internal/identity", "internal/audit", "internal/fhir"},
 	// access decides; backup exports and restores every table (operations).
 	{"internal/access", "internal/backup"},
-	{"internal/authn", "internal/record", "internal/pki", "internal/oauth"},
+	{"internal/authn", "internal/record", "internal/pki", "internal/oauth", "internal/sso"},
 	{"internal/principal", "internal/onboard", "internal/docsign"},
 	// Set-up through the same services, and the glue the protocol packages share.
 	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
@@ -62,6 +62,9 @@ var readers = map[string]map[string]string{
 	},
 	"authn": {
 		"accounts": "the log-on and session lookups join the account in one round trip",
+	},
+	"sso": {
+		"accounts": "an upstream identity is linked to, and logs on as, an active account of the provider's tenant only",
 	},
 	"oauth": {
 		"accounts": "an app's token works only while the person who consented is an active account (ID-5), in the token look-up",

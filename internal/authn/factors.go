@@ -42,6 +42,8 @@ var ErrWeakFactorRefused = errors.New("SMS and e-mail codes are not available fo
 //	password + WebAuthn (token, CWA-
 //	  like key, combined)               Laag    Midden  Hoog    Zeer Hoog
 //	password + SMS/e-mail/recovery code Laag    Midden  Midden  Midden
+//	upstream log-on (SSO) + its proven
+//	  second factor, or + local factor  as password + TOTP (or + that factor)
 //
 // TOTP stays Hoog at registration 4: a TOTP seed is not a CWA 14169 token
 // issued through a watertight procedure. SMS and e-mail codes and recovery
@@ -49,9 +51,18 @@ var ErrWeakFactorRefused = errors.New("SMS and e-mail codes are not available fo
 // taken over; a printed code can be copied), so they never exceed Midden,
 // and health data, which needs Hoog, takes TOTP or WebAuthn.
 func assurance(registrationMethod int, factors []string) access.Level {
-	password := slices.Contains(factors, "pwd")
+	// An upstream log-on (FactorSSO) stands for the knowledge factor; its
+	// proof of a second factor counts as a TOTP would: the platform cannot
+	// tell a security key from an app behind the provider's amr.
+	password := slices.Contains(factors, "pwd") || slices.Contains(factors, FactorSSO)
 	second := ""
+	if slices.Contains(factors, FactorUpstreamMFA) {
+		second = FactorTOTP
+	}
 	for _, f := range []string{FactorWebAuthn, FactorTOTP, FactorSMS, FactorEmail, FactorRecovery} {
+		if second != "" {
+			break
+		}
 		if slices.Contains(factors, f) {
 			second = f
 			break

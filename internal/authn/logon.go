@@ -236,11 +236,11 @@ func (s *Service) Complete(ctx context.Context, attemptToken, factor, code, sour
 	now := s.clock.Now()
 	var accountID sql.NullString
 	var firstOK bool
-	var uname string
+	var uname, first string
 	h := hashToken(attemptToken)
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT account_id, first_ok, username FROM login_attempts
-			WHERE id_hash = $1 AND used_at IS NULL AND expires_at > $2`, h, clock.Micros(now)).Scan(&accountID, &firstOK, &uname)
+		err := tx.QueryRowContext(ctx, `SELECT account_id, first_ok, username, first_factor FROM login_attempts
+			WHERE id_hash = $1 AND used_at IS NULL AND expires_at > $2`, h, clock.Micros(now)).Scan(&accountID, &firstOK, &uname, &first)
 		if err != nil {
 			return err
 		}
@@ -302,7 +302,7 @@ func (s *Service) Complete(ctx context.Context, attemptToken, factor, code, sour
 	if err != nil {
 		return "", Session{}, err
 	}
-	tok, sess, err := s.createSession(ctx, accountID.String, []string{"pwd", factor}, source)
+	tok, sess, err := s.createSession(ctx, accountID.String, []string{first, factor}, source)
 	if errors.Is(err, errPrivilegeMix) {
 		ev.outcome, ev.reason = "failure", "privilege-mix"
 		if err := s.recordEvent(ctx, ev); err != nil {

@@ -152,6 +152,7 @@ const (
 	labelTenantKey  = "zorgkluis tenant key"
 	labelPatientKey = "zorgkluis patient key"
 	labelCAKey      = "zorgkluis ca key"
+	labelSSOSecret  = "zorgkluis sso client secret"
 )
 
 func newAD(label string, fields ...string) AD {
@@ -178,6 +179,13 @@ func TOTPSecretAD(accountID string) AD {
 // certificate's serial.
 func CAKeyAD(tenantID, serial string) AD {
 	return newAD(labelCAKey, tenantID, serial)
+}
+
+// SSOSecretAD is the AD of an identity provider's client secret
+// (internal/sso), sealed under the master key: the tenant and the
+// provider's id.
+func SSOSecretAD(tenantID, providerID string) AD {
+	return newAD(labelSSOSecret, tenantID, providerID)
 }
 
 // tenantKeyAD binds a wrapped tenant key to its tenant and version.

@@ -18,6 +18,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
+	"github.com/zorgkluis/zorgkluis/internal/sso"
 )
 
 // Deps are what the handlers need.
@@ -33,6 +34,7 @@ type Deps struct {
 	Onboard  *onboard.Service // tenants, invitations, activation; nil: not mounted
 	CA       *pki.CA          // the tenant's CA and systems (DP-3); nil: not mounted
 	OAuth    *oauth.Service   // persons' apps (EX-1); nil: not mounted
+	SSO      *sso.Service     // the tenants' identity providers (AUTH-3); nil: not mounted
 }
 
 // Server is the management API.
@@ -51,6 +53,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.onboardRoutes(mux)
 	s.pkiRoutes(mux)
 	s.oauthRoutes(mux)
+	s.ssoRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

@@ -38,6 +38,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 	"github.com/zorgkluis/zorgkluis/internal/server"
+	"github.com/zorgkluis/zorgkluis/internal/sso"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/web"
 )
@@ -60,6 +61,7 @@ type Deps struct {
 	CA      *pki.CA           // systems, certificates and the API listener; nil: not mounted
 	Backups web.BackupHistory // the backup schedule's runs (the officer's page); nil: not mounted
 	OAuth   *oauth.Service    // the authorisation server for persons' apps; nil: not mounted
+	SSO     *sso.Service      // single sign-on through the tenants' identity providers; nil: not mounted
 
 	// TrustedProxies are the load balancers whose forwarding headers name
 	// the client for the access log; none: the connection's peer is.
@@ -146,10 +148,10 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	fhirapi.New(fhirapi.Deps{Sessions: fhirSessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth, SSO: d.SSO}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
 		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard,
-		Backups: d.Backups, CA: d.CA, Apps: d.OAuth})
+		Backups: d.Backups, CA: d.CA, Apps: d.OAuth, SSO: d.SSO})
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,19 @@ func (s *server) logonRoutes(mux *http.ServeMux) {
 func (s *server) logonForm(w http.ResponseWriter, r *http.Request) {
 	v := view{Title: "logon.title"}
 	q := r.URL.Query()
+	if s.d.SSO != nil {
+		ps, err := s.d.SSO.Providers(r.Context(), "")
+		if err != nil {
+			s.failed(w, r, err)
+			return
+		}
+		v.Data = ps
+	}
 	switch {
+	case q.Get("sso") == "refused":
+		v.Error = "sso.refused"
+	case q.Get("sso") == "link":
+		v.Message = "sso.link"
 	case q.Has("failed"):
 		v.Error = "logon.failed"
 	case q.Has("expired"):
@@ -152,16 +164,23 @@ func (s *server) factorComplete(w http.ResponseWriter, r *http.Request) {
 // previous log-on and the failures since (AUTH-4).
 func (s *server) startSession(w http.ResponseWriter, r *http.Request, tok string, sess authn.Session) {
 	setCookie(w, cookieSession, tok, 0)
-	var prev int64
-	if !sess.PreviousLogon.IsZero() {
-		prev = clock.Micros(sess.PreviousLogon)
-	}
-	setCookie(w, cookieNotice, strconv.FormatInt(prev, 10)+"."+strconv.Itoa(sess.FailedSince), 300)
+	s.setNotice(w, sess)
+	s.linkAfterLogon(w, r, sess)
 	if sess.Role == "" {
 		http.Redirect(w, r, "/", http.StatusSeeOther) // the role first; the consent page is still remembered
 		return
 	}
 	http.Redirect(w, r, nextAfterLogon(w, r), http.StatusSeeOther)
+}
+
+// setNotice sets the one-time notice of the previous log-on and the
+// failures since (AUTH-4).
+func (s *server) setNotice(w http.ResponseWriter, sess authn.Session) {
+	var prev int64
+	if !sess.PreviousLogon.IsZero() {
+		prev = clock.Micros(sess.PreviousLogon)
+	}
+	setCookie(w, cookieNotice, strconv.FormatInt(prev, 10)+"."+strconv.Itoa(sess.FailedSince), 300)
 }
 
 func (s *server) logoff(w http.ResponseWriter, r *http.Request) {

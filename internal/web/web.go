@@ -44,6 +44,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/record"
+	"github.com/zorgkluis/zorgkluis/internal/sso"
 )
 
 //go:embed templates/*.html
@@ -79,6 +80,9 @@ type Deps struct {
 	// Backups is the backup schedule's record (the officer's /security/backups
 	// page, DP-5's evidence); nil: no page.
 	Backups BackupHistory
+	// SSO is single sign-on through the tenants' identity providers (the
+	// log-on page's links and the callback); nil: none.
+	SSO *sso.Service
 	// Apps is the authorisation server for persons' apps (the consent page
 	// and "Mijn apps"); nil: no pages.
 	Apps *oauth.Service
@@ -131,6 +135,7 @@ func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	s.adminRoutes(mux)
 	s.systemRoutes(mux)
 	s.appRoutes(mux)
+	s.ssoRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("/", s.notFound)
 	return s.guard(mux), nil
