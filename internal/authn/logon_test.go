@@ -498,6 +498,15 @@ func TestAssuranceTable(t *testing.T) {
 		{4, []string{"pwd", FactorRecovery}, access.Midden},
 		{1, []string{"pwd", FactorSMS}, access.Laag},
 		{3, []string{FactorTOTP}, access.Midden},
+		// Single sign-on (AUTH-3): the upstream log-on is the first
+		// factor; its proven second factor counts as TOTP would, and a
+		// local second factor after it as after a password.
+		{3, []string{FactorSSO}, access.Midden},
+		{3, []string{FactorSSO, FactorUpstreamMFA}, access.Hoog},
+		{4, []string{FactorSSO, FactorUpstreamMFA}, access.Hoog},
+		{2, []string{FactorSSO, FactorUpstreamMFA}, access.Midden},
+		{4, []string{FactorSSO, FactorWebAuthn}, access.ZeerHoog},
+		{3, []string{FactorSSO, FactorSMS}, access.Midden},
 	}
 	for _, r := range rows {
 		if got := assurance(r.method, r.factors); got != r.want {
