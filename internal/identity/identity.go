@@ -328,6 +328,19 @@ func (r *Registry) RevokeRoles(ctx context.Context, accountID string) ([]string,
 	return held, nil
 }
 
+// RevokeRole removes one role grant of an account (a review's decision,
+// GOV-2); ErrNotFound when the account does not hold it.
+func (r *Registry) RevokeRole(ctx context.Context, accountID, role string) error {
+	res, err := r.db.ExecContext(ctx, `DELETE FROM account_roles WHERE account_id = $1 AND role = $2`, accountID, role)
+	if err != nil {
+		return fmt.Errorf("revoke role: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("revoke role %s: %w", role, ErrNotFound)
+	}
+	return nil
+}
+
 // Roles lists the roles an account holds, sorted.
 func (r *Registry) Roles(ctx context.Context, accountID string) ([]string, error) {
 	rows, err := r.db.Stmt(`SELECT role FROM account_roles WHERE account_id = $1 ORDER BY role`).QueryContext(ctx, accountID)
