@@ -19,6 +19,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/backup"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
+	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
@@ -44,12 +45,13 @@ type app struct {
 	access  *access.Decider
 	authn   *authn.Service
 	records *record.Store
-	ca      *pki.CA        // the organisations' CA for third-party systems (DP-3)
-	oauth   *oauth.Service // the authorisation server for persons' apps (EX-1)
-	sso     *sso.Service   // single sign-on through the tenants' identity providers (AUTH-3)
-	queue   *alert.Queue   // security events (LOG-9)
-	webhook *alert.Webhook // nil without --alert-webhook
-	sender  authn.Sender   // mail and SMS; nil when neither is configured
+	ca      *pki.CA             // the organisations' CA for third-party systems (DP-3)
+	oauth   *oauth.Service      // the authorisation server for persons' apps (EX-1)
+	sso     *sso.Service        // single sign-on through the tenants' identity providers (AUTH-3)
+	gov     *governance.Service // access reviews and the incident register (GOV-2, GOV-4)
+	queue   *alert.Queue        // security events (LOG-9)
+	webhook *alert.Webhook      // nil without --alert-webhook
+	sender  authn.Sender        // mail and SMS; nil when neither is configured
 }
 
 // openApp opens the database (migrating it), loads the master key from the
@@ -121,6 +123,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	a.records = record.New(db, kr, a.audit, c)
 	a.ca = pki.New(db, master, a.audit, c, rand.Reader)
 	a.sso = sso.New(sso.Config{DB: db, Clock: c, Rand: rand.Reader, Master: master, Audit: a.audit, Alerts: queue})
+	a.gov = governance.New(governance.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: a.audit, Alerts: queue, Access: a.access, IDs: a.ids})
 	log.Info("keys loaded", "master_key", master.ID())
 	return a, nil
 }
@@ -136,7 +139,7 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
 		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca,
 		TrustedProxies: trusted, Ready: ready, Backups: backup.History{DB: a.db},
-		OAuth: a.oauthAt(base), SSO: a.sso})
+		OAuth: a.oauthAt(base), SSO: a.sso, Governance: a.gov})
 }
 
 // oauthAt is the authorisation server with base, the server's public URL,

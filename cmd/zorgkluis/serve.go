@@ -23,6 +23,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
+	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/server"
@@ -149,6 +150,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	}
 	h, err := a.handlerWith(log, reg, base, trusted, ready)
 	go sweepOAuth(ctx, a.oauthAt(base), log)
+	go watchGovernance(ctx, a.gov, log)
 	if err != nil {
 		closeListeners()
 		return err
@@ -292,6 +294,28 @@ func sweepOAuth(ctx context.Context, o *oauth.Service, log *slog.Logger) {
 		}
 		if err := o.Sweep(ctx); err != nil && ctx.Err() == nil {
 			log.Error("oauth sweep", "err", err)
+		}
+	}
+}
+
+// watchGovernance raises the governance alerts while serve runs: an
+// incident's reporting deadline near or past (every five minutes) and a
+// month without a closed access review (checked at the same pace, raised
+// once a month).
+func watchGovernance(ctx context.Context, g *governance.Service, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := g.WarnDeadlines(ctx); err != nil && ctx.Err() == nil {
+			log.Error("incident deadlines", "err", err)
+		}
+		if _, err := g.WarnOverdueReviews(ctx); err != nil && ctx.Err() == nil {
+			log.Error("overdue access reviews", "err", err)
 		}
 	}
 }

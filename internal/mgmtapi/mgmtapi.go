@@ -13,6 +13,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
@@ -35,6 +36,9 @@ type Deps struct {
 	CA       *pki.CA          // the tenant's CA and systems (DP-3); nil: not mounted
 	OAuth    *oauth.Service   // persons' apps (EX-1); nil: not mounted
 	SSO      *sso.Service     // the tenants' identity providers (AUTH-3); nil: not mounted
+	// Governance keeps the access reviews and the incident register
+	// (GOV-2, GOV-4); nil: not mounted.
+	Governance *governance.Service
 }
 
 // Server is the management API.
@@ -54,6 +58,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.pkiRoutes(mux)
 	s.oauthRoutes(mux)
 	s.ssoRoutes(mux)
+	s.governanceRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhirapi"
+	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/mgmtapi"
@@ -62,6 +63,8 @@ type Deps struct {
 	Backups web.BackupHistory // the backup schedule's runs (the officer's page); nil: not mounted
 	OAuth   *oauth.Service    // the authorisation server for persons' apps; nil: not mounted
 	SSO     *sso.Service      // single sign-on through the tenants' identity providers; nil: not mounted
+	// Governance is the access reviews and the incident register; nil: not mounted.
+	Governance *governance.Service
 
 	// TrustedProxies are the load balancers whose forwarding headers name
 	// the client for the access log; none: the connection's peer is.
@@ -148,10 +151,10 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	fhirapi.New(fhirapi.Deps{Sessions: fhirSessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth, SSO: d.SSO}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth, SSO: d.SSO, Governance: d.Governance}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
 		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard,
-		Backups: d.Backups, CA: d.CA, Apps: d.OAuth, SSO: d.SSO})
+		Backups: d.Backups, CA: d.CA, Apps: d.OAuth, SSO: d.SSO, Governance: d.Governance})
 	if err != nil {
 		return err
 	}

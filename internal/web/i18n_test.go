@@ -36,6 +36,7 @@ func codeSets() map[string][]string {
 		"cat.":     append(fhir.AllCategories(), access.CategoryAll),
 		// What an app's scopes can reach, described on the consent page.
 		"appcat.": fhir.ScopeCategories([]string{"patient/*.rs"}, 'r'),
+		"rev.decision.": {"keep", "revoke"},
 		"rep.":    {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
 		"gender.": {"male", "female", "other", "unknown"},
 		// FHIR R4 value sets of the statuses the record view shows:

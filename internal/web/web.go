@@ -38,6 +38,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
@@ -80,6 +81,9 @@ type Deps struct {
 	// Backups is the backup schedule's record (the officer's /security/backups
 	// page, DP-5's evidence); nil: no page.
 	Backups BackupHistory
+	// Governance keeps the access reviews (the admins' and officer's
+	// /governance/reviews pages); nil: no pages.
+	Governance *governance.Service
 	// SSO is single sign-on through the tenants' identity providers (the
 	// log-on page's links and the callback); nil: none.
 	SSO *sso.Service
@@ -136,6 +140,7 @@ func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	s.systemRoutes(mux)
 	s.appRoutes(mux)
 	s.ssoRoutes(mux)
+	s.reviewRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("/", s.notFound)
 	return s.guard(mux), nil
@@ -253,6 +258,8 @@ type viewUser struct {
 	MenuSystems bool
 	// MenuApps: the authorisation server is on ("Mijn apps").
 	MenuApps bool
+	// MenuReviews: the access reviews are mounted (admins and officers).
+	MenuReviews bool
 }
 
 type logonNotice struct {
@@ -403,9 +410,9 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 	case access.RoleProfessional, access.RoleAssistant:
 		u.MenuPro = true
 	case access.RoleAppAdmin:
-		u.MenuAdmin, u.MenuSystems = true, s.d.CA != nil
+		u.MenuAdmin, u.MenuSystems, u.MenuReviews = true, s.d.CA != nil, s.d.Governance != nil
 	case access.RoleSecurityOfficer:
-		u.MenuSec, u.MenuBackups, u.MenuSystems = true, s.d.Backups != nil, s.d.CA != nil
+		u.MenuSec, u.MenuBackups, u.MenuSystems, u.MenuReviews = true, s.d.Backups != nil, s.d.CA != nil, s.d.Governance != nil
 	default:
 		if sess.Role != "" && sess.Role != access.RoleOperator {
 			u.MenuPro = true // tenant roles are based on professional-like roles
