@@ -25,7 +25,7 @@ var layers = [][]string{
 	{"internal/store/storetest", "internal/alert", "internal/keys", "internal/identity", "internal/audit", "internal/fhir"},
 	// access decides; backup exports and restores every table (operations).
 	{"internal/access", "internal/backup"},
-	{"internal/authn", "internal/record", "internal/pki", "internal/oauth"},
+	{"internal/authn", "internal/record", "internal/pki", "internal/oauth", "internal/devices"},
 	{"internal/principal", "internal/onboard", "internal/docsign"},
 	// Set-up through the same services, and the glue the protocol packages share.
 	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
@@ -65,6 +65,9 @@ var readers = map[string]map[string]string{
 	},
 	"oauth": {
 		"accounts": "an app's token works only while the person who consented is an active account (ID-5), in the token look-up",
+	},
+	"devices": {
+		"accounts": "a paired device works only while its account is active (ID-5), in every look-up; its user's name for the log and the lists",
 	},
 	"onboard": {
 		"patients":      "a person's invitation names a record of the inviting tenant",
