@@ -19,6 +19,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/backup"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
+	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
@@ -43,11 +44,12 @@ type app struct {
 	access  *access.Decider
 	authn   *authn.Service
 	records *record.Store
-	ca      *pki.CA        // the organisations' CA for third-party systems (DP-3)
-	oauth   *oauth.Service // the authorisation server for persons' apps (EX-1)
-	queue   *alert.Queue   // security events (LOG-9)
-	webhook *alert.Webhook // nil without --alert-webhook
-	sender  authn.Sender   // mail and SMS; nil when neither is configured
+	ca      *pki.CA          // the organisations' CA for third-party systems (DP-3)
+	oauth   *oauth.Service   // the authorisation server for persons' apps (EX-1)
+	queue   *alert.Queue     // security events (LOG-9)
+	devices *devices.Service // paired mobile devices (AUTH-7)
+	webhook *alert.Webhook   // nil without --alert-webhook
+	sender  authn.Sender     // mail and SMS; nil when neither is configured
 }
 
 // openApp opens the database (migrating it), loads the master key from the
@@ -118,6 +120,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)
 	a.records = record.New(db, kr, a.audit, c)
 	a.ca = pki.New(db, master, a.audit, c, rand.Reader)
+	a.devices = devices.New(devices.Config{DB: db, Clock: c, Rand: rand.Reader, Hasher: hasher, Audit: a.audit, Alerts: queue, Access: a.access})
 	log.Info("keys loaded", "master_key", master.ID())
 	return a, nil
 }
@@ -133,7 +136,7 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
 		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca,
 		TrustedProxies: trusted, Ready: ready, Backups: backup.History{DB: a.db},
-		OAuth: a.oauthAt(base)})
+		OAuth: a.oauthAt(base), Devices: a.devices})
 }
 
 // oauthAt is the authorisation server with base, the server's public URL,

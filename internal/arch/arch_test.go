@@ -30,7 +30,7 @@ var layers = [][]string{
 	// Set-up through the same services, and the glue the protocol packages share.
 	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
 	// Protocols: one package per protocol, none importing another.
-	{"internal/fhirapi", "internal/mgmtapi", "internal/web", "internal/oauthapi"},
+	{"internal/fhirapi", "internal/mgmtapi", "internal/web", "internal/oauthapi", "internal/deviceapi"},
 	{"internal/router"},
 	{"cmd/zorgkluis", "cmd/zkload"},
 }
