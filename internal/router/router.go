@@ -155,7 +155,7 @@ func (rt *root) routes(mux *http.ServeMux) error {
 		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
 		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard,
-		Backups: d.Backups, CA: d.CA, Apps: d.OAuth})
+		Backups: d.Backups, CA: d.CA, Apps: d.OAuth, Devices: d.Devices})
 	if err != nil {
 		return err
 	}
