@@ -73,6 +73,18 @@ func TestPairingCodeOnceAndExpiry(t *testing.T) {
 		if steps := f.steps(got.DeviceID); !slices.Equal(steps, []string{"pair success"}) {
 			t.Fatalf("the pairing's log: %v", steps)
 		}
+		// A day after, the sweep removes the spent codes; the device stays.
+		f.clk.Advance(25 * time.Hour)
+		if err := f.svc.Sweep(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		var codes int
+		if err := db.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM devices_pairings`).Scan(&codes); err != nil || codes != 0 {
+			t.Fatalf("pairing codes after the sweep: %d %v", codes, err)
+		}
+		if mine, _ := f.svc.Mine(f.ctx, f.person); len(mine) != 1 {
+			t.Fatalf("the sweep removed a device: %+v", mine)
+		}
 		// A device's own subject cannot make a pairing code.
 		dev := access.NewSubject(access.SubjectSpec{AccountID: f.person.AccountID(), TenantID: f.tenant, Role: access.RolePerson, Kind: access.KindDevice, Assurance: access.Hoog})
 		if _, err := f.svc.NewPairing(f.ctx, dev, "https://zk.test"); asError(t, err).Status != http.StatusForbidden {
