@@ -212,6 +212,10 @@ type Access struct {
 
 var errToken = refuse(http.StatusUnauthorized, "Invalid token", "the device token is unknown, expired or revoked: authenticate again")
 
+// tokenQuery reads a token with its device and the device's account in one
+// round trip, on every request with a device token.
+const tokenQuery = `SELECT t.expires_at, t.revoked_at, ` + deviceColumns + ` JOIN devices_tokens t ON t.device_id = d.id WHERE t.hash = $1`
+
 // Lookup returns what a device token grants. An unlinked device's token
 // (or one of a deactivated account) is answered with a *WipeError; an
 // idle device's with errPINRequired.
@@ -219,23 +223,14 @@ func (s *Service) Lookup(ctx context.Context, token string) (Access, error) {
 	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 100 {
 		return Access{}, errToken
 	}
-	var deviceID string
 	var expires int64
-	var revoked *int64
-	err := s.db.Stmt(`SELECT device_id, expires_at, revoked_at FROM devices_tokens WHERE hash = $1`).QueryRowContext(ctx, hash(token)).
-		Scan(&deviceID, &expires, &revoked)
-	if err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return Access{}, errToken
-		}
-		return Access{}, fmt.Errorf("devices: look up token: %w", err)
-	}
-	d, err := s.device(ctx, s.db, deviceID)
-	if errors.Is(err, ErrNotFound) {
+	var revoked sql.NullInt64
+	d, err := scanRow(s.db.Stmt(tokenQuery).QueryRowContext(ctx, hash(token)), &expires, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
 		return Access{}, errToken
 	}
 	if err != nil {
-		return Access{}, err
+		return Access{}, fmt.Errorf("devices: look up token: %w", err)
 	}
 	if d.gone() != "" {
 		return Access{}, s.wipe(ctx, d)
@@ -243,7 +238,7 @@ func (s *Service) Lookup(ctx context.Context, token string) (Access, error) {
 	now := s.clock.Now()
 	n := clock.Micros(now)
 	switch {
-	case d.status != StatusActive || revoked != nil || expires <= n:
+	case d.status != StatusActive || revoked.Valid || expires <= n:
 		return Access{}, errToken
 	case d.pinDue(now):
 		return Access{}, errPINRequired

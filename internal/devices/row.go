@@ -33,14 +33,15 @@ const deviceColumns = `d.id, d.tenant_id, d.account_id, COALESCE(a.display_name,
 	d.unlink_reason, COALESCE(a.status, '')
 	FROM devices d LEFT JOIN accounts a ON a.id = d.account_id`
 
-func scanRow(sc interface{ Scan(...any) error }) (*row, error) {
+// scanRow reads deviceColumns, after the extra columns a query puts first.
+func scanRow(sc interface{ Scan(...any) error }, extra ...any) (*row, error) {
 	var d row
 	var role, accStatus string
 	var level int64
 	var created, active int64
 	var unlinked sql.NullInt64
-	err := sc.Scan(&d.id, &d.tenantID, &d.accountID, &d.accountName, &d.username, &role, &level, &d.onBehalfOf, &d.name, &d.status,
-		&d.pinHash, &d.publicKey, &d.pinFailures, &created, &active, &unlinked, &d.unlinkReason, &accStatus)
+	err := sc.Scan(append(extra, &d.id, &d.tenantID, &d.accountID, &d.accountName, &d.username, &role, &level, &d.onBehalfOf, &d.name, &d.status,
+		&d.pinHash, &d.publicKey, &d.pinFailures, &created, &active, &unlinked, &d.unlinkReason, &accStatus)...)
 	if err != nil {
 		return nil, err
 	}
