@@ -46,6 +46,7 @@ func (s *server) renderMyDevices(w http.ResponseWriter, r *http.Request, c *sess
 	}
 	d := &devicesData{Devices: ds, Pairing: p, Minutes: int(devices.PairingTTL / time.Minute)}
 	if p != nil {
+		// The TOTP enrolment's renderer; it encodes any URI.
 		if d.QR, err = qrDataURI(p.URI); err != nil {
 			s.failed(w, r, err)
 			return
