@@ -24,6 +24,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
+	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/server"
@@ -151,6 +152,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	h, err := a.handlerWith(log, reg, base, trusted, ready)
 	go sweepOAuth(ctx, a.oauthAt(base), log)
 	go watchGovernance(ctx, a.gov, log)
+	go sweepDevices(ctx, a.devices, log)
 	if err != nil {
 		closeListeners()
 		return err
@@ -277,6 +279,23 @@ func reloadOnHangup(ctx context.Context, log *slog.Logger, certs *server.Certs, 
 			}
 			log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339),
 				"serial", leaf.SerialNumber.Text(16))
+		}
+	}
+}
+
+// sweepDevices deletes spent pairing codes, challenges and tokens every
+// hour, while serve runs.
+func sweepDevices(ctx context.Context, d *devices.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Error("devices sweep", "err", err)
 		}
 	}
 }

@@ -25,12 +25,12 @@ var layers = [][]string{
 	{"internal/store/storetest", "internal/alert", "internal/keys", "internal/identity", "internal/audit", "internal/fhir"},
 	// access decides; backup exports and restores every table (operations).
 	{"internal/access", "internal/backup"},
-	{"internal/authn", "internal/record", "internal/pki", "internal/oauth", "internal/sso"},
+	{"internal/authn", "internal/record", "internal/pki", "internal/oauth", "internal/sso", "internal/devices"},
 	{"internal/principal", "internal/onboard", "internal/docsign", "internal/governance"},
 	// Set-up through the same services, and the glue the protocol packages share.
 	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
 	// Protocols: one package per protocol, none importing another.
-	{"internal/fhirapi", "internal/mgmtapi", "internal/web", "internal/oauthapi"},
+	{"internal/fhirapi", "internal/mgmtapi", "internal/web", "internal/oauthapi", "internal/deviceapi"},
 	{"internal/router"},
 	{"cmd/zorgkluis", "cmd/zkload"},
 }
@@ -77,6 +77,9 @@ var readers = map[string]map[string]string{
 	},
 	"oauth": {
 		"accounts": "an app's token works only while the person who consented is an active account (ID-5), in the token look-up",
+	},
+	"devices": {
+		"accounts": "a paired device works only while its account is active (ID-5), in every look-up; its user's name for the log and the lists",
 	},
 	"onboard": {
 		"patients":      "a person's invitation names a record of the inviting tenant",

@@ -63,6 +63,11 @@ const (
 // certificate ever issued for it.
 const ActionCertificate Action = "certificate"
 
+// ActionDevice (E): a step in a paired device's life (AUTH-7): pairing,
+// authentication, a wrong PIN, the lock, the unlink and the wipe's
+// acknowledgement. Query names the step, Device the device.
+const ActionDevice Action = "device"
+
 // Outcome of the event.
 type Outcome string
 

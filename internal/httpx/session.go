@@ -9,6 +9,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
@@ -29,12 +30,16 @@ type SessionHandler func(w http.ResponseWriter, r *http.Request, c Caller)
 type Fail func(w http.ResponseWriter, r *http.Request, code int, title, detail string)
 
 // Sessions guards handlers with a bearer-token session, or, when Apps is
-// set, an app's OAuth access token (EX-2).
+// set, an app's OAuth access token (EX-2), or, when Devices is set, a
+// paired device's token (AUTH-7).
 type Sessions struct {
 	Authn *authn.Service
 	IDs   *identity.Registry
 	Log   *slog.Logger
 	Apps  *oauth.Service // nil: no app tokens here (the management API)
+	// Devices takes paired devices' zkd_ tokens; nil: none here (the
+	// management API: a device does not manage devices or accounts).
+	Devices *devices.Service
 }
 
 // Bearer returns the token of an "Authorization: Bearer" (or, for an app's
@@ -59,6 +64,10 @@ func (s *Sessions) Require(h SessionHandler, fail Fail) http.HandlerFunc {
 		tok := Bearer(r)
 		if s.Apps != nil && strings.HasPrefix(tok, "zka_") {
 			s.app(w, r, tok, h, fail)
+			return
+		}
+		if s.Devices != nil && strings.HasPrefix(tok, devices.TokenPrefix) {
+			s.device(w, r, tok, h, fail)
 			return
 		}
 		sess, err := s.Authn.Authenticate(r.Context(), tok)

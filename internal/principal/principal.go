@@ -2,7 +2,7 @@
 // access.Subject: who asks, in which role, how well authenticated, and
 // through what kind of credential: a session (FromSession), a third-party
 // system's client certificate (FromSystem) or an app's OAuth access token
-// (FromApp); a paired device will get a function beside them, returning a
+// (FromApp) or a paired device's token (FromDevice), each returning a
 // Subject of its own kind.
 //
 // A Subject says what the credential claims. access.Decider.Decide still
@@ -16,6 +16,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
@@ -111,5 +112,23 @@ func FromApp(ctx context.Context, dir Directory, a oauth.Access) (access.Subject
 	if a.OnBehalf {
 		spec.OnBehalfOf = a.PatientID
 	}
+	return access.NewSubject(spec), nil
+}
+
+// FromDevice returns the subject of a paired device's token (AUTH-7): kind
+// device, acting as the account that paired it, in the pairing session's
+// role, at its assurance and on behalf of the patient it represented, with
+// the device id as client id. access.Decide decides as for that account,
+// so the device reaches only what its user may reach.
+func FromDevice(ctx context.Context, dir Directory, a devices.Access) (access.Subject, error) {
+	acc, err := dir.Account(ctx, a.AccountID)
+	if err != nil {
+		return access.Subject{}, fmt.Errorf("device subject: %w", err)
+	}
+	spec, err := describe(ctx, dir, acc, a.TenantID)
+	if err != nil {
+		return access.Subject{}, fmt.Errorf("device subject: %w", err)
+	}
+	spec.Role, spec.Assurance, spec.OnBehalfOf, spec.Kind, spec.ClientID = a.Role, a.Assurance, a.OnBehalfOf, access.KindDevice, a.DeviceID
 	return access.NewSubject(spec), nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/principal"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -63,6 +64,38 @@ func TestSubjects(t *testing.T) {
 		}
 		if _, err := principal.ForAccount(ctx, ids, prof.ID, access.RoleProfessional, access.Hoog); err == nil {
 			t.Fatal("subject of a deactivated account")
+		}
+	})
+}
+
+// A paired device's subject is its user's account, in the pairing
+// session's role and assurance, of kind device, with the device as client
+// id and no scopes.
+// REQ: AUTH-7
+func TestDeviceSubject(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ids := identity.NewRegistry(db, clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)), rand.Reader)
+		ten, err := ids.CreateTenant(ctx, identity.Tenant{Name: "Praktijk De Linde"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, err := ids.CreateAccount(ctx, identity.Account{TenantID: ten.ID, Kind: identity.KindProfessional, Username: "jansen",
+			DisplayName: "Dr. Jansen", RegistrationMethod: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := principal.FromDevice(ctx, ids, devices.Access{DeviceID: "dev-1", TenantID: ten.ID, AccountID: acc.ID,
+			Role: access.RoleProfessional, Assurance: access.Hoog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.AccountID() != acc.ID || s.Name() != "Dr. Jansen" || s.Organisation() != "Praktijk De Linde" || s.Role() != access.RoleProfessional ||
+			s.Assurance() != access.Hoog || s.Kind() != access.KindDevice || s.ClientID() != "dev-1" || len(s.Scopes()) != 0 {
+			t.Fatalf("device subject %+v", s.Spec())
+		}
+		if _, err := principal.FromDevice(ctx, ids, devices.Access{DeviceID: "dev-2", AccountID: "a-unknown"}); err == nil {
+			t.Fatal("subject of a device of an unknown account")
 		}
 	})
 }

@@ -1,6 +1,6 @@
 // Package router is the root of the HTTP surface. It mounts the protocol
 // packages side by side — fhirapi at /fhir, mgmtapi at /api/v1, oauthapi at
-// /oauth and the metadata paths, the pages of web at every other path —
+// /oauth and the metadata paths, deviceapi at /api/v1/devices, the pages of web at every other path —
 // beside the health endpoints, and wraps them all in the same request
 // context, security headers and body limit. A new protocol (devices, say)
 // is one more line in routes. Metrics get a handler of their own for a
@@ -28,6 +28,8 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/deviceapi"
+	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/fhirapi"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
@@ -65,6 +67,7 @@ type Deps struct {
 	SSO     *sso.Service      // single sign-on through the tenants' identity providers; nil: not mounted
 	// Governance is the access reviews and the incident register; nil: not mounted.
 	Governance *governance.Service
+	Devices *devices.Service  // paired mobile devices (AUTH-7); nil: not mounted
 
 	// TrustedProxies are the load balancers whose forwarding headers name
 	// the client for the access log; none: the connection's peer is.
@@ -142,11 +145,14 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	d := rt.d
 	sessions := &httpx.Sessions{Authn: d.Authn, IDs: d.IDs, Log: d.Log}
 	// /fhir also takes apps' access tokens (EX-2); the management API does not.
-	fhirSessions := &httpx.Sessions{Authn: d.Authn, IDs: d.IDs, Log: d.Log, Apps: d.OAuth}
+	fhirSessions := &httpx.Sessions{Authn: d.Authn, IDs: d.IDs, Log: d.Log, Apps: d.OAuth, Devices: d.Devices}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", rt.readyz)
 	if d.OAuth != nil {
 		oauthapi.New(oauthapi.Deps{OAuth: d.OAuth, Log: d.Log}).Mount(mux)
+	}
+	if d.Devices != nil {
+		deviceapi.New(deviceapi.Deps{Devices: d.Devices, Sessions: sessions, Log: d.Log, BaseURL: d.BaseURL}).Mount(mux)
 	}
 	fhirapi.New(fhirapi.Deps{Sessions: fhirSessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
@@ -154,7 +160,7 @@ func (rt *root) routes(mux *http.ServeMux) error {
 		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth, SSO: d.SSO, Governance: d.Governance}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
 		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard,
-		Backups: d.Backups, CA: d.CA, Apps: d.OAuth, SSO: d.SSO, Governance: d.Governance})
+		Backups: d.Backups, CA: d.CA, Apps: d.OAuth, SSO: d.SSO, Governance: d.Governance, Devices: d.Devices})
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ import (
 func codeSets() map[string][]string {
 	actions := []audit.Action{audit.ActionRead, audit.ActionSearch, audit.ActionCreate, audit.ActionUpdate, audit.ActionDelete,
 		audit.ActionExport, audit.ActionPrint, audit.ActionAssignID, audit.ActionEmergency, audit.ActionLogRead, audit.ActionConsent,
-		audit.ActionCollect, audit.ActionShare, audit.ActionLogon, audit.ActionExchange, audit.ActionCertificate}
+		audit.ActionCollect, audit.ActionShare, audit.ActionLogon, audit.ActionExchange, audit.ActionCertificate, audit.ActionDevice}
 	bases := []access.Basis{access.BasisCareRelationship, access.BasisTeam, access.BasisDelegation, access.BasisEmergency,
 		access.BasisOwnData, access.BasisRepresentation, access.BasisOperator, access.BasisRegistration, access.BasisSystem}
 	roles := []access.Role{access.RoleProfessional, access.RoleAssistant, access.RoleAppAdmin, access.RoleSecurityOfficer,
@@ -35,10 +35,11 @@ func codeSets() map[string][]string {
 		"outcome.": {string(audit.OutcomeSuccess), string(audit.OutcomeDenied), string(audit.OutcomeFailed)},
 		"cat.":     append(fhir.AllCategories(), access.CategoryAll),
 		// What an app's scopes can reach, described on the consent page.
-		"appcat.": fhir.ScopeCategories([]string{"patient/*.rs"}, 'r'),
+		"appcat.":       fhir.ScopeCategories([]string{"patient/*.rs"}, 'r'),
 		"rev.decision.": {"keep", "revoke"},
-		"rep.":    {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
-		"gender.": {"male", "female", "other", "unknown"},
+		"dev.state.":    {"active", "locked", "unlinked"},
+		"rep.":          {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
+		"gender.":       {"male", "female", "other", "unknown"},
 		// FHIR R4 value sets of the statuses the record view shows:
 		// ObservationStatus, condition-clinical, AllergyIntolerance
 		// clinical, MedicationStatement, MedicationRequest,

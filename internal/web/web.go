@@ -39,6 +39,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
+	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
@@ -90,6 +91,9 @@ type Deps struct {
 	// Apps is the authorisation server for persons' apps (the consent page
 	// and "Mijn apps"); nil: no pages.
 	Apps *oauth.Service
+	// Devices are the paired mobile devices ("Mijn apparaten" and the
+	// admin's devices per account); nil: no pages.
+	Devices *devices.Service
 	// Rand is the source of CSRF tokens (crypto/rand when nil).
 	Rand interface{ Read([]byte) (int, error) }
 }
@@ -141,6 +145,7 @@ func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	s.appRoutes(mux)
 	s.ssoRoutes(mux)
 	s.reviewRoutes(mux)
+	s.deviceRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("/", s.notFound)
 	return s.guard(mux), nil
@@ -260,6 +265,8 @@ type viewUser struct {
 	MenuApps bool
 	// MenuReviews: the access reviews are mounted (admins and officers).
 	MenuReviews bool
+	// MenuDevices: paired devices are on ("Mijn apparaten", every role).
+	MenuDevices bool
 }
 
 type logonNotice struct {
@@ -403,7 +410,8 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 		s.failed(w, r, err)
 		return nil, false
 	}
-	u := &viewUser{Name: subj.Name(), Role: string(sess.Role), Org: subj.Organisation(), ActingFor: sess.OnBehalfOf != "", Roles: len(roles)}
+	u := &viewUser{Name: subj.Name(), Role: string(sess.Role), Org: subj.Organisation(), ActingFor: sess.OnBehalfOf != "", Roles: len(roles),
+		MenuDevices: s.d.Devices != nil && sess.Role != ""}
 	switch sess.Role {
 	case access.RolePerson:
 		u.MenuPerson, u.MenuApps = true, s.d.Apps != nil
