@@ -50,6 +50,7 @@ func codeSets() map[string][]string {
 			"planned", "arrived", "triaged", "onleave", "finished"},
 		"verification.": {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error", "presumed"},
 		"review.":       {"pending", "justified", "unjustified"},
+		"op.status.":    {"pending", "approved", "rejected"},
 		"admin.state.":  {"current", "expired", "revoked"},
 		"rel.":          {"gp", "treatment", "referral"},
 		"event.": {"emergency-access", "emergency-reviewed-justified", "emergency-reviewed-unjustified", "operator-access-requested",

@@ -248,6 +248,8 @@ type viewUser struct {
 	MenuSystems bool
 	// MenuApps: the authorisation server is on ("Mijn apps").
 	MenuApps bool
+	// MenuOperator: a platform operator's own requests (AZ-6).
+	MenuOperator bool
 }
 
 type logonNotice struct {
@@ -401,6 +403,8 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 		u.MenuAdmin, u.MenuSystems = true, s.d.CA != nil
 	case access.RoleSecurityOfficer:
 		u.MenuSec, u.MenuBackups, u.MenuSystems = true, s.d.Backups != nil, s.d.CA != nil
+	case access.RoleOperator:
+		u.MenuOperator = true
 	default:
 		if sess.Role != "" && sess.Role != access.RoleOperator {
 			u.MenuPro = true // tenant roles are based on professional-like roles
@@ -443,6 +447,8 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 			dest = "/admin/rights"
 		case c.user.MenuSec:
 			dest = "/security/emergencies"
+		case c.user.MenuOperator:
+			dest = "/operator"
 		default:
 			s.render(w, r, http.StatusOK, "nohealth", s.page(w, r, c, "nav.home", nil))
 			return
