@@ -41,6 +41,7 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /security/backups", s.authed(s.role(s.backups, access.RoleSecurityOfficer)))
 	}
 	s.operatorRoutes(mux)
+	s.roleRoutes(mux)
 	mux.HandleFunc("GET /security/audit", s.authed(s.logReader(s.auditSearch)))
 	mux.HandleFunc("GET /security/audit/export", s.authed(s.logReader(s.auditExport)))
 }

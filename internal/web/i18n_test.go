@@ -62,6 +62,10 @@ func codeSets() map[string][]string {
 	for _, a := range actions {
 		sets["act."] = append(sets["act."], string(a))
 	}
+	// What a role may do, on the roles page.
+	for _, a := range access.Actions() {
+		sets["perm."] = append(sets["perm."], string(a))
+	}
 	for _, b := range bases {
 		sets["basis."] = append(sets["basis."], string(b))
 	}
