@@ -149,6 +149,16 @@ func (b *browser) text(sel string) string {
 	return s
 }
 
+// attr is an attribute of the first element sel finds.
+func (b *browser) attr(sel, name string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector(`+jsString(sel)+`).getAttribute(`+jsString(name)+`) || ""`))
+	if err != nil {
+		b.t.Fatalf("%s of %s: %v", name, sel, err)
+	}
+	return v
+}
+
 func (b *browser) value(sel string) string {
 	b.t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(sel)))
@@ -362,6 +372,14 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	if rows := b.text("#record-rows"); !strings.Contains(rows, "67,9 kg") || !strings.Contains(rows, "5,8 mmol/l") || !strings.Contains(rows, "128 mmHg") || strings.Contains(rows, "mm[Hg]") {
 		t.Fatalf("measurements not in Dutch form: %q", rows)
 	}
+	// A trend per measured code above the table, drawn on the server as
+	// an SVG image with a summary in Dutch (issue 20).
+	if !b.has("#trends svg[role=img]") || !b.has("#trends svg polyline") {
+		t.Fatalf("no weight trend above the measurements: %q", b.text("main"))
+	}
+	if !b.has(`#trends svg[aria-label*="Lichaamsgewicht: 2 metingen"][aria-label$="laatste 67,9 kg"]`) {
+		t.Fatalf("the weight chart's summary: %q", b.attr("#trends svg", "aria-label"))
+	}
 	if b.has("#emergency-banner") {
 		t.Fatal("emergency banner shown for a care relationship")
 	}
@@ -459,6 +477,15 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 
 	b.logon(sec.Username, sec.Password, sec.TOTPSecret)
 	b.open("/security/emergencies")
+	// The start page charts the last 30 days: today's emergency access and
+	// the refusal of dr.bakker are in it.
+	if !b.has("#activity svg[role=img]") {
+		t.Fatalf("no chart on the officer's start page: %q", b.text("main"))
+	}
+	if label := b.attr("#activity svg", "aria-label"); !strings.Contains(label, "1 noodtoegangen") || strings.Contains(label, " 0 weigeringen") {
+		t.Fatalf("the officer's chart: %q", label)
+	}
+	b.doc("security-start.png")
 	if q := b.text("#emergencies"); !strings.Contains(q, "Bakker") || !strings.Contains(q, "Bewusteloos") {
 		t.Fatalf("emergency not in the review queue: %q", q)
 	}

@@ -34,6 +34,7 @@ type Search struct {
 	UserID    string
 	Action    Action
 	Kind      Kind
+	Outcome   Outcome   // "" is any outcome
 	From, To  time.Time // From inclusive, To exclusive; zero is unbounded
 	Emergency *bool
 	// Oldest orders the events oldest first (exports); the default is
@@ -108,6 +109,9 @@ func (q Search) where() (string, []any) {
 	}
 	if q.Kind != "" {
 		add("kind = $%d", string(q.Kind))
+	}
+	if q.Outcome != "" {
+		add("outcome = $%d", string(q.Outcome))
 	}
 	if !q.From.IsZero() {
 		add("time >= $%d", clock.Micros(q.From))

@@ -26,6 +26,9 @@ func TestSearch(t *testing.T) {
 			if i%5 == 0 {
 				e.Action, e.Emergency, e.EmergencyReason = ActionEmergency, true, "reason"
 			}
+			if i%4 == 1 {
+				e.Outcome = OutcomeDenied
+			}
 			all = append(all, e)
 		}
 		all = append(all, event("t-2", "p-0", "u-0")) // another tenant
@@ -50,6 +53,7 @@ func TestSearch(t *testing.T) {
 			"action":        {Search{TenantID: "t-1", Action: ActionEmergency}, 5},
 			"emergency":     {Search{TenantID: "t-1", Emergency: &yes}, 5},
 			"not emergency": {Search{TenantID: "t-1", Emergency: &no}, 20},
+			"denied":        {Search{TenantID: "t-1", Outcome: OutcomeDenied}, 6},
 			"period":        {Search{TenantID: "t-1", From: start.Add(10 * time.Minute), To: start.Add(20 * time.Minute)}, 10},
 			"combined":      {Search{TenantID: "t-1", PatientID: "p-1", UserID: "u-0", From: start.Add(5 * time.Minute)}, 3},
 		} {

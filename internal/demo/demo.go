@@ -280,6 +280,11 @@ func Seed(ctx context.Context, d Deps) (Credentials, error) {
 	for _, sp := range specs {
 		cred.Users = append(cred.Users, users[sp.username])
 	}
+	op, err := seedOperator(ctx, d)
+	if err != nil {
+		return Credentials{}, err
+	}
+	cred.Users = append(cred.Users, op)
 	obs := []struct {
 		code, display, unit string
 		value               float64

@@ -41,6 +41,7 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /security/backups", s.authed(s.role(s.backups, access.RoleSecurityOfficer)))
 	}
 	s.operatorRoutes(mux)
+	s.roleRoutes(mux)
 	mux.HandleFunc("GET /security/audit", s.authed(s.logReader(s.auditSearch)))
 	mux.HandleFunc("GET /security/audit/export", s.authed(s.logReader(s.auditExport)))
 }
@@ -362,6 +363,7 @@ type emergencyData struct {
 	Emergencies []access.Emergency
 	Names       map[string]string
 	Problem     string
+	Activity    *activityData // the last 30 days in a chart: this is the officer's start page
 }
 
 func (s *server) emergencies(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
@@ -375,6 +377,10 @@ func (s *server) renderEmergencies(w http.ResponseWriter, r *http.Request, c *se
 		return
 	}
 	d := &emergencyData{Emergencies: es, Names: map[string]string{}, Problem: problem}
+	if d.Activity, err = s.securityActivity(r, c); err != nil {
+		s.readFailed(w, r, err)
+		return
+	}
 	for _, e := range es {
 		if a, err := s.d.IDs.Account(r.Context(), e.ProfessionalID); err == nil {
 			d.Names[e.ProfessionalID] = a.DisplayName

@@ -124,6 +124,8 @@ func (s *server) funcs() template.FuncMap {
 		"date":    func(t time.Time) string { return t.In(clock.Amsterdam()).Format(layoutDay) },
 		"decimal": decimal,
 		"merged":  mergedWhen,
+		"trends":  measurementTrends,
+		"chart":   renderChart,
 		"join":    strings.Join,
 		"other": func(lang string) string {
 			if lang == "en" {

@@ -52,6 +52,7 @@ func codeSets() map[string][]string {
 			"planned", "arrived", "triaged", "onleave", "finished"},
 		"verification.": {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error", "presumed"},
 		"review.":       {"pending", "justified", "unjustified"},
+		"op.status.":    {"pending", "approved", "rejected"},
 		"admin.state.":  {"current", "expired", "revoked"},
 		"rel.":          {"gp", "treatment", "referral"},
 		"event.": {"emergency-access", "emergency-reviewed-justified", "emergency-reviewed-unjustified", "operator-access-requested",
@@ -62,6 +63,10 @@ func codeSets() map[string][]string {
 	}
 	for _, a := range actions {
 		sets["act."] = append(sets["act."], string(a))
+	}
+	// What a role may do, on the roles page.
+	for _, a := range access.Actions() {
+		sets["perm."] = append(sets["perm."], string(a))
 	}
 	for _, b := range bases {
 		sets["basis."] = append(sets["basis."], string(b))

@@ -10,11 +10,12 @@ import (
 // operatorRoutes are the security officer's pages of the operator procedure
 // (AZ-6): the report of every operator request for the tenant, with the
 // accesses logged under each, and the approval or rejection of pending ones.
-// Operators file their requests through the API; they have no pages, because
-// they have no place in a care organisation's screens.
+// Operators file their requests on their own page (operator_own.go) or
+// through the API.
 func (s *server) operatorRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /security/operator-requests", s.authed(s.role(s.operatorRequests, access.RoleSecurityOfficer)))
 	mux.HandleFunc("POST /security/operator-requests", s.authed(s.role(s.operatorDecide, access.RoleSecurityOfficer)))
+	s.operatorOwnRoutes(mux)
 }
 
 type operatorData struct {

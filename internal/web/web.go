@@ -38,8 +38,8 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
-	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/devices"
+	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/onboard"
@@ -267,6 +267,8 @@ type viewUser struct {
 	MenuReviews bool
 	// MenuDevices: paired devices are on ("Mijn apparaten", every role).
 	MenuDevices bool
+	// MenuOperator: a platform operator's own requests (AZ-6).
+	MenuOperator bool
 }
 
 type logonNotice struct {
@@ -421,6 +423,8 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 		u.MenuAdmin, u.MenuSystems, u.MenuReviews = true, s.d.CA != nil, s.d.Governance != nil
 	case access.RoleSecurityOfficer:
 		u.MenuSec, u.MenuBackups, u.MenuSystems, u.MenuReviews = true, s.d.Backups != nil, s.d.CA != nil, s.d.Governance != nil
+	case access.RoleOperator:
+		u.MenuOperator = true
 	default:
 		if sess.Role != "" && sess.Role != access.RoleOperator {
 			u.MenuPro = true // tenant roles are based on professional-like roles
@@ -463,6 +467,8 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 			dest = "/admin/rights"
 		case c.user.MenuSec:
 			dest = "/security/emergencies"
+		case c.user.MenuOperator:
+			dest = "/operator"
 		default:
 			s.render(w, r, http.StatusOK, "nohealth", s.page(w, r, c, "nav.home", nil))
 			return
