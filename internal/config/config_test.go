@@ -56,7 +56,7 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{[]string{"--demo", "--api-addr", "nonsense"}, nil, "setting api-addr"},                                            // REQ: DP-3
 		{[]string{"--demo"}, map[string]string{"ZK_API_ADDR": "127.0.0.1:8443"}, "setting api-addr"},                       // not the public address
 		{[]string{"--insecure-http", "--addr", "127.0.0.1:8080", "--api-addr", "127.0.0.1:9443"}, nil, "setting api-addr"}, // mutual TLS only
-		{[]string{"--demo", "--pprof", "--metrics-addr", ""}, nil, "setting pprof"}, // only on the private listener
+		{[]string{"--demo", "--pprof", "--metrics-addr", ""}, nil, "setting pprof"},                                        // only on the private listener
 	}
 	for _, tc := range cases {
 		c, err := Load("serve", tc.args, env(tc.env), io.Discard)

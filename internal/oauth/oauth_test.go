@@ -94,7 +94,6 @@ func (f *fixture) request(c oauth.Client) oauth.AuthRequest {
 		State: "st-123", CodeChallenge: challenge(verifier), CodeChallengeMethod: "S256", Audience: issuer + "/fhir"}
 }
 
-
 // code runs the front channel: authorize, the person agrees; it returns the
 // code from the redirect.
 func (f *fixture) code(c oauth.Client, r oauth.AuthRequest) string {

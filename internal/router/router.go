@@ -67,7 +67,7 @@ type Deps struct {
 	SSO     *sso.Service      // single sign-on through the tenants' identity providers; nil: not mounted
 	// Governance is the access reviews and the incident register; nil: not mounted.
 	Governance *governance.Service
-	Devices *devices.Service  // paired mobile devices (AUTH-7); nil: not mounted
+	Devices    *devices.Service // paired mobile devices (AUTH-7); nil: not mounted
 
 	// TrustedProxies are the load balancers whose forwarding headers name
 	// the client for the access log; none: the connection's peer is.
