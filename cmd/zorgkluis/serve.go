@@ -23,9 +23,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
-	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
-	"github.com/zorgkluis/zorgkluis/internal/oauth"
 	"github.com/zorgkluis/zorgkluis/internal/router"
 	"github.com/zorgkluis/zorgkluis/internal/server"
 )
@@ -150,9 +148,11 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		return err
 	}
 	h, err := a.handlerWith(log, reg, base, trusted, ready)
-	go sweepOAuth(ctx, a.oauthAt(base), log)
-	go watchGovernance(ctx, a.gov, log)
-	go sweepDevices(ctx, a.devices, log)
+	// Spent codes, requests and tokens go hourly; the governance alerts
+	// are checked every five minutes.
+	go every(ctx, time.Hour, log, "oauth sweep", a.oauthAt(base).Sweep)
+	go every(ctx, 5*time.Minute, log, "governance watch", watchGovernance(a.gov))
+	go every(ctx, time.Hour, log, "devices sweep", a.devices.Sweep)
 	if err != nil {
 		closeListeners()
 		return err
@@ -283,10 +283,10 @@ func reloadOnHangup(ctx context.Context, log *slog.Logger, certs *server.Certs, 
 	}
 }
 
-// sweepDevices deletes spent pairing codes, challenges and tokens every
-// hour, while serve runs.
-func sweepDevices(ctx context.Context, d *devices.Service, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
+// every runs job every d while serve runs, logging its errors under name:
+// the sweeps of spent codes and tokens and the governance watch.
+func every(ctx context.Context, d time.Duration, log *slog.Logger, name string, job func(context.Context) error) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -294,47 +294,19 @@ func sweepDevices(ctx context.Context, d *devices.Service, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		if err := d.Sweep(ctx); err != nil && ctx.Err() == nil {
-			log.Error("devices sweep", "err", err)
+		if err := job(ctx); err != nil && ctx.Err() == nil {
+			log.Error(name, "err", err)
 		}
 	}
 }
 
-// sweepOAuth deletes spent authorization requests, codes and replay-guard
-// entries every hour, while serve runs.
-func sweepOAuth(ctx context.Context, o *oauth.Service, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := o.Sweep(ctx); err != nil && ctx.Err() == nil {
-			log.Error("oauth sweep", "err", err)
-		}
-	}
-}
-
-// watchGovernance raises the governance alerts while serve runs: an
-// incident's reporting deadline near or past (every five minutes) and a
-// month without a closed access review (checked at the same pace, raised
-// once a month).
-func watchGovernance(ctx context.Context, g *governance.Service, log *slog.Logger) {
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := g.WarnDeadlines(ctx); err != nil && ctx.Err() == nil {
-			log.Error("incident deadlines", "err", err)
-		}
-		if _, err := g.WarnOverdueReviews(ctx); err != nil && ctx.Err() == nil {
-			log.Error("overdue access reviews", "err", err)
-		}
+// watchGovernance raises the governance alerts: an incident's reporting
+// deadline near or past, and a month without a closed access review
+// (raised once a month).
+func watchGovernance(g *governance.Service) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err1 := g.WarnDeadlines(ctx)
+		_, err2 := g.WarnOverdueReviews(ctx)
+		return errors.Join(err1, err2)
 	}
 }

@@ -64,9 +64,9 @@ func (s *Sessions) app(w http.ResponseWriter, r *http.Request, tok string, h Ses
 	}
 	src.SessionID = a.ConsentID
 	ctx = audit.WithSource(ctx, src)
-	sw := &statusRecorder{ResponseWriter: w}
+	sw := &StatusWriter{ResponseWriter: w}
 	h(sw, r.WithContext(ctx), Caller{Subject: subj})
-	code := sw.code
+	code := sw.Code
 	if code == 0 {
 		code = http.StatusOK
 	}
@@ -75,21 +75,23 @@ func (s *Sessions) app(w http.ResponseWriter, r *http.Request, tok string, h Ses
 	}
 }
 
-type statusRecorder struct {
+// StatusWriter remembers the status a handler answered with (for the
+// request log, the metrics and an app call's chain-log event).
+type StatusWriter struct {
 	http.ResponseWriter
-	code int
+	Code int
 }
 
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.Code == 0 {
+		w.Code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.Code == 0 {
+		w.Code = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }

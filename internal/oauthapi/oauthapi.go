@@ -180,16 +180,28 @@ func (s *Server) clientAuth(r *http.Request, v url.Values, path string) oauth.Cl
 		Endpoint: s.endpoint(path)}
 }
 
-// par stores a pushed authorization request (RFC 9126).
-func (s *Server) par(w http.ResponseWriter, r *http.Request) {
+// client reads a direct request's form and authenticates its client; it
+// answers the request itself when either fails.
+func (s *Server) client(w http.ResponseWriter, r *http.Request, path string) (url.Values, *oauth.Client, bool) {
 	v, e := form(w, r)
 	if e != nil {
 		s.oauthError(w, r, e)
-		return
+		return nil, nil, false
 	}
-	c, err := s.d.OAuth.AuthenticateClient(r.Context(), s.clientAuth(r, v, "/oauth/par"))
+	c, err := s.d.OAuth.AuthenticateClient(r.Context(), s.clientAuth(r, v, path))
 	if err != nil {
 		s.oauthError(w, r, err)
+		return nil, nil, false
+	}
+	return v, c, true
+}
+
+var errNoToken = &oauth.Error{Code: "invalid_request", Description: "token is required", Status: http.StatusBadRequest}
+
+// par stores a pushed authorization request (RFC 9126).
+func (s *Server) par(w http.ResponseWriter, r *http.Request) {
+	v, c, ok := s.client(w, r, "/oauth/par")
+	if !ok {
 		return
 	}
 	uri, ttl, err := s.d.OAuth.Push(r.Context(), c, s.authRequest(v))
@@ -203,14 +215,8 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) {
 
 // token redeems a code or rotates a refresh token.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	v, e := form(w, r)
-	if e != nil {
-		s.oauthError(w, r, e)
-		return
-	}
-	c, err := s.d.OAuth.AuthenticateClient(r.Context(), s.clientAuth(r, v, "/oauth/token"))
-	if err != nil {
-		s.oauthError(w, r, err)
+	v, c, ok := s.client(w, r, "/oauth/token")
+	if !ok {
 		return
 	}
 	var proof *oauth.DPoPProof
@@ -221,6 +227,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		proof = &oauth.DPoPProof{Header: vals[0], Method: http.MethodPost, URL: s.endpoint("/oauth/token")}
 	}
 	var t oauth.Tokens
+	var err error
 	switch v.Get("grant_type") {
 	case "authorization_code":
 		t, err = s.d.OAuth.Exchange(r.Context(), c, v.Get("code"), v.Get("redirect_uri"), v.Get("code_verifier"), proof)
@@ -242,18 +249,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 
 // revoke is RFC 7009: 200 whether or not the token was known.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	v, e := form(w, r)
-	if e != nil {
-		s.oauthError(w, r, e)
-		return
-	}
-	c, err := s.d.OAuth.AuthenticateClient(r.Context(), s.clientAuth(r, v, "/oauth/revoke"))
-	if err != nil {
-		s.oauthError(w, r, err)
+	v, c, ok := s.client(w, r, "/oauth/revoke")
+	if !ok {
 		return
 	}
 	if v.Get("token") == "" {
-		s.oauthError(w, r, &oauth.Error{Code: "invalid_request", Description: "token is required", Status: 400})
+		s.oauthError(w, r, errNoToken)
 		return
 	}
 	if err := s.d.OAuth.Revoke(r.Context(), c, v.Get("token")); err != nil {
@@ -266,18 +267,12 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 
 // introspect is RFC 7662, for resource servers with their own credentials.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
-	v, e := form(w, r)
-	if e != nil {
-		s.oauthError(w, r, e)
-		return
-	}
-	c, err := s.d.OAuth.AuthenticateClient(r.Context(), s.clientAuth(r, v, "/oauth/introspect"))
-	if err != nil {
-		s.oauthError(w, r, err)
+	v, c, ok := s.client(w, r, "/oauth/introspect")
+	if !ok {
 		return
 	}
 	if v.Get("token") == "" {
-		s.oauthError(w, r, &oauth.Error{Code: "invalid_request", Description: "token is required", Status: 400})
+		s.oauthError(w, r, errNoToken)
 		return
 	}
 	out, err := s.d.OAuth.Introspect(r.Context(), c, v.Get("token"))

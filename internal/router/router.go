@@ -189,25 +189,6 @@ func MetricsWithProfiler(g prometheus.Gatherer) http.Handler {
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
 // requestContext gives each request an id (X-Request-Id, echoed back), puts
 // the audit source in the context, logs one line per request and turns a
 // panic into a 500 problem without leaking details.
@@ -226,13 +207,13 @@ func (rt *root) requestContext(next http.Handler) http.Handler {
 		}
 		ctx := audit.WithSource(r.Context(), audit.Source{Addr: host, App: app, TraceID: rid})
 		ctx = httpx.WithRequestID(ctx, rid)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpx.StatusWriter{ResponseWriter: w}
 		// The mux records the matched pattern on the request it is given.
 		r = r.WithContext(ctx)
 		defer func() {
 			if p := recover(); p != nil {
 				rt.d.Log.ErrorContext(ctx, "panic", "request_id", rid, "panic", p, "stack", string(debug.Stack()))
-				if sw.code == 0 {
+				if sw.Code == 0 {
 					httpx.Problem(sw, r, http.StatusInternalServerError, "Internal error", "the request failed; quote the request id "+rid)
 				}
 			}
@@ -240,7 +221,7 @@ func (rt *root) requestContext(next http.Handler) http.Handler {
 			if route == "" {
 				route = "unmatched"
 			}
-			code := sw.code
+			code := sw.Code
 			if code == 0 {
 				code = http.StatusOK
 			}
