@@ -400,6 +400,23 @@ func (r *Registry) LinkPerson(ctx context.Context, accountID, patientID string) 
 	return nil
 }
 
+// PatientPerson returns the person account whose own record patientID
+// is (AZ-4), so that pages can name the patient by the name the account was
+// registered under without reading the record; ErrNotFound when the patient
+// has no account. With several (not made by the pages), the oldest.
+func (r *Registry) PatientPerson(ctx context.Context, patientID string) (Account, error) {
+	a, err := scanAccount(r.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = (
+		SELECT pp.account_id FROM person_patients pp JOIN accounts a ON a.id = pp.account_id
+		WHERE pp.patient_id = $1 ORDER BY a.created_at, a.id LIMIT 1)`, patientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, fmt.Errorf("patient's account: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("patient's account: %w", err)
+	}
+	return a, nil
+}
+
 // PersonPatients lists the patient records that are the person's own.
 func (r *Registry) PersonPatients(ctx context.Context, accountID string) ([]string, error) {
 	rows, err := r.db.QueryContext(ctx, `SELECT patient_id FROM person_patients WHERE account_id = $1 ORDER BY patient_id`, accountID)

@@ -86,3 +86,36 @@ func TestRegistrationData(t *testing.T) {
 		}
 	})
 }
+
+// REQ: LOG-4 — a patient with a person account is named by that account
+// (the officer's log search shows names, not ids); a patient without one
+// is not found.
+func TestPatientPerson(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := identity.NewRegistry(db, clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), rand.Reader)
+		ten, err := r.CreateTenant(ctx, identity.Tenant{Name: "Praktijk", URA: "12345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := r.CreateAccount(ctx, identity.Account{TenantID: ten.ID, Kind: identity.KindPerson, Username: "s.devries", DisplayName: "Sanne de Vries", RegistrationMethod: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pid := range []string{"p-own", "p-other"} {
+			if _, err := r.CreatePatient(ctx, db, pid, ten.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.LinkPerson(ctx, a.ID, "p-own"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.PatientPerson(ctx, "p-own")
+		if err != nil || got.ID != a.ID || got.DisplayName != "Sanne de Vries" {
+			t.Fatalf("PatientPerson(p-own) = %+v, %v", got, err)
+		}
+		if _, err := r.PatientPerson(ctx, "p-other"); !errors.Is(err, identity.ErrNotFound) {
+			t.Fatalf("PatientPerson of a patient without an account: %v; want ErrNotFound", err)
+		}
+	})
+}

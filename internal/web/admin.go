@@ -6,7 +6,6 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +42,7 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 	s.operatorRoutes(mux)
 	s.roleRoutes(mux)
 	mux.HandleFunc("GET /security/audit", s.authed(s.logReader(s.auditSearch)))
+	mux.HandleFunc("POST /security/audit", s.authed(s.logReader(s.auditFind)))
 	mux.HandleFunc("GET /security/audit/export", s.authed(s.logReader(s.auditExport)))
 }
 
@@ -432,68 +432,6 @@ func nonEmpty(vals ...string) []string {
 	return out
 }
 
-type auditData struct {
-	Patient, User, Action, From, To, Emergency string
-	Actions                                    []audit.Action
-	Events                                     []audit.Event
-	Searched                                   bool
-	Query                                      template.URL // the filter as an encoded query string, for the links
-	Next                                       string       // cursor of the next page
-}
-
-// auditPageSize is the number of lines one search page shows.
-const auditPageSize = 200
-
-// auditFilter reads the search form: patient, user, period (Dutch days, to
-// inclusive), action and emergency. Values that do not parse are dropped
-// from the filter and the form alike, so what is shown is what was searched.
-func (s *server) auditFilter(r *http.Request, c *sessionCtx) (audit.Search, auditData) {
-	q := r.URL.Query()
-	d := auditData{Patient: strings.TrimSpace(q.Get("patient")), User: strings.TrimSpace(q.Get("user")), Action: q.Get("action"),
-		From: q.Get("from"), To: q.Get("to"), Emergency: q.Get("emergency"),
-		Actions: []audit.Action{audit.ActionRead, audit.ActionSearch, audit.ActionCreate, audit.ActionUpdate, audit.ActionDelete,
-			audit.ActionExport, audit.ActionEmergency, audit.ActionLogRead}}
-	for _, v := range []*string{&d.Patient, &d.User} {
-		if *v != "" && !audit.ValidSearchID(*v) {
-			*v = ""
-		}
-	}
-	f := audit.Search{TenantID: c.subject.TenantID(), PatientID: d.Patient, UserID: d.User, Limit: auditPageSize}
-	if slices.Contains(d.Actions, audit.Action(d.Action)) {
-		f.Action = audit.Action(d.Action)
-	} else {
-		d.Action = ""
-	}
-	if t, ok := parseDay(d.From); ok {
-		f.From, d.From = t, t.Format(layoutDay)
-	} else {
-		d.From = ""
-	}
-	if t, ok := parseDay(d.To); ok {
-		f.To, d.To = t.AddDate(0, 0, 1), t.Format(layoutDay)
-	} else {
-		d.To = ""
-	}
-	switch d.Emergency {
-	case "yes", "no":
-		b := d.Emergency == "yes"
-		f.Emergency = &b
-	default:
-		d.Emergency = ""
-	}
-	if cur, err := audit.ParseCursor(q.Get("after")); err == nil {
-		f.After = cur
-	}
-	v := url.Values{}
-	for k, val := range map[string]string{"patient": d.Patient, "user": d.User, "action": d.Action, "from": d.From, "to": d.To, "emergency": d.Emergency} {
-		if val != "" {
-			v.Set(k, val)
-		}
-	}
-	d.Query = template.URL(v.Encode()) // url.Values.Encode escapes every value
-	return f, d
-}
-
 // readLog decides that the security officer may inspect the log and opens
 // the selection; the reading is logged (NEN 7513: access to the log is
 // logged too) before any line is shown (LOG-3).
@@ -515,24 +453,6 @@ func (s *server) readFailed(w http.ResponseWriter, r *http.Request, err error) {
 	s.failed(w, r, err)
 }
 
-func (s *server) auditSearch(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
-	f, d := s.auditFilter(r, c)
-	if r.URL.Query().Has("search") {
-		d.Searched = true
-		rd, err := s.readLog(r, c, f, d.Query)
-		if err != nil {
-			s.readFailed(w, r, err)
-			return
-		}
-		if _, err := rd.Each(r.Context(), func(e audit.Event) error { d.Events = append(d.Events, e); return nil }); err != nil {
-			s.failed(w, r, err)
-			return
-		}
-		d.Next = rd.Next().String()
-	}
-	s.render(w, r, http.StatusOK, "audit", s.page(w, r, c, "sec.au.title", &d))
-}
-
 // maxWebExport bounds one download; the API (GET /api/v1/audit/export)
 // continues larger selections with next links.
 const maxWebExport = 10000
@@ -542,7 +462,15 @@ const maxWebExport = 10000
 // events, as a FHIR Bundle of AuditEvents with IHE BALP codes, or as NDJSON
 // AuditEvents. The export is logged before it is written.
 func (s *server) auditExport(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
-	f, d := s.auditFilter(r, c)
+	f, d, err := s.auditFilter(r.Context(), c, r.URL.Query())
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	if d.Problem != "" {
+		s.errorPage(w, r, http.StatusBadRequest, "err.input")
+		return
+	}
 	format := r.URL.Query().Get("format")
 	switch format {
 	case "":

@@ -69,7 +69,7 @@ func TestMeLogPageMergesAndHidesNames(t *testing.T) {
 // and export links in the three formats carrying the same filter.
 // REQ: LOG-5
 func TestAuditPageOffersFiltersAndExports(t *testing.T) {
-	html := renderPage(t, "audit", &auditData{Searched: true, Patient: "p-1", Emergency: "yes", From: "2026-06-01",
+	html := renderPage(t, "audit", &auditData{Searched: true, AnyEmergency: true, Patient: "p-1", Emergency: "yes", From: "2026-06-01",
 		Query: "emergency=yes&from=2026-06-01&patient=p-1", Actions: []audit.Action{audit.ActionRead}, Next: "abc",
 		Events: []audit.Event{{ID: "e1", Time: time.Date(2026, 6, 2, 9, 0, 0, 0, time.UTC), Action: audit.ActionRead, Outcome: audit.OutcomeSuccess,
 			UserName: "Dr. Zichtbaar", Role: "professional", PatientID: "p-1", Emergency: true, EmergencyReason: "bewusteloos"}}})

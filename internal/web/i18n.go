@@ -104,7 +104,8 @@ func (s *server) funcs() template.FuncMap {
 			kind, _, _ := strings.Cut(b, ":")
 			return s.code(lang, "basis.", kind)
 		},
-		"data": s.dataSummary,
+		"data":    s.dataSummary,
+		"refusal": s.refusal,
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return ""

@@ -40,6 +40,8 @@ func codeSets() map[string][]string {
 		"dev.state.":    {"active", "locked", "unlinked"},
 		"rep.":          {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
 		"gender.":       {"male", "female", "other", "unknown"},
+		// Access's refusals as the pages say them (refusal.go).
+		"deny.": refusalKeys(),
 		// FHIR R4 value sets of the statuses the record view shows:
 		// ObservationStatus, condition-clinical, AllergyIntolerance
 		// clinical, MedicationStatement, MedicationRequest,
@@ -328,4 +330,14 @@ func TestPagesShowNoRawCodes(t *testing.T) {
 	if got := s.code("nl", "status.", "no-such-status"); got != "no-such-status" || !strings.Contains(logs.String(), "status.no-such-status") {
 		t.Fatalf("an untranslated code is not logged: %q", got)
 	}
+}
+
+// refusalKeys are the keys of refusalForms without their prefix, and the
+// fallback's.
+func refusalKeys() []string {
+	out := []string{"other"}
+	for _, f := range refusalForms {
+		out = append(out, strings.TrimPrefix(f.key, "deny."))
+	}
+	return out
 }
