@@ -2,10 +2,10 @@ package web
 
 import (
 	"go/ast"
-	"io"
-	"log/slog"
 	"go/parser"
 	"go/token"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
