@@ -74,7 +74,7 @@ func (s *server) role(h sessionHandler, roles ...access.Role) sessionHandler {
 // manageError renders a rule-management refusal on the page it came from,
 // or fails.
 func (s *server) manageError(w http.ResponseWriter, r *http.Request, err error, again func(msg string)) {
-	if m, ok := userError(err); ok {
+	if m, ok := userError(s.lang(w, r), err); ok {
 		again(m)
 		return
 	}

@@ -493,11 +493,16 @@ func (s *server) requireRole(w http.ResponseWriter, r *http.Request, c *sessionC
 	return false
 }
 
-// userError turns a rule-management error into a message safe to show.
-func userError(err error) (string, bool) {
-	for _, e := range []error{access.ErrForbidden, access.ErrNotFound, access.ErrInvalid, access.ErrConflict, identity.ErrNotFound, identity.ErrExists} {
-		if errors.Is(err, e) {
-			return err.Error(), true
+// userError turns a rule-management error into a message safe to show,
+// in lang (refusal.go's ruleForms); ok is false for any other error.
+func userError(lang string, err error) (string, bool) {
+	for _, e := range []struct {
+		sentinel error
+		general  string
+	}{{access.ErrForbidden, "rule.forbidden"}, {access.ErrNotFound, "rule.notfound"}, {access.ErrInvalid, "rule.invalid"},
+		{access.ErrConflict, "rule.decided"}, {identity.ErrNotFound, "rule.notfound"}, {identity.ErrExists, "rule.exists"}} {
+		if errors.Is(err, e.sentinel) {
+			return ruleMessage(lang, err, e.sentinel, e.general), true
 		}
 	}
 	return "", false
