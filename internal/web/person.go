@@ -188,6 +188,17 @@ type logData struct {
 	Apps map[string]string
 }
 
+// AnyEmergency reports whether a line used emergency access: the log shows
+// its emergency column only then, a column of "nee" says nothing.
+func (d *logData) AnyEmergency() bool {
+	for _, l := range d.Lines {
+		if l.Emergency {
+			return true
+		}
+	}
+	return false
+}
+
 // meLog shows the access log of the person's record (LOG-4): when, which
 // organisation, role and basis, which action and data, emergency or not,
 // similar lines of one day merged (audit.PatientView, the same view as GET
@@ -240,7 +251,7 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 }
 
 type factorsData struct {
-	TOTP     []string
+	TOTP     []totpLine
 	NewQR    template.URL // data: URI of the QR code PNG, shown once
 	NewKey   string
 	Recovery []string
@@ -256,6 +267,15 @@ type factorsData struct {
 	status        int      // the page's status; 0 is 200
 }
 
+// totpLine is one authenticator app on the factors page: its id for the
+// remove form, and its place in the order they were added, by which the
+// page names it ("Authenticator-app 2"), never by the id (authn keeps no
+// name for an app).
+type totpLine struct {
+	ID string
+	N  int
+}
+
 func (s *server) factors(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	s.renderFactors(w, r, c, &factorsData{}, "")
 }
@@ -266,7 +286,9 @@ func (s *server) renderFactors(w http.ResponseWriter, r *http.Request, c *sessio
 		s.failed(w, r, err)
 		return
 	}
-	d.TOTP = ids
+	for i, id := range ids {
+		d.TOTP = append(d.TOTP, totpLine{ID: id, N: i + 1})
+	}
 	if err := s.webauthnData(r, c, d); err != nil {
 		s.failed(w, r, err)
 		return
