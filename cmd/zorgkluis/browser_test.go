@@ -400,7 +400,8 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	b.doc("professional-record.png")
 	masked, tail := b.text("#banner-bsn"), b.text("#banner-bsn-tail")
 	b.submit("#show-bsn")
-	if full := strings.TrimSpace(b.text("#banner-bsn")); strings.Contains(masked, full) || len(full) != 9 || len(tail) != 3 || !strings.HasSuffix(full, tail) {
+	bsn := strings.TrimSpace(b.text("#banner-bsn"))
+	if full := bsn; strings.Contains(masked, full) || len(full) != 9 || len(tail) != 3 || !strings.HasSuffix(full, tail) {
 		t.Fatalf("toon BSN: masked %q, shown %q", masked, full)
 	}
 	if !strings.Contains(b.text("#section-title"), "Metingen") {
@@ -494,6 +495,30 @@ func TestBrowserProfessionalEmergencyAccess(t *testing.T) {
 	if !strings.Contains(b.text("#emergencies"), "terecht") {
 		t.Fatalf("review not recorded: %q", b.text("main"))
 	}
+
+	// The officer searches the log by the patient's BSN and the GP's user
+	// name, and reads names and bases in words, the refusal in Dutch
+	// (issue 20); the BSN is in no URL.
+	b.open("/security/audit")
+	b.fill("#a-bsn", bsn)
+	b.fill("#a-user", other.Username)
+	b.submit("#audit-search")
+	if strings.Contains(b.location(), bsn) || !strings.Contains(b.location(), "user="+other.Username) {
+		t.Fatalf("the search's URL: %s", b.location())
+	}
+	results := b.text("#audit-results")
+	for _, want := range []string{"Sanne de Vries", "noodtoegang", "geweigerd", "geen behandelrelatie", "Bewusteloos"} {
+		if !strings.Contains(results, want) {
+			t.Fatalf("the officer's results lack %q: %q", want, results)
+		}
+	}
+	if strings.Contains(results, creds.PatientID) || strings.Contains(results, "emergency:") || strings.Contains(results, "care-relationship") {
+		t.Fatalf("the officer's results show internal ids: %q", results)
+	}
+	if !strings.Contains(b.text("#audit-patient"), "Sanne de Vries") {
+		t.Fatalf("the search does not say whose lines: %q", b.text("main"))
+	}
+	b.doc("security-audit.png")
 }
 
 // An admin requests a role for an account; they cannot approve it
