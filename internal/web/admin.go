@@ -416,8 +416,31 @@ func (s *server) securityEvents(w http.ResponseWriter, r *http.Request, c *sessi
 		return
 	}
 	var lines []eventLine
+	names := map[string]string{}
 	for _, e := range evs {
-		lines = append(lines, eventLine{Time: e.Time, Kind: e.Kind, Account: e.AccountID, Detail: strings.Join(nonEmpty(e.Detail, e.Source, e.Ref), " ")})
+		detail := e.Detail
+		if e.Kind == "operator-access-denied" {
+			// "read: <access's refusal>", said in the reader's language.
+			if act, reason, ok := strings.Cut(detail, ": "); ok {
+				detail = s.code(s.lang(w, r), "act.", act) + ": " + s.refusal(s.lang(w, r), reason)
+			}
+		}
+		name, ok := names[e.AccountID]
+		if !ok && e.AccountID != "" {
+			// The account by its name, not its id.
+			a, err := s.d.IDs.Account(r.Context(), e.AccountID)
+			switch {
+			case err == nil:
+				name = a.DisplayName + " (" + a.Username + ")"
+			case errors.Is(err, identity.ErrNotFound):
+				name = e.AccountID
+			default:
+				s.failed(w, r, err)
+				return
+			}
+			names[e.AccountID] = name
+		}
+		lines = append(lines, eventLine{Time: e.Time, Kind: e.Kind, Account: name, Detail: strings.Join(nonEmpty(detail, e.Source, e.Ref), " ")})
 	}
 	s.render(w, r, http.StatusOK, "events", s.page(w, r, c, "sec.ev.title", lines))
 }

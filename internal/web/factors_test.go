@@ -1,10 +1,13 @@
 package web
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
 // REQ: AUTH-2 — the factors page names each authenticator app in words, in
@@ -37,5 +40,27 @@ func TestMeLogEmergencyColumnOnlyWithEmergency(t *testing.T) {
 	html = renderPage(t, "melog", &logData{Lines: []audit.PatientLine{plain, em}})
 	if !strings.Contains(html, ">Noodtoegang</th>") || strings.Count(html, `class="tag-emergency"`) != 1 {
 		t.Fatal("emergency column or mark missing")
+	}
+}
+
+// REQ: AZ-6, LOG-9 — the officer's security events name the account by its
+// name, not its id, and an operator's refused reach for health data says
+// the action and the refusal in Dutch.
+func TestSecurityEventsInWords(t *testing.T) {
+	e := newPageEnv(t)
+	tenant := e.tenant("Praktijk A")
+	officer := e.login(tenant, identity.KindAdmin, access.RoleSecurityOfficer)
+	op := e.login("", identity.KindOperator, access.RoleOperator)
+	if _, err := e.ids.CreatePatient(e.ctx, e.db, "p-1", tenant, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dec.Decide(e.ctx, op.subj, access.Request{PatientID: "p-1", Action: access.Read}); !access.IsDenied(err) {
+		t.Fatalf("operator's read: %v; want a refusal", err)
+	}
+	code, html := e.page(officer, "/security/events", nil, false)
+	words := visibleWords(html)
+	if code != http.StatusOK || !strings.Contains(words, "Name operator-") || strings.Contains(words, op.subj.AccountID()) ||
+		!strings.Contains(words, "ingezien: operators komen alleen bij gezondheidsgegevens via een goedgekeurd operatorverzoek") {
+		t.Fatalf("security events: %d %s", code, words)
 	}
 }
