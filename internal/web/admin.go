@@ -362,6 +362,7 @@ func (s *server) deactivate(w http.ResponseWriter, r *http.Request, c *sessionCt
 type emergencyData struct {
 	Emergencies []access.Emergency
 	Names       map[string]string
+	Patients    map[string]string // patient id -> name ("" without a person account)
 	Problem     string
 	Activity    *activityData // the last 30 days in a chart: this is the officer's start page
 }
@@ -381,10 +382,16 @@ func (s *server) renderEmergencies(w http.ResponseWriter, r *http.Request, c *se
 		s.readFailed(w, r, err)
 		return
 	}
+	var pids []string
 	for _, e := range es {
+		pids = append(pids, e.PatientID)
 		if a, err := s.d.IDs.Account(r.Context(), e.ProfessionalID); err == nil {
 			d.Names[e.ProfessionalID] = a.DisplayName
 		}
+	}
+	if d.Patients, err = s.patientNames(r.Context(), pids...); err != nil {
+		s.failed(w, r, err)
+		return
 	}
 	v := s.page(w, r, c, "sec.em.title", d)
 	v.Message = message

@@ -141,6 +141,22 @@ func (s *server) accountName(ctx context.Context, patientID string) (string, err
 	return a.DisplayName, nil
 }
 
+// patientNames names the patients ids lists that have a person account.
+func (s *server) patientNames(ctx context.Context, ids ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, id := range ids {
+		if _, done := out[id]; done || id == "" {
+			continue
+		}
+		name, err := s.accountName(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = name
+	}
+	return out, nil
+}
+
 func (s *server) auditSearch(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	f, d, err := s.auditFilter(r.Context(), c, r.URL.Query())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -62,5 +63,44 @@ func TestSecurityEventsInWords(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(words, "Name operator-") || strings.Contains(words, op.subj.AccountID()) ||
 		!strings.Contains(words, "ingezien: operators komen alleen bij gezondheidsgegevens via een goedgekeurd operatorverzoek") {
 		t.Fatalf("security events: %d %s", code, words)
+	}
+}
+
+// REQ: AZ-5, AZ-6 — the officer's emergency queue and operator requests name
+// the patient (by the person account) instead of showing the id, and lead to
+// the patient's lines in the log.
+func TestOfficerQueuesNamePatients(t *testing.T) {
+	e := newPageEnv(t)
+	tenant := e.tenant("Praktijk A")
+	officer := e.login(tenant, identity.KindAdmin, access.RoleSecurityOfficer)
+	gp := e.login(tenant, identity.KindProfessional, access.RoleProfessional)
+	op := e.login("", identity.KindOperator, access.RoleOperator)
+	const pid = "p-sanne"
+	if _, err := e.ids.CreatePatient(e.ctx, e.db, pid, tenant, nil); err != nil {
+		t.Fatal(err)
+	}
+	sanne, err := e.ids.CreateAccount(e.ctx, identity.Account{TenantID: tenant, Kind: identity.KindPerson, Username: "s.devries", DisplayName: "Sanne de Vries", RegistrationMethod: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ids.LinkPerson(e.ctx, sanne.ID, pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dec.DeclareEmergency(e.ctx, gp.subj, pid, "Bewusteloos binnengebracht op de SEH"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dec.RequestOperatorAccess(e.ctx, op.subj, access.OperatorRequest{TenantID: tenant, PatientIDs: []string{pid},
+		Categories: []string{"demographics"}, Reason: "herstel na mislukte import", Duration: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/security/emergencies", "/security/operator-requests"} {
+		code, html := e.page(officer, path, nil, false)
+		words := visibleWords(html)
+		if code != http.StatusOK || !strings.Contains(words, "Sanne de Vries") || strings.Contains(words, pid) || strings.Contains(words, op.subj.AccountID()) {
+			t.Errorf("%s: %d %s", path, code, words)
+		}
+		if !strings.Contains(html, `href="/security/audit?search=1&amp;patient=`+pid+`"`) {
+			t.Errorf("%s does not lead to the patient's lines", path)
+		}
 	}
 }

@@ -21,6 +21,7 @@ func (s *server) operatorRoutes(mux *http.ServeMux) {
 type operatorData struct {
 	Requests []access.OperatorRequest
 	Names    map[string]string // operator and officer account id -> display name
+	Patients map[string]string // patient id -> name ("" without a person account)
 	Problem  string
 }
 
@@ -44,6 +45,14 @@ func (s *server) renderOperatorRequests(w http.ResponseWriter, r *http.Request, 
 				d.Names[id] = a.DisplayName
 			}
 		}
+	}
+	var pids []string
+	for _, q := range reqs {
+		pids = append(pids, q.PatientIDs...)
+	}
+	if d.Patients, err = s.patientNames(r.Context(), pids...); err != nil {
+		s.failed(w, r, err)
+		return
 	}
 	v := s.page(w, r, c, "sec.op.title", d)
 	v.Message = message
