@@ -423,13 +423,13 @@ func (s *server) securityEvents(w http.ResponseWriter, r *http.Request, c *sessi
 		return
 	}
 	var lines []eventLine
-	names := map[string]string{}
+	names, lang := map[string]string{}, s.lang(w, r)
 	for _, e := range evs {
 		detail := e.Detail
 		if e.Kind == "operator-access-denied" {
 			// "read: <access's refusal>", said in the reader's language.
 			if act, reason, ok := strings.Cut(detail, ": "); ok {
-				detail = s.code(s.lang(w, r), "act.", act) + ": " + s.refusal(s.lang(w, r), reason)
+				detail = s.code(lang, "act.", act) + ": " + s.refusal(lang, reason)
 			}
 		}
 		name, ok := names[e.AccountID]
