@@ -94,7 +94,7 @@ var chartTemplate = template.Must(template.New("chart").Parse(`<figure class="ch
 <g class="chart-ylabels" text-anchor="end">{{range .YTicks}}<text x="{{$.YLabelX}}" y="{{.Pos}}" dy="0.35em">{{.Label}}</text>{{end}}</g>
 <g class="chart-xlabels" text-anchor="middle">{{range .XTicks}}<text x="{{.Pos}}" y="{{$.XLabelY}}"{{with .Anchor}} text-anchor="{{.}}"{{end}}>{{.Label}}</text>{{end}}</g>
 {{range .Lines}}<g class="chart-series {{.Class}}">{{if .Points}}<polyline points="{{.Points}}"/>{{end}}
-{{$shape := .Shape}}{{range .Dots}}{{if eq $shape "square"}}<rect x="{{.X}}" y="{{.Y}}" width="8" height="8" transform="translate(-4 -4)"><title>{{.Title}}</title></rect>{{else if eq $shape "triangle"}}<polygon points="0,-5 5,4 -5,4" transform="translate({{.X}} {{.Y}})"><title>{{.Title}}</title></polygon>{{else}}<circle cx="{{.X}}" cy="{{.Y}}" r="4"><title>{{.Title}}</title></circle>{{end}}{{end}}</g>
+{{$shape := .Shape}}{{range .Dots}}{{if eq $shape "square"}}<rect x="{{.X}}" y="{{.Y}}" width="8" height="8" transform="translate(-4 -4)"><title>{{.Title}}</title></rect>{{else if eq $shape "triangle"}}<polygon points="0,-5 5,4 -5,4" transform="translate({{.X}} {{.Y}})"><title>{{.Title}}</title></polygon>{{else}}<circle cx="{{.X}}" cy="{{.Y}}" r="6"><title>{{.Title}}</title></circle>{{end}}{{end}}</g>
 {{end}}</svg>
 {{if .Legend}}<ul class="chart-legend">{{range .Legend}}<li><span class="swatch {{.Class}} {{.Shape}}" aria-hidden="true"></span> {{.Name}}</li>{{end}}</ul>{{end}}
 </figure>`))

@@ -19,7 +19,7 @@ import (
 )
 
 var (
-	circleRE = regexp.MustCompile(`<circle cx="([0-9.]+)" cy="([0-9.]+)" r="4"><title>([^<]*)</title>`)
+	circleRE = regexp.MustCompile(`<circle cx="([0-9.]+)" cy="([0-9.]+)" r="6"><title>([^<]*)</title>`)
 	yLabelRE = regexp.MustCompile(`<g class="chart-ylabels"[^>]*>(.*?)</g>`)
 	xLabelRE = regexp.MustCompile(`<g class="chart-xlabels"[^>]*>(.*?)</g>`)
 	textRE   = regexp.MustCompile(`<text[^>]*>([^<]*)</text>`)
