@@ -68,6 +68,15 @@ const ActionCertificate Action = "certificate"
 // acknowledgement. Query names the step, Device the device.
 const ActionDevice Action = "device"
 
+// ActionEvidence (E): a technical fact an auditor's control rests on,
+// logged by the part of the system that established it (GOV-3): a restore
+// test (backup), an `audit verify` run, the clock's offset (serve, from
+// clockwatch), the security settings in force at start. Query is
+// "<fact> <detail>", e.g. "restore-test ok backup-...", so that
+// internal/compliance finds the newest of each and gives its inclusion
+// proof.
+const ActionEvidence Action = "evidence"
+
 // Outcome of the event.
 type Outcome string
 
