@@ -77,6 +77,24 @@ const ActionDevice Action = "device"
 // proof.
 const ActionEvidence Action = "evidence"
 
+// The evidence facts: the first word of an ActionEvidence event's Query.
+const (
+	FactRestoreTest = "restore-test" // backup: a backup restored into a scratch database and checked
+	FactAuditVerify = "audit-verify" // zorgkluis audit verify: every tree recomputed, every checkpoint checked
+	FactClock       = "clock-offset" // serve: the clock's offset from NTP time (clockwatch)
+	FactSettings    = "settings"     // serve: the security settings in force, at start
+)
+
+// Evidence returns base as the evidence event of fact: success when ok,
+// failed otherwise, with detail after the fact's name in Query.
+func Evidence(base Event, fact string, ok bool, detail string) Event {
+	base.Action, base.Outcome, base.Query = ActionEvidence, OutcomeSuccess, fact+" "+detail
+	if !ok {
+		base.Outcome = OutcomeFailed
+	}
+	return base
+}
+
 // Outcome of the event.
 type Outcome string
 
