@@ -41,9 +41,9 @@ command reads; it changes nothing.`
 
 // Exit codes of compliance report.
 const (
-	complianceOK    = 0
+	complianceOK       = 0
 	complianceBadUsage = 2
-	complianceFail  = 3
+	complianceFail     = 3
 )
 
 func runCompliance(ctx context.Context, e env, args []string) int {
