@@ -160,6 +160,9 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	go every(ctx, time.Hour, log, "oauth sweep", a.oauthAt(base).Sweep)
 	go every(ctx, 5*time.Minute, log, "governance watch", watchGovernance(a.gov, a.comp))
 	go every(ctx, time.Hour, log, "devices sweep", a.devices.Sweep)
+	// The settings are logged again daily, so that the compliance report
+	// finds them among the newest evidence however long the server runs.
+	go every(ctx, 24*time.Hour, log, "settings evidence", func(ctx context.Context) error { return logSettings(ctx, a, tlsConf, aln != nil) })
 	if err != nil {
 		closeListeners()
 		return err
