@@ -447,3 +447,57 @@ func TestPeriodicControlsDueAndReminded(t *testing.T) {
 		}
 	})
 }
+
+// An incident past its 48-hour deadline unreported turns the reporting
+// control red, and reporting it turns it green; the clock's offset is
+// evidence while fresh and within the bound, red when out of bounds or
+// older than two hours.
+//
+// REQ: GOV-4, GOV-3
+func TestIncidentAndClockEvidence(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := w.ctx
+		off := w.logOn(t, "security.mulder", access.RoleSecurityOfficer)
+		const incidentRow, clockRow = "medmij/A.16.1.3", "medmij/A.12.4.4"
+		in, err := w.gov.OpenIncident(ctx, off.Subject, governance.NewIncident{Title: "Datalek", Discovered: w.clk.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, _ := w.comp.Report(ctx, w.tenant)
+		if r := row(t, rep, incidentRow); r.Status != compliance.Green {
+			t.Fatalf("an incident within its 48 hours, yet %+v", r)
+		}
+		w.clk.Advance(49 * time.Hour)
+		rep, _ = w.comp.Report(ctx, w.tenant)
+		if r := row(t, rep, incidentRow); r.Status != compliance.Red || !strings.Contains(item(r, compliance.KindIncidents).Summary, "1 past") {
+			t.Fatalf("an incident past 48 hours unreported, yet %+v", r)
+		}
+		if _, err := w.gov.UpdateIncident(ctx, off.Subject, in.ID, governance.Update{ReportedTo: "Autoriteit Persoonsgegevens", Note: "gemeld"}); err != nil {
+			t.Fatal(err)
+		}
+		rep, _ = w.comp.Report(ctx, w.tenant)
+		if r := row(t, rep, incidentRow); r.Status != compliance.Green {
+			t.Fatalf("the incident reported, yet %+v", r)
+		}
+
+		if r := row(t, rep, clockRow); r.Status != compliance.Red {
+			t.Fatalf("no clock check logged, yet %+v", r)
+		}
+		w.fact(t, audit.FactClock, true, "12ms from NTP time (bound ±500ms, 3 servers answered)")
+		rep, _ = w.comp.Report(ctx, w.tenant)
+		if r := row(t, rep, clockRow); r.Status != compliance.Green || len(item(r, compliance.KindClock).Proofs) != 1 {
+			t.Fatalf("a clock check within the bound, yet %+v", r)
+		}
+		w.clk.Advance(3 * time.Hour)
+		rep, _ = w.comp.Report(ctx, w.tenant)
+		if r := row(t, rep, clockRow); r.Status != compliance.Red {
+			t.Fatalf("the newest clock check 3 hours old, yet %+v", r)
+		}
+		w.fact(t, audit.FactClock, false, "812ms from NTP time (bound ±500ms, 3 servers answered)")
+		rep, _ = w.comp.Report(ctx, w.tenant)
+		if r := row(t, rep, clockRow); r.Status != compliance.Red {
+			t.Fatalf("the clock out of bounds, yet %+v", r)
+		}
+	})
+}
