@@ -501,3 +501,59 @@ func TestIncidentAndClockEvidence(t *testing.T) {
 		}
 	})
 }
+
+// A certificate of the organisation that expires within 30 days turns the
+// certificate evidence red, with the proof of its issue event; the TLS
+// evidence is red when the logged settings allow plain HTTP.
+//
+// REQ: GOV-3
+func TestCertificateAndTLSEvidence(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := w.ctx
+		const certRow, tlsRow = "nen7512/6.3.1", "nen7512/6.3.4a"
+		rep, _ := w.comp.Report(ctx, w.tenant)
+		if it := item(row(t, rep, certRow), compliance.KindCertificates); it.Status != compliance.Green {
+			t.Fatalf("no certificates, yet %+v", it)
+		}
+		now := w.clk.Now()
+		for _, c := range []struct {
+			serial string
+			left   time.Duration
+		}{{"0a0b0c", 20 * 24 * time.Hour}, {"0d0e0f", 200 * 24 * time.Hour}} {
+			// As pki issues one: the row and its certificate event.
+			if _, err := db.ExecContext(ctx, `INSERT INTO pki_certificates (serial, tenant_id, system_id, ca_id, purpose, sha256, cert_der, not_before,
+				not_after, issued_by, issued_at) VALUES ($1, $2, 'sys-1', 'ca-1', 'tls', 'ff', $3, $4, $5, 'a-1', $4)`,
+				c.serial, w.tenant, []byte{0x30}, clock.Micros(now), clock.Micros(now.Add(c.left))); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.log.Append(ctx, audit.Event{Action: audit.ActionCertificate, Outcome: audit.OutcomeSuccess, TenantID: w.tenant, UserID: "a-1",
+				Resources: []string{"Certificate/" + c.serial}, Query: "issued"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := w.log.Sequence(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rep, _ = w.comp.Report(ctx, w.tenant)
+		it := item(row(t, rep, certRow), compliance.KindCertificates)
+		if it.Status != compliance.Red || !strings.Contains(it.Summary, "0a0b0c") || strings.Contains(it.Summary, "0d0e0f") || len(it.Proofs) != 1 {
+			t.Fatalf("a certificate expiring in 20 days: %+v", it)
+		}
+		if _, err := audit.CheckProof(it.Proofs[0], w.vkey); err != nil || !strings.Contains(it.Proofs[0].Event, "Certificate/0a0b0c") {
+			t.Fatalf("the certificate's proof: %v", err)
+		}
+
+		w.fact(t, audit.FactSettings, true, "tls=min-TLS1.2,ECDHE-AEAD,X25519MLKEM768/X25519/P-256/P-384 insecure_http=false")
+		rep, _ = w.comp.Report(ctx, w.tenant)
+		if it := item(row(t, rep, tlsRow), compliance.KindTLS); it.Status != compliance.Green || !strings.HasPrefix(it.Summary, "tls=min-TLS1.2") {
+			t.Fatalf("the TLS settings in force: %+v", it)
+		}
+		w.clk.Advance(time.Minute)
+		w.fact(t, audit.FactSettings, true, "tls=off insecure_http=true")
+		rep, _ = w.comp.Report(ctx, w.tenant)
+		if it := item(row(t, rep, tlsRow), compliance.KindTLS); it.Status != compliance.Red {
+			t.Fatalf("plain HTTP allowed, yet %+v", it)
+		}
+	})
+}
