@@ -158,7 +158,8 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	// Spent codes, requests and tokens go hourly; the governance alerts
 	// are checked every five minutes.
 	go every(ctx, time.Hour, log, "oauth sweep", a.oauthAt(base).Sweep)
-	go every(ctx, 5*time.Minute, log, "governance watch", watchGovernance(a.gov, a.comp))
+	go every(ctx, 5*time.Minute, log, "governance watch", watchGovernance(a.gov))
+	go every(ctx, time.Hour, log, "control reminders", remindControls(a.comp))
 	go every(ctx, time.Hour, log, "devices sweep", a.devices.Sweep)
 	// The settings are logged again daily, so that the compliance report
 	// finds them among the newest evidence however long the server runs.
@@ -313,14 +314,20 @@ func every(ctx context.Context, d time.Duration, log *slog.Logger, name string, 
 // watchGovernance raises the governance alerts: an incident's reporting
 // deadline near or past, and a month without a closed access review
 // (raised once a month).
-// The controls register's periodic controls due within 14 days are
-// reminded too (GOV-3).
-func watchGovernance(g *governance.Service, c *compliance.Service) func(context.Context) error {
+func watchGovernance(g *governance.Service) func(context.Context) error {
 	return func(ctx context.Context) error {
 		_, err1 := g.WarnDeadlines(ctx)
 		_, err2 := g.WarnOverdueReviews(ctx)
-		_, err3 := c.Remind(ctx)
-		return errors.Join(err1, err2, err3)
+		return errors.Join(err1, err2)
+	}
+}
+
+// remindControls raises the reminders of the controls register's periodic
+// controls due within 14 days (GOV-3).
+func remindControls(c *compliance.Service) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.Remind(ctx)
+		return err
 	}
 }
 

@@ -430,13 +430,17 @@ func (s *Service) Remind(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("control reminders: %w", err)
 	}
 	now := s.c.Clock.Now()
+	facts, err := s.facts(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
 	for _, t := range tenants {
 		es, err := s.entries(ctx, t)
 		if err != nil {
 			return n, err
 		}
-		ev, err := s.tenantEvidence(ctx, t)
+		ev, err := s.tenantEvidence(ctx, t, facts, false)
 		if err != nil {
 			return n, err
 		}
