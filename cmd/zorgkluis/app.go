@@ -18,6 +18,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/backup"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
@@ -51,6 +52,7 @@ type app struct {
 	sso     *sso.Service        // single sign-on through the tenants' identity providers (AUTH-3)
 	gov     *governance.Service // access reviews and the incident register (GOV-2, GOV-4)
 	devices *devices.Service    // paired mobile devices (AUTH-7)
+	comp    *compliance.Service // the controls register and the compliance report (GOV-3)
 	queue   *alert.Queue        // security events (LOG-9)
 	webhook *alert.Webhook      // nil without --alert-webhook
 	sender  authn.Sender        // mail and SMS; nil when neither is configured
@@ -126,6 +128,8 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	a.ca = pki.New(db, master, a.audit, c, rand.Reader)
 	a.sso = sso.New(sso.Config{DB: db, Clock: c, Rand: rand.Reader, Master: master, Audit: a.audit, Alerts: queue})
 	a.gov = governance.New(governance.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: a.audit, Alerts: queue, Access: a.access, IDs: a.ids})
+	a.comp = compliance.New(compliance.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: a.audit, Keys: kr, Gov: a.gov, Alerts: queue,
+		VerifierKey: auditPK, ServerCert: serverCertificate(cfg)})
 	a.devices = devices.New(devices.Config{DB: db, Clock: c, Rand: rand.Reader, Hasher: hasher, Audit: a.audit, Alerts: queue, Access: a.access})
 	log.Info("keys loaded", "master_key", master.ID())
 	return a, nil
@@ -142,7 +146,7 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 		Index: a.keys, Clock: a.clock, Log: log, Metrics: reg, Version: buildVersion(), BaseURL: base,
 		IdleTimeout: a.cfg.IdleTimeout, MaxBodyBytes: a.cfg.MaxBodyBytes, Onboard: a.onboarding(base, 0), CA: a.ca,
 		TrustedProxies: trusted, Ready: ready, Backups: backup.History{DB: a.db},
-		OAuth: a.oauthAt(base), SSO: a.sso, Governance: a.gov, Devices: a.devices})
+		OAuth: a.oauthAt(base), SSO: a.sso, Governance: a.gov, Compliance: a.comp, Devices: a.devices})
 }
 
 // oauthAt is the authorisation server with base, the server's public URL,

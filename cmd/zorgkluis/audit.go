@@ -343,6 +343,7 @@ func auditVerify(ctx context.Context, e env, cfg config.Config, f auditFlags) in
 	} else {
 		printReport(e.stdout, r, vkey, source, time.Since(start))
 	}
+	logVerify(ctx, e, l, r)
 	if !r.OK() {
 		notifyDamage(ctx, e, cfg, r)
 		return auditDamaged
@@ -350,10 +351,24 @@ func auditVerify(ctx context.Context, e env, cfg config.Config, f auditFlags) in
 	return auditOK
 }
 
+// logVerify appends the outcome of the verification to the platform's log
+// once it is done (the check itself changes nothing it checks): the
+// compliance report's evidence of the last audit verify (GOV-3). A failure
+// to log is told, not fatal: the report then shows the evidence missing.
+func logVerify(ctx context.Context, e env, l *audit.Log, r audit.Report) {
+	detail := fmt.Sprintf("ok: %d events in %d trees", r.Events, len(r.Trees))
+	if !r.OK() {
+		detail = fmt.Sprintf("damaged: %d findings in %d events", len(r.Damage)+r.Truncated, r.Events)
+	}
+	if _, err := l.Append(ctx, audit.Evidence(operatorEvent("zorgkluis audit verify"), audit.FactAuditVerify, r.OK(), detail)); err != nil {
+		fmt.Fprintf(e.stderr, "zorgkluis audit verify: the outcome could not be logged as evidence: %v\n", err)
+	}
+}
+
 // notifyDamage raises a security event per damaged tree (LOG-9: a failed
 // verification of the log reaches the security officer): a warning line,
 // and the alert webhook when one is configured. Verify itself writes
-// nothing to the database it checks.
+// nothing to the database it checks; only its outcome is logged after.
 func notifyDamage(ctx context.Context, e env, cfg config.Config, r audit.Report) {
 	sinks := alert.Multi{alert.Log{Logger: newLogger(e, "warn")}}
 	if cfg.AlertWebhook != "" {

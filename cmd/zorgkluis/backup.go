@@ -170,6 +170,7 @@ func backupCheck(ctx context.Context, e env, cfg config.Config, file string, f b
 		return fail(1, err)
 	}
 	res := ch.Check(ctx, backup.Dir(filepath.Dir(file)), filepath.Base(file))
+	logRestoreTest(ctx, e, cfg, res)
 	if f.json {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n", b)
@@ -181,6 +182,29 @@ func backupCheck(ctx context.Context, e env, cfg config.Config, file string, f b
 		return fail(1, errors.New(res.Error))
 	}
 	return 0
+}
+
+// logRestoreTest logs a restore test by hand as evidence in the live
+// installation's log (GOV-3), as the schedule logs its own; a check run
+// where there is no live database is told, not logged.
+func logRestoreTest(ctx context.Context, e env, cfg config.Config, res backup.CheckResult) {
+	db, err := openAuditDB(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "zorgkluis backup check: the result is not logged as evidence: %v\n", err)
+		return
+	}
+	defer db.Close()
+	l := audit.New(db, clock.System{}, rand.Reader)
+	defer l.Close()
+	detail := fmt.Sprintf("%s: restore test by hand: %d rows, %d events in %d trees verified, %d records decrypted, %s", res.Backup, res.Rows, res.Events, res.Trees, res.Sampled, res.Took)
+	if !res.OK {
+		detail = res.Backup + ": restore test by hand failed: " + res.Error
+	}
+	ev := operatorEvent("zorgkluis backup check")
+	ev.Resources = []string{"Backup/" + res.Backup}
+	if _, err := l.Append(ctx, audit.Evidence(ev, audit.FactRestoreTest, res.OK, detail)); err != nil {
+		fmt.Fprintf(e.stderr, "zorgkluis backup check: the result could not be logged as evidence: %v\n", err)
+	}
 }
 
 // checkerFor builds the restore test from the configuration: the backup

@@ -35,6 +35,7 @@ func commands() []command {
 		{"tenant", "create, list and deactivate care organisations; invite their first administrator", runTenant},
 		{"pki", "the organisations' CA for third-party systems: systems, certificates, revocation, CRL", runPKI},
 		{"accounts", "import staff accounts from a CSV file (dry run first; --apply)", runAccounts},
+		{"compliance", "the compliance report: every control with its live evidence and proofs (report [--json])", runCompliance},
 		{"backup", "make an encrypted backup of the running installation (check FILE: restore-test one)", runBackup},
 		{"restore", "restore a backup: the whole installation into an empty database, or one person (--person)", runRestore},
 		{"generate", "write a synthetic care organisation for tests and load runs (never in production)", runGenerate},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zorgkluis/zorgkluis/internal/alert"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/backup"
 	"github.com/zorgkluis/zorgkluis/internal/clockwatch"
 	"github.com/zorgkluis/zorgkluis/internal/router"
@@ -43,6 +45,7 @@ func startOperations(ctx context.Context, a *app, reg prometheus.Registerer, log
 				func() float64 { return float64(w.Status().Answered) }),
 		)
 		go w.Run(ctx, time.Minute)
+		go logClock(ctx, a, w, log)
 		ready = append(ready, router.ReadyCheck{Name: "clock", Check: w.Ready})
 		log.Info("clock watch on", "ntp_servers", servers, "max_offset", a.cfg.ClockMaxOffset)
 	} else {
@@ -96,4 +99,31 @@ func startOperations(ctx context.Context, a *app, reg prometheus.Registerer, log
 	go s.Run(ctx)
 	log.Info("backup schedule on", "every", a.cfg.BackupInterval, "to", a.cfg.BackupDir, "restore_test", s.Checker != nil)
 	return ready, nil
+}
+
+// logClock logs the clock's offset as evidence (GOV-3, MedMij A.12.4.4): a
+// minute after start, when the first check is in, then every hour.
+func logClock(ctx context.Context, a *app, w *clockwatch.Watcher, log *slog.Logger) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	job := func(ctx context.Context) error {
+		st := w.Status()
+		if st.Answered == 0 {
+			return nil // no server answered: nothing measured to show
+		}
+		ev := operatorEvent("zorgkluis serve: clock watch")
+		ev.UserID, ev.UserName = "system:clockwatch", "clock watch"
+		detail := fmt.Sprintf("%s from NTP time (bound ±%s, %d servers answered)", st.Offset.Round(time.Millisecond), a.cfg.ClockMaxOffset, st.Answered)
+		_, err := a.audit.Append(ctx, audit.Evidence(ev, audit.FactClock, st.Within, detail))
+		return err
+	}
+	if err := job(ctx); err != nil && ctx.Err() == nil {
+		log.Error("clock evidence", "err", err)
+	}
+	every(ctx, time.Hour, log, "clock evidence", job)
 }

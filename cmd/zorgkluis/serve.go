@@ -14,13 +14,16 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
@@ -147,12 +150,20 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		closeListeners()
 		return err
 	}
+	if err := logSettings(ctx, a, tlsConf, aln != nil); err != nil {
+		closeListeners()
+		return err
+	}
 	h, err := a.handlerWith(log, reg, base, trusted, ready)
 	// Spent codes, requests and tokens go hourly; the governance alerts
 	// are checked every five minutes.
 	go every(ctx, time.Hour, log, "oauth sweep", a.oauthAt(base).Sweep)
 	go every(ctx, 5*time.Minute, log, "governance watch", watchGovernance(a.gov))
+	go every(ctx, time.Hour, log, "control reminders", remindControls(a.comp))
 	go every(ctx, time.Hour, log, "devices sweep", a.devices.Sweep)
+	// The settings are logged again daily, so that the compliance report
+	// finds them among the newest evidence however long the server runs.
+	go every(ctx, 24*time.Hour, log, "settings evidence", func(ctx context.Context) error { return logSettings(ctx, a, tlsConf, aln != nil) })
 	if err != nil {
 		closeListeners()
 		return err
@@ -309,4 +320,38 @@ func watchGovernance(g *governance.Service) func(context.Context) error {
 		_, err2 := g.WarnOverdueReviews(ctx)
 		return errors.Join(err1, err2)
 	}
+}
+
+// remindControls raises the reminders of the controls register's periodic
+// controls due within 14 days (GOV-3).
+func remindControls(c *compliance.Service) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.Remind(ctx)
+		return err
+	}
+}
+
+// logSettings logs the security settings in force as evidence (GOV-3):
+// the TLS profile, whether plain HTTP is allowed, the session timeouts,
+// the backup schedule, the clock watch and the API listener. A server that
+// cannot log them does not start, as for any other log line it owes.
+func logSettings(ctx context.Context, a *app, tlsConf *tls.Config, apiListener bool) error {
+	tlsDesc := "tls=off"
+	if tlsConf != nil {
+		var curves []string
+		for _, c := range tlsConf.CurvePreferences {
+			curves = append(curves, c.String())
+		}
+		tlsDesc = fmt.Sprintf("tls=min-%s,ECDHE-AEAD,%s", tls.VersionName(tlsConf.MinVersion), strings.Join(curves, "/"))
+	}
+	cfg := a.cfg
+	detail := fmt.Sprintf("%s insecure_http=%t api_mtls=%t idle_timeout=%s session_lifetime=%s emergency_duration=%s max_body_bytes=%d backup_interval=%s ntp_servers=%d clock_max_offset=%s weak_factors=%t",
+		strings.ReplaceAll(tlsDesc, " ", ""), cfg.InsecureHTTP, apiListener, cfg.IdleTimeout, cfg.SessionLifetime, cfg.EmergencyDuration, cfg.MaxBodyBytes,
+		cfg.BackupInterval, len(cfg.NTPServerList()), cfg.ClockMaxOffset, a.sender != nil)
+	ev := operatorEvent("zorgkluis serve")
+	ev.UserID, ev.UserName = "system:serve", "zorgkluis serve"
+	if _, err := a.audit.Append(ctx, audit.Evidence(ev, audit.FactSettings, true, detail)); err != nil {
+		return fmt.Errorf("log the settings in force: %w", err)
+	}
+	return nil
 }

@@ -28,7 +28,8 @@ var layers = [][]string{
 	{"internal/authn", "internal/record", "internal/pki", "internal/oauth", "internal/sso", "internal/devices"},
 	{"internal/principal", "internal/onboard", "internal/docsign", "internal/governance"},
 	// Set-up through the same services, and the glue the protocol packages share.
-	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit"},
+	// compliance reports on governance's registers, beside the glue.
+	{"internal/demo", "internal/synth", "internal/httpx", "internal/testkit", "internal/compliance"},
 	// Protocols: one package per protocol, none importing another.
 	{"internal/fhirapi", "internal/mgmtapi", "internal/web", "internal/oauthapi", "internal/deviceapi"},
 	{"internal/router"},
@@ -71,6 +72,11 @@ var readers = map[string]map[string]string{
 		"care_relationships":    "a review line counts the account's current care relationships",
 		"sessions":              "a review line's last use is the newest session in that role",
 		"alert_security_events": "an incident opened from a security event starts its clock at the event",
+	},
+	// The compliance report reads the evidence it reports on.
+	"compliance": {
+		"tenants":          "the reminders of periodic controls go to every tenant",
+		"pki_certificates": "certificates near expiry are evidence (NEN 7512 6.3.4), red within 30 days",
 	},
 	"sso": {
 		"accounts": "an upstream identity is linked to, and logs on as, an active account of the provider's tenant only",

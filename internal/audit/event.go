@@ -68,6 +68,33 @@ const ActionCertificate Action = "certificate"
 // acknowledgement. Query names the step, Device the device.
 const ActionDevice Action = "device"
 
+// ActionEvidence (E): a technical fact an auditor's control rests on,
+// logged by the part of the system that established it (GOV-3): a restore
+// test (backup), an `audit verify` run, the clock's offset (serve, from
+// clockwatch), the security settings in force at start. Query is
+// "<fact> <detail>", e.g. "restore-test ok backup-...", so that
+// internal/compliance finds the newest of each and gives its inclusion
+// proof.
+const ActionEvidence Action = "evidence"
+
+// The evidence facts: the first word of an ActionEvidence event's Query.
+const (
+	FactRestoreTest = "restore-test" // backup: a backup restored into a scratch database and checked
+	FactAuditVerify = "audit-verify" // zorgkluis audit verify: every tree recomputed, every checkpoint checked
+	FactClock       = "clock-offset" // serve: the clock's offset from NTP time (clockwatch)
+	FactSettings    = "settings"     // serve: the security settings in force, at start
+)
+
+// Evidence returns base as the evidence event of fact: success when ok,
+// failed otherwise, with detail after the fact's name in Query.
+func Evidence(base Event, fact string, ok bool, detail string) Event {
+	base.Action, base.Outcome, base.Query = ActionEvidence, OutcomeSuccess, fact+" "+detail
+	if !ok {
+		base.Outcome = OutcomeFailed
+	}
+	return base
+}
+
 // Outcome of the event.
 type Outcome string
 

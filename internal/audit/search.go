@@ -37,6 +37,10 @@ type Search struct {
 	Outcome   Outcome   // "" is any outcome
 	From, To  time.Time // From inclusive, To exclusive; zero is unbounded
 	Emergency *bool
+	// Roles selects events by the role the user acted in (any of them):
+	// the admin-log review (LOG-7) reads the admins' and operators' events
+	// without releasing everyone's.
+	Roles []string
 	// Oldest orders the events oldest first (exports); the default is
 	// newest first (inspection pages).
 	Oldest bool
@@ -121,6 +125,20 @@ func (q Search) where() (string, []any) {
 	}
 	if q.Emergency != nil {
 		add("emergency = $%d", *q.Emergency)
+	}
+	if len(q.Roles) > 0 {
+		// The role is no column: it is matched in the canonical body, where
+		// it appears exactly as "role":"<role>" (a quote inside a string
+		// value is escaped, so no other field can imitate it).
+		b.WriteString(" AND (")
+		for i, r := range q.Roles {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			args = append(args, `%"role":"`+r+`"%`)
+			fmt.Fprintf(&b, "body LIKE $%d", len(args))
+		}
+		b.WriteString(")")
 	}
 	return b.String(), args
 }

@@ -90,6 +90,15 @@ func (s *Schedule) RunOnce(ctx context.Context) (bool, error) {
 		}
 	}
 	s.record(ctx, slot, m, ok, detail)
+	if ok != nil && s.Audit != nil {
+		// The restore test is evidence an auditor asks for (MedMij
+		// A.12.3.1, GOV-3): in the log, so its inclusion proof shows it.
+		ev := s.Event
+		ev.Resources = []string{"Backup/" + m.Name}
+		if _, err := s.Audit.Append(ctx, audit.Evidence(ev, audit.FactRestoreTest, *ok, m.Name+": "+detail)); err != nil {
+			s.Log.Error("log the restore test", "backup", m.Name, "err", err)
+		}
+	}
 	gone, err := Prune(ctx, s.Store, s.Policy, now)
 	if err != nil {
 		return true, fmt.Errorf("thin backups: %w", err)

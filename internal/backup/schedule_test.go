@@ -5,18 +5,20 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/alert"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
 
-// REQ: DP-5
+// REQ: DP-5, GOV-3
 // Two replicas' schedules on one database run each slot once; the backup
 // is restore-tested (counts, audit verify, records decrypted) and the run
 // recorded; a failing restore test is a security event.
@@ -74,6 +76,13 @@ func TestScheduleRunsOnceAndRestoreTests(t *testing.T) {
 		if err != nil || len(runs) != 2 || runs[0].Host != "c" || runs[0].OK() || runs[0].Tested == nil ||
 			!runs[1].OK() || runs[1].Backup == "" || runs[1].Bytes == 0 || runs[1].Finished.IsZero() {
 			t.Fatalf("recent runs: %+v, %v", runs, err)
+		}
+		// Each restore test is in the platform's log as evidence (GOV-3):
+		// the passed one, then the failed one.
+		facts, err := f.kit.Audit.Query(ctx, audit.Filter{Action: audit.ActionEvidence})
+		if err != nil || len(facts) != 2 || facts[0].Outcome != audit.OutcomeFailed || facts[1].Outcome != audit.OutcomeSuccess ||
+			!strings.HasPrefix(facts[1].Query, audit.FactRestoreTest+" "+runs[1].Backup) {
+			t.Fatalf("restore tests as evidence events: %+v, %v", facts, err)
 		}
 		ms, err := List(ctx, f.st)
 		if err != nil || len(ms) != 2 {

@@ -228,3 +228,122 @@ func TestIncidentRegister(t *testing.T) {
 		}
 	})
 }
+
+// The monthly admin-log review lists every use of admin, officer or
+// operator rights in the month, and only those; a reviewer never marks
+// their own admin actions (per line, nor through the report's "the rest is
+// ok"), so the report closes only when another reviewer has marked them;
+// the closed report is kept with the hash its closing log event names.
+//
+// REQ: LOG-7
+func TestAdminLogReview(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		ctx := w.ctx
+		a1 := w.account(t, identity.KindAdmin, "beheer.een", access.RoleAppAdmin)
+		a2 := w.account(t, identity.KindAdmin, "beheer.twee", access.RoleAppAdmin)
+		offID := w.account(t, identity.KindAdmin, "security.mulder", access.RoleSecurityOfficer)
+		doc := w.account(t, identity.KindProfessional, "dr.linde", "")
+		one, two := w.kit.LogOn(t, a1, "beheer.een"), w.kit.LogOn(t, a2, "beheer.twee")
+		w.kit.LogOn(t, doc, "dr.linde")
+		// October's admin actions: beheer.een opens the access review,
+		// beheer.twee decides a line of it.
+		rev, err := w.gov.OpenReview(ctx, one.Subject, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.gov.DecideLine(ctx, two.Subject, rev.ID, rev.Lines[0].N, "keep", ""); err != nil {
+			t.Fatal(err)
+		}
+		w.clk.Advance(31 * 24 * time.Hour) // into November: October is reviewed
+		off := w.kit.LogOn(t, offID, "security.mulder")
+		one, two = w.kit.LogOn(t, a1, "beheer.een"), w.kit.LogOn(t, a2, "beheer.twee")
+
+		if _, err := w.gov.OpenAdminLog(ctx, one.Subject, ""); !errors.Is(err, governance.ErrForbidden) {
+			t.Fatalf("an admin opened the review of the admin log: %v", err)
+		}
+		rep, err := w.gov.OpenAdminLog(ctx, off.Subject, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Period != "2026-10" {
+			t.Fatalf("period %s, want the previous month", rep.Period)
+		}
+		var own, other []governance.AdminLogLine
+		for _, l := range rep.Lines {
+			switch {
+			case l.Role != string(access.RoleAppAdmin) && l.Role != string(access.RoleSecurityOfficer) && l.Role != string(access.RoleOperator):
+				t.Fatalf("a line not of an admin role: %+v", l)
+			case l.ActorID == a1:
+				own = append(own, l)
+			case l.ActorID == a2:
+				other = append(other, l)
+			}
+			if l.ActorID == doc {
+				t.Fatalf("the professional's events are in the admin-log review: %+v", l)
+			}
+		}
+		if len(own) == 0 || len(other) == 0 {
+			t.Fatalf("both admins' actions belong in the report: %+v", rep.Lines)
+		}
+		if !slicesContain(own, "AccessReview/"+rev.ID) {
+			t.Fatalf("the opening of the access review is not among beheer.een's lines: %+v", own)
+		}
+
+		// Never one's own line, nor through "the rest is ok".
+		if err := w.gov.MarkAdminLogLine(ctx, one.Subject, rep.ID, own[0].N, "ok", ""); !errors.Is(err, governance.ErrOwnAction) {
+			t.Fatalf("an admin reviewed their own admin action: %v", err)
+		}
+		if err := w.gov.MarkAdminLogLine(ctx, one.Subject, rep.ID, other[0].N, "unjustified", ""); err == nil {
+			t.Fatal("a finding without its follow-up")
+		}
+		n, err := w.gov.MarkAdminLog(ctx, one.Subject, rep.ID, governance.ReportMark{Finding: "geen onterecht gebruik", RestOK: true})
+		if err != nil || n != len(rep.Lines)-len(own) {
+			t.Fatalf("rest ok marked %d lines (%v), want every line but the reviewer's own %d of %d", n, err, len(own), len(rep.Lines))
+		}
+		if _, err := w.gov.CloseAdminLog(ctx, off.Subject, rep.ID); err == nil {
+			t.Fatal("closed while the admin's own actions are unreviewed")
+		}
+		for _, l := range own {
+			if err := w.gov.MarkAdminLogLine(ctx, two.Subject, rep.ID, l.N, "question", "navragen bij beheer.een"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closed, err := w.gov.CloseAdminLog(ctx, off.Subject, rep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, h, err := w.gov.AdminLogEvidence(ctx, two.Subject, rep.ID)
+		sum := sha256.Sum256(body)
+		if err != nil || hex.EncodeToString(sum[:]) != h || h != closed.EvidenceHash || !strings.Contains(string(body), "navragen bij beheer.een") {
+			t.Fatalf("the kept evidence does not match its hash: %v", err)
+		}
+		if err := w.gov.MarkAdminLogLine(ctx, two.Subject, rep.ID, own[0].N, "ok", ""); err == nil {
+			t.Fatal("a line changed after closing")
+		}
+		_, last, _, ok, err := w.gov.LastClosed(ctx, w.tenant)
+		if err != nil || !ok || last.Hash != h || last.Event == "" || last.Period != "2026-10" {
+			t.Fatalf("last closed admin-log review: %+v %v %v", last, ok, err)
+		}
+		evs, err := w.kit.Audit.Query(ctx, audit.Filter{TenantID: w.tenant, UserID: offID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range evs {
+			found = found || (e.ID == last.Event && strings.Contains(e.Query, h))
+		}
+		if !found {
+			t.Fatal("the closing event named by the report is not in the log with the hash")
+		}
+	})
+}
+
+func slicesContain(ls []governance.AdminLogLine, s string) bool {
+	for _, l := range ls {
+		if strings.Contains(l.What, s) {
+			return true
+		}
+	}
+	return false
+}

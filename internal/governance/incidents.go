@@ -319,3 +319,17 @@ func (s *Service) WarnDeadlines(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// IncidentCounts returns how many of the tenant's incidents are not closed
+// and how many of those are past their reporting deadline unreported. It
+// checks no actor: it serves the compliance report (GOV-3).
+func (s *Service) IncidentCounts(ctx context.Context, tenantID string) (open, overdue int, err error) {
+	err = s.c.DB.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM gov_incidents WHERE tenant_id = $1 AND status <> 'closed'),
+		(SELECT COUNT(*) FROM gov_incidents WHERE tenant_id = $1 AND status = 'open' AND deadline_at < $2)`,
+		tenantID, clock.Micros(s.c.Clock.Now())).Scan(&open, &overdue)
+	if err != nil {
+		return 0, 0, fmt.Errorf("incident counts: %w", err)
+	}
+	return open, overdue, nil
+}

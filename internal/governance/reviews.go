@@ -236,16 +236,21 @@ func (s *Service) CloseReview(ctx context.Context, actor access.Subject, reviewI
 	sum := sha256.Sum256(body)
 	h := hex.EncodeToString(sum[:])
 	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE gov_reviews SET closed_by = $1, closed_at = $2, evidence = $3, evidence_hash = $4 WHERE id = $5 AND closed_at IS NULL`,
-			actor.AccountID(), clock.Micros(now), string(body), h, reviewID)
+		ev, err := s.log(ctx, tx, event(actor, "AccessReview/"+reviewID, fmt.Sprintf("access review %s closed: %d lines, evidence sha256 %s", r.Period, len(r.Lines), h)))
+		if err != nil {
+			return err
+		}
+		// The closing event is named so that the compliance report can
+		// give its inclusion proof (GOV-3).
+		res, err := tx.ExecContext(ctx, `UPDATE gov_reviews SET closed_by = $1, closed_at = $2, evidence = $3, evidence_hash = $4, close_event = $5
+			WHERE id = $6 AND closed_at IS NULL`, actor.AccountID(), clock.Micros(now), string(body), h, ev.ID, reviewID)
 		if err != nil {
 			return fmt.Errorf("close review: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return &InvalidError{Field: "review", Reason: "the campaign is closed already"}
 		}
-		_, err = s.log(ctx, tx, event(actor, "AccessReview/"+reviewID, fmt.Sprintf("access review %s closed: %d lines, evidence sha256 %s", r.Period, len(r.Lines), h)))
-		return err
+		return nil
 	})
 	if err != nil {
 		return Review{}, err

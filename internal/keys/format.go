@@ -153,6 +153,7 @@ const (
 	labelPatientKey = "zorgkluis patient key"
 	labelCAKey      = "zorgkluis ca key"
 	labelSSOSecret  = "zorgkluis sso client secret"
+	labelDocument   = "zorgkluis compliance document"
 )
 
 func newAD(label string, fields ...string) AD {
@@ -186,6 +187,13 @@ func CAKeyAD(tenantID, serial string) AD {
 // provider's id.
 func SSOSecretAD(tenantID, providerID string) AD {
 	return newAD(labelSSOSecret, tenantID, providerID)
+}
+
+// DocumentAD is the AD of an evidence document of the controls register
+// (internal/compliance), sealed under the tenant's documents key: the
+// tenant, the document's id and the SHA-256 of its content.
+func DocumentAD(tenantID, documentID, sha256 string) AD {
+	return newAD(labelDocument, tenantID, documentID, sha256)
 }
 
 // tenantKeyAD binds a wrapped tenant key to its tenant and version.

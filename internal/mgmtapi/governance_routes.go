@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 )
@@ -26,6 +27,13 @@ func (s *Server) governanceRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/incidents", s.withSession(s.openIncident))
 	mux.HandleFunc("GET /api/v1/incidents/{id}", s.withSession(s.incident))
 	mux.HandleFunc("POST /api/v1/incidents/{id}", s.withSession(s.updateIncident))
+	mux.HandleFunc("GET /api/v1/admin-log-reviews", s.withSession(s.adminLogs))
+	mux.HandleFunc("POST /api/v1/admin-log-reviews", s.withSession(s.openAdminLog))
+	mux.HandleFunc("GET /api/v1/admin-log-reviews/{id}", s.withSession(s.adminLog))
+	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}", s.withSession(s.markAdminLog))
+	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}/lines/{line}", s.withSession(s.markAdminLogLine))
+	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}/close", s.withSession(s.closeAdminLog))
+	mux.HandleFunc("GET /api/v1/admin-log-reviews/{id}/evidence", s.withSession(s.adminLogEvidence))
 }
 
 func (s *Server) govError(w http.ResponseWriter, r *http.Request, err error) {
@@ -37,6 +45,10 @@ func (s *Server) govError(w http.ResponseWriter, r *http.Request, err error) {
 		httpx.Problem(w, r, http.StatusForbidden, "Forbidden", "the organisation's security officer and application admins keep these registers, logged on with a second factor")
 	case errors.Is(err, governance.ErrOwnLine):
 		httpx.Problem(w, r, http.StatusForbidden, "Four eyes", "another reviewer decides on your own rights")
+	case errors.Is(err, governance.ErrOwnAction):
+		httpx.Problem(w, r, http.StatusForbidden, "Four eyes", "another reviewer marks your own admin actions")
+	case errors.Is(err, access.ErrForbidden), access.IsDenied(err):
+		httpx.Problem(w, r, http.StatusForbidden, "Forbidden", "only the security officer reads the organisation's log for the admin-log review")
 	case errors.Is(err, governance.ErrNotFound):
 		httpx.Problem(w, r, http.StatusNotFound, "Not found", "no such review, line or incident in this organisation")
 	default:
@@ -177,4 +189,98 @@ func (s *Server) updateIncident(w http.ResponseWriter, r *http.Request, c caller
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, inc)
+}
+
+func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request, c caller) {
+	rs, err := s.d.Governance.AdminLogs(r.Context(), c.Subject)
+	if err != nil {
+		s.govError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"admin_log_reviews": rs})
+}
+
+// openAdminLog makes a month's admin-log review (LOG-7); the officer's.
+func (s *Server) openAdminLog(w http.ResponseWriter, r *http.Request, c caller) {
+	var in struct {
+		Period string `json:"period"`
+	}
+	if !httpx.DecodeJSON(w, r, &in) {
+		return
+	}
+	rep, err := s.d.Governance.OpenAdminLog(r.Context(), c.Subject, in.Period)
+	if err != nil {
+		s.govError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, rep)
+}
+
+func (s *Server) adminLog(w http.ResponseWriter, r *http.Request, c caller) {
+	rep, err := s.d.Governance.AdminLog(r.Context(), c.Subject, r.PathValue("id"))
+	if err != nil {
+		s.govError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) markAdminLogLine(w http.ResponseWriter, r *http.Request, c caller) {
+	line, err := strconv.Atoi(r.PathValue("line"))
+	if err != nil || line < 1 {
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid request", "line: a line number")
+		return
+	}
+	var in struct {
+		Finding  string `json:"finding"`
+		FollowUp string `json:"follow_up"`
+	}
+	if !httpx.DecodeJSON(w, r, &in) {
+		return
+	}
+	if err := s.d.Governance.MarkAdminLogLine(r.Context(), c.Subject, r.PathValue("id"), line, in.Finding, in.FollowUp); err != nil {
+		s.govError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// markAdminLog records the report's finding; rest_ok marks every other
+// unreviewed line ok, never the reviewer's own.
+func (s *Server) markAdminLog(w http.ResponseWriter, r *http.Request, c caller) {
+	var in struct {
+		Finding  string `json:"finding"`
+		FollowUp string `json:"follow_up"`
+		RestOK   bool   `json:"rest_ok"`
+	}
+	if !httpx.DecodeJSON(w, r, &in) {
+		return
+	}
+	n, err := s.d.Governance.MarkAdminLog(r.Context(), c.Subject, r.PathValue("id"), governance.ReportMark{Finding: in.Finding, FollowUp: in.FollowUp, RestOK: in.RestOK})
+	if err != nil {
+		s.govError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]int{"lines_marked": n})
+}
+
+func (s *Server) closeAdminLog(w http.ResponseWriter, r *http.Request, c caller) {
+	rep, err := s.d.Governance.CloseAdminLog(r.Context(), c.Subject, r.PathValue("id"))
+	if err != nil {
+		s.govError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) adminLogEvidence(w http.ResponseWriter, r *http.Request, c caller) {
+	body, h, err := s.d.Governance.AdminLogEvidence(r.Context(), c.Subject, r.PathValue("id"))
+	if err != nil {
+		s.govError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Digest", "sha-256="+h)
+	w.Header().Set("Content-Disposition", `attachment; filename="admin-log-review-`+r.PathValue("id")+`.json"`)
+	_, _ = w.Write(body)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/httpx"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -39,6 +40,9 @@ type Deps struct {
 	// Governance keeps the access reviews and the incident register
 	// (GOV-2, GOV-4); nil: not mounted.
 	Governance *governance.Service
+	// Compliance is the controls register and the compliance report
+	// (GOV-3); nil: not mounted.
+	Compliance *compliance.Service
 }
 
 // Server is the management API.
@@ -59,6 +63,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.oauthRoutes(mux)
 	s.ssoRoutes(mux)
 	s.governanceRoutes(mux)
+	s.complianceRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/deviceapi"
 	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/fhirapi"
@@ -67,6 +69,8 @@ type Deps struct {
 	SSO     *sso.Service      // single sign-on through the tenants' identity providers; nil: not mounted
 	// Governance is the access reviews and the incident register; nil: not mounted.
 	Governance *governance.Service
+	// Compliance is the controls register and the compliance report; nil: not mounted.
+	Compliance *compliance.Service
 	Devices    *devices.Service // paired mobile devices (AUTH-7); nil: not mounted
 
 	// TrustedProxies are the load balancers whose forwarding headers name
@@ -111,7 +115,22 @@ func New(d Deps) (http.Handler, error) {
 	if err := rt.routes(mux); err != nil {
 		return nil, err
 	}
-	return server.SecurityHeaders(server.LimitBody(d.MaxBodyBytes, rt.requestContext(mux))), nil
+	return server.SecurityHeaders(server.LimitBodyBy(bodyLimit(d.MaxBodyBytes), rt.requestContext(mux))), nil
+}
+
+// uploadLimit is the body limit of the routes that take an evidence
+// document (compliance.MaxDocument, with room for a form's framing).
+const uploadLimit = compliance.MaxDocument + 64<<10
+
+// bodyLimit is n for every request but the uploads of evidence documents.
+func bodyLimit(n int64) func(*http.Request) int64 {
+	return func(r *http.Request) int64 {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/documents") &&
+			(strings.HasPrefix(r.URL.Path, "/api/v1/controls/") || strings.HasPrefix(r.URL.Path, "/governance/controls/")) {
+			return max(n, uploadLimit)
+		}
+		return n
+	}
 }
 
 // NewAPI returns the handler of the API listener (--api-addr), where
@@ -157,10 +176,10 @@ func (rt *root) routes(mux *http.ServeMux) error {
 	fhirapi.New(fhirapi.Deps{Sessions: fhirSessions, IDs: d.IDs, Access: d.Access, Records: d.Records, Audit: d.Audit,
 		Clock: d.Clock, Log: d.Log, Version: d.Version, BaseURL: d.BaseURL, CA: d.CA}).Mount(mux)
 	mgmtapi.New(mgmtapi.Deps{Sessions: sessions, IDs: d.IDs, Authn: d.Authn, Access: d.Access, Audit: d.Audit,
-		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth, SSO: d.SSO, Governance: d.Governance}).Mount(mux)
+		Clock: d.Clock, Log: d.Log, BaseURL: d.BaseURL, Onboard: d.Onboard, CA: d.CA, OAuth: d.OAuth, SSO: d.SSO, Governance: d.Governance, Compliance: d.Compliance}).Mount(mux)
 	pages, err := web.Routes(http.NewServeMux(), web.Deps{BaseURL: d.BaseURL, IDs: d.IDs, Authn: d.Authn, Access: d.Access,
 		Records: d.Records, Audit: d.Audit, Index: d.Index, Clock: d.Clock, Log: d.Log, IdleTimeout: d.IdleTimeout, Onboard: d.Onboard,
-		Backups: d.Backups, CA: d.CA, Apps: d.OAuth, SSO: d.SSO, Governance: d.Governance, Devices: d.Devices})
+		Backups: d.Backups, CA: d.CA, Apps: d.OAuth, SSO: d.SSO, Governance: d.Governance, Compliance: d.Compliance, Devices: d.Devices})
 	if err != nil {
 		return err
 	}

@@ -131,7 +131,14 @@ func SecurityHeaders(next http.Handler) http.Handler {
 // LimitBody caps every request body at n bytes; a larger body fails to read
 // with *http.MaxBytesError, which handlers answer with 413.
 func LimitBody(n int64, next http.Handler) http.Handler {
+	return LimitBodyBy(func(*http.Request) int64 { return n }, next)
+}
+
+// LimitBodyBy is LimitBody with the limit chosen per request (a route that
+// takes uploads allows more than the rest).
+func LimitBodyBy(limit func(*http.Request) int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := limit(r)
 		if r.ContentLength > n {
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(http.StatusRequestEntityTooLarge)

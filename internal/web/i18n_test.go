@@ -16,6 +16,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/record"
@@ -26,7 +27,7 @@ import (
 func codeSets() map[string][]string {
 	actions := []audit.Action{audit.ActionRead, audit.ActionSearch, audit.ActionCreate, audit.ActionUpdate, audit.ActionDelete,
 		audit.ActionExport, audit.ActionPrint, audit.ActionAssignID, audit.ActionEmergency, audit.ActionLogRead, audit.ActionConsent,
-		audit.ActionCollect, audit.ActionShare, audit.ActionLogon, audit.ActionExchange, audit.ActionCertificate, audit.ActionDevice}
+		audit.ActionCollect, audit.ActionShare, audit.ActionLogon, audit.ActionExchange, audit.ActionCertificate, audit.ActionDevice, audit.ActionEvidence}
 	bases := []access.Basis{access.BasisCareRelationship, access.BasisTeam, access.BasisDelegation, access.BasisEmergency,
 		access.BasisOwnData, access.BasisRepresentation, access.BasisOperator, access.BasisRegistration, access.BasisSystem}
 	roles := []access.Role{access.RoleProfessional, access.RoleAssistant, access.RoleAppAdmin, access.RoleSecurityOfficer,
@@ -61,7 +62,12 @@ func codeSets() map[string][]string {
 			"operator-access-approved", "operator-access-rejected", "operator-access-denied", "right-requested", "right-approved",
 			"right-rejected", "right-revoked", "role-definition-proposed", "role-definition-approved", "role-definition-rejected",
 			"certificate-expiring", "privilege-mix", "account-attack", "source-attack", "webauthn-sign-count",
-			"clock-offset", "clock-offset-recovered", "backup-failed", "backup-restore-test-failed"},
+			"clock-offset", "clock-offset-recovered", "backup-failed", "backup-restore-test-failed", "control-due"},
+		// The compliance report (GOV-3) and the admin-log review (LOG-7).
+		"ctl.status.":  {compliance.Green, compliance.Red, compliance.NotApplicable},
+		"ctl.period.":  {"monthly", "half-yearly", "yearly"},
+		"ctl.kind.":    {compliance.KindSettings, compliance.KindTLS, compliance.KindAccessReview, compliance.KindAdminLogReview, compliance.KindRestoreTest, compliance.KindClock, compliance.KindAuditVerify, compliance.KindCertificates, compliance.KindIncidents},
+		"alr.finding.": {"ok", "question", "unnecessary", "unjustified"},
 	}
 	for _, a := range actions {
 		sets["act."] = append(sets["act."], string(a))

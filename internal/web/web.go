@@ -38,6 +38,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
+	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/devices"
 	"github.com/zorgkluis/zorgkluis/internal/governance"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -85,6 +86,9 @@ type Deps struct {
 	// Governance keeps the access reviews (the admins' and officer's
 	// /governance/reviews pages); nil: no pages.
 	Governance *governance.Service
+	// Compliance is the controls register and the compliance report (the
+	// admins' and officer's /governance/controls pages); nil: no pages.
+	Compliance *compliance.Service
 	// SSO is single sign-on through the tenants' identity providers (the
 	// log-on page's links and the callback); nil: none.
 	SSO *sso.Service
@@ -145,6 +149,7 @@ func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	s.appRoutes(mux)
 	s.ssoRoutes(mux)
 	s.reviewRoutes(mux)
+	s.complianceRoutes(mux)
 	s.deviceRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("/", s.notFound)
@@ -265,6 +270,8 @@ type viewUser struct {
 	MenuApps bool
 	// MenuReviews: the access reviews are mounted (admins and officers).
 	MenuReviews bool
+	// MenuControls: the controls register and compliance report are mounted.
+	MenuControls bool
 	// MenuDevices: paired devices are on ("Mijn apparaten", every role).
 	MenuDevices bool
 	// MenuOperator: a platform operator's own requests (AZ-6).
@@ -420,9 +427,9 @@ func (s *server) session(w http.ResponseWriter, r *http.Request) (*sessionCtx, b
 	case access.RoleProfessional, access.RoleAssistant:
 		u.MenuPro = true
 	case access.RoleAppAdmin:
-		u.MenuAdmin, u.MenuSystems, u.MenuReviews = true, s.d.CA != nil, s.d.Governance != nil
+		u.MenuAdmin, u.MenuSystems, u.MenuReviews, u.MenuControls = true, s.d.CA != nil, s.d.Governance != nil, s.d.Compliance != nil
 	case access.RoleSecurityOfficer:
-		u.MenuSec, u.MenuBackups, u.MenuSystems, u.MenuReviews = true, s.d.Backups != nil, s.d.CA != nil, s.d.Governance != nil
+		u.MenuSec, u.MenuBackups, u.MenuSystems, u.MenuReviews, u.MenuControls = true, s.d.Backups != nil, s.d.CA != nil, s.d.Governance != nil, s.d.Compliance != nil
 	case access.RoleOperator:
 		u.MenuOperator = true
 	default:
