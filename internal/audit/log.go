@@ -35,6 +35,9 @@ type Log struct {
 	writer      *committer // group commit for Append, started on first use
 	closeOnce   sync.Once
 	closed      chan struct{}
+
+	seqMu     sync.Mutex           // one sequencing batch of this Log at a time
+	frontiers map[string]*frontier // per tenant, the tree's right edge after this Log's last batch; under seqMu
 }
 
 // Option configures a Log.
@@ -51,7 +54,7 @@ func New(db *store.DB, c clock.Clock, r io.Reader, opts ...Option) *Log {
 	if r == nil {
 		r = rand.Reader
 	}
-	l := &Log{db: db, clock: c, rand: r, logger: slog.Default(), closed: make(chan struct{})}
+	l := &Log{db: db, clock: c, rand: r, logger: slog.Default(), closed: make(chan struct{}), frontiers: map[string]*frontier{}}
 	for _, o := range opts {
 		o(l)
 	}
