@@ -22,6 +22,12 @@ var errBadJSON = errors.New("event body is not a JSON object")
 // such a body has already failed its hash check).
 func scanFields(b []byte, f *bodyFields) error {
 	*f = bodyFields{}
+	return scanMembers(b, f.slot)
+}
+
+// scanMembers walks the top-level members of a JSON object and stores the
+// raw value of each member for which slot returns a destination.
+func scanMembers(b []byte, slot func(key []byte) *[]byte) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errBadJSON
@@ -48,7 +54,7 @@ func scanFields(b []byte, f *bodyFields) error {
 		if err != nil {
 			return err
 		}
-		if dst := f.slot(key); dst != nil {
+		if dst := slot(key); dst != nil {
 			*dst = b[i:vEnd]
 		}
 		i = skipSpace(b, vEnd)
