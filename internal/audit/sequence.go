@@ -215,7 +215,7 @@ func insertLeaves(ctx context.Context, q store.Querier, tenant string, first int
 		for i, p := range part {
 			args = append(args, tenant, first+int64(start+i), p.id)
 		}
-		if _, err := q.ExecContext(ctx, store.BulkInsert(q)+` audit_leaves (tenant_id, idx, event_id) VALUES `+store.Values(q, len(part), 3), args...); err != nil {
+		if _, err := insertChunkRows(ctx, q, len(part), chunk, store.BulkInsert(q)+` audit_leaves (tenant_id, idx, event_id) VALUES `+store.Values(q, len(part), 3), args...); err != nil {
 			return fmt.Errorf("insert leaves: %w", err)
 		}
 	}
