@@ -3,12 +3,14 @@ package audit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -359,6 +361,60 @@ func TestSequencersTakingTurnsRebuildTheirFrontier(t *testing.T) {
 		}
 		if r.OK() || !found {
 			t.Fatalf("Verify after tampering with leaf %d: %v; want it named as edited", total-3, r.Damage)
+		}
+	})
+}
+
+// flakySigner fails while fail is set, as a signing step that breaks in
+// the middle of a batch, after the batch has grown its tree in memory.
+type flakySigner struct {
+	note.Signer
+	fail bool
+}
+
+func (s *flakySigner) Sign(msg []byte) ([]byte, error) {
+	if s.fail {
+		return nil, errors.New("signer unavailable")
+	}
+	return s.Signer.Sign(msg)
+}
+
+// A batch that fails after extending the tree in memory rolls back and
+// leaves no trace in the kept frontier: the next batch starts from the
+// stored tree and its checkpoint is the root of all leaves.
+// REQ: LOG-2
+func TestFailedBatchDropsTheFrontier(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		base := newTestLog(t, db)
+		fs := &flakySigner{Signer: base.signer}
+		l := &testLog{Log: New(db, base.clock, nil, WithSigner(fs)), clock: base.clock, verifier: base.verifier}
+		t.Cleanup(func() { l.Close() })
+		total := 0
+		for i, k := range []int{300, 17, 256, 1} {
+			evs := make([]Event, k)
+			for j := range evs {
+				evs[j] = event("t1", fmt.Sprintf("p%d", j%5), "u1")
+			}
+			mustAppend(t, l, evs...)
+			if i%2 == 1 {
+				fs.fail = true
+				if _, err := l.Sequence(context.Background()); err == nil {
+					t.Fatal("Sequence with a failing signer succeeded")
+				}
+				fs.fail = false
+			}
+			if n := mustSequence(t, l); n != k {
+				t.Fatalf("batch %d: Sequence = %d; want %d", i, n, k)
+			}
+			total += k
+			bodies := leafBodies(t, db, "t1")
+			c := latestCheckpoint(t, db, l.verifier, "t1")
+			if len(bodies) != total || c.Size != int64(total) || c.Root != memRoot(t, bodies) {
+				t.Fatalf("batch %d: %d leaves, checkpoint %d; want %d and the root of the leaves", i, len(bodies), c.Size, total)
+			}
+		}
+		if r := verifyLog(t, base); !r.OK() {
+			t.Fatalf("Verify: %v", r.Damage)
 		}
 	})
 }
