@@ -284,3 +284,102 @@ func BenchmarkPatientQueryScale(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadPatientView is the person's view of her log (LOG-4) as
+// GET /fhir/AuditEvent serves it: the log-read event appended durably, then
+// the newest events of the patient read and merged into lines, for a
+// patient with 100, 1,000 and 10,000 events among other patients' (every
+// tenth event is hers). cpu-µs/view is this process's CPU per view;
+// cpu-µs/event that divided by the events merged.
+func BenchmarkReadPatientView(b *testing.B) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run(engine, func(b *testing.B) {
+			db := benchDB(b, engine)
+			l := newTestLog(b, db)
+			ctx := context.Background()
+			// The log-read events the views append come after every
+			// generated event, outside the views' period.
+			l.clock.Advance(200_000 * time.Minute)
+			have := 0
+			for _, n := range []int{100, 1000, 10000} {
+				// Grow the log to n events of p-0 (and 9n of others).
+				var evs []Event
+				for k := have * 10; k < n*10; k++ {
+					p := fmt.Sprintf("p%d", k%10)
+					e := event("t1", p, fmt.Sprintf("u%d", k%7))
+					e.Time = testStart.Add(time.Duration(k) * time.Minute)
+					e.Resources = []string{"Observation/" + p + "-" + strconv.Itoa(k%13), "Patient/" + p}
+					evs = append(evs, e)
+				}
+				for start := 0; start < len(evs); start += 5000 {
+					rows, err := l.prepare(ctx, evs[start:min(start+5000, len(evs))])
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := l.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows) }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				have = n
+				if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+					b.Fatal(err)
+				}
+				person := NewPermit(Event{UserID: "person", PatientID: "p0"}, "t1", "p0")
+				b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+					cpu0 := cpuTime(b)
+					for range b.N {
+						// Before the newest of her events: the log-read events
+						// this loop appends stay out of the view.
+						lines, _, err := l.ReadPatientView(ctx, person, Search{PatientID: "p0", To: testStart.Add(time.Duration(n*10) * time.Minute)}, "", ViewOptions{})
+						if err != nil || len(lines) == 0 {
+							b.Fatalf("view: %d lines, %v", len(lines), err)
+						}
+					}
+					cpu := float64((cpuTime(b) - cpu0).Microseconds()) / float64(b.N)
+					b.ReportMetric(cpu, "cpu-µs/view")
+					b.ReportMetric(cpu/float64(n), "cpu-µs/event")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkSequenceBatch is one sequencer batch of 500 events on a tree
+// that already holds ZK_BENCH_EVENTS/10 (default 10,000) events: what the
+// sequencer does every half second under load. Storing the pending events
+// is outside the timing; cpu-µs/batch is this process's CPU per batch
+// (PostgreSQL's own work is not in it).
+func BenchmarkSequenceBatch(b *testing.B) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run(engine, func(b *testing.B) {
+			db := benchDB(b, engine)
+			l := newTestLog(b, db)
+			ctx := context.Background()
+			fill(b, l, "t1", max(benchEvents(b)/10, 1), 100)
+			const batch = 500
+			var cpu time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				evs := make([]Event, batch)
+				for j := range evs {
+					evs[j] = event("t1", fmt.Sprintf("p%d", j%100), fmt.Sprintf("u%d", i%97))
+				}
+				rows, err := l.prepare(ctx, evs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := l.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows) }); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				cpu0 := cpuTime(b)
+				if n, err := l.Sequence(ctx); err != nil || n != batch {
+					b.Fatalf("Sequence = %d, %v; want %d", n, err, batch)
+				}
+				cpu += cpuTime(b) - cpu0
+			}
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/batch")
+		})
+	}
+}

@@ -22,6 +22,12 @@ var errBadJSON = errors.New("event body is not a JSON object")
 // such a body has already failed its hash check).
 func scanFields(b []byte, f *bodyFields) error {
 	*f = bodyFields{}
+	return scanMembers(b, f.slot)
+}
+
+// scanMembers walks the top-level members of a JSON object and stores the
+// raw value of each member for which slot returns a destination.
+func scanMembers(b []byte, slot func(key []byte) *[]byte) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errBadJSON
@@ -48,7 +54,7 @@ func scanFields(b []byte, f *bodyFields) error {
 		if err != nil {
 			return err
 		}
-		if dst := f.slot(key); dst != nil {
+		if dst := slot(key); dst != nil {
 			*dst = b[i:vEnd]
 		}
 		i = skipSpace(b, vEnd)
@@ -98,16 +104,25 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipString returns the index just past the string starting at b[i] == '"'.
+// It jumps from quote to quote (bytes.IndexByte is vectorised): a quote
+// ends the string unless an odd number of backslashes precede it.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, errBadJSON
 		}
+		q := j + k
+		n := 0
+		for q-1-n > i && b[q-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, nil
+		}
+		j = q + 1
 	}
-	return 0, errBadJSON
 }
 
 // skipValue returns the index just past the value starting at b[i].

@@ -35,6 +35,9 @@ type Log struct {
 	writer      *committer // group commit for Append, started on first use
 	closeOnce   sync.Once
 	closed      chan struct{}
+
+	seqMu     sync.Mutex           // one sequencing batch of this Log at a time
+	frontiers map[string]*frontier // per tenant, the tree's right edge after this Log's last batch; under seqMu
 }
 
 // Option configures a Log.
@@ -51,7 +54,7 @@ func New(db *store.DB, c clock.Clock, r io.Reader, opts ...Option) *Log {
 	if r == nil {
 		r = rand.Reader
 	}
-	l := &Log{db: db, clock: c, rand: r, logger: slog.Default(), closed: make(chan struct{})}
+	l := &Log{db: db, clock: c, rand: r, logger: slog.Default(), closed: make(chan struct{}), frontiers: map[string]*frontier{}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -175,7 +178,7 @@ func insertRows(ctx context.Context, q store.Querier, rows []row) error {
 			args = append(args, e.ID, e.TenantID, clock.Micros(e.Time), string(e.Action), string(e.Outcome),
 				e.UserID, e.PatientID, e.Emergency, string(e.Kind), string(r.body))
 		}
-		if _, err := insertChunkRows(ctx, q, len(chunk), store.BulkInsert(q)+` audit_events
+		if _, err := insertChunkRows(ctx, q, len(chunk), insertChunk, store.BulkInsert(q)+` audit_events
 			(id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body) VALUES `+ev, args...); err != nil {
 			return fmt.Errorf("insert audit events: %w", err)
 		}
@@ -183,7 +186,7 @@ func insertRows(ctx context.Context, q store.Querier, rows []row) error {
 		for _, r := range chunk {
 			args = append(args, r.ev.TenantID, r.ev.ID, clock.Micros(r.ev.Time), r.hash[:])
 		}
-		if _, err := insertChunkRows(ctx, q, len(chunk), store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash) VALUES `+store.Values(q, len(chunk), 4), args...); err != nil {
+		if _, err := insertChunkRows(ctx, q, len(chunk), insertChunk, store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash) VALUES `+store.Values(q, len(chunk), 4), args...); err != nil {
 			return fmt.Errorf("queue audit events: %w", err)
 		}
 	}
@@ -191,10 +194,10 @@ func insertRows(ctx context.Context, q store.Querier, rows []row) error {
 }
 
 // insertChunkRows runs an insert of n rows, as a prepared statement for the
-// two sizes that recur (one event, the usual append, and a full chunk);
-// other sizes would only crowd the statement cache.
-func insertChunkRows(ctx context.Context, q store.Querier, n int, query string, args ...any) (sql.Result, error) {
-	if n == 1 || n == insertChunk {
+// two sizes that recur (one row, the usual append, and a full chunk of
+// full rows); other sizes would only crowd the statement cache.
+func insertChunkRows(ctx context.Context, q store.Querier, n, full int, query string, args ...any) (sql.Result, error) {
+	if n == 1 || n == full {
 		return q.Stmt(query).ExecContext(ctx, args...)
 	}
 	return q.ExecContext(ctx, query, args...)

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -78,72 +80,241 @@ type ViewOptions struct {
 	Location *time.Location
 }
 
-// lineKey is what makes two events of one day "similar": the same person in
-// the same role of the same organisation doing the same action on the same
-// basis with the same outcome and emergency status. The user id is part of
-// the key even when names are hidden, so a merged line never stands for
-// two employees.
-type lineKey struct {
-	day, tenant, org, user, role, basis, reason, onBehalfOf, app string
-	action                                                       Action
-	outcome                                                      Outcome
-	emergency                                                    bool
-}
-
 // PatientView turns events of one patient, newest first (as Search returns
 // them), into the lines a person sees: only access-log events, similar
 // events of one local day merged, names hidden unless o.ShowNames. Lines
 // come newest first. Internal details (addresses, sessions, queries, the
 // ids of rules and employees) are left out.
 func PatientView(events []Event, o ViewOptions) []PatientLine {
+	m := newViewMerger(o)
+	for _, e := range events {
+		body, err := e.Canonical()
+		if err == nil {
+			err = m.add(body)
+		}
+		if err != nil {
+			continue // an event that cannot be encoded has no line (Append refuses it)
+		}
+	}
+	return m.lines
+}
+
+// viewMerger merges event bodies into the person's lines. It reads only
+// the members the view shows, straight from the stored JSON, and builds
+// strings only for a new line: the person's page merges up to
+// MaxViewEvents events per request, so decoding each whole event was most
+// of that page's cost.
+//
+// Two events of one day are "similar" when they have the same person in
+// the same role of the same organisation doing the same action on the same
+// basis with the same outcome, emergency status, representation and app.
+// The user id is part of that even when names are hidden, so a merged line
+// never stands for two employees.
+type viewMerger struct {
+	o     ViewOptions
+	loc   *time.Location
+	lines []PatientLine
+	index map[string]int    // line key -> line
+	seen  []map[string]bool // per line, the resources it lists
+	key   []byte            // scratch for the line key
+	f     viewFields
+	day   struct { // the last local day computed, for the next event of it
+		start, end time.Time
+		name       string
+	}
+}
+
+func newViewMerger(o ViewOptions) *viewMerger {
 	loc := o.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	var lines []PatientLine
-	index := map[lineKey]int{}
-	seen := map[int]map[string]bool{}
-	for _, e := range events {
-		if KindOf(e.Action) != KindAccess {
-			continue
+	return &viewMerger{o: o, loc: loc, index: map[string]int{}}
+}
+
+// viewFields are the raw JSON values of the members the view reads.
+type viewFields struct {
+	id, time, action, outcome, tenant, org, user, userName, role, basis, emergency, reason, onBehalfOf, principalKind, sourceApp, resources []byte
+}
+
+func (f *viewFields) slot(key []byte) *[]byte {
+	switch string(key) {
+	case "id":
+		return &f.id
+	case "time":
+		return &f.time
+	case "action":
+		return &f.action
+	case "outcome":
+		return &f.outcome
+	case "tenantId":
+		return &f.tenant
+	case "organisation":
+		return &f.org
+	case "userId":
+		return &f.user
+	case "userName":
+		return &f.userName
+	case "role":
+		return &f.role
+	case "basis":
+		return &f.basis
+	case "emergency":
+		return &f.emergency
+	case "emergencyReason":
+		return &f.reason
+	case "onBehalfOf":
+		return &f.onBehalfOf
+	case "principalKind":
+		return &f.principalKind
+	case "sourceApp":
+		return &f.sourceApp
+	case "resources":
+		return &f.resources
+	}
+	return nil
+}
+
+// add merges one stored event body.
+func (m *viewMerger) add(body []byte) error {
+	f := &m.f
+	*f = viewFields{}
+	if err := scanMembers(body, func(k []byte) *[]byte { return f.slot(k) }); err != nil {
+		return err
+	}
+	action, ok := jsonString(f.action)
+	if !ok {
+		return errBadJSON
+	}
+	switch KindOf(Action(action)) {
+	case KindAccess:
+	default:
+		return nil
+	}
+	ts, ok := jsonString(f.time)
+	if !ok {
+		return errBadJSON
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(ts))
+	if err != nil {
+		return fmt.Errorf("event time: %w", err)
+	}
+	if t.Before(m.day.start) || !t.Before(m.day.end) {
+		lt := t.In(m.loc)
+		y, mo, d := lt.Date()
+		m.day.start = time.Date(y, mo, d, 0, 0, 0, 0, m.loc)
+		m.day.end = m.day.start.AddDate(0, 0, 1)
+		m.day.name = lt.Format("2006-01-02")
+	}
+	app := []byte(nil)
+	if pk, _ := jsonString(f.principalKind); string(pk) == "app" {
+		app = f.sourceApp
+	}
+	basis, ok := jsonString(f.basis)
+	if !ok {
+		return errBadJSON
+	}
+	basisKind, _, _ := bytes.Cut(basis, []byte(":"))
+	emergency := string(f.emergency) == "true"
+	// The key joins raw JSON values, which hold no NUL byte.
+	k := append(m.key[:0], m.day.name...)
+	for _, v := range [][]byte{f.tenant, f.org, f.user, f.role, basisKind, f.reason, f.onBehalfOf, app, f.action, f.outcome, f.emergency} {
+		k = append(k, 0)
+		k = append(k, v...)
+	}
+	m.key = k
+	i, ok := m.index[string(k)]
+	if !ok {
+		l, err := m.newLine(f, t, string(basisKind), emergency, app != nil)
+		if err != nil {
+			return err
 		}
-		t := e.Time.In(loc)
-		app := ""
-		if e.PrincipalKind == "app" {
-			app = e.SourceApp
-		}
-		k := lineKey{app: app, day: t.Format("2006-01-02"), tenant: e.TenantID, org: e.Organisation, user: e.UserID, role: e.Role,
-			basis: BasisKind(e.Basis), reason: e.EmergencyReason, onBehalfOf: e.OnBehalfOf,
-			action: e.Action, outcome: e.Outcome, emergency: e.Emergency}
-		i, ok := index[k]
+		i = len(m.lines)
+		m.index[string(k)] = i
+		m.lines = append(m.lines, l)
+		m.seen = append(m.seen, map[string]bool{})
+	}
+	l := &m.lines[i]
+	l.Count++
+	if t.Before(l.First) {
+		l.First = t
+	}
+	if t.After(l.Last) {
+		id, ok := jsonString(f.id)
 		if !ok {
-			i = len(lines)
-			index[k] = i
-			seen[i] = map[string]bool{}
-			l := PatientLine{ID: e.ID, First: e.Time, Last: e.Time, Day: k.day, Organisation: e.Organisation, Role: e.Role,
-				Action: e.Action, Basis: k.basis, Emergency: e.Emergency, EmergencyReason: e.EmergencyReason,
-				Outcome: e.Outcome, Represented: e.OnBehalfOf != "", App: app}
-			if o.ShowNames {
-				l.UserName = e.UserName
-			}
-			lines = append(lines, l)
+			return errBadJSON
 		}
-		l := &lines[i]
-		l.Count++
-		if e.Time.Before(l.First) {
-			l.First = e.Time
+		l.Last, l.ID = t, string(id)
+	}
+	if f.resources == nil || string(f.resources) == "null" {
+		return nil
+	}
+	return eachString(f.resources, func(ref []byte) {
+		if !m.seen[i][string(ref)] {
+			r := string(ref)
+			m.seen[i][r] = true
+			l.Resources = append(l.Resources, r)
 		}
-		if e.Time.After(l.Last) {
-			l.Last, l.ID = e.Time, e.ID
+	})
+}
+
+// newLine starts a line with the event in f, its first.
+func (m *viewMerger) newLine(f *viewFields, t time.Time, basisKind string, emergency, isApp bool) (PatientLine, error) {
+	str := func(raw []byte) string {
+		s, ok := jsonString(raw)
+		if !ok {
+			return ""
 		}
-		for _, ref := range e.Resources {
-			if !seen[i][ref] {
-				seen[i][ref] = true
-				l.Resources = append(l.Resources, ref)
-			}
+		return string(s)
+	}
+	l := PatientLine{ID: str(f.id), First: t, Last: t, Day: m.day.name, Organisation: str(f.org), Role: str(f.role),
+		Action: Action(str(f.action)), Basis: basisKind, Emergency: emergency, EmergencyReason: str(f.reason),
+		Outcome: Outcome(str(f.outcome)), Represented: str(f.onBehalfOf) != ""}
+	if isApp {
+		l.App = str(f.sourceApp)
+	}
+	if m.o.ShowNames {
+		l.UserName = str(f.userName)
+	}
+	return l, nil
+}
+
+// eachString calls fn with the text of every string in a raw JSON array.
+func eachString(raw []byte, fn func([]byte)) error {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return errBadJSON
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		return nil
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return errBadJSON
+		}
+		end, err := skipString(raw, i)
+		if err != nil {
+			return err
+		}
+		s, ok := jsonString(raw[i:end])
+		if !ok {
+			return errBadJSON
+		}
+		fn(s)
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return errBadJSON
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case ']':
+			return nil
+		default:
+			return errBadJSON
 		}
 	}
-	return lines
 }
 
 // AuditEvent is the line as a FHIR AuditEvent for the person's API

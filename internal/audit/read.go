@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -67,36 +68,8 @@ type Reading struct {
 // part starts; the part is fixed now, so events appended meanwhile fall into
 // the next part.
 func (l *Log) Read(ctx context.Context, p Permit, q Search, what string) (*Reading, error) {
-	if !p.Valid() {
-		return nil, fmt.Errorf("%w: no permit", ErrScope)
-	}
-	switch {
-	case q.TenantID == "":
-		q.TenantID = p.tenantID
-	case q.TenantID != p.tenantID:
-		return nil, fmt.Errorf("%w: another tenant", ErrScope)
-	}
-	if p.patientID != "" {
-		switch {
-		case q.PatientID == "":
-			q.PatientID = p.patientID
-		case q.PatientID != p.patientID:
-			return nil, fmt.Errorf("%w: another patient", ErrScope)
-		}
-		switch q.Kind {
-		case "":
-			q.Kind = KindAccess
-		case KindAccess:
-		default:
-			return nil, fmt.Errorf("%w: a patient's permit covers access events only", ErrScope)
-		}
-	}
-	ev := p.event
-	if ev.PatientID == "" {
-		ev.PatientID = q.PatientID // an officer's search of one patient names them
-	}
-	ev.Query = what
-	if _, err := l.Append(ctx, ev); err != nil {
+	q, err := l.logReading(ctx, p, q, what)
+	if err != nil {
 		return nil, err
 	}
 	max := q.Limit
@@ -137,21 +110,75 @@ const MaxViewEvents = 10000
 // lines by PatientView. truncated reports that more events matched. The
 // reading is logged first, as Read does.
 func (l *Log) ReadPatientView(ctx context.Context, p Permit, q Search, what string, o ViewOptions) (lines []PatientLine, truncated bool, err error) {
-	q.Kind, q.Limit = KindAccess, MaxViewEvents+1
-	rd, err := l.Read(ctx, p, q, what)
+	q.Kind, q.Oldest, q.After, q.Until = KindAccess, false, Cursor{}, Cursor{}
+	q, err = l.logReading(ctx, p, q, what)
 	if err != nil {
 		return nil, false, err
 	}
-	var events []Event
-	n, err := rd.Each(ctx, func(e Event) error {
-		events = append(events, e)
-		return nil
-	})
+	// One statement for the whole view: the newest MaxViewEvents events and
+	// one more, which says that there are more.
+	query, args := q.sql("body", MaxViewEvents+1, 0)
+	rows, err := l.db.Stmt(query).QueryContext(ctx, args...)
 	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("read the patient's log: %w", err)
 	}
-	if n > MaxViewEvents {
-		events, truncated = events[:MaxViewEvents], true
+	defer rows.Close()
+	m := newViewMerger(o)
+	n := 0
+	var body sql.RawBytes
+	for rows.Next() {
+		if n == MaxViewEvents {
+			truncated = true
+			break
+		}
+		if err := rows.Scan(&body); err != nil {
+			return nil, false, fmt.Errorf("read the patient's log: %w", err)
+		}
+		if err := m.add(body); err != nil {
+			return nil, false, fmt.Errorf("read the patient's log: event %d: %w", n, err)
+		}
+		n++
 	}
-	return PatientView(events, o), truncated, nil
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("read the patient's log: %w", err)
+	}
+	return m.lines, truncated, nil
+}
+
+// logReading checks that q lies within p, narrows it to p and appends p's
+// log-read event durably; only then may the caller release what q selects.
+func (l *Log) logReading(ctx context.Context, p Permit, q Search, what string) (Search, error) {
+	if !p.Valid() {
+		return Search{}, fmt.Errorf("%w: no permit", ErrScope)
+	}
+	switch {
+	case q.TenantID == "":
+		q.TenantID = p.tenantID
+	case q.TenantID != p.tenantID:
+		return Search{}, fmt.Errorf("%w: another tenant", ErrScope)
+	}
+	if p.patientID != "" {
+		switch {
+		case q.PatientID == "":
+			q.PatientID = p.patientID
+		case q.PatientID != p.patientID:
+			return Search{}, fmt.Errorf("%w: another patient", ErrScope)
+		}
+		switch q.Kind {
+		case "":
+			q.Kind = KindAccess
+		case KindAccess:
+		default:
+			return Search{}, fmt.Errorf("%w: a patient's permit covers access events only", ErrScope)
+		}
+	}
+	ev := p.event
+	if ev.PatientID == "" {
+		ev.PatientID = q.PatientID // an officer's search of one patient names them
+	}
+	ev.Query = what
+	if _, err := l.Append(ctx, ev); err != nil {
+		return Search{}, err
+	}
+	return q, nil
 }

@@ -150,5 +150,36 @@ func TestReadPatientView(t *testing.T) {
 		if _, _, err := l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-1"}, "", ViewOptions{}); err == nil {
 			t.Fatal("a permit for p-0 read the view of p-1")
 		}
+
+		// More events than one view merges: the newest MaxViewEvents, and
+		// truncated says that there are more.
+		evs := make([]Event, MaxViewEvents+5)
+		for i := range evs {
+			evs[i] = event("t-1", "p-0", fmt.Sprintf("u-%d", i%3))
+			evs[i].Time = start.Add(-time.Duration(i+1) * time.Second)
+		}
+		rows, err := l.prepare(ctx, evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows) }); err != nil {
+			t.Fatal(err)
+		}
+		lines, truncated, err = l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
+		n := 0
+		for _, ln := range lines {
+			n += ln.Count
+		}
+		if err != nil || !truncated || n != MaxViewEvents {
+			t.Fatalf("view of %d events: %d merged, truncated %v, %v; want %d and truncated", MaxViewEvents+9, n, truncated, err, MaxViewEvents)
+		}
+
+		// REQ: LOG-3
+		// When the log cannot record the reading, no line is released.
+		l.Close()
+		lines, _, err = l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
+		if !errors.Is(err, ErrUnavailable) || lines != nil {
+			t.Fatalf("view without a durable log-read event: %d lines, %v", len(lines), err)
+		}
 	})
 }

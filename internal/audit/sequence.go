@@ -81,9 +81,12 @@ type pendingEvent struct {
 }
 
 func (l *Log) sequenceTenant(ctx context.Context, tenant string) (int, error) {
+	l.seqMu.Lock()
+	defer l.seqMu.Unlock()
 	n := 0
+	var next *frontier
 	err := l.db.Tx(ctx, func(tx *store.Tx) error {
-		n = 0
+		n, next = 0, nil
 		got, err := tx.TryLock(ctx, lockClass, tenant)
 		if err != nil {
 			return fmt.Errorf("sequencer lock: %w", err)
@@ -91,7 +94,7 @@ func (l *Log) sequenceTenant(ctx context.Context, tenant string) (int, error) {
 		if !got {
 			return nil // another process is sequencing this tenant
 		}
-		size, err := treeSize(ctx, tx, tenant)
+		size, root, err := treeHead(ctx, tx, tenant)
 		if err != nil {
 			return err
 		}
@@ -99,14 +102,24 @@ func (l *Log) sequenceTenant(ctx context.Context, tenant string) (int, error) {
 		if err != nil || len(pending) == 0 {
 			return err
 		}
-		hs := newHashStore(ctx, tx, tenant)
+		// The frontier kept from this process's last batch holds while
+		// the newest checkpoint is still the one that batch wrote; after
+		// another sequencer (a replica that held the lock meanwhile), a
+		// restore or a failed batch it is read again.
+		f := l.frontiers[tenant]
+		if f == nil || f.size != size || f.root != root {
+			if f, err = loadFrontier(ctx, tx, tenant, size, root); err != nil {
+				return err
+			}
+		}
+		hs := f.hashStore(ctx, tx, tenant)
 		for i, p := range pending {
 			if err := hs.appendLeaf(size+int64(i), p.hash); err != nil {
 				return err
 			}
 		}
 		newSize := size + int64(len(pending))
-		root, err := tlog.TreeHash(newSize, hs)
+		newRoot, err := tlog.TreeHash(newSize, hs)
 		if err != nil {
 			return fmt.Errorf("tree hash: %w", err)
 		}
@@ -116,30 +129,39 @@ func (l *Log) sequenceTenant(ctx context.Context, tenant string) (int, error) {
 		if err := insertLeaves(ctx, tx, tenant, size, pending); err != nil {
 			return err
 		}
-		if err := l.storeCheckpoint(ctx, tx, tenant, newSize, root); err != nil {
+		if err := l.storeCheckpoint(ctx, tx, tenant, newSize, newRoot); err != nil {
 			return err
 		}
-		n = len(pending)
+		n, next = len(pending), advance(hs, newSize, newRoot)
 		return nil
 	})
 	if err != nil {
+		delete(l.frontiers, tenant)
 		return 0, fmt.Errorf("sequence audit events of tenant %q: %w", tenant, err)
+	}
+	if next != nil {
+		l.frontiers[tenant] = next
 	}
 	return n, nil
 }
 
-// treeSize is the size of the tenant's newest checkpoint; the sequencer
-// writes leaves and checkpoint together, so it is also the number of leaves.
-func treeSize(ctx context.Context, q store.Querier, tenant string) (int64, error) {
+// treeHead is the size and root of the tenant's newest checkpoint (0 and
+// the zero hash for a tree without one). The sequencer writes leaves and
+// checkpoint together, so the size is also the number of leaves.
+func treeHead(ctx context.Context, q store.Querier, tenant string) (int64, tlog.Hash, error) {
 	var size int64
-	err := q.QueryRowContext(ctx, `SELECT size FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY size DESC LIMIT 1`, tenant).Scan(&size)
+	var root []byte
+	err := q.QueryRowContext(ctx, `SELECT size, root FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY size DESC LIMIT 1`, tenant).Scan(&size, &root)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return 0, tlog.Hash{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("tree size: %w", err)
+		return 0, tlog.Hash{}, fmt.Errorf("tree size: %w", err)
 	}
-	return size, nil
+	if len(root) != tlog.HashSize {
+		return 0, tlog.Hash{}, fmt.Errorf("tree of tenant %q: checkpoint root of %d bytes", tenant, len(root))
+	}
+	return size, tlog.Hash(root), nil
 }
 
 // readPending returns the oldest pending events of a tenant in a stable
@@ -186,14 +208,14 @@ func readPending(ctx context.Context, q store.Querier, tenant string) ([]pending
 // insertLeaves gives pending events positions first, first+1, ... and takes
 // them off the queue.
 func insertLeaves(ctx context.Context, q store.Querier, tenant string, first int64, pending []pendingEvent) error {
-	const chunk = 100
+	const chunk = 500 // 1,500 parameters
 	for start := 0; start < len(pending); start += chunk {
 		part := pending[start:min(start+chunk, len(pending))]
 		args := make([]any, 0, 3*len(part))
 		for i, p := range part {
 			args = append(args, tenant, first+int64(start+i), p.id)
 		}
-		if _, err := q.ExecContext(ctx, store.BulkInsert(q)+` audit_leaves (tenant_id, idx, event_id) VALUES `+store.Values(q, len(part), 3), args...); err != nil {
+		if _, err := insertChunkRows(ctx, q, len(part), chunk, store.BulkInsert(q)+` audit_leaves (tenant_id, idx, event_id) VALUES `+store.Values(q, len(part), 3), args...); err != nil {
 			return fmt.Errorf("insert leaves: %w", err)
 		}
 	}

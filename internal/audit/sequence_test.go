@@ -1,12 +1,16 @@
 package audit
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -253,4 +257,164 @@ func TestCheckpointTextRoundTrip(t *testing.T) {
 			t.Errorf("ParseCheckpoint(%q) succeeded", bad)
 		}
 	}
+}
+
+// Two sequencers (replicas) on one database take turns, as they do when
+// one loses the sequencer lock and the other takes it: each keeps the
+// tree's right edge in memory, so after the other's batches it must read
+// that edge again. Every checkpoint must still be the root of a fresh
+// computation over all leaves, every old leaf provable, Verify clean, and
+// tampering found afterwards.
+// REQ: LOG-2, LOG-3
+func TestSequencersTakingTurnsRebuildTheirFrontier(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := newTestLog(t, db)
+		b := &testLog{Log: New(db, a.clock, nil, WithSigner(a.signer)), clock: a.clock, verifier: a.verifier}
+		t.Cleanup(func() { b.Close() })
+		// Batch sizes that cross group (256) boundaries on several levels
+		// and leave each sequencer's frontier stale in different places.
+		turns := []struct {
+			by *testLog
+			k  int
+		}{{a, 1}, {a, 300}, {b, 7}, {a, 256}, {a, 1}, {b, 513}, {b, 2}, {a, 255}, {b, 1}, {a, 1024}}
+		total := 0
+		for i, turn := range turns {
+			evs := make([]Event, turn.k)
+			for j := range evs {
+				evs[j] = event("t1", fmt.Sprintf("p%d", j%11), fmt.Sprintf("u%d", i))
+			}
+			mustAppend(t, a, evs...)
+			if db.Dialect() == store.Postgres && turn.by == a {
+				// The other replica holds the lock: a skips this round and
+				// keeps its (now unchanged) frontier.
+				held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+				go func() {
+					done <- db.Tx(ctx, func(tx *store.Tx) error {
+						if got, err := tx.TryLock(ctx, lockClass, "t1"); err != nil || !got {
+							close(held)
+							return fmt.Errorf("TryLock = %v, %v", got, err)
+						}
+						close(held)
+						<-release
+						return nil
+					})
+				}()
+				<-held
+				n, err := a.Sequence(ctx)
+				close(release)
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				if err != nil || n != 0 {
+					t.Fatalf("Sequence while another holds the lock = %d, %v; want 0, nil", n, err)
+				}
+			}
+			a.clock.Advance(time.Second)
+			if n := mustSequence(t, turn.by); n != turn.k {
+				t.Fatalf("turn %d: Sequence = %d; want %d", i, n, turn.k)
+			}
+			total += turn.k
+			bodies := leafBodies(t, db, "t1")
+			c := latestCheckpoint(t, db, a.verifier, "t1")
+			if len(bodies) != total || c.Size != int64(total) || c.Root != memRoot(t, bodies) {
+				t.Fatalf("turn %d: %d leaves, checkpoint %d %v; want %d and the root of the leaves", i, len(bodies), c.Size, c.Root, total)
+			}
+			err := db.Tx(ctx, func(tx *store.Tx) error {
+				// The edge kept in memory is the edge a fresh reader loads.
+				fresh, err := loadFrontier(ctx, tx, "t1", c.Size, c.Root)
+				if err != nil {
+					return err
+				}
+				kept := turn.by.frontiers["t1"]
+				if kept == nil || kept.size != fresh.size || kept.root != fresh.root || !maps.EqualFunc(kept.groups, fresh.groups, bytes.Equal) {
+					return fmt.Errorf("the frontier kept in memory differs from the stored tree's")
+				}
+				hs := newHashStore(ctx, tx, "t1")
+				for _, x := range []int{0, total / 3, total - 1} {
+					p, err := tlog.ProveRecord(c.Size, int64(x), hs)
+					if err != nil {
+						return err
+					}
+					if err := tlog.CheckRecord(p, c.Size, c.Root, int64(x), tlog.RecordHash([]byte(bodies[x]))); err != nil {
+						return fmt.Errorf("leaf %d: %w", x, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("turn %d: %v", i, err)
+			}
+		}
+		if r := verifyLog(t, a); !r.OK() || r.Events != int64(total) {
+			t.Fatalf("Verify after the turns: %d events, %v", r.Events, r.Damage)
+		}
+		var id string
+		if err := db.QueryRowContext(ctx, `SELECT event_id FROM audit_leaves WHERE tenant_id = 't1' AND idx = $1`, int64(total-3)).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		sqlExec(t, db, `UPDATE audit_events SET body = REPLACE(body, '"userName":"Dr. ', '"userName":"Mr. ') WHERE id = $1`, id)
+		r := verifyLog(t, a)
+		found := false
+		for _, d := range r.Damage {
+			found = found || (d.Kind == DamageEdited && d.Position == int64(total-3) && d.EventID == id)
+		}
+		if r.OK() || !found {
+			t.Fatalf("Verify after tampering with leaf %d: %v; want it named as edited", total-3, r.Damage)
+		}
+	})
+}
+
+// flakySigner fails while fail is set, as a signing step that breaks in
+// the middle of a batch, after the batch has grown its tree in memory.
+type flakySigner struct {
+	note.Signer
+	fail bool
+}
+
+func (s *flakySigner) Sign(msg []byte) ([]byte, error) {
+	if s.fail {
+		return nil, errors.New("signer unavailable")
+	}
+	return s.Signer.Sign(msg)
+}
+
+// A batch that fails after extending the tree in memory rolls back and
+// leaves no trace in the kept frontier: the next batch starts from the
+// stored tree and its checkpoint is the root of all leaves.
+// REQ: LOG-2
+func TestFailedBatchDropsTheFrontier(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		base := newTestLog(t, db)
+		fs := &flakySigner{Signer: base.signer}
+		l := &testLog{Log: New(db, base.clock, nil, WithSigner(fs)), clock: base.clock, verifier: base.verifier}
+		t.Cleanup(func() { l.Close() })
+		total := 0
+		for i, k := range []int{300, 17, 256, 1} {
+			evs := make([]Event, k)
+			for j := range evs {
+				evs[j] = event("t1", fmt.Sprintf("p%d", j%5), "u1")
+			}
+			mustAppend(t, l, evs...)
+			if i%2 == 1 {
+				fs.fail = true
+				if _, err := l.Sequence(context.Background()); err == nil {
+					t.Fatal("Sequence with a failing signer succeeded")
+				}
+				fs.fail = false
+			}
+			if n := mustSequence(t, l); n != k {
+				t.Fatalf("batch %d: Sequence = %d; want %d", i, n, k)
+			}
+			total += k
+			bodies := leafBodies(t, db, "t1")
+			c := latestCheckpoint(t, db, l.verifier, "t1")
+			if len(bodies) != total || c.Size != int64(total) || c.Root != memRoot(t, bodies) {
+				t.Fatalf("batch %d: %d leaves, checkpoint %d; want %d and the root of the leaves", i, len(bodies), c.Size, total)
+			}
+		}
+		if r := verifyLog(t, base); !r.OK() {
+			t.Fatalf("Verify: %v", r.Damage)
+		}
+	})
 }
