@@ -101,7 +101,7 @@ type Handler struct {
 	// Approvers are the roles (session role names) that may decide it.
 	Approvers []string
 	// Apply makes the change in tx, the transaction that marks the request
-	// approved; an error rolls everything back (wrap ErrInapplicable to have
+	// approved (r carries the decider, time and note already); an error rolls everything back (wrap ErrInapplicable to have
 	// the request marked failed).
 	Apply func(ctx context.Context, tx *store.Tx, r Request, approver Actor) error
 	// Closed, when set, tells the owner in tx that the request ended
@@ -271,13 +271,15 @@ func (s *Service) decide(ctx context.Context, by Actor, id, kind string, approve
 			out, err = s.close(ctx, tx, h, r, Rejected, by, note)
 			return err
 		}
+		// The owner sees who decides, when and why while it applies.
+		r.DecidedBy, r.DecidedAt, r.Note = by.AccountID, &now, note
 		if err := h.Apply(ctx, tx, r, by); err != nil {
 			if errors.Is(err, ErrInapplicable) {
 				applyErr = err
 			}
 			return fmt.Errorf("apply change request %s: %w", id, err)
 		}
-		r.Status, r.DecidedBy, r.DecidedAt, r.Note = Approved, by.AccountID, &now, note
+		r.Status = Approved
 		if err := s.finish(ctx, tx, r); err != nil {
 			return err
 		}
