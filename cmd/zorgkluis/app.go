@@ -17,6 +17,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/backup"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/devices"
@@ -44,6 +45,7 @@ type app struct {
 	audit   *audit.Log
 	auditPK string // verifier key of the checkpoint signing key (public)
 	access  *access.Decider
+	changes *change.Service // the four-eyes change requests (GOV-1)
 	authn   *authn.Service
 	records *record.Store
 	ca      *pki.CA             // the organisations' CA for third-party systems (DP-3)
@@ -113,7 +115,10 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	}
 	queue := alert.NewQueue(db, c, rand.Reader, alerts) // one queue for access's and authn's events
 	a.queue = queue
-	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue))
+	// One four-eyes service (GOV-1) for every owner of a security setting.
+	a.changes = change.New(change.Config{DB: db, Audit: a.audit, Clock: c, Rand: rand.Reader, Expiry: cfg.ChangeExpiry})
+	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue),
+		access.WithChanges(a.changes))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
 	set.Audit = a.audit // log-on events also go to the tamper-evident log

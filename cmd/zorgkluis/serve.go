@@ -153,6 +153,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	go every(ctx, time.Hour, log, "oauth sweep", a.oauthAt(base).Sweep)
 	go every(ctx, 5*time.Minute, log, "governance watch", watchGovernance(a.gov))
 	go every(ctx, time.Hour, log, "devices sweep", a.devices.Sweep)
+	go every(ctx, 5*time.Minute, log, "change expiry", a.changes.Expire) // stale four-eyes requests (GOV-1)
 	if err != nil {
 		closeListeners()
 		return err

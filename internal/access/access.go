@@ -215,10 +215,10 @@ var (
 
 // Decider makes access decisions and keeps the rules it decides by.
 type Decider struct {
-	db    *store.DB
-	log   *audit.Log
-	clock clock.Clock
-	rand  io.Reader
+	db      *store.DB
+	log     *audit.Log
+	clock   clock.Clock
+	rand    io.Reader
 	roles   *identity.Registry // approved role grants, written in the approval's transaction
 	changes *change.Service    // the four-eyes requests (GOV-1)
 
