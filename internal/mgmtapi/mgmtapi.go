@@ -59,6 +59,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.oauthRoutes(mux)
 	s.ssoRoutes(mux)
 	s.governanceRoutes(mux)
+	s.changeRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 
