@@ -38,10 +38,10 @@ type Config struct {
 	EmergencyDuration time.Duration `json:"-"`
 	// ChangeExpiry is how long a four-eyes change request waits for its
 	// decision before it expires (GOV-1).
-	ChangeExpiry time.Duration `json:"-"`
-	MaxBodyBytes      int64         `json:"max_body_bytes"`
-	WebAuthnRPID      string        `json:"webauthn_rp_id"`
-	WebAuthnOrigin    string        `json:"webauthn_origin"`
+	ChangeExpiry   time.Duration `json:"-"`
+	MaxBodyBytes   int64         `json:"max_body_bytes"`
+	WebAuthnRPID   string        `json:"webauthn_rp_id"`
+	WebAuthnOrigin string        `json:"webauthn_origin"`
 	// AlertWebhook receives every security event as JSON (LOG-9).
 	AlertWebhook string `json:"alert_webhook"`
 	// SMTP server for e-mail codes and notices (AUTH-2): host:port, the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/record"
@@ -37,6 +38,8 @@ func codeSets() map[string][]string {
 		// What an app's scopes can reach, described on the consent page.
 		"appcat.":       fhir.ScopeCategories([]string{"patient/*.rs"}, 'r'),
 		"rev.decision.": {"keep", "revoke"},
+		"chg.status.":   {string(change.Pending), string(change.Approved), string(change.Rejected), string(change.Expired), string(change.Failed)},
+		"chg.kind.":     {access.ChangeRole, access.ChangeRight},
 		"dev.state.":    {"active", "locked", "unlinked"},
 		"rep.":          {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
 		"gender.":       {"male", "female", "other", "unknown"},

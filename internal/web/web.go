@@ -145,6 +145,7 @@ func Routes(mux *http.ServeMux, d Deps) (http.Handler, error) {
 	s.appRoutes(mux)
 	s.ssoRoutes(mux)
 	s.reviewRoutes(mux)
+	s.changeRoutes(mux)
 	s.deviceRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("/", s.notFound)
