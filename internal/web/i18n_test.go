@@ -20,6 +20,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/record"
+	"github.com/zorgkluis/zorgkluis/internal/sso"
 )
 
 // codeSets are the codes the pages can show, by the prefix of their keys:
@@ -39,7 +40,7 @@ func codeSets() map[string][]string {
 		"appcat.":       fhir.ScopeCategories([]string{"patient/*.rs"}, 'r'),
 		"rev.decision.": {"keep", "revoke"},
 		"chg.status.":   {string(change.Pending), string(change.Approved), string(change.Rejected), string(change.Expired), string(change.Failed)},
-		"chg.kind.":     {access.ChangeRole, access.ChangeRight},
+		"chg.kind.":     {access.ChangeRole, access.ChangeRight, sso.ChangeProvider},
 		"dev.state.":    {"active", "locked", "unlinked"},
 		"rep.":          {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
 		"gender.":       {"male", "female", "other", "unknown"},
