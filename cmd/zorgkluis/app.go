@@ -154,7 +154,7 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 // as its issuer; made once, the first time serve knows its URL.
 func (a *app) oauthAt(base string) *oauth.Service {
 	if a.oauth == nil || a.oauth.Issuer() != base {
-		a.oauth = oauth.New(oauth.Config{DB: a.db, Clock: a.clock, Rand: rand.Reader, Audit: a.audit, Alerts: a.queue, Issuer: base})
+		a.oauth = oauth.New(oauth.Config{DB: a.db, Clock: a.clock, Rand: rand.Reader, Audit: a.audit, Alerts: a.queue, Issuer: base, Changes: a.changes})
 	}
 	return a.oauth
 }

@@ -139,17 +139,15 @@ func New(c Config) *Service {
 // Expiry is how long a request waits for its decision.
 func (s *Service) Expiry() time.Duration { return s.c.Expiry }
 
-// Register sets the handler of kind; a kind is registered once, by its
-// owner, when the owner is constructed.
+// Register sets the handler of kind, by its owner, when the owner is
+// constructed; an owner built again (oauth's service for a new issuer)
+// replaces its earlier handler.
 func (s *Service) Register(kind string, h Handler) {
 	if kind == "" || h.Apply == nil || len(h.Approvers) == 0 {
 		panic("change: Register needs a kind, an Apply and approvers")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.handlers[kind]; dup {
-		panic("change: kind " + kind + " registered twice")
-	}
 	s.handlers[kind] = h
 }
 
