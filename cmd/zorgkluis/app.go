@@ -128,7 +128,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	set.Sender = a.sender
 	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)
 	a.records = record.New(db, kr, a.audit, c)
-	a.ca = pki.New(db, master, a.audit, c, rand.Reader)
+	a.ca = pki.New(db, master, a.audit, c, rand.Reader, pki.WithChanges(a.changes))
 	a.sso = sso.New(sso.Config{DB: db, Clock: c, Rand: rand.Reader, Master: master, Audit: a.audit, Alerts: queue, Changes: a.changes})
 	a.gov = governance.New(governance.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: a.audit, Alerts: queue, Access: a.access, IDs: a.ids})
 	a.devices = devices.New(devices.Config{DB: db, Clock: c, Rand: rand.Reader, Hasher: hasher, Audit: a.audit, Alerts: queue, Access: a.access})

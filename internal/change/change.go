@@ -104,9 +104,18 @@ type Handler struct {
 	// approved (r carries the decider, time and note already); an error rolls everything back (wrap ErrInapplicable to have
 	// the request marked failed).
 	Apply func(ctx context.Context, tx *store.Tx, r Request, approver Actor) error
+	// Prepare, when set instead of Apply, does the owner's work that must
+	// not hold the write transaction (making and sealing a key) before it
+	// opens, for a decision that would be allowed; the function it returns
+	// applies the change in the approval's transaction.
+	Prepare func(ctx context.Context, r Request, approver Actor) (func(ctx context.Context, tx *store.Tx) error, error)
 	// Closed, when set, tells the owner in tx that the request ended
 	// without effect (r.Status is rejected, expired or failed).
 	Closed func(ctx context.Context, tx *store.Tx, r Request) error
+	// Platform: staff without an organisation (Actor.TenantID "", the
+	// operators at the server) may propose and decide this kind for any
+	// organisation, as the CA's commands do.
+	Platform bool
 }
 
 // Config is what the service needs.
@@ -143,8 +152,8 @@ func (s *Service) Expiry() time.Duration { return s.c.Expiry }
 // constructed; an owner built again (oauth's service for a new issuer)
 // replaces its earlier handler.
 func (s *Service) Register(kind string, h Handler) {
-	if kind == "" || h.Apply == nil || len(h.Approvers) == 0 {
-		panic("change: Register needs a kind, an Apply and approvers")
+	if kind == "" || (h.Apply == nil) == (h.Prepare == nil) || len(h.Approvers) == 0 {
+		panic("change: Register needs a kind, an Apply or a Prepare, and approvers")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,6 +175,10 @@ type Proposal struct {
 	// SubjectID is the account the change gives rights to, if any: it may
 	// not decide the request either (AZ-7).
 	SubjectID string
+	// TenantID is the organisation the change is for; "" is the
+	// proposer's. Only platform staff propose for another, of a Platform
+	// kind.
+	TenantID string
 }
 
 var idEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -174,8 +187,16 @@ var idEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
 // owner's transaction, so that its own pending row and the request commit
 // together), and logs it there.
 func (s *Service) Propose(ctx context.Context, tx *store.Tx, by Actor, p Proposal) (Request, error) {
-	if _, ok := s.handler(p.Kind); !ok {
+	h, ok := s.handler(p.Kind)
+	if !ok {
 		return Request{}, fmt.Errorf("propose %s: unknown kind: %w", p.Kind, ErrInvalid)
+	}
+	tenant := by.TenantID
+	if p.TenantID != "" && p.TenantID != by.TenantID {
+		if by.TenantID != "" || !h.Platform {
+			return Request{}, fmt.Errorf("propose %s: for another organisation: %w", p.Kind, ErrInvalid)
+		}
+		tenant = p.TenantID
 	}
 	if by.AccountID == "" {
 		return Request{}, fmt.Errorf("propose %s: no proposer: %w", p.Kind, ErrInvalid)
@@ -195,7 +216,7 @@ func (s *Service) Propose(ctx context.Context, tx *store.Tx, by Actor, p Proposa
 		return Request{}, fmt.Errorf("propose %s: randomness: %w", p.Kind, err)
 	}
 	now := s.c.Clock.Now()
-	r := Request{ID: "ch-" + strings.ToLower(idEnc.EncodeToString(b[:])), TenantID: by.TenantID, Kind: p.Kind, Summary: p.Summary,
+	r := Request{ID: "ch-" + strings.ToLower(idEnc.EncodeToString(b[:])), TenantID: tenant, Kind: p.Kind, Summary: p.Summary,
 		Payload: payload, SubjectID: p.SubjectID, ProposedBy: by.AccountID, ProposedAt: now, ExpiresAt: now.Add(s.c.Expiry), Status: Pending}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO change_requests (id, tenant_id, kind, payload, summary, subject_id, proposed_by, proposed_at, expires_at, status)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')`, r.ID, r.TenantID, r.Kind, string(payload), r.Summary, r.SubjectID,
@@ -230,19 +251,32 @@ func (s *Service) decide(ctx context.Context, by Actor, id, kind string, approve
 	if err := text(note, 1000, false); err != nil {
 		return Request{}, fmt.Errorf("decide: note: %w", err)
 	}
+	// An owner's work that must not hold the write transaction (a CA's key
+	// is made and sealed) is prepared first, for a decision that would be
+	// allowed; the transaction checks everything again.
+	var prepared func(context.Context, *store.Tx) error
+	if approve {
+		r, h, err := s.visible(ctx, s.c.DB, by, id, kind)
+		if err != nil {
+			return Request{}, err
+		}
+		now := s.c.Clock.Now()
+		if h.Prepare != nil && r.Status == Pending && now.Before(r.ExpiresAt) && s.refusal(r, h, by) == nil {
+			r.DecidedBy, r.DecidedAt, r.Note = by.AccountID, &now, note
+			if prepared, err = h.Prepare(ctx, r, by); err != nil {
+				if errors.Is(err, ErrInapplicable) {
+					return s.markFailed(ctx, by, id, err)
+				}
+				return Request{}, fmt.Errorf("prepare change request %s: %w", id, err)
+			}
+		}
+	}
 	var out Request
 	var refused, applyErr error
 	err := s.c.DB.Tx(ctx, func(tx *store.Tx) error {
-		r, err := s.get(ctx, tx, by.TenantID, id)
+		r, h, err := s.visible(ctx, tx, by, id, kind)
 		if err != nil {
 			return err
-		}
-		if kind != "" && r.Kind != kind {
-			return fmt.Errorf("change request %s: %w", id, ErrNotFound)
-		}
-		h, ok := s.handler(r.Kind)
-		if !ok {
-			return fmt.Errorf("change request %s: kind %s is not served here: %w", id, r.Kind, ErrInvalid)
 		}
 		if r.Status != Pending {
 			return fmt.Errorf("change request %s is %s: %w", id, r.Status, ErrDecided)
@@ -253,15 +287,7 @@ func (s *Service) decide(ctx context.Context, by Actor, id, kind string, approve
 			out, err = s.close(ctx, tx, h, r, Expired, Actor{}, "expired without a decision")
 			return err
 		}
-		switch {
-		case r.ProposedBy == by.AccountID:
-			refused = fmt.Errorf("change request %s was proposed by this account: %w", id, ErrSelf)
-		case r.SubjectID != "" && r.SubjectID == by.AccountID:
-			refused = fmt.Errorf("change request %s concerns this account: %w", id, ErrSelf)
-		case !slices.Contains(h.Approvers, by.Role):
-			refused = fmt.Errorf("change request %s (%s) is decided by %s: %w", id, r.Kind, strings.Join(h.Approvers, " or "), ErrForbidden)
-		}
-		if refused != nil {
+		if refused = s.refusal(r, h, by); refused != nil {
 			out = r
 			return nil
 		}
@@ -271,7 +297,15 @@ func (s *Service) decide(ctx context.Context, by Actor, id, kind string, approve
 		}
 		// The owner sees who decides, when and why while it applies.
 		r.DecidedBy, r.DecidedAt, r.Note = by.AccountID, &now, note
-		if err := h.Apply(ctx, tx, r, by); err != nil {
+		switch {
+		case prepared != nil:
+			err = prepared(ctx, tx)
+		case h.Apply != nil:
+			err = h.Apply(ctx, tx, r, by)
+		default:
+			err = fmt.Errorf("kind %s was not prepared", r.Kind)
+		}
+		if err != nil {
 			if errors.Is(err, ErrInapplicable) {
 				applyErr = err
 			}
@@ -303,18 +337,52 @@ func (s *Service) decide(ctx context.Context, by Actor, id, kind string, approve
 	return out, nil
 }
 
+// visible returns request id with its handler when by may see it: a
+// request of by's own organisation, or of any organisation for platform
+// staff when the kind allows that (Handler.Platform); another is not found.
+func (s *Service) visible(ctx context.Context, q store.Querier, by Actor, id, kind string) (Request, Handler, error) {
+	r, err := scan(q.QueryRowContext(ctx, `SELECT `+cols+` FROM change_requests WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Request{}, Handler{}, fmt.Errorf("change request %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Request{}, Handler{}, fmt.Errorf("change request %s: %w", id, err)
+	}
+	h, ok := s.handler(r.Kind)
+	if (kind != "" && r.Kind != kind) || (r.TenantID != by.TenantID && !(by.TenantID == "" && ok && h.Platform)) {
+		return Request{}, Handler{}, fmt.Errorf("change request %s: %w", id, ErrNotFound)
+	}
+	if !ok {
+		return Request{}, Handler{}, fmt.Errorf("change request %s: kind %s is not served here: %w", id, r.Kind, ErrInvalid)
+	}
+	return r, h, nil
+}
+
+// refusal says why by may not decide r, or nil: four eyes (never the
+// proposer, never the account the change concerns) and the kind's roles.
+func (s *Service) refusal(r Request, h Handler, by Actor) error {
+	switch {
+	case r.ProposedBy == by.AccountID:
+		return fmt.Errorf("change request %s was proposed by this account: %w", r.ID, ErrSelf)
+	case r.SubjectID != "" && r.SubjectID == by.AccountID:
+		return fmt.Errorf("change request %s concerns this account: %w", r.ID, ErrSelf)
+	case !slices.Contains(h.Approvers, by.Role):
+		return fmt.Errorf("change request %s (%s) is decided by %s: %w", r.ID, r.Kind, strings.Join(h.Approvers, " or "), ErrForbidden)
+	}
+	return nil
+}
+
 // markFailed records that an approved request could no longer be applied.
 func (s *Service) markFailed(ctx context.Context, by Actor, id string, cause error) (Request, error) {
 	var out Request
 	err := s.c.DB.Tx(ctx, func(tx *store.Tx) error {
-		r, err := s.get(ctx, tx, by.TenantID, id)
+		r, h, err := s.visible(ctx, tx, by, id, "")
 		if err != nil {
 			return err
 		}
 		if r.Status != Pending {
 			return fmt.Errorf("change request %s is %s: %w", id, r.Status, ErrDecided)
 		}
-		h, _ := s.handler(r.Kind)
 		out, err = s.close(ctx, tx, h, r, Failed, by, cause.Error())
 		return err
 	})

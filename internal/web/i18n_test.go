@@ -20,6 +20,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
 	"github.com/zorgkluis/zorgkluis/internal/sso"
 )
@@ -41,10 +42,11 @@ func codeSets() map[string][]string {
 		"appcat.":       fhir.ScopeCategories([]string{"patient/*.rs"}, 'r'),
 		"rev.decision.": {"keep", "revoke"},
 		"chg.status.":   {string(change.Pending), string(change.Approved), string(change.Rejected), string(change.Expired), string(change.Failed)},
-		"chg.kind.":     {access.ChangeRole, access.ChangeRight, sso.ChangeProvider, oauth.ChangeClient, oauth.ChangePublicPolicy},
-		"dev.state.":    {"active", "locked", "unlinked"},
-		"rep.":          {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
-		"gender.":       {"male", "female", "other", "unknown"},
+		"chg.kind.": {access.ChangeRole, access.ChangeRight, sso.ChangeProvider, oauth.ChangeClient, oauth.ChangePublicPolicy,
+			pki.ChangeIntermediate, pki.ChangePolicy},
+		"dev.state.": {"active", "locked", "unlinked"},
+		"rep.":       {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
+		"gender.":    {"male", "female", "other", "unknown"},
 		// FHIR R4 value sets of the statuses the record view shows:
 		// ObservationStatus, condition-clinical, AllergyIntolerance
 		// clinical, MedicationStatement, MedicationRequest,

@@ -21,7 +21,7 @@ CREATE TABLE change_requests (
 CREATE INDEX change_requests_tenant ON change_requests (tenant_id, status, proposed_at);
 CREATE INDEX change_requests_expiry ON change_requests (status, expires_at);
 
--- The role definitions and right requests pending before this migration
+-- The role definitions, right requests and CA requests pending before this migration
 -- become change requests with the same id, so they can still be decided
 -- (the owner's row keeps the details; the payload is empty).
 INSERT INTO change_requests (id, tenant_id, kind, payload, summary, subject_id, proposed_by, proposed_at, expires_at, status)
@@ -32,6 +32,10 @@ INSERT INTO change_requests (id, tenant_id, kind, payload, summary, subject_id, 
 SELECT id, tenant_id, 'access.right', '{}', 'role ' || role || ' for account ' || account_id, account_id, requested_by, requested_at,
        requested_at + 604800000000, 'pending'
 FROM access_right_requests WHERE status = 'pending';
+INSERT INTO change_requests (id, tenant_id, kind, payload, summary, subject_id, proposed_by, proposed_at, expires_at, status)
+SELECT id, tenant_id, 'pki.' || kind, detail, 'CA ' || kind || ' for ' || tenant_id, '', proposed_by, proposed_at,
+       proposed_at + 604800000000, 'pending'
+FROM pki_requests WHERE status = 'pending';
 
 -- +goose Down
 DROP TABLE change_requests;
