@@ -260,3 +260,60 @@ func TestProposalChecked(t *testing.T) {
 		t.Errorf("a refused proposal was stored: %v", pending)
 	}
 }
+
+// REQ: GOV-1 — a kind that prepares its work before the transaction (a
+// CA's key) prepares only for a decision that is allowed and applies in the
+// approval's transaction; platform staff propose and decide such a kind for
+// an organisation, a tenant's admin never for another organisation, and
+// four eyes hold across them too.
+func TestPreparedAndPlatformKinds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		prepared, applied := 0, 0
+		f.s.Register("test.ca", Handler{
+			Approvers: []string{"application-admin", "platform-admin"},
+			Platform:  true,
+			Prepare: func(ctx context.Context, r Request, by Actor) (func(context.Context, *store.Tx) error, error) {
+				prepared++
+				return func(ctx context.Context, tx *store.Tx) error { applied++; return nil }, nil
+			},
+		})
+		op := Actor{AccountID: "os:root", Name: "root", Role: "platform-admin"}
+		var r Request
+		propose := func(by Actor, tenant string) error {
+			return db.Tx(f.ctx, func(tx *store.Tx) error {
+				var err error
+				r, err = f.s.Propose(f.ctx, tx, by, Proposal{Kind: "test.ca", Summary: "intermediate", Payload: nil, TenantID: tenant})
+				return err
+			})
+		}
+		if err := propose(other, "t1"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("a tenant's admin proposes for another: %v", err)
+		}
+		if err := propose(op, "t1"); err != nil || r.TenantID != "t1" {
+			t.Fatalf("platform proposal: %+v %v", r, err)
+		}
+		if _, err := f.s.Decide(f.ctx, op, r.ID, true, ""); !errors.Is(err, ErrSelf) || prepared != 0 {
+			t.Fatalf("the proposer at the platform: %v, prepared %d", err, prepared)
+		}
+		if _, err := f.s.Decide(f.ctx, other, r.ID, true, ""); !errors.Is(err, ErrNotFound) || prepared != 0 {
+			t.Fatalf("another tenant: %v, prepared %d", err, prepared)
+		}
+		got, err := f.s.Decide(f.ctx, bob, r.ID, true, "")
+		if err != nil || got.Status != Approved || prepared != 1 || applied != 1 {
+			t.Fatalf("approval: %+v %v, prepared %d applied %d", got, err, prepared, applied)
+		}
+		// The platform decides a tenant's request of a platform kind.
+		if err := propose(ann, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.s.Decide(f.ctx, op, r.ID, true, ""); err != nil || got.DecidedBy != op.AccountID || applied != 2 {
+			t.Fatalf("platform approval: %+v %v", got, err)
+		}
+		// A kind that is not a platform kind stays the organisation's own.
+		plain := f.propose(t, db, ann, "", "x", "y")
+		if _, err := f.s.Decide(f.ctx, op, plain.ID, true, ""); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the platform decides a tenant's own kind: %v", err)
+		}
+	})
+}
