@@ -123,6 +123,7 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
 	set.Audit = a.audit // log-on events also go to the tamper-evident log
 	set.Queue = queue
+	set.Changes = a.changes                // the weak-factor switch waits for a second admin (GOV-1)
 	set.RoleCurrent = a.access.RoleCurrent // an ended privileged right is never a session role
 	a.sender = senderFrom(cfg, log)
 	set.Sender = a.sender

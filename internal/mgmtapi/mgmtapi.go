@@ -60,6 +60,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.ssoRoutes(mux)
 	s.governanceRoutes(mux)
 	s.changeRoutes(mux)
+	s.settingsRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

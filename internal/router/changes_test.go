@@ -84,3 +84,31 @@ func TestChangesOverHTTP(t *testing.T) {
 		}
 	})
 }
+
+// REQ: GOV-1, AUTH-2 — the weak-factor switch is a four-eyes change: the
+// proposal is accepted (202) but not in force, its proposer cannot approve
+// it, a second admin's approval switches SMS and e-mail codes off; a
+// switch on without a configured sender is refused at once (400).
+func TestWeakFactorSwitchFourEyes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAccessEnv(t, db)
+		admin := e.login(e.tenantA, access.RoleAppAdmin)
+		admin2 := e.login(e.tenantA, access.RoleAppAdmin)
+		officer := e.login(e.tenantA, access.RoleSecurityOfficer)
+		if got := e.expect(officer, "GET", "/api/v1/logon-settings", "", http.StatusOK); got["weak_factors"] != true {
+			t.Fatalf("default settings: %v", got)
+		}
+		e.expect(officer, "PUT", "/api/v1/logon-settings", `{"weak_factors":false}`, http.StatusForbidden)
+		e.expect(admin, "PUT", "/api/v1/logon-settings", `{"weak_factors":true}`, http.StatusBadRequest) // no sender here
+		e.expect(admin, "PUT", "/api/v1/logon-settings", `{"weak_factors":false,"password_max_age_days":10}`, http.StatusBadRequest)
+		id := e.expect(admin, "PUT", "/api/v1/logon-settings", `{"weak_factors":false,"password_max_age_days":365}`, http.StatusAccepted)["change_request"].(string)
+		if got := e.expect(admin, "GET", "/api/v1/logon-settings", "", http.StatusOK); got["weak_factors"] != true {
+			t.Fatalf("in force before its approval: %v", got)
+		}
+		e.expect(admin, "POST", "/api/v1/changes/"+id+"/approve", "", http.StatusForbidden)
+		e.expect(admin2, "POST", "/api/v1/changes/"+id+"/approve", `{"note":"policy"}`, http.StatusOK)
+		if got := e.expect(officer, "GET", "/api/v1/logon-settings", "", http.StatusOK); got["weak_factors"] != false || got["password_max_age_days"] != 365.0 {
+			t.Fatalf("after approval: %v", got)
+		}
+	})
+}

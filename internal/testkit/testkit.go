@@ -104,6 +104,7 @@ func New(t testing.TB, db *store.DB, opts ...Option) *Kit {
 	k.Access = access.NewDecider(db, k.Audit, o.clock, append([]access.Option{access.WithRoleWriter(k.IDs), access.WithChanges(k.Changes)}, o.access...)...)
 	set := authn.DefaultSettings()
 	set.RoleCurrent = k.Access.RoleCurrent // as serve: an ended privileged right is never a session role
+	set.Changes = k.Changes
 	for _, f := range o.authn {
 		f(&set)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -43,7 +44,7 @@ func codeSets() map[string][]string {
 		"rev.decision.": {"keep", "revoke"},
 		"chg.status.":   {string(change.Pending), string(change.Approved), string(change.Rejected), string(change.Expired), string(change.Failed)},
 		"chg.kind.": {access.ChangeRole, access.ChangeRight, sso.ChangeProvider, oauth.ChangeClient, oauth.ChangePublicPolicy,
-			pki.ChangeIntermediate, pki.ChangePolicy},
+			pki.ChangeIntermediate, pki.ChangePolicy, authn.ChangeTenantSettings},
 		"dev.state.": {"active", "locked", "unlinked"},
 		"rep.":       {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
 		"gender.":    {"male", "female", "other", "unknown"},
