@@ -133,8 +133,39 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	a.sso = sso.New(sso.Config{DB: db, Clock: c, Rand: rand.Reader, Master: master, Audit: a.audit, Alerts: queue, Changes: a.changes})
 	a.gov = governance.New(governance.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: a.audit, Alerts: queue, Access: a.access, IDs: a.ids})
 	a.devices = devices.New(devices.Config{DB: db, Clock: c, Rand: rand.Reader, Hasher: hasher, Audit: a.audit, Alerts: queue, Access: a.access})
+	a.registerKeyChanges()
 	log.Info("keys loaded", "master_key", master.ID())
 	return a, nil
+}
+
+// ChangeRotateTenant is the four-eyes kind (GOV-1) of a tenant key's
+// rotation: `zorgkluis keys rotate-tenant` proposes it, another operator's
+// `zorgkluis keys approve` carries it out. keys sits below change, so the
+// command that owns the operation registers it.
+const changeRotateTenant = "keys.rotate-tenant"
+
+type rotateChange struct {
+	TenantID string `json:"tenant_id"`
+}
+
+func (a *app) registerKeyChanges() {
+	a.changes.Register(changeRotateTenant, change.Handler{
+		Approvers: []string{"platform-admin"},
+		Platform:  true,
+		// The rotation is its own transactions (a new tenant key, then each
+		// patient key re-wrapped), so it runs once the decision is allowed
+		// and the approval records it. Repeating it is harmless (one more
+		// key version), should the record fail.
+		Prepare: func(ctx context.Context, r change.Request, by change.Actor) (func(context.Context, *store.Tx) error, error) {
+			if _, err := a.ids.Tenant(ctx, r.TenantID); err != nil {
+				return nil, fmt.Errorf("tenant %s: %w: %w", r.TenantID, err, change.ErrInapplicable)
+			}
+			if _, err := a.keys.RotateTenant(ctx, r.TenantID); err != nil {
+				return nil, err
+			}
+			return func(context.Context, *store.Tx) error { return nil }, nil
+		},
+	})
 }
 
 // handler is the public HTTP surface on a's services, as serve mounts it.

@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/backup"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
+	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
 const keysUsage = `Usage: zorgkluis keys ACTION [ARGS] [flags]
@@ -19,7 +22,10 @@ const keysUsage = `Usage: zorgkluis keys ACTION [ARGS] [flags]
 Actions:
   show                          the master key in use (fingerprint) and each tenant's key version
   rotate-master                 add a new master key to DATA/master.key and re-wrap every tenant key under it
-  rotate-tenant TENANT          give a tenant a new key and re-wrap its patient keys (online)
+  rotate-tenant TENANT          propose a new key for a tenant (four eyes, GOV-1): another operator approves it
+  requests TENANT               the tenant's pending key rotations
+  approve ID                    as another operator: carry out a proposed rotation (new key, patient keys re-wrapped, online)
+  reject ID                     as another operator: close a proposed rotation without effect
   shred TENANT PATIENT          destroy a patient's data key: their data becomes unreadable forever (logged)
   export-public                 print the public identifiers of the keys in use (fingerprints)
 
@@ -35,7 +41,7 @@ func runKeys(ctx context.Context, e env, args []string) int {
 		}
 		return 0
 	}
-	need := map[string]int{"show": 0, "rotate-master": 0, "rotate-tenant": 1, "shred": 2, "export-public": 0}
+	need := map[string]int{"show": 0, "rotate-master": 0, "rotate-tenant": 1, "requests": 1, "approve": 1, "reject": 1, "shred": 2, "export-public": 0}
 	action := args[0]
 	n, ok := need[action]
 	if !ok {
@@ -122,11 +128,42 @@ func keysAction(ctx context.Context, e env, cfg config.Config, action string, po
 		if _, err := a.ids.Tenant(ctx, pos[0]); err != nil {
 			return fmt.Errorf("tenant %s: %w", pos[0], err)
 		}
-		n, err := a.keys.RotateTenant(ctx, pos[0])
+		var req change.Request
+		err := a.db.Tx(ctx, func(tx *store.Tx) error {
+			var err error
+			req, err = a.changes.Propose(ctx, tx, operatorActor(), change.Proposal{Kind: changeRotateTenant, TenantID: pos[0],
+				Summary: "rotate the organisation's key (a new tenant key; every patient key re-wrapped)", Payload: rotateChange{TenantID: pos[0]}})
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "tenant %s has a new key; re-wrapped %d patient key(s)\n", pos[0], n)
+		fmt.Fprintf(e.stdout, "request %s: rotation of tenant %s's key, pending until %s; another operator approves it: zorgkluis keys approve %s (four eyes)\n",
+			req.ID, pos[0], req.ExpiresAt.UTC().Format(time.RFC3339), req.ID)
+	case "requests":
+		pending, _, err := a.changes.List(ctx, pos[0], 100)
+		if err != nil {
+			return err
+		}
+		for _, r := range pending {
+			if r.Kind == changeRotateTenant {
+				fmt.Fprintf(e.stdout, "%s\tproposed by %s\t%s\texpires %s\n", r.ID, r.ProposedBy, r.ProposedAt.UTC().Format(time.RFC3339), r.ExpiresAt.UTC().Format(time.RFC3339))
+			}
+		}
+	case "approve", "reject":
+		r, err := a.changes.DecideKind(ctx, operatorActor(), changeRotateTenant, pos[0], action == "approve", "")
+		if err != nil {
+			return err
+		}
+		if action == "reject" {
+			fmt.Fprintf(e.stdout, "request %s rejected\n", r.ID)
+			break
+		}
+		keks, err := keys.NewSQLStore(a.db).TenantKEKs(ctx, r.TenantID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "request %s approved: tenant %s has a new key (%d version(s) kept); its patient keys are re-wrapped\n", r.ID, r.TenantID, len(keks))
 	case "shred":
 		if err := shredPatient(ctx, a, pos[0], pos[1]); err != nil {
 			return err
@@ -179,3 +216,10 @@ func shredPatient(ctx context.Context, a *app, tenantID, patientID string) error
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// operatorActor is the operating-system user running a command, as a
+// four-eyes actor of the platform (no tenant).
+func operatorActor() change.Actor {
+	ev := operatorEvent("")
+	return change.Actor{AccountID: ev.UserID, Name: ev.UserName, Role: ev.Role}
+}

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/record"
@@ -120,7 +122,8 @@ func (f *keysFixture) read(t *testing.T, pid string) error {
 	return err
 }
 
-// REQ: DP-1 — `zorgkluis keys` rotates the master key and a tenant key
+// REQ: DP-1, GOV-1 — `zorgkluis keys` rotates the master key and (after a
+// second operator's approval) a tenant key
 // without re-encrypting data, every record stays readable, and shredding
 // one patient's key makes exactly that patient unreadable; the shred is in
 // the access log.
@@ -132,10 +135,25 @@ func TestKeysRotateAndShred(t *testing.T) {
 			if !strings.Contains(before, "key version 1") {
 				t.Fatalf("show: %s", before)
 			}
-			if out := f.keys(t, "rotate-tenant", f.tenantID); !strings.Contains(out, "re-wrapped 2 patient key(s)") {
-				t.Fatalf("rotate-tenant: %s", out) // the two patients
+			// A tenant key's rotation is a four-eyes change (GOV-1): the
+			// proposing operator cannot carry it out, another can.
+			out := f.keys(t, "rotate-tenant", f.tenantID)
+			reqID := regexp.MustCompile(`ch-[a-z0-9]+`).FindString(out)
+			if reqID == "" || !strings.Contains(f.keys(t, "requests", f.tenantID), reqID) || !strings.Contains(f.keys(t, "show"), "key version 1") {
+				t.Fatalf("rotate-tenant: %s", out)
 			}
-			out := f.keys(t, "rotate-master")
+			var errb bytes.Buffer
+			if code := run(context.Background(), env{stdout: io.Discard, stderr: &errb, getenv: f.getenv}, []string{"keys", "approve", reqID}); code != 1 ||
+				!strings.Contains(errb.String(), "proposed by this account") {
+				t.Fatalf("the proposer approves: exit %d %s", code, errb.String())
+			}
+			a := f.open(t)
+			if _, err := a.changes.DecideKind(context.Background(), change.Actor{AccountID: "os:second-operator", Role: "platform-admin"},
+				changeRotateTenant, reqID, true, "yearly rotation"); err != nil {
+				t.Fatal(err)
+			}
+			a.Close()
+			out = f.keys(t, "rotate-master")
 			if !strings.Contains(out, "re-wrapped 1 tenant key(s)") {
 				t.Fatalf("rotate-master: %s", out)
 			}
@@ -156,7 +174,7 @@ func TestKeysRotateAndShred(t *testing.T) {
 			if err := f.read(t, f.patients[1]); err != nil {
 				t.Fatalf("other patient after shred: %v", err)
 			}
-			a := f.open(t)
+			a = f.open(t)
 			defer a.Close()
 			evs, err := a.audit.Query(context.Background(), audit.Filter{TenantID: f.tenantID, PatientID: f.patients[0], Action: audit.ActionDelete})
 			if err != nil || len(evs) != 1 || evs[0].Basis != "crypto-shredding" || evs[0].Outcome != audit.OutcomeSuccess || !strings.HasPrefix(evs[0].UserID, "os:") {
@@ -168,7 +186,7 @@ func TestKeysRotateAndShred(t *testing.T) {
 				t.Fatalf("failed read of erased data not logged: %+v, %v", evs, err)
 			}
 			// A patient without a key: an error, and logged as failed.
-			var errb bytes.Buffer
+			errb.Reset()
 			if code := run(context.Background(), env{stdout: io.Discard, stderr: &errb, getenv: f.getenv}, []string{"keys", "shred", f.tenantID, "p-nobody"}); code != 1 {
 				t.Fatalf("shred of an unknown patient: exit %d %s", code, errb.String())
 			}
