@@ -63,6 +63,12 @@ func (d *Decider) ChangeRequest(ctx context.Context, actor Subject, id string) (
 	return r, changeErr(err)
 }
 
+// MayDecideChange reports whether actor may decide r (not its proposer,
+// not the account it concerns, a role that decides its kind).
+func (d *Decider) MayDecideChange(actor Subject, r change.Request) bool {
+	return d.changes.MayDecide(r, ChangeActor(actor))
+}
+
 // DecideChange approves or rejects a change request of any kind: the
 // owner's change is applied in the approval's transaction. The proposer and
 // the account the change concerns never decide it (GOV-1, AZ-7).

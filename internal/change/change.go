@@ -372,6 +372,13 @@ func (s *Service) refusal(r Request, h Handler, by Actor) error {
 	return nil
 }
 
+// MayDecide reports whether by may decide r (four eyes and the kind's
+// roles), for a page that offers the decision only to those who may.
+func (s *Service) MayDecide(r Request, by Actor) bool {
+	h, ok := s.handler(r.Kind)
+	return ok && (r.TenantID == by.TenantID || (by.TenantID == "" && h.Platform)) && s.refusal(r, h, by) == nil
+}
+
 // markFailed records that an approved request could no longer be applied.
 func (s *Service) markFailed(ctx context.Context, by Actor, id string, cause error) (Request, error) {
 	var out Request

@@ -25,6 +25,7 @@ type changesData struct {
 type changeLine struct {
 	change.Request
 	Own bool // proposed by, or concerning, the session's account
+	May bool // the session may decide it (not its own, a role that decides its kind)
 }
 
 func (s *server) changeRoutes(mux *http.ServeMux) {
@@ -50,7 +51,7 @@ func (s *server) renderChanges(w http.ResponseWriter, r *http.Request, c *sessio
 		out *[]changeLine
 	}{{pending, &d.Pending}, {recent, &d.Recent}} {
 		for _, q := range set.in {
-			*set.out = append(*set.out, changeLine{Request: q, Own: q.ProposedBy == me || q.SubjectID == me})
+			*set.out = append(*set.out, changeLine{Request: q, Own: q.ProposedBy == me || q.SubjectID == me, May: s.d.Access.MayDecideChange(c.subject, q)})
 			for _, id := range []string{q.ProposedBy, q.DecidedBy} {
 				if _, done := d.Names[id]; id != "" && !done {
 					if a, err := s.d.IDs.Account(r.Context(), id); err == nil {

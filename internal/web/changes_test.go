@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
@@ -67,5 +68,29 @@ func TestChangesPageFourEyes(t *testing.T) {
 	}
 	if ok, err := e.dec.RoleCurrent(e.ctx, gp.subj.AccountID(), access.RoleAssistant); err != nil || !ok {
 		t.Fatalf("approved right not in force: %v %v", ok, err)
+	}
+}
+
+// A security officer decides roles and rights but not an organisation's
+// log-on settings: the page offers no form for those and says why.
+//
+// REQ: GOV-1
+func TestChangesPageOnlyOffersWhatTheRoleDecides(t *testing.T) {
+	e := newPageEnv(t)
+	tenant := e.tenant("Praktijk A")
+	a1 := e.login(tenant, identity.KindAdmin, access.RoleAppAdmin)
+	officer := e.login(tenant, identity.KindAdmin, access.RoleSecurityOfficer)
+	gp := e.login(tenant, identity.KindProfessional, access.RoleProfessional)
+	settings, err := e.kit.Authn.ProposeTenantSettings(e.ctx, access.ChangeActor(a1.subj), authn.TenantAuthSettings{WeakFactors: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := e.dec.RequestRight(e.ctx, a1.subj, access.RightRequest{AccountID: gp.subj.AccountID(), Role: access.RoleAssistant, Reason: "also assists"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.page(officer, "/governance/changes", nil, false)
+	if !strings.Contains(body, `id="other-role-`+settings.ID+`"`) || strings.Contains(body, `value="`+settings.ID+`"`) || !strings.Contains(body, `value="`+rr.ID+`"`) {
+		t.Fatalf("the officer's page: %s", body)
 	}
 }
