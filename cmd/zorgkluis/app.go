@@ -149,6 +149,7 @@ type rotateChange struct {
 }
 
 func (a *app) registerKeyChanges() {
+	registerRetention(a.changes)
 	a.changes.Register(changeRotateTenant, change.Handler{
 		Approvers: []string{"platform-admin"},
 		Platform:  true,
