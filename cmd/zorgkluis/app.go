@@ -46,16 +46,19 @@ type app struct {
 	auditPK string // verifier key of the checkpoint signing key (public)
 	access  *access.Decider
 	changes *change.Service // the four-eyes change requests (GOV-1)
-	authn   *authn.Service
-	records *record.Store
-	ca      *pki.CA             // the organisations' CA for third-party systems (DP-3)
-	oauth   *oauth.Service      // the authorisation server for persons' apps (EX-1)
-	sso     *sso.Service        // single sign-on through the tenants' identity providers (AUTH-3)
-	gov     *governance.Service // access reviews and the incident register (GOV-2, GOV-4)
-	devices *devices.Service    // paired mobile devices (AUTH-7)
-	queue   *alert.Queue        // security events (LOG-9)
-	webhook *alert.Webhook      // nil without --alert-webhook
-	sender  authn.Sender        // mail and SMS; nil when neither is configured
+	// rewrapped counts the tenant and CA keys the last approved master-key
+	// rotation re-wrapped, for the command's report.
+	rewrapped [2]int
+	authn     *authn.Service
+	records   *record.Store
+	ca        *pki.CA             // the organisations' CA for third-party systems (DP-3)
+	oauth     *oauth.Service      // the authorisation server for persons' apps (EX-1)
+	sso       *sso.Service        // single sign-on through the tenants' identity providers (AUTH-3)
+	gov       *governance.Service // access reviews and the incident register (GOV-2, GOV-4)
+	devices   *devices.Service    // paired mobile devices (AUTH-7)
+	queue     *alert.Queue        // security events (LOG-9)
+	webhook   *alert.Webhook      // nil without --alert-webhook
+	sender    authn.Sender        // mail and SMS; nil when neither is configured
 }
 
 // openApp opens the database (migrating it), loads the master key from the
@@ -148,8 +151,32 @@ type rotateChange struct {
 	TenantID string `json:"tenant_id"`
 }
 
+// changeRotateMaster is the four-eyes kind (GOV-1) of the master key's
+// rotation: `zorgkluis keys rotate-master` proposes it; another operator's
+// `zorgkluis keys approve` adds the new key to the key file, then re-wraps
+// every tenant key and re-seals the CA keys under it.
+const changeRotateMaster = "keys.rotate-master"
+
 func (a *app) registerKeyChanges() {
 	registerRetention(a.changes)
+	a.changes.Register(changeRotateMaster, change.Handler{
+		Approvers: []string{"platform-admin"},
+		// Like a tenant key's rotation, its own transactions; keysDecide
+		// has added the new key to the file before this app loaded it.
+		Prepare: func(ctx context.Context, r change.Request, by change.Actor) (func(context.Context, *store.Tx) error, error) {
+			n, err := a.keys.RotateMaster(ctx)
+			if err != nil {
+				return nil, err
+			}
+			// The CA keys (internal/pki) are sealed under the master key too.
+			nca, err := a.ca.Rewrap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			a.rewrapped = [2]int{n, nca}
+			return func(context.Context, *store.Tx) error { return nil }, nil
+		},
+	})
 	a.changes.Register(changeRotateTenant, change.Handler{
 		Approvers: []string{"platform-admin"},
 		Platform:  true,

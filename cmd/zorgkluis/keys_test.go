@@ -147,15 +147,35 @@ func TestKeysRotateAndShred(t *testing.T) {
 				!strings.Contains(errb.String(), "proposed by this account") {
 				t.Fatalf("the proposer approves: exit %d %s", code, errb.String())
 			}
-			a := f.open(t)
-			if _, err := a.changes.DecideKind(context.Background(), change.Actor{AccountID: "os:second-operator", Role: "platform-admin"},
-				changeRotateTenant, reqID, true, "yearly rotation"); err != nil {
+			second := change.Actor{AccountID: "os:second-operator", Role: "platform-admin"} // another operating-system user
+			cfg, err := config.Load("test", nil, f.getenv, io.Discard)
+			if err != nil {
 				t.Fatal(err)
 			}
-			a.Close()
+			var approved bytes.Buffer
+			if err := keysDecide(context.Background(), env{stdout: &approved, stderr: io.Discard, getenv: f.getenv}, cfg, reqID, true, second); err != nil ||
+				!strings.Contains(approved.String(), "re-wrapped") {
+				t.Fatalf("the second operator approves: %v %s", err, approved.String())
+			}
 			out = f.keys(t, "rotate-master")
-			if !strings.Contains(out, "re-wrapped 1 tenant key(s)") {
+			masterID := regexp.MustCompile(`ch-[a-z0-9]+`).FindString(out)
+			if masterID == "" || !strings.Contains(f.keys(t, "requests"), masterID) {
 				t.Fatalf("rotate-master: %s", out)
+			}
+			keyFile := filepath.Join(cfg.DataDir, "master.key")
+			keyBefore, _ := os.ReadFile(keyFile)
+			errb.Reset()
+			if code := run(context.Background(), env{stdout: io.Discard, stderr: &errb, getenv: f.getenv}, []string{"keys", "approve", masterID}); code != 1 ||
+				!strings.Contains(errb.String(), "proposed by this account") {
+				t.Fatalf("the proposer approves the master key's rotation: exit %d %s", code, errb.String())
+			}
+			if keyAfter, _ := os.ReadFile(keyFile); !bytes.Equal(keyBefore, keyAfter) {
+				t.Fatal("a refused approval added a master key")
+			}
+			approved.Reset()
+			if err := keysDecide(context.Background(), env{stdout: &approved, stderr: io.Discard, getenv: f.getenv}, cfg, masterID, true, second); err != nil ||
+				!strings.Contains(approved.String(), "re-wrapped 1 tenant key(s)") {
+				t.Fatalf("rotate-master approved: %v %s", err, approved.String())
 			}
 			after := f.keys(t, "show")
 			if !strings.Contains(after, "key version 2") || strings.SplitN(after, "\n", 2)[0] == strings.SplitN(before, "\n", 2)[0] {
@@ -174,7 +194,7 @@ func TestKeysRotateAndShred(t *testing.T) {
 			if err := f.read(t, f.patients[1]); err != nil {
 				t.Fatalf("other patient after shred: %v", err)
 			}
-			a = f.open(t)
+			a := f.open(t)
 			defer a.Close()
 			evs, err := a.audit.Query(context.Background(), audit.Filter{TenantID: f.tenantID, PatientID: f.patients[0], Action: audit.ActionDelete})
 			if err != nil || len(evs) != 1 || evs[0].Basis != "crypto-shredding" || evs[0].Outcome != audit.OutcomeSuccess || !strings.HasPrefix(evs[0].UserID, "os:") {

@@ -372,6 +372,16 @@ func (s *Service) refusal(r Request, h Handler, by Actor) error {
 	return nil
 }
 
+// Lookup returns request id as by may see it (its organisation's, or for
+// platform staff one of a Platform kind of any organisation).
+func (s *Service) Lookup(ctx context.Context, by Actor, id string) (Request, error) {
+	if err := text(id, 100, true); err != nil {
+		return Request{}, fmt.Errorf("change request: id: %w", err)
+	}
+	r, _, err := s.visible(ctx, s.c.DB, by, id, "")
+	return r, err
+}
+
 // MayDecide reports whether by may decide r (four eyes and the kind's
 // roles), for a page that offers the decision only to those who may.
 func (s *Service) MayDecide(r Request, by Actor) bool {
