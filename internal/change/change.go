@@ -50,6 +50,9 @@ const DefaultExpiry = 7 * 24 * time.Hour
 // MaxPayload bounds a request's payload.
 const MaxPayload = 64 << 10
 
+// maxSummary bounds a request's summary, in characters.
+const maxSummary = 500
+
 // Errors callers tell apart.
 var (
 	ErrNotFound = errors.New("change: no such change request")
@@ -201,8 +204,13 @@ func (s *Service) Propose(ctx context.Context, tx *store.Tx, by Actor, p Proposa
 	if by.AccountID == "" {
 		return Request{}, fmt.Errorf("propose %s: no proposer: %w", p.Kind, ErrInvalid)
 	}
-	if err := text(p.Summary, 500, true); err != nil {
-		return Request{}, fmt.Errorf("propose %s: summary: %w", p.Kind, err)
+	if strings.TrimSpace(p.Summary) == "" || !utf8.ValidString(p.Summary) {
+		return Request{}, fmt.Errorf("propose %s: a summary is required: %w", p.Kind, ErrInvalid)
+	}
+	// The summary is for people; the payload is what is applied. A long
+	// one (an app's redirect URIs and scopes) is shortened, not refused.
+	if r := []rune(p.Summary); len(r) > maxSummary {
+		p.Summary = string(r[:maxSummary-1]) + "…"
 	}
 	payload, err := json.Marshal(p.Payload)
 	if err != nil {

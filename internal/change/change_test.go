@@ -259,6 +259,11 @@ func TestProposalChecked(t *testing.T) {
 	if pending, _, _ := f.s.List(f.ctx, "t1", 10); len(pending) != 0 {
 		t.Errorf("a refused proposal was stored: %v", pending)
 	}
+	// A long summary (an app's redirect URIs) is shortened, not refused.
+	long := f.propose(t, db, ann, "", "redirects", strings.Repeat("https://app.example/cb ", 50))
+	if n := len([]rune(long.Summary)); n != 500 || !strings.HasSuffix(long.Summary, "…") {
+		t.Errorf("long summary: %d characters", n)
+	}
 }
 
 // REQ: GOV-1 — a kind that prepares its work before the transaction (a
