@@ -17,6 +17,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/backup"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/config"
@@ -45,17 +46,21 @@ type app struct {
 	audit   *audit.Log
 	auditPK string // verifier key of the checkpoint signing key (public)
 	access  *access.Decider
-	authn   *authn.Service
-	records *record.Store
-	ca      *pki.CA             // the organisations' CA for third-party systems (DP-3)
-	oauth   *oauth.Service      // the authorisation server for persons' apps (EX-1)
-	sso     *sso.Service        // single sign-on through the tenants' identity providers (AUTH-3)
-	gov     *governance.Service // access reviews and the incident register (GOV-2, GOV-4)
-	devices *devices.Service    // paired mobile devices (AUTH-7)
-	comp    *compliance.Service // the controls register and the compliance report (GOV-3)
-	queue   *alert.Queue        // security events (LOG-9)
-	webhook *alert.Webhook      // nil without --alert-webhook
-	sender  authn.Sender        // mail and SMS; nil when neither is configured
+	changes *change.Service // the four-eyes change requests (GOV-1)
+	// rewrapped counts the tenant and CA keys the last approved master-key
+	// rotation re-wrapped, for the command's report.
+	rewrapped [2]int
+	authn     *authn.Service
+	records   *record.Store
+	ca        *pki.CA             // the organisations' CA for third-party systems (DP-3)
+	oauth     *oauth.Service      // the authorisation server for persons' apps (EX-1)
+	sso       *sso.Service        // single sign-on through the tenants' identity providers (AUTH-3)
+	gov       *governance.Service // access reviews and the incident register (GOV-2, GOV-4)
+	devices   *devices.Service    // paired mobile devices (AUTH-7)
+	comp      *compliance.Service // the controls register and the compliance report (GOV-3)
+	queue     *alert.Queue        // security events (LOG-9)
+	webhook   *alert.Webhook      // nil without --alert-webhook
+	sender    authn.Sender        // mail and SMS; nil when neither is configured
 }
 
 // openApp opens the database (migrating it), loads the master key from the
@@ -115,24 +120,84 @@ func openAppAt(ctx context.Context, cfg config.Config, log *slog.Logger, c clock
 	}
 	queue := alert.NewQueue(db, c, rand.Reader, alerts) // one queue for access's and authn's events
 	a.queue = queue
-	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue))
+	// One four-eyes service (GOV-1) for every owner of a security setting.
+	a.changes = change.New(change.Config{DB: db, Audit: a.audit, Clock: c, Rand: rand.Reader, Expiry: cfg.ChangeExpiry})
+	a.access = access.NewDecider(db, a.audit, c, access.WithEmergencyDuration(cfg.EmergencyDuration), access.WithSecurityQueue(queue),
+		access.WithChanges(a.changes))
 	set := authn.DefaultSettings()
 	set.IdleTimeout, set.SessionLifetime = cfg.IdleTimeout, cfg.SessionLifetime
 	set.Audit = a.audit // log-on events also go to the tamper-evident log
 	set.Queue = queue
+	set.Changes = a.changes                // the weak-factor switch waits for a second admin (GOV-1)
 	set.RoleCurrent = a.access.RoleCurrent // an ended privileged right is never a session role
 	a.sender = senderFrom(cfg, log)
 	set.Sender = a.sender
 	a.authn = authn.New(db, a.ids, hasher, master, c, rand.Reader, set)
 	a.records = record.New(db, kr, a.audit, c)
-	a.ca = pki.New(db, master, a.audit, c, rand.Reader)
-	a.sso = sso.New(sso.Config{DB: db, Clock: c, Rand: rand.Reader, Master: master, Audit: a.audit, Alerts: queue})
+	a.ca = pki.New(db, master, a.audit, c, rand.Reader, pki.WithChanges(a.changes))
+	a.sso = sso.New(sso.Config{DB: db, Clock: c, Rand: rand.Reader, Master: master, Audit: a.audit, Alerts: queue, Changes: a.changes})
 	a.gov = governance.New(governance.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: a.audit, Alerts: queue, Access: a.access, IDs: a.ids})
 	a.comp = compliance.New(compliance.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: a.audit, Keys: kr, Gov: a.gov, Alerts: queue,
 		VerifierKey: auditPK, ServerCert: serverCertificate(cfg)})
 	a.devices = devices.New(devices.Config{DB: db, Clock: c, Rand: rand.Reader, Hasher: hasher, Audit: a.audit, Alerts: queue, Access: a.access})
+	a.registerKeyChanges()
 	log.Info("keys loaded", "master_key", master.ID())
 	return a, nil
+}
+
+// ChangeRotateTenant is the four-eyes kind (GOV-1) of a tenant key's
+// rotation: `zorgkluis keys rotate-tenant` proposes it, another operator's
+// `zorgkluis keys approve` carries it out. keys sits below change, so the
+// command that owns the operation registers it.
+const changeRotateTenant = "keys.rotate-tenant"
+
+type rotateChange struct {
+	TenantID string `json:"tenant_id"`
+}
+
+// changeRotateMaster is the four-eyes kind (GOV-1) of the master key's
+// rotation: `zorgkluis keys rotate-master` proposes it; another operator's
+// `zorgkluis keys approve` adds the new key to the key file, then re-wraps
+// every tenant key and re-seals the CA keys under it.
+const changeRotateMaster = "keys.rotate-master"
+
+func (a *app) registerKeyChanges() {
+	registerRetention(a.changes)
+	a.changes.Register(changeRotateMaster, change.Handler{
+		Approvers: []string{"platform-admin"},
+		// Like a tenant key's rotation, its own transactions; keysDecide
+		// has added the new key to the file before this app loaded it.
+		Prepare: func(ctx context.Context, r change.Request, by change.Actor) (func(context.Context, *store.Tx) error, error) {
+			n, err := a.keys.RotateMaster(ctx)
+			if err != nil {
+				return nil, err
+			}
+			// The CA keys (internal/pki) are sealed under the master key too.
+			nca, err := a.ca.Rewrap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			a.rewrapped = [2]int{n, nca}
+			return func(context.Context, *store.Tx) error { return nil }, nil
+		},
+	})
+	a.changes.Register(changeRotateTenant, change.Handler{
+		Approvers: []string{"platform-admin"},
+		Platform:  true,
+		// The rotation is its own transactions (a new tenant key, then each
+		// patient key re-wrapped), so it runs once the decision is allowed
+		// and the approval records it. Repeating it is harmless (one more
+		// key version), should the record fail.
+		Prepare: func(ctx context.Context, r change.Request, by change.Actor) (func(context.Context, *store.Tx) error, error) {
+			if _, err := a.ids.Tenant(ctx, r.TenantID); err != nil {
+				return nil, fmt.Errorf("tenant %s: %w: %w", r.TenantID, err, change.ErrInapplicable)
+			}
+			if _, err := a.keys.RotateTenant(ctx, r.TenantID); err != nil {
+				return nil, err
+			}
+			return func(context.Context, *store.Tx) error { return nil }, nil
+		},
+	})
 }
 
 // handler is the public HTTP surface on a's services, as serve mounts it.
@@ -153,7 +218,7 @@ func (a *app) handlerWith(log *slog.Logger, reg prometheus.Registerer, base stri
 // as its issuer; made once, the first time serve knows its URL.
 func (a *app) oauthAt(base string) *oauth.Service {
 	if a.oauth == nil || a.oauth.Issuer() != base {
-		a.oauth = oauth.New(oauth.Config{DB: a.db, Clock: a.clock, Rand: rand.Reader, Audit: a.audit, Alerts: a.queue, Issuer: base})
+		a.oauth = oauth.New(oauth.Config{DB: a.db, Clock: a.clock, Rand: rand.Reader, Audit: a.audit, Alerts: a.queue, Issuer: base, Changes: a.changes})
 	}
 	return a.oauth
 }

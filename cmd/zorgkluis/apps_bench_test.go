@@ -59,7 +59,9 @@ func TestOAuthFigures(t *testing.T) {
 	creds := readCreds(t, data)
 	c := client()
 	admin := logon(t, c, base, demoUser(t, creds, "beheer.smit"))
-	do(t, c, "PUT", base+"/api/v1/oauth/policy", admin, map[string]any{"allow_public_clients": true})
+	approver := logon(t, c, base, demoUser(t, creds, "beheer.visser")) // four eyes (GOV-1)
+	_, b, _ := do(t, c, "PUT", base+"/api/v1/oauth/policy", admin, map[string]any{"allow_public_clients": true})
+	approveChange(t, c, base, approver, b)
 	who := newPerson(t, base, demoUser(t, creds, "s.devries"))
 	const workers = 8
 	// One public client (and so one consent and token family) per worker.
@@ -69,6 +71,7 @@ func TestOAuthFigures(t *testing.T) {
 		redirect := fmt.Sprintf("http://127.0.0.1:9/cb%d", i)
 		_, b, _ := do(t, c, "POST", base+"/api/v1/oauth/clients", admin, map[string]any{"client_name": fmt.Sprintf("Bench %d", i),
 			"redirect_uris": []string{redirect}, "token_endpoint_auth_method": "none", "scopes": []string{"patient/*.rs"}})
+		approveChange(t, c, base, approver, b)
 		var reg struct {
 			ID string `json:"client_id"`
 		}
@@ -86,8 +89,9 @@ func TestOAuthFigures(t *testing.T) {
 	// The introspecting resource server.
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), Algorithm: "ES256", Use: "sig"}}})
-	_, b, _ := do(t, c, "POST", base+"/api/v1/oauth/clients", admin, map[string]any{"client_name": "Resource server", "redirect_uris": []string{"https://rs.example/cb"},
+	_, b, _ = do(t, c, "POST", base+"/api/v1/oauth/clients", admin, map[string]any{"client_name": "Resource server", "redirect_uris": []string{"https://rs.example/cb"},
 		"token_endpoint_auth_method": "private_key_jwt", "jwks": json.RawMessage(pub), "introspect": true})
+	approveChange(t, c, base, approver, b)
 	var rs struct {
 		ID string `json:"client_id"`
 	}

@@ -183,6 +183,7 @@ func TestAppsOverOAuth(t *testing.T) {
 	creds := readCreds(t, data)
 	c := client()
 	admin := logon(t, c, base, demoUser(t, creds, "beheer.smit"))
+	approver := logon(t, c, base, demoUser(t, creds, "beheer.visser")) // four eyes (GOV-1)
 
 	// The admin registers two apps: a confidential one with its public key
 	// (private_key_jwt, DPoP and PAR required) and, once the organisation
@@ -200,6 +201,7 @@ func TestAppsOverOAuth(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("register: %d %s", code, b)
 	}
+	approveChange(t, c, base, approver, b)
 	var pgo struct {
 		ID string `json:"client_id"`
 	}
@@ -209,14 +211,17 @@ func TestAppsOverOAuth(t *testing.T) {
 	if code != http.StatusBadRequest || !strings.Contains(string(b), "public") {
 		t.Fatalf("a public client before the organisation allows them: %d %s", code, b)
 	}
-	if code, b, _ = do(t, c, "PUT", base+"/api/v1/oauth/policy", admin, map[string]any{"allow_public_clients": true}); code != http.StatusOK {
+	if code, b, _ = do(t, c, "PUT", base+"/api/v1/oauth/policy", admin, map[string]any{"allow_public_clients": true}); code != http.StatusAccepted {
 		t.Fatalf("policy: %d %s", code, b)
+	} else {
+		approveChange(t, c, base, approver, b)
 	}
 	code, b, _ = do(t, c, "POST", base+"/api/v1/oauth/clients", admin, map[string]any{"client_name": "Dagboek", "redirect_uris": []string{"http://127.0.0.1:8/cb"},
 		"token_endpoint_auth_method": "none", "scopes": []string{"patient/Observation.rs"}})
 	if code != http.StatusCreated {
 		t.Fatalf("register public: %d %s", code, b)
 	}
+	approveChange(t, c, base, approver, b)
 	var diary struct {
 		ID string `json:"client_id"`
 	}
@@ -380,6 +385,7 @@ func TestAppsOverOAuth(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("register: %d %s", code, b)
 	}
+	approveChange(t, c, base, approver, b)
 	var meetlat struct {
 		ID string `json:"client_id"`
 	}
@@ -514,14 +520,18 @@ func TestSMARTAppFhirclient(t *testing.T) {
 	// The app's redirect URI has the port it picked, so it is registered
 	// now; the app reads its client id from the launch URL.
 	admin := logon(t, c, base, demoUser(t, creds, "beheer.smit"))
-	if code, b, _ := do(t, c, "PUT", base+"/api/v1/oauth/policy", admin, map[string]any{"allow_public_clients": true}); code != http.StatusOK {
+	approver := logon(t, c, base, demoUser(t, creds, "beheer.visser")) // four eyes (GOV-1)
+	if code, b, _ := do(t, c, "PUT", base+"/api/v1/oauth/policy", admin, map[string]any{"allow_public_clients": true}); code != http.StatusAccepted {
 		t.Fatalf("policy: %d %s", code, b)
+	} else {
+		approveChange(t, c, base, approver, b)
 	}
 	code, b, _ = do(t, c, "POST", base+"/api/v1/oauth/clients", admin, map[string]any{"client_name": "SMART-meetwaarden", "redirect_uris": []string{appBase + "/callback"},
 		"token_endpoint_auth_method": "none", "scopes": []string{"patient/Observation.rs"}})
 	if code != http.StatusCreated {
 		t.Fatalf("register: %d %s", code, b)
 	}
+	approveChange(t, c, base, approver, b)
 	var reg struct {
 		ID string `json:"client_id"`
 	}

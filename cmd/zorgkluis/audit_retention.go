@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -24,10 +26,14 @@ const auditRetentionUsage = `  purge              remove the events whose retent
                      stay; leaf and tree hashes and checkpoints stay, so verify still
                      checks the whole log. The purge is itself logged. On PostgreSQL run it
                      as the database owner: the application role may not delete events.
-                     --technical-retention D   default 8760h (1 year), at least 720h
-                     --chain-retention D       default 17544h (24 months), 17544h to 26280h
+                     --technical-retention D   default: the retention in force (8760h, 1 year, until
+                                               changed), at least 720h; never shorter than in force
+                     --chain-retention D       likewise (17544h, 24 months), 17544h to 26280h
                      --dry-run                 count what would go, change nothing
                      --json                    print the counts as JSON
+  retention          the retention in force; changing it takes two operators (four eyes, GOV-1):
+                     retention propose --technical-retention D --chain-retention D
+                     retention approve ID | retention reject ID   (as another operating-system user)
   hold EVENT_ID...   place a legal hold on events for a complaint or proceeding and print
                      the held lines with their inclusion proofs as JSON. Held events are
                      not purged until the hold ends. The reading is logged per line.
@@ -42,8 +48,119 @@ func runAuditRetention(ctx context.Context, e env, action string, args []string)
 		return auditPurge(ctx, e, args), true
 	case "hold":
 		return auditHold(ctx, e, args), true
+	case "retention":
+		return auditRetention(ctx, e, args), true
 	}
 	return 0, false
+}
+
+// changeRetention is the four-eyes kind (GOV-1) of the installation's
+// retention (LOG-6): proposed by one operator, approved by another, both
+// through `zorgkluis audit retention`.
+const changeRetention = "audit.retention"
+
+type retentionChange struct {
+	TechnicalSec int64 `json:"technical_seconds"`
+	ChainSec     int64 `json:"chain_seconds"`
+}
+
+// registerRetention gives change the retention's handler: the approval
+// stores the policy in audit's table in its transaction.
+func registerRetention(c *change.Service) {
+	c.Register(changeRetention, change.Handler{
+		Approvers: []string{"platform-admin"},
+		Apply: func(ctx context.Context, tx *store.Tx, r change.Request, by change.Actor) error {
+			var p retentionChange
+			if err := json.Unmarshal(r.Payload, &p); err != nil {
+				return fmt.Errorf("retention change: %w", err)
+			}
+			return audit.SetRetentionIn(ctx, tx, audit.RetentionPolicy{Technical: time.Duration(p.TechnicalSec) * time.Second,
+				Chain: time.Duration(p.ChainSec) * time.Second}, r.ProposedBy+" approved by "+by.AccountID, *r.DecidedAt)
+		},
+	})
+}
+
+// auditRetention shows the retention in force, or proposes, approves or
+// rejects a change of it.
+func auditRetention(ctx context.Context, e env, args []string) int {
+	fail := func(code int, err error) int {
+		fmt.Fprintf(e.stderr, "zorgkluis audit retention: %v\n", err)
+		return code
+	}
+	fs := flag.NewFlagSet("audit retention", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	policy := audit.DefaultRetention()
+	fs.DurationVar(&policy.Technical, "technical-retention", 0, "")
+	fs.DurationVar(&policy.Chain, "chain-retention", 0, "")
+	cfgArgs := configFlags(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return fail(auditUsageErr, err)
+	}
+	if len(pos) == 0 {
+		pos = []string{"show"}
+	}
+	action := pos[0]
+	need := map[string]int{"show": 1, "propose": 1, "approve": 2, "reject": 2}
+	if n, ok := need[action]; !ok || len(pos) != n {
+		return fail(auditUsageErr, fmt.Errorf("usage: retention [propose --technical-retention D --chain-retention D | approve ID | reject ID]"))
+	}
+	cfg, err := config.Load("audit retention", cfgArgs(), e.getenv, e.stderr)
+	if err != nil {
+		return fail(auditUsageErr, err)
+	}
+	db, err := openAuditDB(ctx, cfg)
+	if err != nil {
+		return fail(auditFailed, err)
+	}
+	defer db.Close()
+	l := audit.New(db, clock.System{}, rand.Reader)
+	defer l.Close()
+	inForce, err := l.Retention(ctx)
+	if err != nil {
+		return fail(auditFailed, err)
+	}
+	changes := change.New(change.Config{DB: db, Audit: l, Clock: clock.System{}, Expiry: cfg.ChangeExpiry})
+	registerRetention(changes)
+	switch action {
+	case "show":
+		fmt.Fprintf(e.stdout, "retention in force: access log %v, technical log %v, chain log %v\n", inForce.Access, inForce.Technical, inForce.Chain)
+	case "propose":
+		if policy.Technical == 0 {
+			policy.Technical = inForce.Technical
+		}
+		if policy.Chain == 0 {
+			policy.Chain = inForce.Chain
+		}
+		if err := policy.Validate(); err != nil {
+			return fail(auditUsageErr, err)
+		}
+		var req change.Request
+		err := db.Tx(ctx, func(tx *store.Tx) error {
+			var err error
+			req, err = changes.Propose(ctx, tx, operatorActor(), change.Proposal{Kind: changeRetention,
+				Summary: fmt.Sprintf("retention: technical log %v, chain log %v (now %v and %v)", policy.Technical, policy.Chain, inForce.Technical, inForce.Chain),
+				Payload: retentionChange{TechnicalSec: int64(policy.Technical / time.Second), ChainSec: int64(policy.Chain / time.Second)}})
+			return err
+		})
+		if err != nil {
+			return fail(auditFailed, err)
+		}
+		fmt.Fprintf(e.stdout, "request %s: %s; pending until %s; another operator approves it: zorgkluis audit retention approve %s (four eyes)\n",
+			req.ID, req.Summary, req.ExpiresAt.UTC().Format(time.RFC3339), req.ID)
+	case "approve", "reject":
+		r, err := changes.DecideKind(ctx, operatorActor(), changeRetention, pos[1], action == "approve", "")
+		if err != nil {
+			code := auditFailed
+			if errors.Is(err, change.ErrSelf) || errors.Is(err, change.ErrNotFound) || errors.Is(err, change.ErrDecided) || errors.Is(err, change.ErrExpired) ||
+				errors.Is(err, change.ErrInvalid) || errors.Is(err, change.ErrForbidden) {
+				code = auditUsageErr
+			}
+			return fail(code, err)
+		}
+		fmt.Fprintf(e.stdout, "request %s %s\n", r.ID, r.Status)
+	}
+	return auditOK
 }
 
 // parseInterleaved parses fs from args where flags and positional arguments
@@ -95,6 +212,7 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 	policy := audit.DefaultRetention()
 	fs.DurationVar(&policy.Technical, "technical-retention", audit.DefaultTechnicalRetention, "")
 	fs.DurationVar(&policy.Chain, "chain-retention", audit.MinChainRetention, "")
+	set := map[string]bool{}
 	dry := fs.Bool("dry-run", false, "")
 	asJSON := fs.Bool("json", false, "")
 	cfgArgs := configFlags(fs)
@@ -108,6 +226,7 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 	if err := policy.Validate(); err != nil {
 		return fail(auditUsageErr, err)
 	}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg, err := config.Load("audit purge", cfgArgs(), e.getenv, e.stderr)
 	if err != nil {
 		return fail(auditUsageErr, err)
@@ -117,6 +236,24 @@ func auditPurge(ctx context.Context, e env, args []string) int {
 		return fail(auditFailed, err)
 	}
 	defer closeLog()
+	// The retention in force is changed only by two operators (GOV-1); a
+	// purge may keep longer, never shorter.
+	inForce, err := l.Retention(ctx)
+	if err != nil {
+		return fail(auditFailed, err)
+	}
+	for _, d := range []struct {
+		name          string
+		given, stored *time.Duration
+	}{{"technical-retention", &policy.Technical, &inForce.Technical}, {"chain-retention", &policy.Chain, &inForce.Chain}} {
+		switch {
+		case !set[d.name]:
+			*d.given = *d.stored
+		case *d.given < *d.stored:
+			return fail(auditUsageErr, fmt.Errorf("--%s %v is shorter than the retention in force (%v); a shorter one needs "+
+				"zorgkluis audit retention propose and a second operator's approval (four eyes)", d.name, *d.given, *d.stored))
+		}
+	}
 
 	what := fmt.Sprintf("retention purge: access %v, technical %v, chain %v", policy.Access, policy.Technical, policy.Chain)
 	ev := operatorEvent("zorgkluis audit purge")

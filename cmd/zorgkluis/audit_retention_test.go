@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
@@ -137,6 +139,68 @@ func TestAuditPurgeAndHold(t *testing.T) {
 			}
 			if deletes != 2 || reads != 2 {
 				t.Fatalf("purge events: %d delete, %d log-read; want 2 and 2", deletes, reads)
+			}
+		})
+	}
+}
+
+// TestRetentionFourEyes: the retention in force changes only through a
+// change request one operator proposes and another approves; the proposer
+// cannot approve it; once approved, a purge with a shorter retention than
+// the one in force is refused, a longer one is allowed.
+//
+// REQ: GOV-1, LOG-6
+func TestRetentionFourEyes(t *testing.T) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			data := t.TempDir()
+			dbURL := filepath.Join(data, "zorgkluis.db")
+			if dialect == "postgres" {
+				dbURL = storetest.PostgresURL(t)
+			}
+			db, err := store.Open(ctx, dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			flags := []string{"--data", data, "--database", dbURL}
+			if code, out, errOut := runCLI(t, append([]string{"audit", "retention"}, flags...)...); code != 0 || !strings.Contains(out, "technical log 8760h0m0s") {
+				t.Fatalf("retention: exit %d %s%s", code, out, errOut)
+			}
+			if code, _, errOut := runCLI(t, append([]string{"audit", "retention", "propose", "--chain-retention", "100h"}, flags...)...); code != 2 || !strings.Contains(errOut, "24 to 36 months") {
+				t.Fatalf("an unlawful proposal: exit %d %s", code, errOut)
+			}
+			code, out, errOut := runCLI(t, append([]string{"audit", "retention", "propose", "--technical-retention", "17520h"}, flags...)...)
+			id := regexp.MustCompile(`ch-[a-z0-9]+`).FindString(out)
+			if code != 0 || id == "" {
+				t.Fatalf("propose: exit %d %s%s", code, out, errOut)
+			}
+			if code, _, errOut := runCLI(t, append([]string{"audit", "retention", "approve", id}, flags...)...); code != 2 || !strings.Contains(errOut, "proposed by this account") {
+				t.Fatalf("the proposer approves: exit %d %s", code, errOut)
+			}
+			if _, out, _ := runCLI(t, append([]string{"audit", "retention"}, flags...)...); !strings.Contains(out, "technical log 8760h0m0s") {
+				t.Fatalf("in force before its approval: %s", out)
+			}
+			// A second operator approves (another operating-system user).
+			l := audit.New(db, clock.System{}, rand.Reader)
+			defer l.Close()
+			changes := change.New(change.Config{DB: db, Audit: l, Clock: clock.System{}})
+			registerRetention(changes)
+			if _, err := changes.DecideKind(ctx, change.Actor{AccountID: "os:second-operator", Role: "platform-admin"}, changeRetention, id, true, ""); err != nil {
+				t.Fatal(err)
+			}
+			if _, out, _ := runCLI(t, append([]string{"audit", "retention"}, flags...)...); !strings.Contains(out, "technical log 17520h0m0s") {
+				t.Fatalf("after approval: %s", out)
+			}
+			if code, _, errOut := runCLI(t, append([]string{"audit", "purge", "--dry-run", "--technical-retention", "8760h"}, flags...)...); code != 2 || !strings.Contains(errOut, "shorter than the retention in force") {
+				t.Fatalf("a purge shorter than in force: exit %d %s", code, errOut)
+			}
+			if code, out, errOut := runCLI(t, append([]string{"audit", "purge", "--dry-run", "--technical-retention", "26280h"}, flags...)...); code != 0 || !strings.Contains(out, "would purge") {
+				t.Fatalf("a purge keeping longer: exit %d %s%s", code, out, errOut)
 			}
 		})
 	}

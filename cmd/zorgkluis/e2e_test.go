@@ -368,3 +368,18 @@ func TestHelpAndBadConfig(t *testing.T) {
 		t.Fatalf("migrate: %v %s", err, out)
 	}
 }
+
+// approveChange has approver approve the four-eyes change request (GOV-1)
+// named by the answer b's change_request (or b itself when it is an id).
+func approveChange(t *testing.T, c *http.Client, base, approver string, b []byte) {
+	t.Helper()
+	var v struct {
+		ID string `json:"change_request"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.ID == "" {
+		v.ID = string(b)
+	}
+	if code, out, _ := do(t, c, "POST", base+"/api/v1/changes/"+v.ID+"/approve", approver, nil); code != http.StatusOK {
+		t.Fatalf("approve change %s: %d %s", v.ID, code, out)
+	}
+}

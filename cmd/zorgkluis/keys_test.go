@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/record"
@@ -120,7 +122,8 @@ func (f *keysFixture) read(t *testing.T, pid string) error {
 	return err
 }
 
-// REQ: DP-1 — `zorgkluis keys` rotates the master key and a tenant key
+// REQ: DP-1, GOV-1 — `zorgkluis keys` rotates the master key and (after a
+// second operator's approval) a tenant key
 // without re-encrypting data, every record stays readable, and shredding
 // one patient's key makes exactly that patient unreadable; the shred is in
 // the access log.
@@ -132,12 +135,47 @@ func TestKeysRotateAndShred(t *testing.T) {
 			if !strings.Contains(before, "key version 1") {
 				t.Fatalf("show: %s", before)
 			}
-			if out := f.keys(t, "rotate-tenant", f.tenantID); !strings.Contains(out, "re-wrapped 2 patient key(s)") {
-				t.Fatalf("rotate-tenant: %s", out) // the two patients
+			// A tenant key's rotation is a four-eyes change (GOV-1): the
+			// proposing operator cannot carry it out, another can.
+			out := f.keys(t, "rotate-tenant", f.tenantID)
+			reqID := regexp.MustCompile(`ch-[a-z0-9]+`).FindString(out)
+			if reqID == "" || !strings.Contains(f.keys(t, "requests", f.tenantID), reqID) || !strings.Contains(f.keys(t, "show"), "key version 1") {
+				t.Fatalf("rotate-tenant: %s", out)
 			}
-			out := f.keys(t, "rotate-master")
-			if !strings.Contains(out, "re-wrapped 1 tenant key(s)") {
+			var errb bytes.Buffer
+			if code := run(context.Background(), env{stdout: io.Discard, stderr: &errb, getenv: f.getenv}, []string{"keys", "approve", reqID}); code != 1 ||
+				!strings.Contains(errb.String(), "proposed by this account") {
+				t.Fatalf("the proposer approves: exit %d %s", code, errb.String())
+			}
+			second := change.Actor{AccountID: "os:second-operator", Role: "platform-admin"} // another operating-system user
+			cfg, err := config.Load("test", nil, f.getenv, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var approved bytes.Buffer
+			if err := keysDecide(context.Background(), env{stdout: &approved, stderr: io.Discard, getenv: f.getenv}, cfg, reqID, true, second); err != nil ||
+				!strings.Contains(approved.String(), "re-wrapped") {
+				t.Fatalf("the second operator approves: %v %s", err, approved.String())
+			}
+			out = f.keys(t, "rotate-master")
+			masterID := regexp.MustCompile(`ch-[a-z0-9]+`).FindString(out)
+			if masterID == "" || !strings.Contains(f.keys(t, "requests"), masterID) {
 				t.Fatalf("rotate-master: %s", out)
+			}
+			keyFile := filepath.Join(cfg.DataDir, "master.key")
+			keyBefore, _ := os.ReadFile(keyFile)
+			errb.Reset()
+			if code := run(context.Background(), env{stdout: io.Discard, stderr: &errb, getenv: f.getenv}, []string{"keys", "approve", masterID}); code != 1 ||
+				!strings.Contains(errb.String(), "proposed by this account") {
+				t.Fatalf("the proposer approves the master key's rotation: exit %d %s", code, errb.String())
+			}
+			if keyAfter, _ := os.ReadFile(keyFile); !bytes.Equal(keyBefore, keyAfter) {
+				t.Fatal("a refused approval added a master key")
+			}
+			approved.Reset()
+			if err := keysDecide(context.Background(), env{stdout: &approved, stderr: io.Discard, getenv: f.getenv}, cfg, masterID, true, second); err != nil ||
+				!strings.Contains(approved.String(), "re-wrapped 1 tenant key(s)") {
+				t.Fatalf("rotate-master approved: %v %s", err, approved.String())
 			}
 			after := f.keys(t, "show")
 			if !strings.Contains(after, "key version 2") || strings.SplitN(after, "\n", 2)[0] == strings.SplitN(before, "\n", 2)[0] {
@@ -168,7 +206,7 @@ func TestKeysRotateAndShred(t *testing.T) {
 				t.Fatalf("failed read of erased data not logged: %+v, %v", evs, err)
 			}
 			// A patient without a key: an error, and logged as failed.
-			var errb bytes.Buffer
+			errb.Reset()
 			if code := run(context.Background(), env{stdout: io.Discard, stderr: &errb, getenv: f.getenv}, []string{"keys", "shred", f.tenantID, "p-nobody"}); code != 1 {
 				t.Fatalf("shred of an unknown patient: exit %d %s", code, errb.String())
 			}

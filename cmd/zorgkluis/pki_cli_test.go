@@ -46,7 +46,7 @@ func TestPKICommands(t *testing.T) {
 				t.Fatalf("no tenant: %d %s", code, errOut)
 			}
 			out := must("propose-ca", "--tenant", f.tenantID)
-			reqID := regexp.MustCompile(`pkr-[a-z0-9]+`).FindString(out)
+			reqID := regexp.MustCompile(`ch-[a-z0-9]+`).FindString(out)
 			if code, _, errOut := pki("approve", reqID); code != 2 || !strings.Contains(errOut, "four eyes") {
 				t.Fatalf("the proposer approves: %d %s", code, errOut)
 			}

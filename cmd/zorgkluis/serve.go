@@ -164,6 +164,7 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	// The settings are logged again daily, so that the compliance report
 	// finds them among the newest evidence however long the server runs.
 	go every(ctx, 24*time.Hour, log, "settings evidence", func(ctx context.Context) error { return logSettings(ctx, a, tlsConf, aln != nil) })
+	go every(ctx, 5*time.Minute, log, "change expiry", a.changes.Expire) // stale four-eyes requests (GOV-1)
 	if err != nil {
 		closeListeners()
 		return err

@@ -46,6 +46,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -214,23 +215,18 @@ var (
 
 // Decider makes access decisions and keeps the rules it decides by.
 type Decider struct {
-	db    *store.DB
-	log   *audit.Log
-	clock clock.Clock
-	rand  io.Reader
-	roles RoleWriter
+	db      *store.DB
+	log     *audit.Log
+	clock   clock.Clock
+	rand    io.Reader
+	roles   *identity.Registry // approved role grants, written in the approval's transaction
+	changes *change.Service    // the four-eyes requests (GOV-1)
 
 	emergencyFor    time.Duration
 	maxOperatorFor  time.Duration
 	maxPrivilegeFor time.Duration
 
 	queue *alert.Queue // where security events are raised (LOG-9)
-}
-
-// RoleWriter is the low-level write of an approved role (identity.Registry
-// is one).
-type RoleWriter interface {
-	GrantRole(ctx context.Context, accountID, role, grantedBy string) error
 }
 
 // Option changes a Decider setting.
@@ -252,7 +248,12 @@ func WithMaxPrivilegeDuration(d time.Duration) Option {
 
 // WithRoleWriter sets where approved role grants are written (default: an
 // identity.Registry on the same database).
-func WithRoleWriter(w RoleWriter) Option { return func(x *Decider) { x.roles = w } }
+func WithRoleWriter(w *identity.Registry) Option { return func(x *Decider) { x.roles = w } }
+
+// WithChanges sets the four-eyes service (GOV-1) the Decider registers its
+// kinds of change with and decides them through (default: one of its own
+// on the same database and log; serve shares one with every owner).
+func WithChanges(c *change.Service) Option { return func(x *Decider) { x.changes = c } }
 
 // WithSecurityQueue sets the security-event queue (LOG-9; default: alert's
 // queue in the same database, sending no alerts).
@@ -274,6 +275,10 @@ func NewDecider(db *store.DB, log *audit.Log, c clock.Clock, opts ...Option) *De
 	if d.queue == nil {
 		d.queue = alert.NewQueue(db, c, d.rand, nil)
 	}
+	if d.changes == nil {
+		d.changes = change.New(change.Config{DB: db, Audit: log, Clock: c, Rand: d.rand})
+	}
+	d.registerChanges()
 	return d
 }
 

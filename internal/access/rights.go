@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -88,15 +89,23 @@ func (d *Decider) RequestRight(ctx context.Context, actor Subject, r RightReques
 	if r.ValidUntil != nil && !r.ValidUntil.After(now) {
 		return RightRequest{}, invalid("request right: valid_until must be in the future")
 	}
-	r.ID, err = d.newID("rr-")
-	if err != nil {
-		return RightRequest{}, err
+	r.TenantID, r.RequestedBy, r.Status = actor.TenantID(), actor.AccountID(), "pending"
+	summary := fmt.Sprintf("role %s for account %s", r.Role, r.AccountID)
+	if r.ValidUntil != nil {
+		summary += " until " + r.ValidUntil.UTC().Format(time.RFC3339)
 	}
-	r.TenantID, r.RequestedBy, r.RequestedAt, r.Status = actor.TenantID(), actor.AccountID(), now, "pending"
 	err = d.db.Tx(ctx, func(tx *store.Tx) error {
+		// The right request's id is its change request's (GOV-1); the
+		// account receiving the right is not its approver (AZ-7).
+		req, err := d.changes.Propose(ctx, tx, ChangeActor(actor), change.Proposal{Kind: ChangeRight, Summary: summary,
+			Payload: r, SubjectID: r.AccountID})
+		if err != nil {
+			return fmt.Errorf("request right: %w", changeErr(err))
+		}
+		r.ID, r.RequestedAt = req.ID, req.ProposedAt
 		if _, err := tx.ExecContext(ctx, `INSERT INTO access_right_requests (id, tenant_id, account_id, role, privileged, valid_until, reason, requested_by, requested_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.ID, r.TenantID, r.AccountID, string(r.Role), r.Privileged, micros(r.ValidUntil),
-			r.Reason, r.RequestedBy, clock.Micros(now)); err != nil {
+			r.Reason, r.RequestedBy, clock.Micros(r.RequestedAt)); err != nil {
 			return fmt.Errorf("request right: %w", err)
 		}
 		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: r.TenantID, Kind: "right-requested", AccountID: actor.AccountID(),
@@ -123,10 +132,11 @@ func scanRight(row interface{ Scan(...any) error }) (RightRequest, error) {
 	return r, nil
 }
 
-// DecideRight approves or rejects a pending right request. The approver is a
-// security officer or application admin of the tenant who is neither the
-// requester nor the account receiving the right. An approved role is written
-// through the RoleWriter (identity.GrantRole), with the approver as granter.
+// DecideRight approves or rejects a pending right request through its
+// change request (GOV-1). The approver is a security officer or
+// application admin of the tenant who is neither the requester nor the
+// account receiving the right. An approved role is written in the
+// approval's transaction, with the approver as granter.
 func (d *Decider) DecideRight(ctx context.Context, actor Subject, id string, approve bool, note string) (RightRequest, error) {
 	if err := actorIs(actor, RoleSecurityOfficer, RoleAppAdmin); err != nil {
 		return RightRequest{}, fmt.Errorf("decide right: %w", err)
@@ -134,42 +144,44 @@ func (d *Decider) DecideRight(ctx context.Context, actor Subject, id string, app
 	if err := checkText(id, note); err != nil {
 		return RightRequest{}, err
 	}
-	var out RightRequest
-	err := d.db.Tx(ctx, func(tx *store.Tx) error {
-		r, err := scanRight(tx.QueryRowContext(ctx, `SELECT `+rightCols+` FROM access_right_requests WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID()))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("right request %s: %w", id, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("decide right: %w", err)
-		}
-		if r.Status != "pending" {
-			return fmt.Errorf("right request %s is %s: %w", id, r.Status, ErrConflict)
-		}
-		if r.RequestedBy == actor.AccountID() || r.AccountID == actor.AccountID() {
-			return fmt.Errorf("the approver must be neither the requester nor the receiver: %w", ErrForbidden)
-		}
-		status := "rejected"
-		if approve {
-			status = "approved"
-		}
-		now := d.clock.Now()
-		if _, err := tx.ExecContext(ctx, `UPDATE access_right_requests SET status = $1, decided_by = $2, decided_at = $3, note = $4 WHERE id = $5 AND status = 'pending'`,
-			status, actor.AccountID(), clock.Micros(now), note, id); err != nil {
-			return fmt.Errorf("decide right: %w", err)
-		}
-		r.Status, r.DecidedBy, r.DecidedAt, r.Note = status, actor.AccountID(), &now, note
-		out = r
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "right-" + status, AccountID: actor.AccountID(),
-			SubjectID: r.AccountID, Ref: id, Detail: "role " + string(r.Role)})
-	})
-	if err != nil || !approve {
-		return out, err
+	if _, err := d.changes.DecideKind(ctx, ChangeActor(actor), ChangeRight, id, approve, note); err != nil {
+		return RightRequest{}, fmt.Errorf("decide right: %w", changeErr(err))
 	}
-	if err := d.roles.GrantRole(ctx, out.AccountID, string(out.Role), actor.AccountID()); err != nil {
-		return out, fmt.Errorf("decide right: approved, but writing the role failed (retry the grant): %w", err)
+	r, err := scanRight(d.db.QueryRowContext(ctx, `SELECT `+rightCols+` FROM access_right_requests WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID()))
+	if err != nil {
+		return RightRequest{}, fmt.Errorf("decide right: %w", err)
 	}
-	return out, nil
+	return r, nil
+}
+
+// closeRight records the end of a right's change request on its row and
+// returns the account and role: approved (the caller grants the role),
+// rejected, expired or failed. An approval needs the row still pending and
+// a privileged right's end still ahead.
+func (d *Decider) closeRight(ctx context.Context, tx *store.Tx, r change.Request, status string) (string, string, error) {
+	var account, role string
+	var until sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT account_id, role, valid_until FROM access_right_requests WHERE id = $1 AND tenant_id = $2 AND status = 'pending'`,
+		r.ID, r.TenantID).Scan(&account, &role, &until)
+	if errors.Is(err, sql.ErrNoRows) {
+		if status != "approved" {
+			return "", "", nil
+		}
+		return "", "", fmt.Errorf("right request %s is no longer pending: %w", r.ID, change.ErrInapplicable)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("right request %s: %w", r.ID, err)
+	}
+	if status == "approved" && until.Valid && !clock.FromMicros(until.Int64).After(*r.DecidedAt) {
+		return "", "", fmt.Errorf("right request %s: its end has passed: %w", r.ID, change.ErrInapplicable)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE access_right_requests SET status = $1, decided_by = $2, decided_at = $3, note = $4 WHERE id = $5 AND status = 'pending'`,
+		status, r.DecidedBy, clock.Micros(*r.DecidedAt), r.Note, r.ID); err != nil {
+		return "", "", fmt.Errorf("right request %s: %w", r.ID, err)
+	}
+	err = d.securityEvent(ctx, tx, SecurityEvent{TenantID: r.TenantID, Kind: "right-" + status, AccountID: orSystem(r.DecidedBy),
+		SubjectID: account, Ref: r.ID, Detail: "role " + role})
+	return account, role, err
 }
 
 // RevokeRight withdraws an approved right now. A security officer or an

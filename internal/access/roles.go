@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -192,24 +193,27 @@ func (d *Decider) ProposeRole(ctx context.Context, actor Subject, def RoleDef) (
 			return RoleDef{}, invalid("propose role: base %s does not allow category %q", def.Base, c)
 		}
 	}
-	id, err := d.newID("rd-")
-	if err != nil {
-		return RoleDef{}, err
-	}
-	now := d.clock.Now()
 	acts := make([]string, len(def.Actions))
 	for i, a := range def.Actions {
 		acts[i] = string(a)
 	}
-	def.ID, def.TenantID, def.Status, def.ProposedBy, def.ProposedAt = id, actor.TenantID(), "pending", actor.AccountID(), &now
-	err = d.db.Tx(ctx, func(tx *store.Tx) error {
+	def.TenantID, def.Status, def.ProposedBy = actor.TenantID(), "pending", actor.AccountID()
+	err := d.db.Tx(ctx, func(tx *store.Tx) error {
+		// The role definition's id is its change request's (GOV-1).
+		req, err := d.changes.Propose(ctx, tx, ChangeActor(actor), change.Proposal{Kind: ChangeRole,
+			Summary: fmt.Sprintf("role %s (%s): %s on %s", def.Name, def.Base, strings.Join(acts, ","), strings.Join(def.Categories, ",")),
+			Payload: def})
+		if err != nil {
+			return fmt.Errorf("propose role: %w", changeErr(err))
+		}
+		def.ID, def.ProposedAt = req.ID, &req.ProposedAt
 		if _, err := tx.ExecContext(ctx, `INSERT INTO access_role_defs (id, tenant_id, name, base, actions, categories, status, proposed_by, proposed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`, id, actor.TenantID(), string(def.Name), string(def.Base),
-			strings.Join(acts, " "), strings.Join(def.Categories, " "), actor.AccountID(), clock.Micros(now)); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`, def.ID, actor.TenantID(), string(def.Name), string(def.Base),
+			strings.Join(acts, " "), strings.Join(def.Categories, " "), actor.AccountID(), clock.Micros(req.ProposedAt)); err != nil {
 			return fmt.Errorf("propose role: %w", err)
 		}
 		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "role-definition-proposed", AccountID: actor.AccountID(),
-			Ref: id, Detail: fmt.Sprintf("role %s: %s on %s", def.Name, strings.Join(acts, ","), strings.Join(def.Categories, ","))})
+			Ref: def.ID, Detail: fmt.Sprintf("role %s: %s on %s", def.Name, strings.Join(acts, ","), strings.Join(def.Categories, ","))})
 	})
 	if err != nil {
 		return RoleDef{}, err
@@ -217,9 +221,9 @@ func (d *Decider) ProposeRole(ctx context.Context, actor Subject, def RoleDef) (
 	return def, nil
 }
 
-// DecideRole approves or rejects a pending role definition. The approver is
-// an application admin or security officer of the tenant other than the
-// proposer (four eyes).
+// DecideRole approves or rejects a pending role definition through its
+// change request (GOV-1): the approver is an application admin or security
+// officer of the tenant other than the proposer (four eyes).
 func (d *Decider) DecideRole(ctx context.Context, actor Subject, id string, approve bool, note string) (RoleDef, error) {
 	if err := actorIs(actor, RoleAppAdmin, RoleSecurityOfficer); err != nil {
 		return RoleDef{}, fmt.Errorf("decide role: %w", err)
@@ -227,36 +231,47 @@ func (d *Decider) DecideRole(ctx context.Context, actor Subject, id string, appr
 	if err := checkText(id, note); err != nil {
 		return RoleDef{}, err
 	}
-	var out RoleDef
-	err := d.db.Tx(ctx, func(tx *store.Tx) error {
-		r, err := scanRoleDef(tx.QueryRowContext(ctx, `SELECT `+roleDefCols+` FROM access_role_defs WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID()))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("role definition %s: %w", id, ErrNotFound)
+	if _, err := d.changes.DecideKind(ctx, ChangeActor(actor), ChangeRole, id, approve, note); err != nil {
+		return RoleDef{}, fmt.Errorf("decide role: %w", changeErr(err))
+	}
+	r, err := scanRoleDef(d.db.QueryRowContext(ctx, `SELECT `+roleDefCols+` FROM access_role_defs WHERE id = $1 AND tenant_id = $2`, id, actor.TenantID()))
+	if err != nil {
+		return RoleDef{}, fmt.Errorf("decide role: %w", err)
+	}
+	return r, nil
+}
+
+// closeRoleDef records the end of a role definition's change request on
+// its row: approved (then this version is in force), rejected, expired or
+// failed. Only an approval needs the row still pending.
+func (d *Decider) closeRoleDef(ctx context.Context, tx *store.Tx, r change.Request, status string) error {
+	var name, proposer string
+	err := tx.QueryRowContext(ctx, `SELECT name, proposed_by FROM access_role_defs WHERE id = $1 AND tenant_id = $2 AND status = 'pending'`,
+		r.ID, r.TenantID).Scan(&name, &proposer)
+	if errors.Is(err, sql.ErrNoRows) {
+		if status != "approved" {
+			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("decide role: %w", err)
-		}
-		if r.Status != "pending" {
-			return fmt.Errorf("role definition %s is %s: %w", id, r.Status, ErrConflict)
-		}
-		if r.ProposedBy == actor.AccountID() {
-			return fmt.Errorf("the proposer may not approve their own change: %w", ErrForbidden)
-		}
-		status := "rejected"
-		if approve {
-			status = "approved"
-		}
-		now := d.clock.Now()
-		if _, err := tx.ExecContext(ctx, `UPDATE access_role_defs SET status = $1, decided_by = $2, decided_at = $3, note = $4 WHERE id = $5 AND status = 'pending'`,
-			status, actor.AccountID(), clock.Micros(now), note, id); err != nil {
-			return fmt.Errorf("decide role: %w", err)
-		}
-		r.Status, r.DecidedBy, r.DecidedAt, r.Note = status, actor.AccountID(), &now, note
-		out = r
-		return d.securityEvent(ctx, tx, SecurityEvent{TenantID: actor.TenantID(), Kind: "role-definition-" + status, AccountID: actor.AccountID(),
-			Ref: id, Detail: fmt.Sprintf("role %s proposed by %s", r.Name, r.ProposedBy)})
-	})
-	return out, err
+		return fmt.Errorf("role definition %s is no longer pending: %w", r.ID, change.ErrInapplicable)
+	}
+	if err != nil {
+		return fmt.Errorf("role definition %s: %w", r.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE access_role_defs SET status = $1, decided_by = $2, decided_at = $3, note = $4 WHERE id = $5 AND status = 'pending'`,
+		status, r.DecidedBy, clock.Micros(*r.DecidedAt), r.Note, r.ID); err != nil {
+		return fmt.Errorf("role definition %s: %w", r.ID, err)
+	}
+	return d.securityEvent(ctx, tx, SecurityEvent{TenantID: r.TenantID, Kind: "role-definition-" + status, AccountID: orSystem(r.DecidedBy),
+		Ref: r.ID, Detail: fmt.Sprintf("role %s proposed by %s", name, proposer)})
+}
+
+// orSystem names the server itself as the actor of a step nobody took (an
+// expiry).
+func orSystem(account string) string {
+	if account == "" {
+		return "system"
+	}
+	return account
 }
 
 // RoleDefs lists the predefined roles and every version of the tenant's own

@@ -23,6 +23,8 @@ var layers = [][]string{
 	{"internal/arch", "internal/clock", "internal/nlid", "internal/password", "internal/password/gen", "internal/config", "internal/server"},
 	{"internal/store", "internal/clockwatch"},
 	{"internal/store/storetest", "internal/alert", "internal/keys", "internal/identity", "internal/audit", "internal/fhir"},
+	// The one four-eyes mechanism (GOV-1): the owners of settings import it.
+	{"internal/change"},
 	// access decides; backup exports and restores every table (operations).
 	{"internal/access", "internal/backup"},
 	{"internal/authn", "internal/record", "internal/pki", "internal/oauth", "internal/sso", "internal/devices"},

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -320,4 +322,37 @@ func (l *Log) ChainCounts(ctx context.Context, tenant string) ([]ChainCount, err
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// Retention returns the retention in force: the installation's approved
+// policy (SetRetentionIn), else DefaultRetention. The access log's is the
+// law's and not stored.
+func (l *Log) Retention(ctx context.Context) (RetentionPolicy, error) {
+	p := DefaultRetention()
+	var tech, chain int64
+	err := l.db.QueryRowContext(ctx, `SELECT technical, chain FROM audit_retention_policy WHERE id = 'installation'`).Scan(&tech, &chain)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, nil
+	}
+	if err != nil {
+		return RetentionPolicy{}, fmt.Errorf("retention in force: %w", err)
+	}
+	p.Technical, p.Chain = time.Duration(tech)*time.Second, time.Duration(chain)*time.Second
+	return p, nil
+}
+
+// SetRetentionIn stores p as the retention in force, in q: the four-eyes
+// approval's transaction (GOV-1), by names who proposed and approved it.
+func SetRetentionIn(ctx context.Context, q store.Querier, p RetentionPolicy, by string, at time.Time) error {
+	p.Access = MinAccessRetention
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO audit_retention_policy (id, technical, chain, set_by, set_at) VALUES ('installation', $1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET technical = $1, chain = $2, set_by = $3, set_at = $4`,
+		int64(p.Technical/time.Second), int64(p.Chain/time.Second), by, clock.Micros(at))
+	if err != nil {
+		return fmt.Errorf("set retention: %w", err)
+	}
+	return nil
 }

@@ -46,6 +46,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
@@ -116,6 +117,11 @@ type Settings struct {
 	// signature counter going back; LOG-9). Default: alert's queue in the
 	// same database, sending no alerts.
 	Queue *alert.Queue
+
+	// Changes, when set, is the four-eyes service (GOV-1) a change of a
+	// tenant's log-on settings (the weak-factor switch, password expiry)
+	// waits in until a second admin approves it.
+	Changes *change.Service
 }
 
 // AuditAppender appends events to the audit log.
@@ -188,7 +194,11 @@ func New(db *store.DB, ids *identity.Registry, h PasswordHasher, s SecretSealer,
 	if set.Queue == nil {
 		set.Queue = alert.NewQueue(db, c, r, nil)
 	}
-	return &Service{db: db, ids: ids, hasher: h, sealer: s, clock: c, rand: r, settings: set, policy: &password.Policy{}}
+	svc := &Service{db: db, ids: ids, hasher: h, sealer: s, clock: c, rand: r, settings: set, policy: &password.Policy{}}
+	if set.Changes != nil {
+		svc.registerChanges()
+	}
+	return svc
 }
 
 // Session is an authenticated session.

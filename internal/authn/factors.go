@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/base32"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -180,22 +182,95 @@ func (s *Service) TenantSettings(ctx context.Context, tenantID string) (TenantAu
 // e-mail codes is configured: they could never be delivered.
 var ErrNoSender = errors.New("SMS and e-mail codes need a configured sender (smtp-addr or sms-webhook)")
 
-// SetTenantSettings stores a tenant's log-on settings. Switching weak
-// factors off takes effect at the next code sent or checked; switching them
-// on needs a configured sender.
+// SetTenantSettings stores a tenant's log-on settings directly: set-up
+// and tests. An admin's change goes through ProposeTenantSettings (four
+// eyes, GOV-1). Switching weak factors off takes effect at the next code
+// sent or checked; switching them on needs a configured sender.
 func (s *Service) SetTenantSettings(ctx context.Context, tenantID string, t TenantAuthSettings) error {
+	if err := s.checkTenantSettings(t); err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(tx *store.Tx) error { return writeTenantSettings(ctx, tx, tenantID, t) })
+}
+
+// ErrSettingsInvalid: a password expiry outside 0 (off) or 30..730 days.
+var ErrSettingsInvalid = errors.New("password_max_age: 0 (off) or 30 to 730 days")
+
+func (s *Service) checkTenantSettings(t TenantAuthSettings) error {
 	if t.WeakFactors && !s.canSend(FactorSMS) && !s.canSend(FactorEmail) {
 		return ErrNoSender
 	}
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_auth_settings WHERE tenant_id = $1`, tenantID); err != nil {
-			return fmt.Errorf("tenant auth settings: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_auth_settings (tenant_id, weak_factors, password_max_age) VALUES ($1, $2, $3)`,
-			tenantID, t.WeakFactors, int64(t.PasswordMaxAge/time.Second)); err != nil {
-			return fmt.Errorf("tenant auth settings: %w", err)
-		}
-		return nil
+	if t.PasswordMaxAge != 0 && (t.PasswordMaxAge < 30*24*time.Hour || t.PasswordMaxAge > 730*24*time.Hour) {
+		return ErrSettingsInvalid
+	}
+	return nil
+}
+
+func writeTenantSettings(ctx context.Context, tx *store.Tx, tenantID string, t TenantAuthSettings) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tenant_auth_settings WHERE tenant_id = $1`, tenantID); err != nil {
+		return fmt.Errorf("tenant auth settings: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_auth_settings (tenant_id, weak_factors, password_max_age) VALUES ($1, $2, $3)`,
+		tenantID, t.WeakFactors, int64(t.PasswordMaxAge/time.Second)); err != nil {
+		return fmt.Errorf("tenant auth settings: %w", err)
+	}
+	return nil
+}
+
+// ChangeTenantSettings is the kind of four-eyes change (GOV-1) of a
+// tenant's log-on settings: the weak-factor switch and password expiry.
+const ChangeTenantSettings = "authn.tenant-settings"
+
+type settingsChange struct {
+	WeakFactors       bool  `json:"weak_factors"`
+	PasswordMaxAgeSec int64 `json:"password_max_age_seconds"`
+}
+
+// ErrNoChanges: the service was built without the four-eyes service.
+var ErrNoChanges = errors.New("authn: no four-eyes service configured for settings changes")
+
+// ProposeTenantSettings proposes new log-on settings for by's tenant; they
+// take effect when another application admin approves the returned change
+// request. The caller has checked by's role.
+func (s *Service) ProposeTenantSettings(ctx context.Context, by change.Actor, t TenantAuthSettings) (change.Request, error) {
+	if s.settings.Changes == nil {
+		return change.Request{}, ErrNoChanges
+	}
+	if by.TenantID == "" {
+		return change.Request{}, fmt.Errorf("log-on settings are an organisation's: %w", change.ErrInvalid)
+	}
+	if err := s.checkTenantSettings(t); err != nil {
+		return change.Request{}, err
+	}
+	summary := fmt.Sprintf("log-on settings: SMS and e-mail codes allowed %t, password expiry %s", t.WeakFactors, "off")
+	if t.PasswordMaxAge > 0 {
+		summary = fmt.Sprintf("log-on settings: SMS and e-mail codes allowed %t, password expiry after %d days", t.WeakFactors, int(t.PasswordMaxAge/(24*time.Hour)))
+	}
+	var req change.Request
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		req, err = s.settings.Changes.Propose(ctx, tx, by, change.Proposal{Kind: ChangeTenantSettings, Summary: summary,
+			Payload: settingsChange{WeakFactors: t.WeakFactors, PasswordMaxAgeSec: int64(t.PasswordMaxAge / time.Second)}})
+		return err
+	})
+	return req, err
+}
+
+func (s *Service) registerChanges() {
+	s.settings.Changes.Register(ChangeTenantSettings, change.Handler{
+		Approvers: []string{string(access.RoleAppAdmin)},
+		Apply: func(ctx context.Context, tx *store.Tx, r change.Request, by change.Actor) error {
+			var p settingsChange
+			if err := json.Unmarshal(r.Payload, &p); err != nil {
+				return fmt.Errorf("settings change: %w", err)
+			}
+			t := TenantAuthSettings{WeakFactors: p.WeakFactors, PasswordMaxAge: time.Duration(p.PasswordMaxAgeSec) * time.Second}
+			if err := s.checkTenantSettings(t); err != nil {
+				// The sender may have been removed since the proposal.
+				return fmt.Errorf("%w: %w", err, change.ErrInapplicable)
+			}
+			return writeTenantSettings(ctx, tx, r.TenantID, t)
+		},
 	})
 }
 

@@ -36,9 +36,12 @@ type Config struct {
 	SessionLifetime time.Duration `json:"-"`
 	// EmergencyDuration is how long declared emergency access lasts (AZ-5).
 	EmergencyDuration time.Duration `json:"-"`
-	MaxBodyBytes      int64         `json:"max_body_bytes"`
-	WebAuthnRPID      string        `json:"webauthn_rp_id"`
-	WebAuthnOrigin    string        `json:"webauthn_origin"`
+	// ChangeExpiry is how long a four-eyes change request waits for its
+	// decision before it expires (GOV-1).
+	ChangeExpiry   time.Duration `json:"-"`
+	MaxBodyBytes   int64         `json:"max_body_bytes"`
+	WebAuthnRPID   string        `json:"webauthn_rp_id"`
+	WebAuthnOrigin string        `json:"webauthn_origin"`
 	// AlertWebhook receives every security event as JSON (LOG-9).
 	AlertWebhook string `json:"alert_webhook"`
 	// SMTP server for e-mail codes and notices (AUTH-2): host:port, the
@@ -98,6 +101,7 @@ func (c *Config) settings() []setting {
 		{name: "idle-timeout", env: "ZK_IDLE_TIMEOUT", usage: "end sessions idle this long", dur: &c.IdleTimeout},
 		{name: "session-lifetime", env: "ZK_SESSION_LIFETIME", usage: "maximum session lifetime", dur: &c.SessionLifetime},
 		{name: "emergency-duration", env: "ZK_EMERGENCY_DURATION", usage: "how long declared emergency access (break-the-glass) lasts", dur: &c.EmergencyDuration},
+		{name: "change-expiry", env: "ZK_CHANGE_EXPIRY", usage: "how long a four-eyes change request waits for its decision (GOV-1)", dur: &c.ChangeExpiry},
 		{name: "max-body-bytes", env: "ZK_MAX_BODY_BYTES", usage: "largest request body accepted", i64: &c.MaxBodyBytes},
 		{name: "webauthn-rp-id", env: "ZK_WEBAUTHN_RP_ID", usage: "WebAuthn relying party id, the domain security keys are bound to (default: the host of the server's URL; localhost for a loopback address)", str: &c.WebAuthnRPID},
 		{name: "alert-webhook", env: "ZK_ALERT_WEBHOOK", usage: "https URL that receives every security event as JSON (e.g. an incident tool); security events are always logged as warnings too", str: &c.AlertWebhook},
@@ -126,6 +130,7 @@ func Default() Config {
 		IdleTimeout:       15 * time.Minute,
 		SessionLifetime:   12 * time.Hour,
 		EmergencyDuration: 4 * time.Hour,
+		ChangeExpiry:      7 * 24 * time.Hour,
 		MaxBodyBytes:      1 << 20,
 		BackupInterval:    6 * time.Hour,
 		NTPServers:        "0.nl.pool.ntp.org,1.nl.pool.ntp.org,2.nl.pool.ntp.org,3.nl.pool.ntp.org",
@@ -313,6 +318,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionLifetime < c.IdleTimeout || c.SessionLifetime > 24*time.Hour {
 		return fmt.Errorf("setting session-lifetime (ZK_SESSION_LIFETIME): %s must be between the idle timeout and 24h", c.SessionLifetime)
+	}
+	if c.ChangeExpiry < time.Hour || c.ChangeExpiry > 30*24*time.Hour {
+		return fmt.Errorf("setting change-expiry (ZK_CHANGE_EXPIRY): %s is outside 1h..720h", c.ChangeExpiry)
 	}
 	if c.EmergencyDuration < 15*time.Minute || c.EmergencyDuration > 24*time.Hour {
 		return fmt.Errorf("setting emergency-duration (ZK_EMERGENCY_DURATION): %s is outside 15m..24h", c.EmergencyDuration)

@@ -51,6 +51,7 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{[]string{"--demo", "--metrics-addr", "127.0.0.1:8443"}, nil, "setting metrics-addr"},
 		{[]string{"--demo", "--max-body-bytes", "10"}, nil, "setting max-body-bytes"},
 		{[]string{"--demo", "--emergency-duration", "72h"}, nil, "setting emergency-duration"}, // REQ: AZ-5
+		{[]string{"--demo", "--change-expiry", "10m"}, nil, "setting change-expiry"},           // REQ: GOV-1
 		{[]string{"--demo"}, map[string]string{"ZK_ALERT_WEBHOOK": "http://hooks.example.nl/x?token=t0k"}, "setting alert-webhook"},
 		{[]string{"--demo", "--alert-webhook", "not a url"}, nil, "setting alert-webhook"},
 		{[]string{"--demo", "--api-addr", "nonsense"}, nil, "setting api-addr"},                                            // REQ: DP-3

@@ -67,12 +67,13 @@ func setup(t *testing.T, db *store.DB) *fixture {
 		}
 		accs = append(accs, a.ID)
 	}
-	f := &fixture{ctx: ctx, ca: ca, tenant: ten.ID, admin: audit.Event{TenantID: ten.ID, UserID: accs[0]}}
+	f := &fixture{ctx: ctx, ca: ca, tenant: ten.ID, admin: audit.Event{TenantID: ten.ID, UserID: accs[0], Role: "application-admin"}}
 	req, err := ca.ProposeIntermediate(ctx, f.admin, ten.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ca.Approve(ctx, audit.Event{TenantID: ten.ID, UserID: accs[1]}, req.ID); err != nil {
+	// The second admin approves (four eyes, GOV-1), in that role.
+	if _, err := ca.Approve(ctx, audit.Event{TenantID: ten.ID, UserID: accs[1], Role: "application-admin"}, req.ID); err != nil {
 		t.Fatal(err)
 	}
 	sys, err := ca.RegisterSystem(ctx, f.admin, pki.System{TenantID: ten.ID, Name: "lab", ResponsibleID: accs[2], Scopes: []string{"create"}, Categories: []string{"*"}}, nil)

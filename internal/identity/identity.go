@@ -304,11 +304,11 @@ func (r *Registry) RegisterProfessional(ctx context.Context, p Professional) err
 // GrantRole gives an account a role. (Approval of role grants, AZ-7, sits on
 // top of this in the governance flow.)
 func (r *Registry) GrantRole(ctx context.Context, accountID, role, grantedBy string) error {
-	_, err := r.db.ExecContext(ctx, `INSERT INTO account_roles (account_id, role, granted_by, granted_at) VALUES ($1, $2, $3, $4)`,
-		accountID, role, grantedBy, clock.Micros(r.clock.Now()))
-	if store.IsUniqueViolation(err) {
-		return nil
-	}
+	// ON CONFLICT rather than catching the unique violation: in a
+	// PostgreSQL transaction (a four-eyes approval) a violation would abort
+	// the caller's transaction.
+	_, err := r.db.ExecContext(ctx, `INSERT INTO account_roles (account_id, role, granted_by, granted_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT DO NOTHING`, accountID, role, grantedBy, clock.Micros(r.clock.Now()))
 	if err != nil {
 		return fmt.Errorf("grant role: %w", err)
 	}

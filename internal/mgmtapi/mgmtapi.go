@@ -64,6 +64,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	s.ssoRoutes(mux)
 	s.governanceRoutes(mux)
 	s.complianceRoutes(mux)
+	s.changeRoutes(mux)
+	s.settingsRoutes(mux)
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

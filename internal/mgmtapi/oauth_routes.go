@@ -12,7 +12,9 @@ import (
 
 // oauthRoutes register persons' apps (EX-1): a tenant's application admin
 // registers the tenant's apps and sets whether public clients are allowed;
-// an operator registers apps for every tenant.
+// an operator registers apps for every tenant. A registration and a policy
+// change are four-eyes change requests (GOV-1), approved by another admin
+// (or operator) at /api/v1/changes; a deactivation holds at once.
 func (s *Server) oauthRoutes(mux *http.ServeMux) {
 	if s.d.OAuth == nil {
 		return
@@ -117,9 +119,11 @@ func (s *Server) oauthPolicy(w http.ResponseWriter, r *http.Request, c caller) {
 		httpx.Problem(w, r, http.StatusForbidden, "Forbidden", "the public-client policy is an organisation's own")
 		return
 	}
-	if err := s.d.OAuth.SetPublicPolicy(r.Context(), by, *in.AllowPublic); err != nil {
+	req, err := s.d.OAuth.SetPublicPolicy(r.Context(), by, *in.AllowPublic)
+	if err != nil {
 		s.unavailable(w, r, "oauth policy", err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"allow_public_clients": *in.AllowPublic})
+	// Accepted, not applied: another admin approves the change (GOV-1).
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"allow_public_clients": *in.AllowPublic, "change_request": req.ID})
 }

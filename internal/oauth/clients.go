@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -41,6 +42,9 @@ type Client struct {
 	ConsentDays  int             `json:"consent_days"`
 	Active       bool            `json:"active"`
 	CreatedBy    string          `json:"created_by"`
+	// ChangeRequest is the four-eyes request (GOV-1) a new registration
+	// waits in until another admin approves it; set by Register only.
+	ChangeRequest string `json:"change_request,omitempty"`
 }
 
 // Registrar is who registers a client: an application admin of a tenant
@@ -50,9 +54,11 @@ type Registrar struct {
 	TenantID  string
 }
 
-// Register validates c and stores it with a new client id.
+// Register validates c and stores it with a new client id as proposed: it
+// becomes active only when a second admin of the tenant (an operator's:
+// another operator) approves its change request (GOV-1).
 func (s *Service) Register(ctx context.Context, by Registrar, c Client) (Client, error) {
-	c.TenantID, c.CreatedBy, c.Active = by.TenantID, by.AccountID, true
+	c.TenantID, c.CreatedBy, c.Active = by.TenantID, by.AccountID, false
 	if c.ConsentDays == 0 {
 		c.ConsentDays = 90
 	}
@@ -67,19 +73,105 @@ func (s *Service) Register(ctx context.Context, by Registrar, c Client) (Client,
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (id, tenant_id, name, redirect_uris, auth_method, jwks, scopes,
 			require_par, require_dpop, introspect, consent_days, status, created_by, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $13)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'proposed', $12, $13)`,
 			c.ID, c.TenantID, c.Name, strings.Join(c.RedirectURIs, " "), c.AuthMethod, string(c.JWKS), strings.Join(c.Scopes, " "),
 			c.RequirePAR, c.RequireDPoP, c.Introspect, c.ConsentDays, c.CreatedBy, clock.Micros(s.clock.Now()))
 		if err != nil {
 			return fmt.Errorf("register client: %w", err)
 		}
-		return s.chain(ctx, tx, "client-registered", audit.Event{TenantID: by.TenantID, UserID: by.AccountID, SourceApp: c.ID,
-			Scopes: c.Scopes, Resources: []string{"Client/" + c.ID}})
+		req, err := s.changes.Propose(ctx, tx, changeActor(by), change.Proposal{Kind: ChangeClient,
+			Summary: fmt.Sprintf("app %s (%s, %s), redirect %s, scopes %s", c.Name, c.ID, c.AuthMethod, strings.Join(c.RedirectURIs, " "), strings.Join(c.Scopes, " ")),
+			Payload: clientChange{ClientID: c.ID}})
+		if err != nil {
+			return fmt.Errorf("register client: %w", err)
+		}
+		c.ChangeRequest = req.ID
+		return nil
 	})
 	if err != nil {
 		return Client{}, err
 	}
 	return c, nil
+}
+
+// The kinds of four-eyes change (GOV-1) oauth owns.
+const (
+	ChangeClient       = "oauth.client"        // a new app registration
+	ChangePublicPolicy = "oauth.public-policy" // whether a tenant allows public clients
+)
+
+type clientChange struct {
+	ClientID string `json:"client_id"`
+}
+
+type policyChange struct {
+	AllowPublic bool `json:"allow_public_clients"`
+}
+
+// changeActor: a tenant's registrar is its application admin, a
+// platform-wide one an operator.
+func changeActor(by Registrar) change.Actor {
+	role := "application-admin"
+	if by.TenantID == "" {
+		role = "operator"
+	}
+	return change.Actor{TenantID: by.TenantID, AccountID: by.AccountID, Role: role}
+}
+
+func (s *Service) registerChanges() {
+	approvers := []string{"application-admin", "operator"} // change keeps each to its own tenant ("" for operators)
+	s.changes.Register(ChangeClient, change.Handler{
+		Approvers: approvers,
+		Apply: func(ctx context.Context, tx *store.Tx, r change.Request, by change.Actor) error {
+			var p clientChange
+			if err := json.Unmarshal(r.Payload, &p); err != nil {
+				return fmt.Errorf("client change: %w", err)
+			}
+			var method string
+			err := tx.QueryRowContext(ctx, `SELECT auth_method FROM oauth_clients WHERE id = $1 AND tenant_id = $2 AND status = 'proposed'`, p.ClientID, r.TenantID).Scan(&method)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("client %s is no longer proposed: %w", p.ClientID, change.ErrInapplicable)
+			}
+			if err != nil {
+				return fmt.Errorf("client change: %w", err)
+			}
+			if method == AuthNone {
+				// The tenant may have withdrawn public clients since.
+				if ok, err := s.allowsPublic(ctx, tx, r.TenantID); err != nil || !ok {
+					return errors.Join(err, fmt.Errorf("the organisation no longer allows public clients: %w", change.ErrInapplicable))
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE oauth_clients SET status = 'active' WHERE id = $1 AND status = 'proposed'`, p.ClientID); err != nil {
+				return fmt.Errorf("client change: %w", err)
+			}
+			return s.chain(ctx, tx, "client-registered", audit.Event{TenantID: r.TenantID, UserID: r.ProposedBy, SourceApp: p.ClientID,
+				Resources: []string{"Client/" + p.ClientID}})
+		},
+		Closed: func(ctx context.Context, tx *store.Tx, r change.Request) error {
+			var p clientChange
+			if err := json.Unmarshal(r.Payload, &p); err != nil {
+				return fmt.Errorf("client change: %w", err)
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE oauth_clients SET status = 'rejected' WHERE id = $1 AND status = 'proposed'`, p.ClientID)
+			return err
+		},
+	})
+	s.changes.Register(ChangePublicPolicy, change.Handler{
+		Approvers: []string{"application-admin"},
+		Apply: func(ctx context.Context, tx *store.Tx, r change.Request, by change.Actor) error {
+			var p policyChange
+			if err := json.Unmarshal(r.Payload, &p); err != nil {
+				return fmt.Errorf("policy change: %w", err)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO oauth_tenant_policies (tenant_id, allow_public, set_by, set_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (tenant_id) DO UPDATE SET allow_public = $2, set_by = $3, set_at = $4`,
+				r.TenantID, p.AllowPublic, r.ProposedBy+" approved by "+by.AccountID, clock.Micros(*r.DecidedAt))
+			if err != nil {
+				return fmt.Errorf("set public-client policy: %w", err)
+			}
+			return nil
+		},
+	})
 }
 
 // ErrInvalidClient is a registration that cannot be accepted; the message
@@ -281,8 +373,12 @@ var ErrNotFound = errors.New("oauth: not found")
 
 // AllowsPublic reports whether the tenant allows public clients.
 func (s *Service) AllowsPublic(ctx context.Context, tenantID string) (bool, error) {
+	return s.allowsPublic(ctx, s.db, tenantID)
+}
+
+func (s *Service) allowsPublic(ctx context.Context, q store.Querier, tenantID string) (bool, error) {
 	var ok bool
-	err := s.db.QueryRowContext(ctx, `SELECT allow_public FROM oauth_tenant_policies WHERE tenant_id = $1`, tenantID).Scan(&ok)
+	err := q.QueryRowContext(ctx, `SELECT allow_public FROM oauth_tenant_policies WHERE tenant_id = $1`, tenantID).Scan(&ok)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -292,19 +388,24 @@ func (s *Service) AllowsPublic(ctx context.Context, tenantID string) (bool, erro
 	return ok, nil
 }
 
-// SetPublicPolicy sets whether the tenant allows public clients (PKCE
-// only, no client authentication). Off by default.
-func (s *Service) SetPublicPolicy(ctx context.Context, by Registrar, allow bool) error {
+// SetPublicPolicy proposes whether the tenant allows public clients (PKCE
+// only, no client authentication; off by default): the policy changes when
+// a second admin approves the returned change request (GOV-1).
+func (s *Service) SetPublicPolicy(ctx context.Context, by Registrar, allow bool) (change.Request, error) {
 	if by.TenantID == "" {
-		return errors.New("oauth: the public-client policy is a tenant's")
+		return change.Request{}, errors.New("oauth: the public-client policy is a tenant's")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO oauth_tenant_policies (tenant_id, allow_public, set_by, set_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (tenant_id) DO UPDATE SET allow_public = $2, set_by = $3, set_at = $4`,
-		by.TenantID, allow, by.AccountID, clock.Micros(s.clock.Now()))
+	var req change.Request
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		req, err = s.changes.Propose(ctx, tx, changeActor(by), change.Proposal{Kind: ChangePublicPolicy,
+			Summary: fmt.Sprintf("public clients (PKCE only, no client authentication) allowed: %t", allow), Payload: policyChange{AllowPublic: allow}})
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("set public-client policy: %w", err)
+		return change.Request{}, fmt.Errorf("propose public-client policy: %w", err)
 	}
-	return nil
+	return req, nil
 }
 
 // allowsScopes reports whether every scope asked for is one the client

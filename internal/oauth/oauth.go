@@ -37,6 +37,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
@@ -67,6 +68,9 @@ type Config struct {
 	// Issuer is the authorisation server's identifier, its public base URL
 	// (https://host); the FHIR base apps must name as aud is Issuer+"/fhir".
 	Issuer string
+	// Changes is the four-eyes service (GOV-1) a registration and a change
+	// of the public-client policy wait in; nil: one of its own on DB.
+	Changes *change.Service
 }
 
 // Service is the authorisation server's state and rules.
@@ -77,11 +81,19 @@ type Service struct {
 	log    *audit.Log
 	alerts *alert.Queue
 	issuer string
+	// changes holds the registrations and policy changes until a second
+	// admin approves them.
+	changes *change.Service
 }
 
 // New returns the service.
 func New(c Config) *Service {
-	return &Service{db: c.DB, clock: c.Clock, rand: c.Rand, log: c.Audit, alerts: c.Alerts, issuer: c.Issuer}
+	if c.Changes == nil {
+		c.Changes = change.New(change.Config{DB: c.DB, Audit: c.Audit, Clock: c.Clock, Rand: c.Rand})
+	}
+	s := &Service{db: c.DB, clock: c.Clock, rand: c.Rand, log: c.Audit, alerts: c.Alerts, issuer: c.Issuer, changes: c.Changes}
+	s.registerChanges()
+	return s
 }
 
 // Issuer is the server's identifier (RFC 8414, RFC 9207 iss).

@@ -20,6 +20,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/oauth"
@@ -44,19 +45,31 @@ type fixture struct {
 	client oauth.Client
 	public oauth.Client
 	person oauth.Person
+
+	changes *change.Service
+	second  change.Actor // the tenant's second admin, who approves (GOV-1)
+}
+
+// approve has the tenant's second admin approve change request id.
+func (f *fixture) approve(id string) {
+	f.t.Helper()
+	if _, err := f.changes.Decide(f.ctx, f.second, id, true, ""); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 	log := audit.New(db, clk, rand.Reader)
-	svc := oauth.New(oauth.Config{DB: db, Clock: clk, Rand: rand.Reader, Audit: log, Alerts: alert.NewQueue(db, clk, rand.Reader, nil), Issuer: issuer})
+	changes := change.New(change.Config{DB: db, Audit: log, Clock: clk, Rand: rand.Reader})
+	svc := oauth.New(oauth.Config{DB: db, Clock: clk, Rand: rand.Reader, Audit: log, Alerts: alert.NewQueue(db, clk, rand.Reader, nil), Issuer: issuer, Changes: changes})
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
-	f := &fixture{t: t, ctx: ctx, db: db, clk: clk, svc: svc, log: log, key: key}
+	f := &fixture{t: t, ctx: ctx, db: db, clk: clk, svc: svc, log: log, key: key, changes: changes}
 	ids := identity.NewRegistry(db, clk, rand.Reader)
 	ten, err := ids.CreateTenant(ctx, identity.Tenant{Name: "Huisartsen De Linde"})
 	if err != nil {
@@ -68,19 +81,25 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	}
 	f.person = oauth.Person{AccountID: acc.ID, Name: "Sanne de Vries", TenantID: ten.ID, Organisation: ten.Name, PatientID: "p-1", Assurance: access.Hoog}
 	by := oauth.Registrar{AccountID: "a-admin", TenantID: ten.ID}
+	f.second = change.Actor{TenantID: ten.ID, AccountID: "a-second", Role: "application-admin"}
 	f.client, err = svc.Register(ctx, by, oauth.Client{Name: "MijnGezondheid", RedirectURIs: []string{redirect},
 		AuthMethod: oauth.AuthPrivateKeyJWT, JWKS: jwks, Scopes: []string{"patient/*.rs"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.SetPublicPolicy(ctx, by, true); err != nil {
+	f.approve(f.client.ChangeRequest)
+	req, err := svc.SetPublicPolicy(ctx, by, true)
+	if err != nil {
 		t.Fatal(err)
 	}
+	f.approve(req.ID)
 	f.public, err = svc.Register(ctx, by, oauth.Client{Name: "Dagboek", RedirectURIs: []string{"http://127.0.0.1:9999/cb"},
 		AuthMethod: oauth.AuthNone, Scopes: []string{"patient/Observation.rs"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.approve(f.public.ChangeRequest)
+	f.client.Active, f.public.Active = true, true
 	return f
 }
 
@@ -428,6 +447,61 @@ func TestPushedRequests(t *testing.T) {
 			if err := db.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil || n != 0 {
 				t.Fatalf("%s after the sweep: %d rows (%v)", table, n, err)
 			}
+		}
+	})
+}
+
+// A registration and a change of the public-client policy are four-eyes
+// change requests: the app cannot start an authorization before a second
+// admin approves it, its registrar cannot approve it, a rejected app never
+// becomes active, and an approved public client whose organisation
+// withdrew public clients meanwhile is not activated.
+//
+// REQ: GOV-1, EX-1
+func TestRegistrationFourEyes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		by := oauth.Registrar{AccountID: "a-admin", TenantID: f.person.TenantID}
+		cl, err := f.svc.Register(f.ctx, by, oauth.Client{Name: "Wachtend", RedirectURIs: []string{"https://app.example/cb"},
+			AuthMethod: oauth.AuthNone, Scopes: []string{"patient/Observation.rs"}})
+		if err != nil || cl.Active || cl.ChangeRequest == "" {
+			t.Fatalf("registered: %+v %v", cl, err)
+		}
+		r := f.request(cl)
+		if _, err := f.svc.Authorize(f.ctx, r); err == nil {
+			t.Fatal("a proposed app started an authorization")
+		}
+		if _, err := f.changes.Decide(f.ctx, change.Actor{TenantID: by.TenantID, AccountID: by.AccountID, Role: "application-admin"}, cl.ChangeRequest, true, ""); !errors.Is(err, change.ErrSelf) {
+			t.Fatalf("the registrar approved: %v", err)
+		}
+		// The organisation withdraws public clients before the approval.
+		off, err := f.svc.SetPublicPolicy(f.ctx, by, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := f.svc.AllowsPublic(f.ctx, by.TenantID); !ok {
+			t.Fatal("the policy changed before its approval")
+		}
+		f.approve(off.ID)
+		if ok, _ := f.svc.AllowsPublic(f.ctx, by.TenantID); ok {
+			t.Fatal("the approved policy is not in force")
+		}
+		if _, err := f.changes.Decide(f.ctx, f.second, cl.ChangeRequest, true, ""); !errors.Is(err, change.ErrInapplicable) {
+			t.Fatalf("a public client approved after the policy changed: %v", err)
+		}
+		if got, _, _ := f.svc.Client(f.ctx, cl.ID); got.Active {
+			t.Fatal("the inapplicable client is active")
+		}
+		rej, err := f.svc.Register(f.ctx, by, oauth.Client{Name: "Afgewezen", RedirectURIs: []string{"https://app2.example/cb"},
+			AuthMethod: oauth.AuthPrivateKeyJWT, JWKS: f.client.JWKS, Scopes: []string{"patient/*.rs"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.changes.Decide(f.ctx, f.second, rej.ChangeRequest, false, "unknown vendor"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _ := f.svc.Client(f.ctx, rej.ID); got.Active {
+			t.Fatal("a rejected client is active")
 		}
 	})
 }

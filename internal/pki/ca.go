@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -76,25 +77,169 @@ func (ca *CA) propose(ctx context.Context, actor audit.Event, tenantID, kind str
 	if actor.UserID == "" {
 		return Request{}, fmt.Errorf("no proposer: %w", ErrForbidden)
 	}
-	id, err := ca.newID("pkr-")
-	if err != nil {
-		return Request{}, err
+	if actor.TenantID != "" && actor.TenantID != tenantID {
+		return Request{}, fmt.Errorf("tenant %q: %w", tenantID, ErrNotFound)
 	}
 	detail, _ := json.Marshal(p)
-	now := ca.clock.Now()
-	req := Request{ID: id, TenantID: tenantID, Kind: kind, Policy: p, Status: "pending", ProposedBy: actor.UserID, ProposedAt: now}
-	err = ca.db.Tx(ctx, func(tx *store.Tx) error {
+	summary := "intermediate CA for the organisation (name-constrained, path length 0)"
+	if p != nil {
+		summary = fmt.Sprintf("CA policy: system certificates at most %d days, signed documents required %t", p.MaxDays, p.RequireSigned)
+	}
+	var req Request
+	err := ca.db.Tx(ctx, func(tx *store.Tx) error {
+		// The request's id is its change request's (GOV-1).
+		cr, err := ca.changes.Propose(ctx, tx, changeActor(actor), change.Proposal{Kind: "pki." + kind, TenantID: tenantID, Summary: summary,
+			Payload: json.RawMessage(detail)})
+		if err != nil {
+			return changeErr(err)
+		}
+		req = Request{ID: cr.ID, TenantID: tenantID, Kind: kind, Policy: p, Status: "pending", ProposedBy: actor.UserID, ProposedAt: cr.ProposedAt}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO pki_requests (id, tenant_id, kind, detail, status, proposed_by, proposed_at)
-			VALUES ($1, $2, $3, $4, 'pending', $5, $6)`, id, tenantID, kind, string(detail), actor.UserID, clock.Micros(now)); err != nil {
+			VALUES ($1, $2, $3, $4, 'pending', $5, $6)`, req.ID, tenantID, kind, string(detail), actor.UserID, clock.Micros(cr.ProposedAt)); err != nil {
 			return err
 		}
-		ev := certEvent(actor, tenantID, "", "proposed "+kind+" request="+id)
-		ev.Resources = []string{"PKIRequest/" + id}
-		_, err := ca.log.AppendIn(ctx, tx, ev)
+		ev := certEvent(actor, tenantID, "", "proposed "+kind+" request="+req.ID)
+		ev.Resources = []string{"PKIRequest/" + req.ID}
+		_, err = ca.log.AppendIn(ctx, tx, ev)
 		return err
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("propose %s: %w", kind, err)
+	}
+	return req, nil
+}
+
+// changeActor is the four-eyes actor of an audit actor; platform staff at
+// the server (the pki commands) have no tenant.
+func changeActor(e audit.Event) change.Actor {
+	return change.Actor{TenantID: e.TenantID, AccountID: e.UserID, Name: e.UserName, Role: e.Role, Organisation: e.Organisation, Assurance: e.Assurance}
+}
+
+// actorEvent is the audit actor of a four-eyes actor.
+func actorEvent(a change.Actor) audit.Event {
+	return audit.Event{TenantID: a.TenantID, UserID: a.AccountID, UserName: a.Name, Role: a.Role, Organisation: a.Organisation, Assurance: a.Assurance}
+}
+
+// changeErr maps change's errors onto pki's.
+func changeErr(err error) error {
+	switch {
+	case errors.Is(err, change.ErrSelf):
+		return fmt.Errorf("the proposer cannot decide their own request; a second person must (four eyes): %w: %w", err, ErrForbidden)
+	case errors.Is(err, change.ErrForbidden):
+		return fmt.Errorf("%w: %w", err, ErrForbidden)
+	case errors.Is(err, change.ErrNotFound):
+		return fmt.Errorf("%w: %w", err, ErrNotFound)
+	case errors.Is(err, change.ErrDecided), errors.Is(err, change.ErrExpired), errors.Is(err, change.ErrInapplicable):
+		return fmt.Errorf("%w: %w", err, ErrConflict)
+	case errors.Is(err, change.ErrInvalid):
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	return err
+}
+
+// The kinds of four-eyes change (GOV-1) the CA owns.
+const (
+	ChangeIntermediate = "pki.intermediate"
+	ChangePolicy       = "pki.policy"
+)
+
+// caDeciders are the roles that decide the CA's requests: the tenant's
+// application admins and security officers, and the platform's staff at
+// the server (the pki commands).
+var caDeciders = []string{"application-admin", "security-officer", "platform-admin"}
+
+// registerChanges gives change the CA's two kinds: a new intermediate
+// (made and sealed before the approval's transaction, written in it) and
+// a policy change.
+func (ca *CA) registerChanges() {
+	ca.changes.Register(ChangeIntermediate, change.Handler{
+		Approvers: caDeciders,
+		Platform:  true,
+		Prepare: func(ctx context.Context, r change.Request, by change.Actor) (func(context.Context, *store.Tx) error, error) {
+			req, err := ca.request(ctx, ca.db, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			approver := actorEvent(by)
+			issue, err := ca.prepareIntermediate(ctx, req, approver, *r.DecidedAt)
+			if err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context, tx *store.Tx) error {
+				if err := ca.settle(ctx, tx, r, "approved", approver); err != nil {
+					return err
+				}
+				ca.forget() // Verify reloads its trust when it meets an unknown CA
+				return issue(ctx, tx)
+			}, nil
+		},
+		Closed: func(ctx context.Context, tx *store.Tx, r change.Request) error {
+			return ca.settle(ctx, tx, r, string(r.Status), audit.Event{TenantID: r.TenantID, UserID: orSystem(r.DecidedBy)})
+		},
+	})
+	ca.changes.Register(ChangePolicy, change.Handler{
+		Approvers: caDeciders,
+		Platform:  true,
+		Apply: func(ctx context.Context, tx *store.Tx, r change.Request, by change.Actor) error {
+			req, err := ca.request(ctx, tx, r.ID)
+			if err != nil {
+				return err
+			}
+			if err := ca.settle(ctx, tx, r, "approved", actorEvent(by)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM pki_policies WHERE tenant_id = $1`, req.TenantID); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO pki_policies (tenant_id, max_days, require_signed, changed_by, changed_at)
+				VALUES ($1, $2, $3, $4, $5)`, req.TenantID, req.Policy.MaxDays, req.Policy.RequireSigned, by.AccountID, clock.Micros(*r.DecidedAt))
+			return err
+		},
+		Closed: func(ctx context.Context, tx *store.Tx, r change.Request) error {
+			return ca.settle(ctx, tx, r, string(r.Status), audit.Event{TenantID: r.TenantID, UserID: orSystem(r.DecidedBy)})
+		},
+	})
+}
+
+func orSystem(account string) string {
+	if account == "" {
+		return "system"
+	}
+	return account
+}
+
+// settle records the end of a request on its row and in the tenant's log:
+// approved, rejected, expired or failed. Only an approval needs the row
+// still pending.
+func (ca *CA) settle(ctx context.Context, tx *store.Tx, r change.Request, status string, by audit.Event) error {
+	req, err := ca.request(ctx, tx, r.ID)
+	if err != nil {
+		return err
+	}
+	if req.Status != "pending" {
+		if status != "approved" {
+			return nil
+		}
+		return fmt.Errorf("request %s is %s: %w", r.ID, req.Status, change.ErrInapplicable)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE pki_requests SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4 AND status = 'pending'`,
+		status, r.DecidedBy, clock.Micros(*r.DecidedAt), r.ID); err != nil {
+		return err
+	}
+	ev := certEvent(by, req.TenantID, "", status+" "+req.Kind+" request="+r.ID+" proposed_by="+req.ProposedBy)
+	ev.Resources = []string{"PKIRequest/" + r.ID}
+	_, err = ca.log.AppendIn(ctx, tx, ev)
+	return err
+}
+
+func (ca *CA) request(ctx context.Context, q store.Querier, id string) (Request, error) {
+	req, err := scanRequest(q.QueryRowContext(ctx, `SELECT id, tenant_id, kind, detail, status, proposed_by, proposed_at, decided_by, decided_at
+		FROM pki_requests WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Request{}, fmt.Errorf("request %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("request: %w", err)
 	}
 	return req, nil
 }
@@ -127,9 +272,10 @@ func scanRequest(row interface{ Scan(...any) error }) (Request, error) {
 	return r, nil
 }
 
-// Approve carries out a pending request on the approver's word; the
-// approver must not be the proposer (GOV-1). An intermediate request
-// creates the installation's root first when there is none.
+// Approve carries out a pending request on the approver's word, through
+// its change request; the approver must not be the proposer (GOV-1). An
+// intermediate request creates the installation's root first when there is
+// none.
 func (ca *CA) Approve(ctx context.Context, approver audit.Event, requestID string) (Request, error) {
 	return ca.decide(ctx, approver, requestID, true)
 }
@@ -140,67 +286,21 @@ func (ca *CA) Reject(ctx context.Context, approver audit.Event, requestID string
 }
 
 func (ca *CA) decide(ctx context.Context, approver audit.Event, requestID string, approve bool) (Request, error) {
-	req, err := scanRequest(ca.db.QueryRowContext(ctx, `SELECT id, tenant_id, kind, detail, status, proposed_by, proposed_at, decided_by, decided_at
-		FROM pki_requests WHERE id = $1`, requestID))
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && approver.TenantID != "" && req.TenantID != approver.TenantID) {
-		return Request{}, fmt.Errorf("request %s: %w", requestID, ErrNotFound)
+	req, err := ca.request(ctx, ca.db, requestID)
+	if err == nil && approver.TenantID != "" && req.TenantID != approver.TenantID {
+		err = fmt.Errorf("request %s: %w", requestID, ErrNotFound)
 	}
 	if err != nil {
-		return Request{}, fmt.Errorf("request: %w", err)
+		return Request{}, err
 	}
-	switch {
-	case req.Status != "pending":
-		return Request{}, fmt.Errorf("request %s is %s: %w", requestID, req.Status, ErrConflict)
-	case approver.UserID == "" || approver.UserID == req.ProposedBy:
-		return Request{}, fmt.Errorf("the proposer cannot decide their own request; a second person must (four eyes): %w", ErrForbidden)
+	if approver.UserID == "" {
+		return Request{}, fmt.Errorf("no approver: %w", ErrForbidden)
 	}
-	status := "rejected"
-	if approve {
-		status = "approved"
+	if _, err := ca.changes.DecideKind(ctx, changeActor(approver), "pki."+req.Kind, requestID, approve, ""); err != nil {
+		return Request{}, fmt.Errorf("decide request: %w", changeErr(err))
 	}
-	now := ca.clock.Now()
-	// The CA's keys are made before the transaction: sealing may not wait
-	// on a SQLite writer, and a failed approval only wastes a key.
-	var issue func(ctx context.Context, tx *store.Tx) error
-	if approve && req.Kind == "intermediate" {
-		issue, err = ca.prepareIntermediate(ctx, req, approver, now)
-		if err != nil {
-			return Request{}, err
-		}
-	}
-	err = ca.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE pki_requests SET status = $1, decided_by = $2, decided_at = $3
-			WHERE id = $4 AND status = 'pending'`, status, approver.UserID, clock.Micros(now), requestID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("request %s was decided meanwhile: %w", requestID, ErrConflict)
-		}
-		ev := certEvent(approver, req.TenantID, "", status+" "+req.Kind+" request="+requestID+" proposed_by="+req.ProposedBy)
-		ev.Resources = []string{"PKIRequest/" + requestID}
-		if _, err := ca.log.AppendIn(ctx, tx, ev); err != nil {
-			return err
-		}
-		switch {
-		case issue != nil:
-			return issue(ctx, tx)
-		case approve && req.Kind == "policy":
-			_, err := tx.ExecContext(ctx, `DELETE FROM pki_policies WHERE tenant_id = $1`, req.TenantID)
-			if err == nil {
-				_, err = tx.ExecContext(ctx, `INSERT INTO pki_policies (tenant_id, max_days, require_signed, changed_by, changed_at)
-					VALUES ($1, $2, $3, $4, $5)`, req.TenantID, req.Policy.MaxDays, req.Policy.RequireSigned, approver.UserID, clock.Micros(now))
-			}
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return Request{}, fmt.Errorf("decide request: %w", err)
-	}
-	req.Status, req.DecidedBy, req.DecidedAt = status, approver.UserID, &now
 	ca.forget()
-	return req, nil
+	return ca.request(ctx, ca.db, requestID)
 }
 
 // PolicyOf returns the tenant's CA policy in force.

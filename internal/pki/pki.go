@@ -42,6 +42,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -77,14 +78,31 @@ type CA struct {
 	clock  clock.Clock
 	rand   io.Reader
 
+	changes *change.Service // the four-eyes requests (GOV-1): intermediates and policy
+
 	mu    sync.Mutex
 	cache *trust // the root and intermediates, for Verify; reloaded when unknown
 }
 
+// Option changes a CA setting.
+type Option func(*CA)
+
+// WithChanges sets the four-eyes service (GOV-1) the CA's requests wait
+// in (default: one of its own on db; serve shares one with every owner).
+func WithChanges(c *change.Service) Option { return func(ca *CA) { ca.changes = c } }
+
 // New returns the CA on db; keys are sealed under master, certificate
 // events go to log.
-func New(db *store.DB, master keys.Master, log *audit.Log, c clock.Clock, r io.Reader) *CA {
-	return &CA{db: db, master: master, log: log, clock: c, rand: r}
+func New(db *store.DB, master keys.Master, log *audit.Log, c clock.Clock, r io.Reader, opts ...Option) *CA {
+	ca := &CA{db: db, master: master, log: log, clock: c, rand: r}
+	for _, o := range opts {
+		o(ca)
+	}
+	if ca.changes == nil {
+		ca.changes = change.New(change.Config{DB: db, Audit: log, Clock: c, Rand: r})
+	}
+	ca.registerChanges()
+	return ca
 }
 
 // Certificate is an issued system certificate.

@@ -62,7 +62,7 @@ func newAccessEnv(t *testing.T, db *store.DB) *accessEnv {
 	c := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	k := testkit.New(t, db, testkit.WithClock(c))
 	e := &accessEnv{t: t, ctx: ctx, clock: c, kit: k, ids: k.IDs, log: k.Audit, dec: k.Access, an: k.Authn, records: k.Records}
-	e.oauth = oauth.New(oauth.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: k.Audit, Issuer: "https://localhost"})
+	e.oauth = oauth.New(oauth.Config{DB: db, Clock: c, Rand: rand.Reader, Audit: k.Audit, Issuer: "https://localhost", Changes: k.Changes})
 	e.srv = serve(t, k, func(d *router.Deps) { d.OAuth = e.oauth })
 	for i, name := range []string{"Praktijk A", "Ziekenhuis B"} {
 		ten, err := e.ids.CreateTenant(ctx, identity.Tenant{Name: name})

@@ -37,15 +37,19 @@ func TestAppActsForRepresentedPerson(t *testing.T) {
 			"kind": "parent", "patient_birth_date": e.clock.Now().AddDate(-8, 0, 0).Format(time.DateOnly)}), http.StatusCreated)
 
 		by := oauth.Registrar{AccountID: admin.id, TenantID: e.tenantA}
-		if err := e.oauth.SetPublicPolicy(e.ctx, by, true); err != nil {
+		admin2 := e.login(e.tenantA, access.RoleAppAdmin) // approves (GOV-1)
+		policy, err := e.oauth.SetPublicPolicy(e.ctx, by, true)
+		if err != nil {
 			t.Fatal(err)
 		}
+		e.expect(admin2, "POST", "/api/v1/changes/"+policy.ID+"/approve", "", http.StatusOK)
 		const redirect = "https://app.example/cb"
 		cl, err := e.oauth.Register(e.ctx, by, oauth.Client{Name: "Kinddossier", RedirectURIs: []string{redirect}, AuthMethod: oauth.AuthNone,
 			Scopes: []string{"patient/*.rs"}})
 		if err != nil {
 			t.Fatal(err)
 		}
+		e.expect(admin2, "POST", "/api/v1/changes/"+cl.ChangeRequest+"/approve", "", http.StatusOK)
 		verifier := strings.Repeat("v", 50)
 		sum := sha256.Sum256([]byte(verifier))
 		ref, err := e.oauth.Authorize(e.ctx, oauth.AuthRequest{ClientID: cl.ID, RedirectURI: redirect, ResponseType: "code", Scope: "patient/*.rs",

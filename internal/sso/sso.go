@@ -37,6 +37,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/alert"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -44,8 +45,11 @@ import (
 
 const (
 	// ProposalTTL is how long a proposed provider waits for its second
-	// admin; an older proposal has expired and must be made again.
-	ProposalTTL = 7 * 24 * time.Hour
+	// admin by default (the change requests' expiry, GOV-1); an older
+	// proposal has expired and must be made again.
+	ProposalTTL = change.DefaultExpiry
+	// ChangeProvider is the kind of change request of a provider's trust.
+	ChangeProvider = "sso.provider"
 	// FlowTTL is how long a log-on may stay at the provider.
 	FlowTTL = 10 * time.Minute
 	// clockSkew is allowed on auth_time against max_age.
@@ -60,6 +64,9 @@ type Config struct {
 	Master keys.Master // seals client secrets
 	Audit  *audit.Log
 	Alerts *alert.Queue
+	// Changes is the four-eyes service (GOV-1) a proposed provider waits
+	// in; nil: one of its own on DB.
+	Changes *change.Service
 	// HTTP talks to the providers (discovery, token, keys); nil: a client
 	// with a 10 s timeout.
 	HTTP *http.Client
@@ -87,8 +94,28 @@ func New(c Config) *Service {
 	if c.Rand == nil {
 		c.Rand = rand.Reader
 	}
-	return &Service{c: c, discovered: map[string]*oidc.Provider{}}
+	if c.Changes == nil {
+		c.Changes = change.New(change.Config{DB: c.DB, Audit: c.Audit, Clock: c.Clock, Rand: c.Rand})
+	}
+	s := &Service{c: c, discovered: map[string]*oidc.Provider{}}
+	c.Changes.Register(ChangeProvider, change.Handler{
+		Approvers: []string{adminRole},
+		Apply: func(ctx context.Context, tx *store.Tx, r change.Request, by change.Actor) error {
+			return s.settle(ctx, tx, r, "active", Admin{AccountID: by.AccountID, Name: by.Name, TenantID: by.TenantID})
+		},
+		Closed: func(ctx context.Context, tx *store.Tx, r change.Request) error {
+			status := map[change.Status]string{change.Expired: "expired"}[r.Status]
+			if status == "" {
+				status = "rejected"
+			}
+			return s.settle(ctx, tx, r, status, Admin{AccountID: r.DecidedBy, TenantID: r.TenantID})
+		},
+	})
+	return s
 }
+
+// adminRole is the session role that manages a tenant's providers.
+const adminRole = "application-admin"
 
 // Provider is a tenant's identity provider.
 type Provider struct {
@@ -197,18 +224,27 @@ func (s *Service) Propose(ctx context.Context, admin Admin, p Proposal) (Provide
 			return bad("allowed_amr", "RFC 8176 values such as pwd, otp, hwk, mfa")
 		}
 	}
-	id, err := s.random("idp-", 16)
-	if err != nil {
-		return Provider{}, err
-	}
-	var sealed []byte
-	if p.ClientSecret != "" {
-		if sealed, err = s.c.Master.Wrap(ctx, []byte(p.ClientSecret), keys.SSOSecretAD(admin.TenantID, id)); err != nil {
-			return Provider{}, fmt.Errorf("seal client secret: %w", err)
-		}
-	}
+	var id string
 	now := s.c.Clock.Now()
-	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
+	err := s.c.DB.Tx(ctx, func(tx *store.Tx) error {
+		// The provider's id is its change request's (GOV-1); the payload
+		// says whether there is a secret, never the secret, which is sealed
+		// here, bound to that id.
+		req, err := s.c.Changes.Propose(ctx, tx, changeActor(admin), change.Proposal{Kind: ChangeProvider,
+			Summary: fmt.Sprintf("identity provider %s (%s), client %s, trust upstream mfa %t", p.Name, p.Issuer, p.ClientID, p.TrustMFA),
+			Payload: map[string]any{"name": p.Name, "issuer": p.Issuer, "client_id": p.ClientID, "client_secret_sealed": p.ClientSecret != "",
+				"client_secret_env": p.SecretEnv, "allowed_amr": p.AllowedAMR, "trust_upstream_mfa": p.TrustMFA, "required_acr": p.RequiredACR,
+				"max_age": int64(p.MaxAge / time.Second)}})
+		if err != nil {
+			return fmt.Errorf("propose provider: %w", err)
+		}
+		id, now = req.ID, req.ProposedAt
+		var sealed []byte
+		if p.ClientSecret != "" {
+			if sealed, err = s.c.Master.Wrap(ctx, []byte(p.ClientSecret), keys.SSOSecretAD(admin.TenantID, id)); err != nil {
+				return fmt.Errorf("seal client secret: %w", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sso_providers (id, tenant_id, name, issuer, client_id, secret_sealed, secret_env, allowed_amr,
 			trust_mfa, required_acr, max_age, status, proposed_by, proposed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'proposed', $12, $13)`,
 			id, admin.TenantID, p.Name, p.Issuer, p.ClientID, sealed, p.SecretEnv, strings.Join(p.AllowedAMR, " "), p.TrustMFA, p.RequiredACR,
@@ -223,42 +259,52 @@ func (s *Service) Propose(ctx context.Context, admin Admin, p Proposal) (Provide
 	return s.Provider(ctx, admin.TenantID, id)
 }
 
-// Decide approves or rejects a proposed provider: only another admin of the
-// same tenant, and only while the proposal is younger than ProposalTTL.
+func changeActor(a Admin) change.Actor {
+	return change.Actor{TenantID: a.TenantID, AccountID: a.AccountID, Name: a.Name, Role: adminRole}
+}
+
+// Decide approves or rejects a proposed provider through its change
+// request (GOV-1): only another admin of the same tenant, and only while
+// the proposal has not expired.
 func (s *Service) Decide(ctx context.Context, admin Admin, id string, approve bool) error {
-	p, err := s.Provider(ctx, admin.TenantID, id)
-	if err != nil {
-		return err
-	}
-	if p.Status != "proposed" {
-		return &InvalidError{Field: "status", Reason: "the provider is " + p.Status + ", not proposed"}
-	}
-	if p.ProposedBy == admin.AccountID {
+	_, err := s.c.Changes.DecideKind(ctx, changeActor(admin), ChangeProvider, id, approve, "")
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, change.ErrSelf):
 		return ErrSameAdmin
+	case errors.Is(err, change.ErrNotFound), errors.Is(err, change.ErrInvalid):
+		return ErrNotFound
+	case errors.Is(err, change.ErrExpired):
+		return &InvalidError{Field: "status", Reason: "the proposal has expired; propose it again"}
+	case errors.Is(err, change.ErrDecided), errors.Is(err, change.ErrInapplicable):
+		return &InvalidError{Field: "status", Reason: "the provider is no longer proposed"}
 	}
-	now := s.c.Clock.Now()
-	status := map[bool]string{true: "active", false: "rejected"}[approve]
-	if now.Sub(p.ProposedAt) > ProposalTTL {
-		status = "expired"
+	return err
+}
+
+// settle records the end of a provider's change request: active when
+// approved (it must still be proposed), else rejected or expired.
+func (s *Service) settle(ctx context.Context, tx *store.Tx, r change.Request, status string, admin Admin) error {
+	var name string
+	err := tx.QueryRowContext(ctx, `SELECT name FROM sso_providers WHERE id = $1 AND tenant_id = $2 AND status = 'proposed'`, r.ID, r.TenantID).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		if status != "active" {
+			return nil
+		}
+		return fmt.Errorf("provider %s is no longer proposed: %w", r.ID, change.ErrInapplicable)
 	}
-	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
-		r, err := tx.ExecContext(ctx, `UPDATE sso_providers SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4 AND tenant_id = $5 AND status = 'proposed'`,
-			status, admin.AccountID, clock.Micros(now), id, admin.TenantID)
-		if err != nil {
-			return fmt.Errorf("decide provider: %w", err)
-		}
-		if n, _ := r.RowsAffected(); n != 1 {
-			return ErrNotFound
-		}
-		return s.adminEvent(ctx, tx, admin, id, "sso provider "+status+": "+p.Name)
-	})
 	if err != nil {
-		return err
+		return fmt.Errorf("decide provider: %w", err)
 	}
-	if status == "expired" {
-		return &InvalidError{Field: "status", Reason: "the proposal is older than 7 days and has expired; propose it again"}
+	if _, err := tx.ExecContext(ctx, `UPDATE sso_providers SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4 AND status = 'proposed'`,
+		status, admin.AccountID, clock.Micros(*r.DecidedAt), r.ID); err != nil {
+		return fmt.Errorf("decide provider: %w", err)
 	}
-	return nil
+	if admin.AccountID == "" {
+		admin.AccountID = "system"
+	}
+	return s.adminEvent(ctx, tx, admin, r.ID, "sso provider "+status+": "+name)
 }
 
 // Disable stops a provider at once: no new log-on through it.

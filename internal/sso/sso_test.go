@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -86,6 +88,13 @@ func TestProvidersFourEyesAndLinks(t *testing.T) {
 		if err := db.QueryRowContext(ctx, `SELECT secret_sealed FROM sso_providers WHERE id = $1`, p.ID).Scan(&stored); err != nil || len(stored) == 0 ||
 			string(stored) == "s3cret" {
 			t.Fatalf("the client secret is not sealed: %q %v", stored, err)
+		}
+		// The proposal is a change request (GOV-1) whose payload never
+		// holds the secret.
+		req, err := s.c.Changes.Get(ctx, ten.ID, p.ID)
+		if err != nil || req.Kind != ChangeProvider || req.Status != change.Pending || strings.Contains(string(req.Payload), "s3cret") ||
+			!strings.Contains(string(req.Payload), `"client_secret_sealed":true`) {
+			t.Fatalf("the provider's change request: %+v %v", req, err)
 		}
 		if err := s.Decide(ctx, a1, p.ID, true); !errors.Is(err, ErrSameAdmin) {
 			t.Fatalf("the proposer approved: %v", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
@@ -52,6 +53,7 @@ type Kit struct {
 	IDs     *identity.Registry
 	Audit   *audit.Log
 	Access  *access.Decider
+	Changes *change.Service // the four-eyes requests (GOV-1), shared as serve shares it
 	Authn   *authn.Service
 	Records *record.Store
 	Log     *slog.Logger
@@ -98,9 +100,11 @@ func New(t testing.TB, db *store.DB, opts ...Option) *Kit {
 	}
 	k.IDs = identity.NewRegistry(db, o.clock, rand.Reader)
 	k.Audit = audit.New(db, o.clock, rand.Reader)
-	k.Access = access.NewDecider(db, k.Audit, o.clock, append([]access.Option{access.WithRoleWriter(k.IDs)}, o.access...)...)
+	k.Changes = change.New(change.Config{DB: db, Audit: k.Audit, Clock: o.clock, Rand: rand.Reader})
+	k.Access = access.NewDecider(db, k.Audit, o.clock, append([]access.Option{access.WithRoleWriter(k.IDs), access.WithChanges(k.Changes)}, o.access...)...)
 	set := authn.DefaultSettings()
 	set.RoleCurrent = k.Access.RoleCurrent // as serve: an ended privileged right is never a session role
+	set.Changes = k.Changes
 	for _, f := range o.authn {
 		f(&set)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
@@ -326,7 +327,9 @@ func TestRuleErrorsTranslated(t *testing.T) {
 				}
 			case *ast.SelectorExpr:
 				last, ok := call.Args[len(call.Args)-1].(*ast.Ident)
-				if fn.Sel.Name != "Errorf" || !ok || !strings.HasSuffix(s, ": %w") {
+				// "%w: %w" carries change's own error (changeErr), said
+				// through change's sentinels below.
+				if fn.Sel.Name != "Errorf" || !ok || !strings.HasSuffix(s, ": %w") || s == "%w: %w" {
 					return true
 				}
 				switch last.Name {
@@ -355,6 +358,18 @@ func TestRuleErrorsTranslated(t *testing.T) {
 				t.Errorf("%q in %s: %q", f.form, lang, m)
 			}
 		}
+	}
+	// A four-eyes decision refused by change, as access wraps it.
+	for _, sentinel := range []error{change.ErrSelf, change.ErrExpired, change.ErrInapplicable, change.ErrDecided, change.ErrForbidden, change.ErrNotFound} {
+		err := fmt.Errorf("decide change: %w: %w", sentinel, access.ErrConflict)
+		for _, lang := range languages {
+			if m, ok := userError(lang, err); !ok || m == "" || strings.Contains(m, "change:") {
+				t.Errorf("change's %q in %s: %q", sentinel, lang, m)
+			}
+		}
+	}
+	if m, _ := userError("nl", fmt.Errorf("%w: %w", change.ErrSelf, access.ErrForbidden)); !strings.HasPrefix(m, "Vier ogen") {
+		t.Errorf("change's self-approval in Dutch: %q", m)
 	}
 	four := fmt.Errorf("the requester may not approve their own request: %w", access.ErrForbidden)
 	if m, _ := userError("nl", four); !strings.HasPrefix(m, "Vier ogen") {

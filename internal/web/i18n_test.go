@@ -16,10 +16,15 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
+	"github.com/zorgkluis/zorgkluis/internal/oauth"
+	"github.com/zorgkluis/zorgkluis/internal/pki"
 	"github.com/zorgkluis/zorgkluis/internal/record"
+	"github.com/zorgkluis/zorgkluis/internal/sso"
 )
 
 // codeSets are the codes the pages can show, by the prefix of their keys:
@@ -38,9 +43,12 @@ func codeSets() map[string][]string {
 		// What an app's scopes can reach, described on the consent page.
 		"appcat.":       fhir.ScopeCategories([]string{"patient/*.rs"}, 'r'),
 		"rev.decision.": {"keep", "revoke"},
-		"dev.state.":    {"active", "locked", "unlinked"},
-		"rep.":          {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
-		"gender.":       {"male", "female", "other", "unknown"},
+		"chg.status.":   {string(change.Pending), string(change.Approved), string(change.Rejected), string(change.Expired), string(change.Failed)},
+		"chg.kind.": {access.ChangeRole, access.ChangeRight, sso.ChangeProvider, oauth.ChangeClient, oauth.ChangePublicPolicy,
+			pki.ChangeIntermediate, pki.ChangePolicy, authn.ChangeTenantSettings},
+		"dev.state.": {"active", "locked", "unlinked"},
+		"rep.":       {access.RepresentParent, access.RepresentLegal, access.RepresentAuthorised},
+		"gender.":    {"male", "female", "other", "unknown"},
 		// Access's refusals as the pages say them (refusal.go).
 		"deny.": refusalKeys(),
 		// FHIR R4 value sets of the statuses the record view shows:

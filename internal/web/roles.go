@@ -13,7 +13,8 @@ import (
 // each may do with which data, every version of its own roles with who
 // proposed and who decided, and a proposal for a new role (or a new version)
 // that takes effect only when a second admin approves it (access.ProposeRole
-// and DecideRole, the four-eyes mechanism the API uses too).
+// and DecideRole, on the one four-eyes mechanism, internal/change; the
+// proposal is also decidable on /governance/changes).
 
 type roleForm struct {
 	Name, Base          string
