@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/config"
 	"github.com/zorgkluis/zorgkluis/internal/demo"
@@ -153,6 +154,9 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	go every(ctx, time.Hour, log, "oauth sweep", a.oauthAt(base).Sweep)
 	go every(ctx, 5*time.Minute, log, "governance watch", watchGovernance(a.gov))
 	go every(ctx, time.Hour, log, "devices sweep", a.devices.Sweep)
+	// Sessions are kept in memory while this runs; a log-off or
+	// deactivation on another replica empties the cache within a second.
+	go every(ctx, authn.SessionSyncInterval, log, "session sync", a.authn.SyncSessions)
 	if err != nil {
 		closeListeners()
 		return err
