@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,4 +262,75 @@ func TestSessionCacheLoadBeforeInvalidation(t *testing.T) {
 	if _, ok := c.get(h, c.checked); !ok {
 		t.Fatal("a row read after the invalidation was not kept")
 	}
+}
+
+// A session logged off while requests authenticate concurrently from the
+// cache: none that began after the log-off returned is accepted.
+// REQ: AUTH-4
+func TestSessionCacheLogoffUnderLoad(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, password.TestParams())
+		ctx := context.Background()
+		syncing(t, f.svc)
+		u := f.addUser(t, "load.cache", identity.KindPerson, 3, true, string(access.RolePerson))
+		tok, _, err := f.logon(t, u, u.pw, "::1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var loggedOff atomic.Bool
+		var before, after, acceptedAfter, errs atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 100000; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					late := loggedOff.Load()
+					_, err := f.svc.Authenticate(ctx, tok)
+					switch {
+					case err != nil && !errors.Is(err, ErrNoSession):
+						errs.Add(1)
+					case late:
+						after.Add(1)
+						if err == nil {
+							acceptedAfter.Add(1)
+						}
+					case err == nil:
+						before.Add(1)
+					}
+				}
+			}()
+		}
+		wait := func(what string, cond func() bool) {
+			t.Helper()
+			for i := 0; i < 3000 && !cond(); i++ {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !cond() {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+		wait("cached answers before the log-off", func() bool { return before.Load() >= 200 && cached(f.svc, tok) })
+		if err := f.svc.Logout(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		loggedOff.Store(true)
+		wait("requests after the log-off", func() bool { return after.Load() >= 200 })
+		close(stop)
+		wg.Wait()
+		if errs.Load() != 0 {
+			t.Fatalf("%d authentications failed", errs.Load())
+		}
+		if n := acceptedAfter.Load(); n != 0 {
+			t.Fatalf("%d of %d requests begun after the log-off were accepted", n, after.Load())
+		}
+	})
 }
