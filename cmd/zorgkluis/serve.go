@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/config"
@@ -165,6 +166,9 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	// finds them among the newest evidence however long the server runs.
 	go every(ctx, 24*time.Hour, log, "settings evidence", func(ctx context.Context) error { return logSettings(ctx, a, tlsConf, aln != nil) })
 	go every(ctx, 5*time.Minute, log, "change expiry", a.changes.Expire) // stale four-eyes requests (GOV-1)
+	// Sessions are kept in memory while this runs; a log-off or
+	// deactivation on another replica empties the cache within a second.
+	go every(ctx, authn.SessionSyncInterval, log, "session sync", a.authn.SyncSessions)
 	if err != nil {
 		closeListeners()
 		return err

@@ -65,6 +65,7 @@ var readers = map[string]map[string]string{
 	},
 	"authn": {
 		"accounts": "the log-on and session lookups join the account in one round trip",
+		"tenants":  "the session lookup names the session's organisation for the access log in the same round trip",
 	},
 	// The registers read what they give evidence of.
 	"governance": {

@@ -183,6 +183,7 @@ type Service struct {
 	settings Settings
 	policy   *password.Policy
 	wa       *webauthn.WebAuthn // nil until EnableWebAuthn
+	cache    *sessionCache
 }
 
 // New returns a Service.
@@ -194,7 +195,8 @@ func New(db *store.DB, ids *identity.Registry, h PasswordHasher, s SecretSealer,
 	if set.Queue == nil {
 		set.Queue = alert.NewQueue(db, c, r, nil)
 	}
-	svc := &Service{db: db, ids: ids, hasher: h, sealer: s, clock: c, rand: r, settings: set, policy: &password.Policy{}}
+	svc := &Service{db: db, ids: ids, hasher: h, sealer: s, clock: c, rand: r, settings: set, policy: &password.Policy{},
+		cache: newSessionCache()}
 	if set.Changes != nil {
 		svc.registerChanges()
 	}
@@ -218,6 +220,11 @@ type Session struct {
 	// SecondFactorAt is when the session last proved a second factor: at
 	// log-on, then at each step-up.
 	SecondFactorAt time.Time
+	// AccountName and Organisation are the account's display name and the
+	// name of the session's organisation, for the access log; filled by
+	// Authenticate (principal.FromSession looks them up when empty).
+	AccountName  string
+	Organisation string
 
 	// Filled only by a log-on: the previous successful log-on of the
 	// account (zero if none) and the failed attempts since (AUTH-4).
@@ -245,25 +252,42 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	if token == "" || len(token) > 128 {
 		return Session{}, ErrNoSession
 	}
-	h := hashToken(token)
+	h := sha256.Sum256([]byte(token))
 	now := s.clock.Now()
+	if e, ok := s.cache.get(h, now); ok {
+		switch {
+		case now.After(e.sess.ExpiresAt):
+			s.cache.drop(h)
+			return Session{}, ErrNoSession
+		case now.Sub(e.lastSeen) <= s.settings.IdleTimeout:
+			if err := s.touch(ctx, h, e.lastSeen, now); err != nil {
+				return Session{}, err
+			}
+			return e.sess, nil
+		}
+		// Idle by this replica's record: another replica may have seen the
+		// session since, so the database decides.
+		s.cache.drop(h)
+	}
+	gen := s.cache.generation()
 	var sess Session
 	var tenant sql.NullString
 	var level, created, lastSeen, expires, second int64
 	var revoked sql.NullInt64
 	err := s.db.Stmt(`SELECT s.account_id, s.tenant_id, s.role, s.assurance, s.factors, s.on_behalf_of, s.must_change_password,
-		s.created_at, s.last_seen, s.expires_at, s.revoked_at, s.second_factor_at
-		FROM sessions s JOIN accounts a ON a.id = s.account_id
-		WHERE s.id_hash = $1 AND a.status = 'active'`).QueryRowContext(ctx, h).
+		s.created_at, s.last_seen, s.expires_at, s.revoked_at, s.second_factor_at, a.display_name, COALESCE(t.name, '')
+		FROM sessions s JOIN accounts a ON a.id = s.account_id LEFT JOIN tenants t ON t.id = s.tenant_id
+		WHERE s.id_hash = $1 AND a.status = 'active'`).QueryRowContext(ctx, h[:]).
 		Scan(&sess.AccountID, &tenant, &sess.Role, &level, &sess.Factors, &sess.OnBehalfOf, &sess.MustChangePassword,
-			&created, &lastSeen, &expires, &revoked, &second)
+			&created, &lastSeen, &expires, &revoked, &second, &sess.AccountName, &sess.Organisation)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("authenticate: %w", err)
 	}
-	if revoked.Valid || now.After(clock.FromMicros(expires)) || now.Sub(clock.FromMicros(lastSeen)) > s.settings.IdleTimeout {
+	seen := clock.FromMicros(lastSeen)
+	if revoked.Valid || now.After(clock.FromMicros(expires)) || now.Sub(seen) > s.settings.IdleTimeout {
 		return Session{}, ErrNoSession
 	}
 	sess.ID = fmt.Sprintf("%x", h[:8])
@@ -273,19 +297,29 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	if second > 0 {
 		sess.SecondFactorAt = clock.FromMicros(second)
 	}
-	// Touch at most every few seconds: an idle check at 15 minutes does not
-	// need a write on every request.
-	if now.Sub(clock.FromMicros(lastSeen)) > 5*time.Second {
-		if _, err := s.db.Stmt(`UPDATE sessions SET last_seen = $1 WHERE id_hash = $2`).ExecContext(ctx, clock.Micros(now), h); err != nil {
-			return Session{}, fmt.Errorf("authenticate: %w", err)
-		}
+	s.cache.put(h, cachedSession{sess: sess, lastSeen: seen}, gen)
+	if err := s.touch(ctx, h, seen, now); err != nil {
+		return Session{}, err
 	}
 	return sess, nil
 }
 
+// touch writes last_seen when the record is more than touchEvery old, for
+// the idle limit (AUTH-4): at most one write per session every few seconds.
+func (s *Service) touch(ctx context.Context, h [32]byte, seen, now time.Time) error {
+	if now.Sub(seen) <= touchEvery {
+		return nil
+	}
+	if _, err := s.db.Stmt(`UPDATE sessions SET last_seen = $1 WHERE id_hash = $2`).ExecContext(ctx, clock.Micros(now), h[:]); err != nil {
+		return fmt.Errorf("authenticate: %w", err)
+	}
+	s.cache.touched(h, now)
+	return nil
+}
+
 // Logout revokes one session.
 func (s *Service) Logout(ctx context.Context, token string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL`,
+	_, err := s.changeSessions(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL`,
 		clock.Micros(s.clock.Now()), hashToken(token))
 	if err != nil {
 		return fmt.Errorf("log off: %w", err)
@@ -295,7 +329,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 
 // LogoutAll revokes every session of an account ("log off everywhere").
 func (s *Service) LogoutAll(ctx context.Context, accountID string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL`,
+	_, err := s.changeSessions(ctx, `UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL`,
 		clock.Micros(s.clock.Now()), accountID)
 	if err != nil {
 		return fmt.Errorf("log off everywhere: %w", err)

@@ -117,7 +117,7 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, current, next s
 	if err := s.storePassword(ctx, accountID, next, false, nil); err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET must_change_password = FALSE WHERE account_id = $1`, accountID); err != nil {
+	if _, err := s.changeSessions(ctx, `UPDATE sessions SET must_change_password = FALSE WHERE account_id = $1`, accountID); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	return s.recordEvent(ctx, event{accountID: accountID, username: acc.Username, outcome: "password-changed"})

@@ -65,7 +65,7 @@ func (s *Service) ChooseRole(ctx context.Context, token, role string) (string, S
 	if err != nil {
 		return "", Session{}, err
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE sessions SET id_hash = $1, role = $2, on_behalf_of = '' WHERE id_hash = $3 AND revoked_at IS NULL`,
+	res, err := s.changeSessions(ctx, `UPDATE sessions SET id_hash = $1, role = $2, on_behalf_of = '' WHERE id_hash = $3 AND revoked_at IS NULL`,
 		h, role, hashToken(token))
 	if err != nil {
 		return "", Session{}, fmt.Errorf("choose role: %w", err)
@@ -100,7 +100,7 @@ func (s *Service) ActFor(ctx context.Context, token, patientID string, allowed f
 			return ErrNotPermitted
 		}
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET on_behalf_of = $1 WHERE id_hash = $2 AND revoked_at IS NULL`, patientID, hashToken(token)); err != nil {
+	if _, err := s.changeSessions(ctx, `UPDATE sessions SET on_behalf_of = $1 WHERE id_hash = $2 AND revoked_at IS NULL`, patientID, hashToken(token)); err != nil {
 		return fmt.Errorf("act for: %w", err)
 	}
 	return s.recordEvent(ctx, event{accountID: sess.AccountID, outcome: "act-for", reason: patientID})
@@ -115,6 +115,7 @@ func (s *Service) Deactivate(ctx context.Context, accountID string) error {
 	if err := s.ids.Deactivate(ctx, accountID); err != nil {
 		return fmt.Errorf("deactivate: %w", err)
 	}
+	s.cache.invalidate() // the account is inactive: no cached session of it answers here
 	now := clock.Micros(s.clock.Now())
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		for _, q := range []string{
@@ -132,8 +133,9 @@ func (s *Service) Deactivate(ctx context.Context, accountID string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM password_credentials WHERE account_id = $1`, accountID); err != nil {
 			return fmt.Errorf("deactivate: %w", err)
 		}
-		return nil
+		return bumpSessions(ctx, tx)
 	})
+	s.cache.invalidate()
 	if err != nil {
 		return err
 	}

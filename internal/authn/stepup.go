@@ -102,7 +102,7 @@ func (s *Service) StepUp(ctx context.Context, token, factor, code, source string
 		}
 		return Session{}, ErrStepUpFailed
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE sessions SET second_factor_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL`,
+	res, err := s.changeSessions(ctx, `UPDATE sessions SET second_factor_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL`,
 		clock.Micros(now), hashToken(token))
 	if err != nil {
 		return Session{}, fmt.Errorf("step-up: %w", err)

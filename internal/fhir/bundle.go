@@ -1,7 +1,10 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"time"
@@ -9,7 +12,8 @@ import (
 
 // Bundle is a FHIR R4 Bundle as the server writes it: searchset and history
 // answers and collection exports. It marshals with encoding/json; entries
-// carry their resource as raw JSON, embedded unchanged (compacted).
+// carry their resource as raw JSON, embedded unchanged (compacted by
+// json.Marshal, copied as they are by WriteJSON, the answers' writer).
 type Bundle struct {
 	ResourceType string  `json:"resourceType"` // always "Bundle"
 	ID           string  `json:"id,omitempty"`
@@ -150,4 +154,81 @@ func PageLinks(self *url.URL, offset, count, total int) []Link {
 		links = append(links, Link{Relation: "next", URL: page(offset + count)})
 	}
 	return links
+}
+
+// WriteJSON writes b to w as encoding/json's Encoder would, with one
+// difference: each entry's resource is copied as it is instead of being
+// validated and compacted again. The resources a server puts in a Bundle
+// are stored compact JSON (or made by json.Marshal), and re-compacting
+// every resource of a page was most of a search answer's encoding cost.
+// The one visible difference: characters an Encoder would escape for HTML
+// (<, >, &) inside a resource stay as the resource has them.
+func (b *Bundle) WriteJSON(w io.Writer) error {
+	head := *b
+	head.Entry = nil
+	h, err := json.Marshal(head)
+	if err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	if len(b.Entry) == 0 {
+		_, err := w.Write(append(h, '\n'))
+		return err
+	}
+	size := len(h) + 16
+	for _, e := range b.Entry {
+		size += len(e.Resource) + len(e.FullURL) + 64
+	}
+	var buf bytes.Buffer
+	buf.Grow(size)
+	buf.Write(h[:len(h)-1]) // without its closing brace; Entry is the last field
+	buf.WriteString(`,"entry":[`)
+	for i, e := range b.Entry {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := writeEntry(&buf, e); err != nil {
+			return err
+		}
+	}
+	buf.WriteString("]}\n")
+	_, err = buf.WriteTo(w)
+	return err
+}
+
+// writeEntry writes one entry with its fields in the struct's order:
+// fullUrl, resource (as it is), then the others as encoding/json has them.
+func writeEntry(buf *bytes.Buffer, e Entry) error {
+	rest := e
+	rest.FullURL, rest.Resource = "", nil
+	tail, err := json.Marshal(rest) // "{}" or {"search":...,...}
+	if err != nil {
+		return fmt.Errorf("write bundle entry: %w", err)
+	}
+	buf.WriteByte('{')
+	sep := false
+	if e.FullURL != "" {
+		u, err := json.Marshal(e.FullURL)
+		if err != nil {
+			return fmt.Errorf("write bundle entry: %w", err)
+		}
+		buf.WriteString(`"fullUrl":`)
+		buf.Write(u)
+		sep = true
+	}
+	if len(e.Resource) > 0 {
+		if sep {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`"resource":`)
+		buf.Write(bytes.TrimSpace(e.Resource))
+		sep = true
+	}
+	if len(tail) > 2 {
+		if sep {
+			buf.WriteByte(',')
+		}
+		buf.Write(tail[1 : len(tail)-1])
+	}
+	buf.WriteByte('}')
+	return nil
 }

@@ -390,7 +390,7 @@ func (s *Server) fhirHistory(w http.ResponseWriter, r *http.Request, c caller) {
 func writeBundle(w http.ResponseWriter, b *fhir.Bundle) {
 	w.Header().Set("Content-Type", fhir.MediaType)
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(b)
+	_ = b.WriteJSON(w) // the status is out: a failed write is the client's broken connection
 }
 
 func (s *Server) fhirNotSupported(w http.ResponseWriter, r *http.Request) {

@@ -168,8 +168,8 @@ func (s *Store) sealBody(ctx context.Context, tenantID string, r Resource) ([]by
 }
 
 func insertRow(ctx context.Context, q store.Querier, tenantID string, r Resource, sealed []byte) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO resources (tenant_id, type, id, version, patient_id, deleted, categories, last_updated, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err := q.Stmt(`INSERT INTO resources (tenant_id, type, id, version, patient_id, deleted, categories, last_updated, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`).ExecContext(ctx,
 		tenantID, r.Type, r.ID, r.Version, r.PatientID, r.Deleted, strings.Join(r.Categories, " "), clock.Micros(r.LastUpdated), sealed)
 	if store.IsUniqueViolation(err) {
 		return fmt.Errorf("insert %s version %d: %w", r.Ref(), r.Version, ErrConflict)
@@ -257,8 +257,8 @@ func (s *Store) History(ctx context.Context, g access.Grant, typ, id string) ([]
 	if err := check(g, access.Read); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM resources
-		WHERE tenant_id = $1 AND type = $2 AND id = $3 ORDER BY version DESC`, g.TenantID(), typ, id)
+	rows, err := s.db.Stmt(`SELECT `+columns+` FROM resources
+		WHERE tenant_id = $1 AND type = $2 AND id = $3 ORDER BY version DESC`).QueryContext(ctx, g.TenantID(), typ, id)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
@@ -414,7 +414,7 @@ func (s *Store) ResourcePatient(ctx context.Context, tenantID, typ, id string) (
 		q, args = `SELECT patient_id FROM resources WHERE type = $1 AND id = $2 LIMIT 1`, args[:2]
 	}
 	var p string
-	err := s.db.QueryRowContext(ctx, q, args...).Scan(&p)
+	err := s.db.Stmt(q).QueryRowContext(ctx, args...).Scan(&p) // one of two constant texts
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}

@@ -36,6 +36,13 @@ const currentQuery = `SELECT type, id, version, patient_id, deleted, categories,
 	WHERE rn = 1
 	ORDER BY last_updated DESC, type, id`
 
+// searchQuery and everythingQuery are currentQuery for one type ($3) and
+// for every type: constant texts, so prepared once (store.Stmt).
+var (
+	searchQuery     = fmt.Sprintf(currentQuery, "AND r.type = $3")
+	everythingQuery = fmt.Sprintf(currentQuery, "")
+)
+
 // Search returns one page of the current, non-deleted resources of one type
 // of the grant's patient that Match accepts, and logs the search (one event
 // for this patient, naming the resources on the page) durably before
@@ -59,7 +66,7 @@ func (s *Store) Search(ctx context.Context, g access.Grant, p SearchParams) (Pag
 	if match == nil {
 		match = func(Resource) bool { return true }
 	}
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(currentQuery, "AND r.type = $3"), g.TenantID(), g.PatientID(), p.Type)
+	rows, err := s.db.Stmt(searchQuery).QueryContext(ctx, g.TenantID(), g.PatientID(), p.Type)
 	if err != nil {
 		return Page{}, fmt.Errorf("search: %w", err)
 	}
@@ -84,7 +91,7 @@ func (s *Store) Everything(ctx context.Context, g access.Grant) ([]Resource, err
 	if err := check(g, access.Export); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(currentQuery, ""), g.TenantID(), g.PatientID())
+	rows, err := s.db.Stmt(everythingQuery).QueryContext(ctx, g.TenantID(), g.PatientID())
 	if err != nil {
 		return nil, fmt.Errorf("everything: %w", err)
 	}
