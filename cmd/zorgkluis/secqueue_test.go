@@ -195,10 +195,14 @@ func testOneSecurityQueue(t *testing.T, dialect string) {
 	if got := strings.Count(page, "<tr><td>"); got != len(evs) {
 		t.Errorf("A's page has %d lines, the API %d:\n%s", got, len(evs), page)
 	}
-	for _, want := range []string{"account-attack", victim.ID, "198.51.100.7", "emergency-access", doc.ID} {
+	// The page names the accounts in words (their user names), not by id.
+	for _, want := range []string{"account-attack", victim.Username, "198.51.100.7", "emergency-access", doc.Username} {
 		if !strings.Contains(page, want) {
 			t.Errorf("A's page lacks %q:\n%s", want, page)
 		}
+	}
+	if strings.Contains(page, victim.ID) || strings.Contains(page, doc.ID) {
+		t.Errorf("A's page shows an account id instead of its name:\n%s", page)
 	}
 	if strings.Contains(page, "niemand") || strings.Contains(page, "source-attack") {
 		t.Errorf("an attack on an unknown name is on A's page:\n%s", page)
@@ -207,7 +211,7 @@ func testOneSecurityQueue(t *testing.T, dialect string) {
 	if code != http.StatusOK {
 		t.Fatalf("B's officer, page: %d", code)
 	}
-	for _, never := range []string{"account-attack", "emergency-access", victim.ID, doc.ID} {
+	for _, never := range []string{"account-attack", "emergency-access", victim.ID, doc.ID, victim.Username, doc.Username} {
 		if strings.Contains(page, never) {
 			t.Errorf("B's page shows A's %q:\n%s", never, page)
 		}
