@@ -12,9 +12,9 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -51,7 +51,6 @@ const (
 	webauthnCeremonyTTL = 5 * time.Minute
 	webauthnMaxPending  = 5  // unfinished ceremonies per attempt or session
 	webauthnMaxKeys     = 20 // registered keys per account
-	webauthnMaxName     = 64 // runes in a key's name
 	webauthnMaxResponse = 64 << 10
 )
 
@@ -62,8 +61,8 @@ var (
 	// unknown, expired or already used challenge, another session's
 	// challenge, a bad signature, a wrong origin or missing user verification.
 	ErrWebAuthnCeremony = errors.New("the security key response could not be verified; start again")
-	// ErrWebAuthnName refuses an empty or over-long key name.
-	ErrWebAuthnName = errors.New("a key name has 1 to 64 characters")
+	// ErrWebAuthnName refuses a bad key name; it is ErrFactorLabel.
+	ErrWebAuthnName = ErrFactorLabel
 	// ErrWebAuthnTooMany refuses more pending ceremonies or keys than allowed.
 	ErrWebAuthnTooMany = errors.New("too many security keys or unfinished registrations")
 )
@@ -366,13 +365,18 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, sess Session, 
 	if s.wa == nil {
 		return WebAuthnCredential{}, ErrWebAuthnOff
 	}
-	name = strings.TrimSpace(name)
-	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > webauthnMaxName {
-		return WebAuthnCredential{}, ErrWebAuthnName
+	name, err := factorLabel(name, true)
+	if err != nil {
+		return WebAuthnCredential{}, err
 	}
 	acc, err := s.ids.Account(ctx, sess.AccountID)
 	if err != nil {
 		return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
+	}
+	if name == "" {
+		if name, err = defaultLabel(ctx, s.db, "webauthn_credentials", "Beveiligingssleutel", acc.ID); err != nil {
+			return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
+		}
 	}
 	ev := event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, source: source, factor: FactorWebAuthn}
 	refuse := func(reason string) (WebAuthnCredential, error) {
@@ -435,7 +439,7 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, sess Session, 
 	if err != nil {
 		return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
 	}
-	if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-enrolled", factor: FactorWebAuthn, ref: id + " " + name,
+	if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-enrolled", factor: FactorWebAuthn, ref: strconv.Quote(name),
 		nl: "een beveiligingssleutel of passkey toegevoegd", en: "a security key or passkey was added", source: source}); err != nil {
 		if _, uerr := s.db.ExecContext(ctx, `UPDATE webauthn_credentials SET revoked_at = $1 WHERE id = $2`, clock.Micros(s.clock.Now()), id); uerr != nil {
 			return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w (and revoking the unlogged key %s failed: %v)", err, id, uerr)
@@ -489,10 +493,11 @@ func (s *Service) RemoveWebAuthn(ctx context.Context, accountID, credentialID, s
 		return fmt.Errorf("remove webauthn: %w", err)
 	}
 	ev := event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, source: source, factor: FactorWebAuthn}
+	var name string
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		var uv bool
-		err := tx.QueryRowContext(ctx, `SELECT user_verified FROM webauthn_credentials WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`,
-			credentialID, accountID).Scan(&uv)
+		err := tx.QueryRowContext(ctx, `SELECT user_verified, name FROM webauthn_credentials WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`,
+			credentialID, accountID).Scan(&uv, &name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("remove webauthn: %w", identity.ErrNotFound)
 		}
@@ -517,7 +522,7 @@ func (s *Service) RemoveWebAuthn(ctx context.Context, accountID, credentialID, s
 	})
 	switch {
 	case err == nil:
-		if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-removed", factor: FactorWebAuthn, ref: credentialID,
+		if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-removed", factor: FactorWebAuthn, ref: strconv.Quote(name),
 			nl: "een beveiligingssleutel of passkey verwijderd", en: "a security key or passkey was removed", source: source}); err != nil {
 			return fmt.Errorf("remove webauthn: %w", err)
 		}
