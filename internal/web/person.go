@@ -256,7 +256,7 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 
 type factorsData struct {
 	TOTP     []authn.TOTPApp // the user's authenticator apps, by the names they gave
-	NewQR    template.URL // data: URI of the QR code PNG, shown once
+	NewQR    template.URL    // data: URI of the QR code PNG, shown once
 	NewKey   string
 	Recovery []string
 	Refused  bool
