@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -29,6 +30,7 @@ func TestFactorLabels(t *testing.T) {
 		log := audit.New(db, f.clock, rand.Reader)
 		f.svc.settings.Audit = log
 
+		f.clock.Advance(time.Second) // oldest first
 		if _, _, err := f.svc.EnrollNamedTOTP(ctx, u.id, u.name, "  Telefoon werk  "); err != nil {
 			t.Fatal(err)
 		}
@@ -37,6 +39,7 @@ func TestFactorLabels(t *testing.T) {
 				t.Errorf("label %q: %v, want ErrFactorLabel", bad, err)
 			}
 		}
+		f.clock.Advance(time.Second)
 		if _, _, err := f.svc.EnrollNamedTOTP(ctx, u.id, u.name, strings.Repeat("é", FactorLabelMax)); err != nil {
 			t.Errorf("a label of %d characters: %v", FactorLabelMax, err)
 		}
@@ -140,7 +143,7 @@ func TestFactorLabelMigration(t *testing.T) {
 		ctx := context.Background()
 		u := f.addUser(t, "old.apps", identity.KindPerson, 3, true, string(access.RolePerson))
 		for range 2 {
-			f.clock.Advance(1e9)
+			f.clock.Advance(time.Second)
 			if _, _, err := f.svc.EnrollNamedTOTP(ctx, u.id, u.name, "Gekozen naam"); err != nil {
 				t.Fatal(err)
 			}
