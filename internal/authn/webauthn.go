@@ -139,6 +139,7 @@ type waUser struct {
 	name, shown string
 	creds       []webauthn.Credential
 	rowIDs      []string // our ids, parallel to creds
+	names       []string // their owner's names, for the security officer
 	signCounts  []uint32
 }
 
@@ -182,7 +183,7 @@ func (s *Service) loadUser(ctx context.Context, q store.Querier, acc identity.Ac
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("webauthn user: %w", err)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT id, credential_id, public_key, attestation_type, attestation_format, aaguid, transports, flags, sign_count
+	rows, err := q.QueryContext(ctx, `SELECT id, credential_id, public_key, attestation_type, attestation_format, aaguid, transports, flags, sign_count, name
 		FROM webauthn_credentials WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id`, acc.ID)
 	if err != nil {
 		return nil, fmt.Errorf("webauthn credentials: %w", err)
@@ -190,9 +191,9 @@ func (s *Service) loadUser(ctx context.Context, q store.Querier, acc identity.Ac
 	defer rows.Close()
 	for rows.Next() {
 		var c webauthn.Credential
-		var id, transports string
+		var id, transports, name string
 		var flags, count int64
-		if err := rows.Scan(&id, &c.ID, &c.PublicKey, &c.AttestationType, &c.AttestationFormat, &c.Authenticator.AAGUID, &transports, &flags, &count); err != nil {
+		if err := rows.Scan(&id, &c.ID, &c.PublicKey, &c.AttestationType, &c.AttestationFormat, &c.Authenticator.AAGUID, &transports, &flags, &count, &name); err != nil {
 			return nil, fmt.Errorf("webauthn credentials: %w", err)
 		}
 		for _, t := range strings.Fields(transports) {
@@ -202,6 +203,7 @@ func (s *Service) loadUser(ctx context.Context, q store.Querier, acc identity.Ac
 		c.Authenticator.SignCount = uint32(count)
 		u.creds = append(u.creds, c)
 		u.rowIDs = append(u.rowIDs, id)
+		u.names = append(u.names, name)
 		u.signCounts = append(u.signCounts, uint32(count))
 	}
 	return u, rows.Err()
@@ -655,8 +657,8 @@ func (s *Service) verifyWebAuthn(ctx context.Context, accountID, response, attem
 		// The counter went back: two copies of the key may exist. Refuse,
 		// and tell the security officer (AUTH-4).
 		return false, s.securityEvent(ctx, "webauthn-sign-count", event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, factor: FactorWebAuthn},
-			fmt.Sprintf("security key %s: signature counter %d not above the stored %d; the key may be cloned",
-				u.rowIDs[idx], parsed.Response.AuthenticatorData.Counter, u.signCounts[idx]))
+			fmt.Sprintf("security key %q: signature counter %d not above the stored %d; the key may be cloned",
+				u.names[idx], parsed.Response.AuthenticatorData.Counter, u.signCounts[idx]))
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE webauthn_credentials SET sign_count = $1, flags = $2, last_used_at = $3
 		WHERE id = $4 AND sign_count = $5 AND revoked_at IS NULL`,
