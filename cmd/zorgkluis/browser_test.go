@@ -300,7 +300,8 @@ func startBrowserServer(t *testing.T, env ...string) (*running, demo.Credentials
 }
 
 // A person enrols a second authenticator app on the factors page and logs
-// on with it; the log-on shows the previous log-on (AUTH-4).
+// on with it; the log-on shows the previous log-on (AUTH-4). The apps are
+// listed by the names their owner gave them, and one is renamed.
 // REQ: AUTH-1, AUTH-2, AUTH-4
 func TestBrowserPersonEnrolsTOTP(t *testing.T) {
 	t.Parallel()
@@ -316,12 +317,23 @@ func TestBrowserPersonEnrolsTOTP(t *testing.T) {
 		t.Fatalf("own record not shown: %q", b.text("main"))
 	}
 	b.open("/me/factors")
+	b.fill("#totp-label", "Werktelefoon")
 	b.submit("#totp-add")
 	secret := strings.TrimSpace(b.text("#totp-secret"))
 	if len(secret) < 16 || !b.has("#totp-new img.qr") {
 		t.Fatalf("enrolment shows no QR code or secret (%q)", secret)
 	}
+	// The apps carry their owner's names, never their ids (issue 20).
+	if l := b.text("#totp-list"); !strings.Contains(l, "Authenticator-app 1") || !strings.Contains(l, "Werktelefoon") || strings.Contains(l, "totp-") {
+		t.Fatalf("apps listed as %q", l)
+	}
 	b.doc("factors.png")
+	b.do(chromedp.Click(chromedp.CSS("#totp-list li:first-child summary")))
+	b.fill("#totp-label-0", "Oude telefoon")
+	b.submit("#totp-list li:first-child details button[type=submit]")
+	if l := b.text("#totp-list"); !strings.Contains(l, "Oude telefoon") || strings.Contains(l, "Authenticator-app 1") || !strings.Contains(b.text("main"), "De naam is gewijzigd") {
+		t.Fatalf("after renaming: %q", b.text("main"))
+	}
 	b.logoff()
 	if !strings.Contains(b.text("main"), "afgemeld") {
 		t.Fatalf("log-off page: %q", b.text("main"))

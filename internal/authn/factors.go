@@ -14,10 +14,14 @@ import (
 	"io"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -108,6 +112,7 @@ func (s *Service) strongFactors(ctx context.Context, q store.Querier, accountID 
 // RemoveTOTP revokes a TOTP credential, unless it is the account's last
 // strong factor (AUTH-2). The account holder is told and the change logged.
 func (s *Service) RemoveTOTP(ctx context.Context, accountID, credentialID string) error {
+	var label string
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		n, err := s.strongFactors(ctx, tx, accountID)
 		if err != nil {
@@ -115,6 +120,13 @@ func (s *Service) RemoveTOTP(ctx context.Context, accountID, credentialID string
 		}
 		if n <= 1 {
 			return ErrLastStrongFactor
+		}
+		err = tx.QueryRowContext(ctx, `SELECT label FROM totp_credentials WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`, credentialID, accountID).Scan(&label)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("remove totp: %w", identity.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("remove totp: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE totp_credentials SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL`,
 			clock.Micros(s.clock.Now()), credentialID, accountID)
@@ -129,7 +141,7 @@ func (s *Service) RemoveTOTP(ctx context.Context, accountID, credentialID string
 	if err != nil {
 		return err
 	}
-	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-removed", factor: FactorTOTP, ref: credentialID,
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-removed", factor: FactorTOTP, ref: strconv.Quote(label),
 		nl: "een authenticator-app verwijderd", en: "an authenticator app was removed"}); err != nil {
 		return fmt.Errorf("remove totp: %w", err)
 	}
@@ -138,20 +150,125 @@ func (s *Service) RemoveTOTP(ctx context.Context, accountID, credentialID string
 
 // TOTPCredentials lists the ids of the account's usable TOTP credentials.
 func (s *Service) TOTPCredentials(ctx context.Context, accountID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM totp_credentials WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id`, accountID)
+	apps, err := s.TOTPApps(ctx, accountID)
+	ids := make([]string, 0, len(apps))
+	for _, a := range apps {
+		ids = append(ids, a.ID)
+	}
+	return ids, err
+}
+
+// TOTPApp is a usable authenticator app of an account.
+type TOTPApp struct {
+	ID        string // our id, for the remove and rename forms only
+	Label     string // the owner's name for it
+	CreatedAt time.Time
+}
+
+// TOTPApps lists the account's usable authenticator apps, oldest first.
+func (s *Service) TOTPApps(ctx context.Context, accountID string) ([]TOTPApp, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, label, created_at FROM totp_credentials WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("totp credentials: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []TOTPApp
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var a TOTPApp
+		var created int64
+		if err := rows.Scan(&a.ID, &a.Label, &created); err != nil {
 			return nil, fmt.Errorf("totp credentials: %w", err)
 		}
-		out = append(out, id)
+		a.CreatedAt = clock.FromMicros(created)
+		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// FactorLabelMax is the longest name of a factor, in characters.
+const FactorLabelMax = 64
+
+// ErrFactorLabel refuses a factor's name that is too long or holds control
+// characters (which would let a name break a log line).
+var ErrFactorLabel = errors.New("a factor's name has 1 to 64 characters and no control characters")
+
+// factorLabel is the owner's name for a factor, trimmed; an empty one is
+// allowed only where a default takes its place (allowEmpty).
+func factorLabel(label string, allowEmpty bool) (string, error) {
+	label = strings.TrimSpace(label)
+	if !utf8.ValidString(label) || utf8.RuneCountInString(label) > FactorLabelMax || label == "" && !allowEmpty {
+		return "", ErrFactorLabel
+	}
+	for _, r := range label {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return "", ErrFactorLabel
+		}
+	}
+	return label, nil
+}
+
+// defaultLabel names a factor enrolled without a name by its kind and its
+// place among the account's factors of that kind, as migration 00150 named
+// the existing ones.
+func defaultLabel(ctx context.Context, q store.Querier, table, kind, accountID string) (string, error) {
+	var n int64
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE account_id = $1`, accountID).Scan(&n); err != nil {
+		return "", fmt.Errorf("factor name: %w", err)
+	}
+	return fmt.Sprintf("%s %d", kind, n+1), nil
+}
+
+// RenameFactor gives one of the account's own usable factors (FactorTOTP or
+// FactorWebAuthn) a new name, and logs the change with both names. Another
+// account's factor is not found.
+func (s *Service) RenameFactor(ctx context.Context, accountID, factor, id, label, source string) error {
+	label, err := factorLabel(label, false)
+	if err != nil {
+		return err
+	}
+	table, column := "totp_credentials", "label"
+	switch factor {
+	case FactorTOTP:
+	case FactorWebAuthn:
+		table, column = "webauthn_credentials", "name"
+	default:
+		return fmt.Errorf("rename factor: kind %q: %w", factor, identity.ErrNotFound)
+	}
+	acc, err := s.ids.Account(ctx, accountID)
+	if err != nil {
+		return fmt.Errorf("rename factor: %w", err)
+	}
+	var old string
+	err = s.db.QueryRowContext(ctx, `SELECT `+column+` FROM `+table+` WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`, id, accountID).Scan(&old)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("rename factor: %w", identity.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("rename factor: %w", err)
+	}
+	if old == label {
+		return nil
+	}
+	set := func(from, to string) error {
+		_, err := s.db.ExecContext(ctx, `UPDATE `+table+` SET `+column+` = $1 WHERE id = $2 AND account_id = $3 AND `+column+` = $4`, to, id, accountID, from)
+		return err
+	}
+	if err := set(old, label); err != nil {
+		return fmt.Errorf("rename factor: %w", err)
+	}
+	if source == "" {
+		source = audit.SourceFrom(ctx).Addr
+	}
+	ev := event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, source: source, factor: factor,
+		outcome: "factor-renamed", reason: fmt.Sprintf("renamed %q to %q", old, label)}
+	if err := s.recordEvent(ctx, ev); err != nil {
+		// Unlogged, the change must not stand (LOG-3).
+		if uerr := set(label, old); uerr != nil {
+			return fmt.Errorf("rename factor: %w (and restoring the old name failed: %v)", err, uerr)
+		}
+		return fmt.Errorf("rename factor: %w", err)
+	}
+	return nil
 }
 
 // TenantAuthSettings are a tenant's choices about log-on.

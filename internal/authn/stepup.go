@@ -148,7 +148,7 @@ func (s *Service) BeginWebAuthnStepUp(ctx context.Context, sess Session) ([]byte
 type factorChange struct {
 	outcome string // factor-enrolled, factor-removed
 	factor  string // FactorTOTP, FactorRecovery, FactorWebAuthn
-	ref     string // the credential's id or the key's name; never a secret
+	ref     string // the factor's name (quoted) or what changed; never an id or a secret
 	nl, en  string // what happened, for the notice
 	source  string // the client's address; empty: the request's, from ctx
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"image/png"
+	"strconv"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -28,6 +29,22 @@ var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algo
 // otpauth:// URI (for a QR code) and the base32 secret. The secret is stored
 // sealed with the account id as associated data.
 func (s *Service) EnrollTOTP(ctx context.Context, accountID, accountName string) (uri, secret string, err error) {
+	return s.EnrollNamedTOTP(ctx, accountID, accountName, "")
+}
+
+// EnrollNamedTOTP is EnrollTOTP with the owner's name for the app; without
+// one it is named by its kind and place ("Authenticator-app 2"). A bad name
+// is ErrFactorLabel.
+func (s *Service) EnrollNamedTOTP(ctx context.Context, accountID, accountName, label string) (uri, secret string, err error) {
+	label, err = factorLabel(label, true)
+	if err != nil {
+		return "", "", err
+	}
+	if label == "" {
+		if label, err = defaultLabel(ctx, s.db, "totp_credentials", "Authenticator-app", accountID); err != nil {
+			return "", "", fmt.Errorf("enrol totp: %w", err)
+		}
+	}
 	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer: s.settings.Issuer, AccountName: accountName, Period: totpPeriod,
 		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1, Rand: s.rand,
@@ -44,12 +61,12 @@ func (s *Service) EnrollTOTP(ctx context.Context, accountID, accountName string)
 		return "", "", fmt.Errorf("enrol totp: %w", err)
 	}
 	id := fmt.Sprintf("totp-%x", b)
-	_, err = s.db.ExecContext(ctx, `INSERT INTO totp_credentials (id, account_id, secret, created_at) VALUES ($1, $2, $3, $4)`,
-		id, accountID, sealed, clock.Micros(s.clock.Now()))
+	_, err = s.db.ExecContext(ctx, `INSERT INTO totp_credentials (id, account_id, secret, label, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		id, accountID, sealed, label, clock.Micros(s.clock.Now()))
 	if err != nil {
 		return "", "", fmt.Errorf("enrol totp: %w", err)
 	}
-	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-enrolled", factor: FactorTOTP, ref: id,
+	if err := s.factorChanged(ctx, accountID, factorChange{outcome: "factor-enrolled", factor: FactorTOTP, ref: strconv.Quote(label),
 		nl: "een authenticator-app toegevoegd", en: "an authenticator app was added"}); err != nil {
 		// Unlogged, it must not work: the secret is not handed out, and the
 		// credential is revoked as far as the database still answers.

@@ -12,9 +12,9 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -51,7 +51,6 @@ const (
 	webauthnCeremonyTTL = 5 * time.Minute
 	webauthnMaxPending  = 5  // unfinished ceremonies per attempt or session
 	webauthnMaxKeys     = 20 // registered keys per account
-	webauthnMaxName     = 64 // runes in a key's name
 	webauthnMaxResponse = 64 << 10
 )
 
@@ -62,8 +61,8 @@ var (
 	// unknown, expired or already used challenge, another session's
 	// challenge, a bad signature, a wrong origin or missing user verification.
 	ErrWebAuthnCeremony = errors.New("the security key response could not be verified; start again")
-	// ErrWebAuthnName refuses an empty or over-long key name.
-	ErrWebAuthnName = errors.New("a key name has 1 to 64 characters")
+	// ErrWebAuthnName refuses a bad key name; it is ErrFactorLabel.
+	ErrWebAuthnName = ErrFactorLabel
 	// ErrWebAuthnTooMany refuses more pending ceremonies or keys than allowed.
 	ErrWebAuthnTooMany = errors.New("too many security keys or unfinished registrations")
 )
@@ -140,6 +139,7 @@ type waUser struct {
 	name, shown string
 	creds       []webauthn.Credential
 	rowIDs      []string // our ids, parallel to creds
+	names       []string // their owner's names, for the security officer
 	signCounts  []uint32
 }
 
@@ -183,7 +183,7 @@ func (s *Service) loadUser(ctx context.Context, q store.Querier, acc identity.Ac
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("webauthn user: %w", err)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT id, credential_id, public_key, attestation_type, attestation_format, aaguid, transports, flags, sign_count
+	rows, err := q.QueryContext(ctx, `SELECT id, credential_id, public_key, attestation_type, attestation_format, aaguid, transports, flags, sign_count, name
 		FROM webauthn_credentials WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id`, acc.ID)
 	if err != nil {
 		return nil, fmt.Errorf("webauthn credentials: %w", err)
@@ -191,9 +191,9 @@ func (s *Service) loadUser(ctx context.Context, q store.Querier, acc identity.Ac
 	defer rows.Close()
 	for rows.Next() {
 		var c webauthn.Credential
-		var id, transports string
+		var id, transports, name string
 		var flags, count int64
-		if err := rows.Scan(&id, &c.ID, &c.PublicKey, &c.AttestationType, &c.AttestationFormat, &c.Authenticator.AAGUID, &transports, &flags, &count); err != nil {
+		if err := rows.Scan(&id, &c.ID, &c.PublicKey, &c.AttestationType, &c.AttestationFormat, &c.Authenticator.AAGUID, &transports, &flags, &count, &name); err != nil {
 			return nil, fmt.Errorf("webauthn credentials: %w", err)
 		}
 		for _, t := range strings.Fields(transports) {
@@ -203,6 +203,7 @@ func (s *Service) loadUser(ctx context.Context, q store.Querier, acc identity.Ac
 		c.Authenticator.SignCount = uint32(count)
 		u.creds = append(u.creds, c)
 		u.rowIDs = append(u.rowIDs, id)
+		u.names = append(u.names, name)
 		u.signCounts = append(u.signCounts, uint32(count))
 	}
 	return u, rows.Err()
@@ -366,13 +367,18 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, sess Session, 
 	if s.wa == nil {
 		return WebAuthnCredential{}, ErrWebAuthnOff
 	}
-	name = strings.TrimSpace(name)
-	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > webauthnMaxName {
-		return WebAuthnCredential{}, ErrWebAuthnName
+	name, err := factorLabel(name, true)
+	if err != nil {
+		return WebAuthnCredential{}, err
 	}
 	acc, err := s.ids.Account(ctx, sess.AccountID)
 	if err != nil {
 		return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
+	}
+	if name == "" {
+		if name, err = defaultLabel(ctx, s.db, "webauthn_credentials", "Beveiligingssleutel", acc.ID); err != nil {
+			return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
+		}
 	}
 	ev := event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, source: source, factor: FactorWebAuthn}
 	refuse := func(reason string) (WebAuthnCredential, error) {
@@ -435,7 +441,7 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, sess Session, 
 	if err != nil {
 		return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w", err)
 	}
-	if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-enrolled", factor: FactorWebAuthn, ref: id + " " + name,
+	if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-enrolled", factor: FactorWebAuthn, ref: strconv.Quote(name),
 		nl: "een beveiligingssleutel of passkey toegevoegd", en: "a security key or passkey was added", source: source}); err != nil {
 		if _, uerr := s.db.ExecContext(ctx, `UPDATE webauthn_credentials SET revoked_at = $1 WHERE id = $2`, clock.Micros(s.clock.Now()), id); uerr != nil {
 			return WebAuthnCredential{}, fmt.Errorf("webauthn registration: %w (and revoking the unlogged key %s failed: %v)", err, id, uerr)
@@ -489,10 +495,11 @@ func (s *Service) RemoveWebAuthn(ctx context.Context, accountID, credentialID, s
 		return fmt.Errorf("remove webauthn: %w", err)
 	}
 	ev := event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, source: source, factor: FactorWebAuthn}
+	var name string
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		var uv bool
-		err := tx.QueryRowContext(ctx, `SELECT user_verified FROM webauthn_credentials WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`,
-			credentialID, accountID).Scan(&uv)
+		err := tx.QueryRowContext(ctx, `SELECT user_verified, name FROM webauthn_credentials WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL`,
+			credentialID, accountID).Scan(&uv, &name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("remove webauthn: %w", identity.ErrNotFound)
 		}
@@ -517,7 +524,7 @@ func (s *Service) RemoveWebAuthn(ctx context.Context, accountID, credentialID, s
 	})
 	switch {
 	case err == nil:
-		if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-removed", factor: FactorWebAuthn, ref: credentialID,
+		if err := s.factorChanged(ctx, acc.ID, factorChange{outcome: "factor-removed", factor: FactorWebAuthn, ref: strconv.Quote(name),
 			nl: "een beveiligingssleutel of passkey verwijderd", en: "a security key or passkey was removed", source: source}); err != nil {
 			return fmt.Errorf("remove webauthn: %w", err)
 		}
@@ -650,8 +657,8 @@ func (s *Service) verifyWebAuthn(ctx context.Context, accountID, response, attem
 		// The counter went back: two copies of the key may exist. Refuse,
 		// and tell the security officer (AUTH-4).
 		return false, s.securityEvent(ctx, "webauthn-sign-count", event{accountID: acc.ID, tenantID: acc.TenantID, username: acc.Username, factor: FactorWebAuthn},
-			fmt.Sprintf("security key %s: signature counter %d not above the stored %d; the key may be cloned",
-				u.rowIDs[idx], parsed.Response.AuthenticatorData.Counter, u.signCounts[idx]))
+			fmt.Sprintf("security key %q: signature counter %d not above the stored %d; the key may be cloned",
+				u.names[idx], parsed.Response.AuthenticatorData.Counter, u.signCounts[idx]))
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE webauthn_credentials SET sign_count = $1, flags = $2, last_used_at = $3
 		WHERE id = $4 AND sign_count = $5 AND revoked_at IS NULL`,

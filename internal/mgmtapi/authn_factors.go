@@ -25,6 +25,7 @@ func (s *Server) authnRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/stepup/webauthn/begin", s.withSession(s.beginWebAuthnStepUp))
 	mux.HandleFunc("POST /api/v1/factors/totp", s.withSession(s.steppedUp(s.enrolTOTP)))
 	mux.HandleFunc("DELETE /api/v1/factors/totp/{id}", s.withSession(s.steppedUp(s.removeTOTP)))
+	mux.HandleFunc("PATCH /api/v1/factors/totp/{id}", s.withSession(s.renameFactor(authn.FactorTOTP)))
 	mux.HandleFunc("POST /api/v1/factors/recovery", s.withSession(s.steppedUp(s.newRecoveryCodes)))
 	mux.HandleFunc("POST /api/v1/factors/contact", s.withSession(s.steppedUp(s.addContact)))
 	mux.HandleFunc("POST /api/v1/factors/contact/{id}/confirm", s.withSession(s.confirmContact))
@@ -63,13 +64,79 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c caller
 	}
 }
 
+type totpApp struct {
+	ID        string    `json:"id"`
+	Label     string    `json:"label"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// listFactors answers the authenticator apps: "totp" their ids (as before),
+// "totp_apps" with the owner's names.
 func (s *Server) listFactors(w http.ResponseWriter, r *http.Request, c caller) {
-	ids, err := s.d.Authn.TOTPCredentials(r.Context(), c.Session.AccountID)
+	apps, err := s.d.Authn.TOTPApps(r.Context(), c.Session.AccountID)
 	if err != nil {
 		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"totp": ids})
+	ids, out := make([]string, 0, len(apps)), make([]totpApp, 0, len(apps))
+	for _, a := range apps {
+		ids = append(ids, a.ID)
+		out = append(out, totpApp{ID: a.ID, Label: a.Label, CreatedAt: a.CreatedAt})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"totp": ids, "totp_apps": out})
+}
+
+// labelRequest names a factor: optional at enrolment, required to rename.
+type labelRequest struct {
+	Label string `json:"label"`
+}
+
+// decodeLabel reads an empty body or {"label": "..."}.
+func decodeLabel(w http.ResponseWriter, r *http.Request) (string, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFactorBody))
+	if err != nil {
+		if httpx.IsMaxBytes(err) {
+			httpx.Problem(w, r, http.StatusRequestEntityTooLarge, "Request body too large", "the body exceeds the size limit")
+			return "", false
+		}
+		httpx.Problem(w, r, http.StatusBadRequest, "Invalid JSON", "the body could not be read")
+		return "", false
+	}
+	var req labelRequest
+	if len(b) > 0 && !decodeStrict(w, r, b, &req) {
+		return "", false
+	}
+	return req.Label, true
+}
+
+// badLabel answers a refused name with a 400 that says the rule.
+func badLabel(w http.ResponseWriter, r *http.Request) {
+	httpx.Problem(w, r, http.StatusBadRequest, "Invalid name", authn.ErrFactorLabel.Error())
+}
+
+// renameFactor lets the owner rename one of their own factors; a factor of
+// another account is not found. A name is no security change: no step-up.
+func (s *Server) renameFactor(kind string) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c caller) {
+		if kind == authn.FactorWebAuthn && s.webauthnOff(w, r) {
+			return
+		}
+		label, ok := decodeLabel(w, r)
+		if !ok {
+			return
+		}
+		err := s.d.Authn.RenameFactor(r.Context(), c.Session.AccountID, kind, r.PathValue("id"), label, audit.SourceFrom(r.Context()).Addr)
+		switch {
+		case err == nil:
+			w.WriteHeader(http.StatusNoContent)
+		case errors.Is(err, authn.ErrFactorLabel):
+			badLabel(w, r)
+		case errors.Is(err, identity.ErrNotFound):
+			httpx.Problem(w, r, http.StatusNotFound, "Not found", "no such factor")
+		default:
+			s.unavailable(w, r, "rename factor", err)
+		}
+	}
 }
 
 // Step-up (AUTH-2): adding or removing a factor or recovery codes needs a
@@ -198,8 +265,10 @@ func (s *Server) beginWebAuthnStepUp(w http.ResponseWriter, r *http.Request, c c
 	}
 }
 
+// enrolTOTP adds an authenticator app; the body may name it ({"label"}).
 func (s *Server) enrolTOTP(w http.ResponseWriter, r *http.Request, c caller) {
-	if !decodeEmpty(w, r) {
+	label, ok := decodeLabel(w, r)
+	if !ok {
 		return
 	}
 	acc, err := s.d.IDs.Account(r.Context(), c.Session.AccountID)
@@ -207,7 +276,11 @@ func (s *Server) enrolTOTP(w http.ResponseWriter, r *http.Request, c caller) {
 		httpx.Problem(w, r, http.StatusServiceUnavailable, "Unavailable", "try again")
 		return
 	}
-	uri, secret, err := s.d.Authn.EnrollTOTP(r.Context(), acc.ID, acc.Username)
+	uri, secret, err := s.d.Authn.EnrollNamedTOTP(r.Context(), acc.ID, acc.Username, label)
+	if errors.Is(err, authn.ErrFactorLabel) {
+		badLabel(w, r)
+		return
+	}
 	if err != nil {
 		s.unavailable(w, r, "enrol totp", err)
 		return

@@ -21,6 +21,7 @@ func (s *Server) webauthnRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/factors/webauthn/begin", s.withSession(s.steppedUp(s.beginWebAuthnRegistration)))
 	mux.HandleFunc("POST /api/v1/factors/webauthn/finish", s.withSession(s.steppedUp(s.finishWebAuthnRegistration)))
 	mux.HandleFunc("DELETE /api/v1/factors/webauthn/{id}", s.withSession(s.steppedUp(s.removeWebAuthn)))
+	mux.HandleFunc("PATCH /api/v1/factors/webauthn/{id}", s.withSession(s.renameFactor(authn.FactorWebAuthn)))
 	mux.HandleFunc("POST /api/v1/logon/webauthn/begin", s.beginWebAuthnLogon)
 	mux.HandleFunc("POST /api/v1/logon/webauthn/finish", s.finishWebAuthnLogon)
 }
@@ -115,8 +116,8 @@ func (s *Server) finishWebAuthnRegistration(w http.ResponseWriter, r *http.Reque
 	switch {
 	case err == nil:
 		httpx.WriteJSON(w, http.StatusCreated, keyJSON(k))
-	case errors.Is(err, authn.ErrWebAuthnName):
-		httpx.Problem(w, r, http.StatusBadRequest, "Invalid name", err.Error())
+	case errors.Is(err, authn.ErrFactorLabel):
+		badLabel(w, r)
 	case errors.Is(err, authn.ErrWebAuthnCeremony):
 		httpx.Problem(w, r, http.StatusUnprocessableEntity, "Key not registered", err.Error())
 	default:

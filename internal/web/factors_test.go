@@ -2,29 +2,104 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
+	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
-// REQ: AUTH-2 — the factors page names each authenticator app in words, in
-// the order they were added, never by its id, which only the remove form
-// carries.
+// REQ: AUTH-2 — the factors page names each authenticator app and key by
+// the name its owner gave it, never by its id, which only the hidden
+// fields of the remove and rename forms carry.
 func TestFactorsNamedNotByID(t *testing.T) {
-	html := renderPage(t, "factors", &factorsData{TOTP: []totpLine{{ID: "totp-dff3a1", N: 1}, {ID: "totp-77b2c9", N: 2}}})
+	html := renderPage(t, "factors", &factorsData{TOTP: []authn.TOTPApp{{ID: "totp-dff3a1", Label: "Telefoon werk"}, {ID: "totp-77b2c9", Label: "Authenticator-app 2"}},
+		WebAuthn: true, Keys: []authn.WebAuthnCredential{{ID: "wa-5e1f", Name: "Blauwe sleutel", UserVerified: true}}})
 	words := visibleWords(html)
-	if !strings.Contains(words, "Authenticator-app 1") || !strings.Contains(words, "Authenticator-app 2") {
-		t.Fatalf("factors not named: %s", words)
+	for _, want := range []string{"Telefoon werk", "Authenticator-app 2", "Blauwe sleutel", "Naam wijzigen"} {
+		if !strings.Contains(words, want) {
+			t.Fatalf("%q not on the page: %s", want, words)
+		}
 	}
-	if strings.Contains(words, "totp-") {
+	if strings.Contains(words, "totp-") || strings.Contains(words, "wa-5e1f") {
 		t.Fatalf("a factor's id is shown: %s", words)
 	}
-	if !strings.Contains(html, `name="id" value="totp-77b2c9"`) {
-		t.Fatal("the remove form lost the factor's id")
+	for _, form := range []string{"/me/factors/totp/remove", "/me/factors/totp/rename", "/me/factors/webauthn/rename"} {
+		if !strings.Contains(html, `action="`+form+`"`) {
+			t.Errorf("no form %s", form)
+		}
+	}
+	if !strings.Contains(html, `type="hidden" name="id" value="totp-77b2c9"`) || !strings.Contains(html, `type="hidden" name="id" value="wa-5e1f"`) {
+		t.Fatal("the forms lost the factors' ids")
+	}
+	if strings.Count(html, `value="totp-77b2c9"`) != 2 {
+		t.Fatal("the id appears outside the rename and remove forms' hidden fields")
+	}
+}
+
+// REQ: AUTH-2, LOG-3 — a person names an authenticator app when adding it
+// and renames it beside the list; a name with control characters or too
+// long is a 400 that adds or changes nothing; a post naming another
+// account's factor is not found; a post without the CSRF token is refused;
+// each rename is in the log with both names.
+func TestFactorRenamePage(t *testing.T) {
+	e := newPageEnv(t)
+	tenant := e.tenant("Praktijk")
+	u := e.login(tenant, identity.KindPerson, access.RolePerson)
+	other := e.login(tenant, identity.KindPerson, access.RolePerson)
+	apps := func(acc string) []authn.TOTPApp {
+		a, err := e.an.TOTPApps(e.ctx, acc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if code, html := e.page(u, "/me/factors", nil, false); code != http.StatusOK || !strings.Contains(visibleWords(html), "Authenticator-app 1") {
+		t.Fatalf("factors page: %d %s", code, visibleWords(html))
+	}
+	e.clock.Advance(time.Second) // oldest first
+	if code, html := e.page(u, "/me/factors/totp", url.Values{"label": {" Werktelefoon "}}, false); code != http.StatusOK || !strings.Contains(html, `id="totp-secret"`) ||
+		!strings.Contains(visibleWords(html), "Werktelefoon") {
+		t.Fatalf("add a named app: %d", code)
+	}
+	for _, bad := range []string{"met\nregeleinde", "bel\u0007", strings.Repeat("x", 65)} {
+		code, html := e.page(u, "/me/factors/totp", url.Values{"label": {bad}}, false)
+		if code != http.StatusBadRequest || strings.Contains(html, `id="totp-secret"`) || !strings.Contains(html, msg("nl", "factors.label.bad")) {
+			t.Errorf("add with name %q: %d", bad, code)
+		}
+	}
+	mine := apps(u.subj.AccountID())
+	if len(mine) != 2 || mine[1].Label != "Werktelefoon" {
+		t.Fatalf("apps %+v", mine)
+	}
+	if code, html := e.page(u, "/me/factors/totp/rename", url.Values{"id": {mine[0].ID}, "label": {"tab\there"}}, false); code != http.StatusBadRequest ||
+		!strings.Contains(html, `aria-invalid="true"`) {
+		t.Errorf("rename with a tab: %d", code)
+	}
+	if code, _ := e.page(other, "/me/factors/totp/rename", url.Values{"id": {mine[0].ID}, "label": {"Van mij"}}, false); code != http.StatusNotFound {
+		t.Errorf("another account's rename: %d", code)
+	}
+	if code, _ := e.page(u, "/me/factors/totp/rename", url.Values{"id": {mine[0].ID}, "label": {"Zonder token"}}, true); code != http.StatusForbidden {
+		t.Errorf("rename without CSRF: %d", code)
+	}
+	code, html := e.page(u, "/me/factors/totp/rename", url.Values{"id": {mine[0].ID}, "label": {"Oude telefoon"}}, false)
+	if words := visibleWords(html); code != http.StatusOK || !strings.Contains(words, "Oude telefoon") || !strings.Contains(words, msg("nl", "factors.renamed")) || strings.Contains(words, mine[0].ID) {
+		t.Fatalf("rename: %d %s", code, words)
+	}
+	if got := apps(u.subj.AccountID())[0].Label; got != "Oude telefoon" {
+		t.Fatalf("after rename: %q", got)
+	}
+	var renamed int
+	if err := e.db.QueryRowContext(e.ctx, `SELECT COUNT(*) FROM auth_events WHERE account_id = $1 AND outcome = 'factor-renamed' AND reason = $2`,
+		u.subj.AccountID(), `renamed "Authenticator-app 1" to "Oude telefoon"`).Scan(&renamed); err != nil {
+		t.Fatal(err)
+	}
+	if renamed != 1 {
+		t.Fatalf("%d rename lines in the log", renamed)
 	}
 }
 

@@ -386,8 +386,8 @@ func (s *server) webauthnAddFinish(w http.ResponseWriter, r *http.Request, c *se
 	switch {
 	case err == nil:
 		s.renderFactors(w, r, c, &factorsData{}, "factors.webauthn.added")
-	case errors.Is(err, authn.ErrWebAuthnName):
-		s.renderFactors(w, r, c, &factorsData{KeyError: "factors.webauthn.name.bad"}, "")
+	case errors.Is(err, authn.ErrFactorLabel):
+		s.renderFactors(w, r, c, &factorsData{KeyError: "factors.label.bad", status: http.StatusBadRequest}, "")
 	case errors.Is(err, authn.ErrWebAuthnCeremony), errors.Is(err, authn.ErrWebAuthnOff):
 		s.renderFactors(w, r, c, &factorsData{KeyError: "factors.webauthn.failed"}, "")
 	default:

@@ -18,6 +18,7 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/fhir"
+	"github.com/zorgkluis/zorgkluis/internal/identity"
 )
 
 // purposePatient is the purpose of use of a person's own requests
@@ -35,6 +36,9 @@ func (s *server) personRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /me/factors", s.authed(s.factors))
 	mux.HandleFunc("POST /me/factors/totp", s.authed(s.steppedUp(s.factorAddTOTP)))
 	mux.HandleFunc("POST /me/factors/totp/remove", s.authed(s.steppedUp(s.factorRemoveTOTP)))
+	// A factor's name is no security change: renaming needs no step-up.
+	mux.HandleFunc("POST /me/factors/totp/rename", s.authed(s.factorRename(authn.FactorTOTP)))
+	mux.HandleFunc("POST /me/factors/webauthn/rename", s.authed(s.factorRename(authn.FactorWebAuthn)))
 	mux.HandleFunc("POST /me/factors/recovery", s.authed(s.steppedUp(s.factorRecovery)))
 	mux.HandleFunc("POST /me/logoutall", s.authed(s.logoutAll))
 }
@@ -251,14 +255,17 @@ func (s *server) meLog(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 }
 
 type factorsData struct {
-	TOTP     []totpLine
-	NewQR    template.URL // data: URI of the QR code PNG, shown once
+	TOTP     []authn.TOTPApp // the user's authenticator apps, by the names they gave
+	NewQR    template.URL    // data: URI of the QR code PNG, shown once
 	NewKey   string
 	Recovery []string
 	Refused  bool
 	WebAuthn bool                       // security keys configured
 	Keys     []authn.WebAuthnCredential // the user's keys
 	KeyError string                     // message key of a failed key registration
+	// LabelError is the message key of a refused name, for the factor
+	// (LabelFor, its id) or the enrolment form ("totp") it was given in.
+	LabelError, LabelFor string
 	// StepUp is set when the session's proof of a second factor is too old
 	// to change factors; the page then offers the step-up first (AUTH-2).
 	StepUp        bool
@@ -267,28 +274,17 @@ type factorsData struct {
 	status        int      // the page's status; 0 is 200
 }
 
-// totpLine is one authenticator app on the factors page: its id for the
-// remove form, and its place in the order they were added, by which the
-// page names it ("Authenticator-app 2"), never by the id (authn keeps no
-// name for an app).
-type totpLine struct {
-	ID string
-	N  int
-}
-
 func (s *server) factors(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
 	s.renderFactors(w, r, c, &factorsData{}, "")
 }
 
 func (s *server) renderFactors(w http.ResponseWriter, r *http.Request, c *sessionCtx, d *factorsData, message string) {
-	ids, err := s.d.Authn.TOTPCredentials(r.Context(), c.sess.AccountID)
+	apps, err := s.d.Authn.TOTPApps(r.Context(), c.sess.AccountID)
 	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	for i, id := range ids {
-		d.TOTP = append(d.TOTP, totpLine{ID: id, N: i + 1})
-	}
+	d.TOTP = apps
 	if err := s.webauthnData(r, c, d); err != nil {
 		s.failed(w, r, err)
 		return
@@ -309,6 +305,9 @@ func (s *server) renderFactors(w http.ResponseWriter, r *http.Request, c *sessio
 		v.Message = "factors.stepup.done"
 	}
 	switch {
+	case d.LabelError != "":
+		v.Error = d.LabelError
+		d.status = http.StatusBadRequest
 	case d.Refused:
 		v.Error = "factors.laststrong"
 	case d.status == http.StatusForbidden:
@@ -377,7 +376,11 @@ func (s *server) factorAddTOTP(w http.ResponseWriter, r *http.Request, c *sessio
 		s.failed(w, r, err)
 		return
 	}
-	uri, secret, err := s.d.Authn.EnrollTOTP(r.Context(), acc.ID, acc.Username)
+	uri, secret, err := s.d.Authn.EnrollNamedTOTP(r.Context(), acc.ID, acc.Username, r.PostFormValue("label"))
+	if errors.Is(err, authn.ErrFactorLabel) {
+		s.renderFactors(w, r, c, &factorsData{LabelError: "factors.label.bad", LabelFor: "totp"}, "")
+		return
+	}
 	if err != nil {
 		s.failed(w, r, err)
 		return
@@ -420,6 +423,25 @@ func (s *server) factorRemoveTOTP(w http.ResponseWriter, r *http.Request, c *ses
 		return
 	}
 	s.renderFactors(w, r, c, &factorsData{}, "admin.done")
+}
+
+// factorRename gives one of the user's own factors of kind a new name;
+// another account's factor is not found.
+func (s *server) factorRename(kind string) sessionHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
+		id := r.PostFormValue("id")
+		err := s.d.Authn.RenameFactor(r.Context(), c.sess.AccountID, kind, id, r.PostFormValue("label"), audit.SourceFrom(r.Context()).Addr)
+		switch {
+		case err == nil:
+			s.renderFactors(w, r, c, &factorsData{}, "factors.renamed")
+		case errors.Is(err, authn.ErrFactorLabel):
+			s.renderFactors(w, r, c, &factorsData{LabelError: "factors.label.bad", LabelFor: id}, "")
+		case errors.Is(err, identity.ErrNotFound):
+			s.errorPage(w, r, http.StatusNotFound, "err.notfound")
+		default:
+			s.failed(w, r, err)
+		}
+	}
 }
 
 func (s *server) factorRecovery(w http.ResponseWriter, r *http.Request, c *sessionCtx) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -124,7 +125,7 @@ func (s *server) systemChange(w http.ResponseWriter, r *http.Request, c *session
 	case "issue":
 		days, perr := strconv.Atoi(strings.TrimSpace(r.PostFormValue("days")))
 		if perr != nil || days <= 0 {
-			err = errors.Join(pki.ErrInvalid, errors.New(msg(s.lang(w, r), "pki.err.days")))
+			err = fmt.Errorf("the validity in days must be a whole number of 1 or more: %w", pki.ErrInvalid)
 			break
 		}
 		var cert pki.Certificate
@@ -146,11 +147,15 @@ func (s *server) systemChange(w http.ResponseWriter, r *http.Request, c *session
 			_, err = f(ctx, actor, req.ID)
 		}
 	default:
-		err = errors.Join(pki.ErrInvalid, errors.New("unknown change"))
+		err = fmt.Errorf("unknown change: %w", pki.ErrInvalid)
 	}
 	if err != nil {
 		if status, ok := pkiStatus(err); ok {
-			s.renderSystems(w, r, c, status, "", err.Error(), nil)
+			problem, known := pkiMessage(s.lang(w, r), err)
+			if !known {
+				problem = msg(s.lang(w, r), "err.input")
+			}
+			s.renderSystems(w, r, c, status, "", problem, nil)
 			return
 		}
 		s.failed(w, r, err)
@@ -172,7 +177,7 @@ func (s *server) requestOf(r *http.Request, tenant string) (pki.Request, error) 
 	}
 	i := slices.IndexFunc(rs, func(q pki.Request) bool { return q.ID == r.PostFormValue("request") })
 	if i < 0 {
-		return pki.Request{}, errors.Join(pki.ErrNotFound, errors.New("no such request in this organisation"))
+		return pki.Request{}, fmt.Errorf("no such request in this organisation: %w", pki.ErrNotFound)
 	}
 	return rs[i], nil
 }

@@ -84,7 +84,7 @@ func TestSystemsPage(t *testing.T) {
 	if code, _ := post(adminB, url.Values{"op": {"approve"}, "request": {reqs[0].ID}}); code != http.StatusNotFound {
 		t.Fatalf("another tenant's admin approves: %d", code)
 	}
-	if code, _ := post(smit, url.Values{"op": {"approve"}, "request": {reqs[0].ID}}); code != http.StatusForbidden {
+	if code, body := post(smit, url.Values{"op": {"approve"}, "request": {reqs[0].ID}}); code != http.StatusForbidden || !strings.Contains(body, "Vier ogen: u beslist niet over uw eigen verzoek") {
 		t.Fatalf("the proposer approves: %d", code)
 	}
 	if _, body := e.page(visser, path, nil, false); !strings.Contains(body, `value="approve"`) {
@@ -111,11 +111,16 @@ func TestSystemsPage(t *testing.T) {
 	}
 	sys := syss[0].ID
 	if code, body := post(smit, url.Values{"op": {"issue"}, "system": {sys}, "purpose": {"tls"}, "days": {"366"}, "csr": {newCSR(t)}}); code != http.StatusBadRequest ||
-		!strings.Contains(body, "366 days exceeds the policy&#39;s maximum of 365 days") {
+		!strings.Contains(body, "Een geldigheid van 366 dagen is langer dan het beleid toestaat (hoogstens 365 dagen") || strings.Contains(body, "invalid request") {
 		t.Fatalf("366 days: %d %s", code, body)
 	}
-	if code, _ := post(smit, url.Values{"op": {"issue"}, "system": {sys}, "purpose": {"tls"}, "days": {"365"}, "csr": {"garbage"}}); code != http.StatusBadRequest {
+	if code, body := post(smit, url.Values{"op": {"issue"}, "system": {sys}, "purpose": {"tls"}, "days": {"365"}, "csr": {"garbage"}}); code != http.StatusBadRequest ||
+		!strings.Contains(body, "De aanvraag (CSR) moet één PEM-blok") {
 		t.Fatalf("malformed CSR: %d", code)
+	}
+	if code, body := post(smit, url.Values{"op": {"issue"}, "system": {sys}, "purpose": {"tls"}, "days": {"een jaar"}, "csr": {newCSR(t)}}); code != http.StatusBadRequest ||
+		!strings.Contains(body, "Geef de geldigheid in hele dagen") || strings.Contains(body, "invalid request") {
+		t.Fatalf("days not a number: %d", code)
 	}
 	code, body := post(smit, url.Values{"op": {"issue"}, "system": {sys}, "purpose": {"tls"}, "days": {"365"}, "csr": {newCSR(t)}})
 	if code != http.StatusOK || !strings.Contains(body, "BEGIN CERTIFICATE") || !strings.Contains(body, `id="issued-pem"`) {
