@@ -123,9 +123,7 @@ func actorEvent(a change.Actor) audit.Event {
 // changeErr maps change's errors onto pki's.
 func changeErr(err error) error {
 	switch {
-	case errors.Is(err, change.ErrSelf):
-		return fmt.Errorf("the proposer cannot decide their own request; a second person must (four eyes): %w: %w", err, ErrForbidden)
-	case errors.Is(err, change.ErrForbidden):
+	case errors.Is(err, change.ErrSelf), errors.Is(err, change.ErrForbidden):
 		return fmt.Errorf("%w: %w", err, ErrForbidden)
 	case errors.Is(err, change.ErrNotFound):
 		return fmt.Errorf("%w: %w", err, ErrNotFound)

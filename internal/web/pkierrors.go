@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/pki"
 )
 
@@ -65,7 +66,7 @@ var pkiForms = []struct{ form, key string }{
 	{"tenant %s has no CA yet (propose and approve its intermediate first)", "pki.err.no-ca"},
 	// Refused (pki.ErrForbidden).
 	{"no proposer", "pki.err.forbidden"},
-	{"the proposer cannot decide their own request; a second person must (four eyes)", "pki.err.four-eyes"},
+	{"no approver", "pki.err.forbidden"},
 	// Not in this state (pki.ErrConflict).
 	{"a system named %q exists", "pki.err.exists"},
 	{"request %s is %s", "pki.err.decided"},
@@ -125,6 +126,12 @@ func pkiForm(text string) (int, []string, bool) {
 // form (or its sentinel's general text), an account lookup's as the rule
 // pages do; ok is false for any other error.
 func pkiMessage(lang string, err error) (string, bool) {
+	if errors.Is(err, change.ErrSelf) {
+		return msg(lang, "pki.err.four-eyes"), true
+	}
+	if m, ok := changeMessage(lang, err); ok {
+		return m, true
+	}
 	for _, s := range pkiSentinels {
 		if !errors.Is(err, s.err) {
 			continue

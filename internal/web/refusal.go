@@ -1,9 +1,12 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/zorgkluis/zorgkluis/internal/change"
 )
 
 // Access's refusals are recorded in English, as the log keeps them (the
@@ -199,4 +202,19 @@ func ruleForm(text string) (int, []string, bool) {
 		}
 	}
 	return 0, nil, false
+}
+
+// changeMessage says a refused four-eyes decision in lang: the refusal is
+// change's, whichever owner (access, pki, sso, oauth) wraps it.
+func changeMessage(lang string, err error) (string, bool) {
+	for _, e := range []struct {
+		sentinel error
+		key      string
+	}{{change.ErrSelf, "rule.four-eyes"}, {change.ErrExpired, "rule.expired"}, {change.ErrInapplicable, "rule.inapplicable"},
+		{change.ErrDecided, "rule.decided"}, {change.ErrForbidden, "rule.forbidden"}, {change.ErrNotFound, "rule.notfound"}} {
+		if errors.Is(err, e.sentinel) {
+			return msg(lang, e.key), true
+		}
+	}
+	return "", false
 }

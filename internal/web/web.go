@@ -37,7 +37,6 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
-	"github.com/zorgkluis/zorgkluis/internal/change"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/compliance"
 	"github.com/zorgkluis/zorgkluis/internal/devices"
@@ -505,15 +504,8 @@ func (s *server) requireRole(w http.ResponseWriter, r *http.Request, c *sessionC
 // userError turns a rule-management error into a message safe to show,
 // in lang (refusal.go's ruleForms); ok is false for any other error.
 func userError(lang string, err error) (string, bool) {
-	// A four-eyes decision's refusal is change's, whichever owner wraps it.
-	for _, e := range []struct {
-		sentinel error
-		key      string
-	}{{change.ErrSelf, "rule.four-eyes"}, {change.ErrExpired, "rule.expired"}, {change.ErrInapplicable, "rule.inapplicable"},
-		{change.ErrDecided, "rule.decided"}, {change.ErrForbidden, "rule.forbidden"}, {change.ErrNotFound, "rule.notfound"}} {
-		if errors.Is(err, e.sentinel) {
-			return msg(lang, e.key), true
-		}
+	if m, ok := changeMessage(lang, err); ok {
+		return m, true
 	}
 	for _, e := range []struct {
 		sentinel error
