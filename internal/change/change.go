@@ -58,7 +58,7 @@ var (
 	ErrNotFound = errors.New("change: no such change request")
 	// ErrSelf: the proposer, or the account the change concerns, tries to
 	// approve or reject it (four eyes).
-	ErrSelf      = errors.New("change: a change is decided by another admin than the one who proposed it or the one it concerns")
+	ErrSelf      = errors.New("change: four eyes: a change is decided by another admin than the one who proposed it or the one it concerns")
 	ErrForbidden = errors.New("change: this role does not decide this kind of change")
 	ErrDecided   = errors.New("change: the request is no longer pending")
 	ErrExpired   = errors.New("change: the request expired without a decision; propose it again")
