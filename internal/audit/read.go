@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Permit is the permission to read one part of the access log: one
@@ -49,11 +50,14 @@ var ErrScope = errors.New("audit read outside the permit")
 // Reading is a selection of the log that Read has logged and bounded; Each
 // releases its events. Like sql.Rows it is used once.
 type Reading struct {
-	log  *Log
-	q    Search
-	max  int
-	next Cursor
-	done bool
+	log    *Log
+	permit Permit
+	q      Search
+	max    int
+	next   Cursor
+	done   bool
+	// released are the patients of the events Each passed on.
+	released map[string]bool
 }
 
 // Read is the only way to read events from outside this package. It checks
@@ -76,7 +80,7 @@ func (l *Log) Read(ctx context.Context, p Permit, q Search, what string) (*Readi
 	if max <= 0 {
 		max = MaxPage
 	}
-	r := &Reading{log: l, q: q, max: max}
+	r := &Reading{log: l, permit: p, q: q, max: max}
 	until, more, err := l.boundary(ctx, q, max)
 	if err != nil {
 		return nil, err
@@ -99,7 +103,33 @@ func (r *Reading) Each(ctx context.Context, fn func(Event) error) (int, error) {
 		return 0, errors.New("audit reading used twice")
 	}
 	r.done = true
-	return r.log.each(ctx, r.q, r.max, fn)
+	r.released = map[string]bool{}
+	return r.log.each(ctx, r.q, r.max, func(e Event) error {
+		if err := fn(e); err != nil {
+			return err
+		}
+		if e.PatientID != "" {
+			r.released[e.PatientID] = true
+		}
+		return nil
+	})
+}
+
+// Released says which patients the lines of a tenant's reading (the
+// security officer's, LOG-5) named, once Each has released them: the
+// patients whose names those lines may be shown with (record.PatientNames),
+// a showing the reading's own log-read event covers. ok is false before
+// Each and for a patient's permit (a person's view of their own log), which
+// names nobody else.
+func (r *Reading) Released() (tenantID string, patients []string, ok bool) {
+	if !r.done || !r.permit.Valid() || r.permit.patientID != "" {
+		return "", nil, false
+	}
+	for p := range r.released {
+		patients = append(patients, p)
+	}
+	slices.Sort(patients)
+	return r.permit.tenantID, patients, true
 }
 
 // MaxViewEvents bounds the events one request for the person's view merges.

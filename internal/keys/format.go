@@ -147,13 +147,14 @@ const maxADFields = 5
 
 // Purpose labels of AD; changing one is a format change.
 const (
-	labelResource   = "zorgkluis resource"
-	labelTOTPSecret = "zorgkluis totp secret"
-	labelTenantKey  = "zorgkluis tenant key"
-	labelPatientKey = "zorgkluis patient key"
-	labelCAKey      = "zorgkluis ca key"
-	labelSSOSecret  = "zorgkluis sso client secret"
-	labelDocument   = "zorgkluis compliance document"
+	labelResource    = "zorgkluis resource"
+	labelTOTPSecret  = "zorgkluis totp secret"
+	labelTenantKey   = "zorgkluis tenant key"
+	labelPatientKey  = "zorgkluis patient key"
+	labelCAKey       = "zorgkluis ca key"
+	labelSSOSecret   = "zorgkluis sso client secret"
+	labelDocument    = "zorgkluis compliance document"
+	labelPatientName = "zorgkluis patient name"
 )
 
 func newAD(label string, fields ...string) AD {
@@ -194,6 +195,13 @@ func SSOSecretAD(tenantID, providerID string) AD {
 // tenant, the document's id and the SHA-256 of its content.
 func DocumentAD(tenantID, documentID, sha256 string) AD {
 	return newAD(labelDocument, tenantID, documentID, sha256)
+}
+
+// PatientNameAD is the AD of a patient's display name (internal/record),
+// sealed with the patient's data key: the tenant and the patient, so a
+// name copied to another patient's row does not open.
+func PatientNameAD(tenantID, patientID string) AD {
+	return newAD(labelPatientName, tenantID, patientID)
 }
 
 // tenantKeyAD binds a wrapped tenant key to its tenant and version.

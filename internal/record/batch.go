@@ -42,8 +42,15 @@ func (b *Batch) Insert(ctx context.Context, g access.Grant, r Resource) (Resourc
 	if err != nil {
 		return Resource{}, err
 	}
+	name, named, err := b.s.sealName(ctx, g.TenantID(), r)
+	if err != nil {
+		return Resource{}, err
+	}
 	b.ops = append(b.ops, func(ctx context.Context, tx *store.Tx) error {
-		return b.s.insertLogged(ctx, tx, g, audit.ActionCreate, r, sealed)
+		if err := b.s.insertLogged(ctx, tx, g, audit.ActionCreate, r, sealed); err != nil || !named {
+			return err
+		}
+		return b.s.putName(ctx, tx, g.TenantID(), r.PatientID, name)
 	})
 	return r, nil
 }
@@ -66,6 +73,10 @@ func (b *Batch) RegisterPatient(ctx context.Context, g access.Grant, reg Patient
 	if err != nil {
 		return Resource{}, err
 	}
+	name, named, err := b.s.sealName(ctx, g.TenantID(), r)
+	if err != nil {
+		return Resource{}, err
+	}
 	b.ops = append(b.ops, func(ctx context.Context, tx *store.Tx) error {
 		if _, err := reg.CreatePatient(ctx, tx, g.PatientID(), g.TenantID(), bsnIndex); err != nil {
 			return err
@@ -75,7 +86,10 @@ func (b *Batch) RegisterPatient(ctx context.Context, g access.Grant, reg Patient
 		if _, err := b.s.log.AppendIn(ctx, tx, ev); err != nil {
 			return err
 		}
-		return b.s.insertLogged(ctx, tx, g, audit.ActionCreate, r, sealed)
+		if err := b.s.insertLogged(ctx, tx, g, audit.ActionCreate, r, sealed); err != nil || !named {
+			return err
+		}
+		return b.s.putName(ctx, tx, g.TenantID(), r.PatientID, name)
 	})
 	return r, nil
 }

@@ -65,8 +65,15 @@ func (s *Store) writeVersion(ctx context.Context, g access.Grant, action audit.A
 	if err != nil {
 		return Resource{}, err
 	}
+	name, named, err := s.sealName(ctx, g.TenantID(), r)
+	if err != nil {
+		return Resource{}, err
+	}
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		return s.insertLogged(ctx, tx, g, action, r, sealed)
+		if err := s.insertLogged(ctx, tx, g, action, r, sealed); err != nil || !named {
+			return err
+		}
+		return s.putName(ctx, tx, g.TenantID(), r.PatientID, name)
 	})
 	if err != nil {
 		return Resource{}, err
