@@ -116,14 +116,18 @@ func (r *Reading) Each(ctx context.Context, fn func(Event) error) (int, error) {
 }
 
 // Released says which patients the lines of a tenant's reading (the
-// security officer's, LOG-5) named, once Each has released them: the
-// patients whose names those lines may be shown with (record.PatientNames),
-// a showing the reading's own log-read event covers. ok is false before
-// Each and for a patient's permit (a person's view of their own log), which
-// names nobody else.
+// security officer's, LOG-5) named, once Each has released them, and the
+// one patient the search was for (whom its log-read event names, lines or
+// not): the patients whose names those lines may be shown with
+// (record.PatientNames), a showing the reading's own log-read event
+// covers. ok is false before Each and for a patient's permit (a person's
+// view of their own log), which names nobody else.
 func (r *Reading) Released() (tenantID string, patients []string, ok bool) {
 	if !r.done || !r.permit.Valid() || r.permit.patientID != "" {
 		return "", nil, false
+	}
+	if r.q.PatientID != "" {
+		r.released[r.q.PatientID] = true
 	}
 	for p := range r.released {
 		patients = append(patients, p)

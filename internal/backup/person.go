@@ -37,6 +37,7 @@ var personTables = []personTable{
 	{name: "patients", patient: "id", tenant: "tenant_id"},
 	{name: "patient_deks", patient: "patient_id", tenant: "tenant_id"},
 	{name: "resources", patient: "patient_id", tenant: "tenant_id"},
+	{name: "record_patient_names", patient: "patient_id", tenant: "tenant_id"},
 	{name: "person_patients", patient: "patient_id", refs: [][2]string{{"account_id", "accounts"}}},
 	{name: "care_relationships", patient: "patient_id", tenant: "tenant_id", refs: [][2]string{{"professional_id", "accounts"}}},
 	{name: "access_team_patients", patient: "patient_id", refs: [][2]string{{"team_id", "access_teams"}}},
@@ -56,7 +57,7 @@ type PersonReport struct {
 }
 
 // RestorePerson puts one person's record back from the backup in r into
-// the live db: the patient row, their key, every resource version, their
+// the live db: the patient row, their key, every resource version, their sealed name, their
 // links, relationships, representations and emergency accesses, as in the
 // backup; the person's live rows of those tables are replaced, nobody
 // else's rows are touched, and the audit log only gains the restore's own

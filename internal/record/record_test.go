@@ -30,6 +30,7 @@ type world struct {
 	log      *audit.Log
 	decider  *access.Decider
 	records  *record.Store
+	keys     *keys.Keyring
 	gp, gp2  access.Subject
 	person   access.Subject
 	patient  string
@@ -52,6 +53,7 @@ func newWorld(t testing.TB, db *store.DB, observations int) *world {
 	w := &world{db: db, ids: identity.NewRegistry(db, c, rand.Reader), log: audit.New(db, c, rand.Reader)}
 	w.decider = access.NewDecider(db, w.log, c)
 	w.records = record.New(db, kr, w.log, c)
+	w.keys = kr
 	ten, err := w.ids.CreateTenant(ctx, identity.Tenant{Name: "Praktijk"})
 	if err != nil {
 		t.Fatal(err)

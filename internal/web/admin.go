@@ -362,7 +362,7 @@ func (s *server) deactivate(w http.ResponseWriter, r *http.Request, c *sessionCt
 type emergencyData struct {
 	Emergencies []access.Emergency
 	Names       map[string]string
-	Patients    map[string]string // patient id -> name ("" without a person account)
+	Patients    map[string]string // patient id -> name (queueNames); absent without one
 	Problem     string
 	Activity    *activityData // the last 30 days in a chart: this is the officer's start page
 }
@@ -389,7 +389,7 @@ func (s *server) renderEmergencies(w http.ResponseWriter, r *http.Request, c *se
 			d.Names[e.ProfessionalID] = a.DisplayName
 		}
 	}
-	if d.Patients, err = s.patientNames(r.Context(), pids...); err != nil {
+	if d.Patients, err = s.queueNames(r, c, pids); err != nil {
 		s.failed(w, r, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -18,8 +19,9 @@ import (
 // user's user name, the words an officer has from a complaint or an
 // incident, never by internal ids. The BSN is POSTed and resolved through
 // its blind index to the patient's opaque id, which is all the search's URL
-// and its own log line carry; the results name patients by their account
-// and bases, actions and outcomes in words.
+// and its own log line carry; the results name patients (by their person
+// account, else by the name record keeps, given for the lines the reading
+// released) and bases, actions and outcomes in words.
 
 type auditData struct {
 	Patient, User, Action, From, To, Emergency string
@@ -27,8 +29,8 @@ type auditData struct {
 	PatientName string
 	Actions     []audit.Action
 	Events      []audit.Event
-	// Names are the patients' names by id, for the patients that have a
-	// person account (the registry's name; no record is read).
+	// Names are the patients' names by id (patientNames): the person
+	// account's, else record's display name; absent when there is none.
 	Names map[string]string
 	// AnyEmergency is set when a result line used emergency access: the
 	// emergency column is shown only then.
@@ -141,8 +143,20 @@ func (s *server) accountName(ctx context.Context, patientID string) (string, err
 	return a.DisplayName, nil
 }
 
-// patientNames names the patients ids lists that have a person account.
-func (s *server) patientNames(ctx context.Context, ids ...string) (map[string]string, error) {
+// patientNames names patients on the officer's pages: by their person
+// account's name when they have one (the registry's; no record is read),
+// else by the display name record keeps beside the record, which it gives
+// only for the patients the readings of the log released (record.Store.
+// PatientNames; the readings' log-read events cover the showing). A
+// patient with neither is absent.
+func (s *server) patientNames(ctx context.Context, rds []*audit.Reading, ids ...string) (map[string]string, error) {
+	var recorded map[string]string
+	if len(rds) > 0 && s.d.Records != nil {
+		var err error
+		if recorded, err = s.d.Records.PatientNames(ctx, rds...); err != nil {
+			return nil, err
+		}
+	}
 	out := map[string]string{}
 	for _, id := range ids {
 		if _, done := out[id]; done || id == "" {
@@ -152,9 +166,57 @@ func (s *server) patientNames(ctx context.Context, ids ...string) (map[string]st
 		if err != nil {
 			return nil, err
 		}
-		out[id] = name
+		if name == "" {
+			name = recorded[id]
+		}
+		if name != "" {
+			out[id] = name
+		}
 	}
 	return out, nil
+}
+
+// maxQueueNames bounds the log readings one queue page makes to name its
+// patients; patients beyond it are shown without a name.
+const maxQueueNames = 200
+
+// queueNames names the patients of an officer's queue (emergency accesses,
+// operator requests), whose lines are not the log's: each patient is named
+// under a reading of the log for that patient (one line, not shown), so
+// that its log-read event, durable before the name is given, records that
+// the officer saw whose record the queue concerns, as the BSN lookup's
+// reading does.
+func (s *server) queueNames(r *http.Request, c *sessionCtx, ids []string) (map[string]string, error) {
+	var distinct []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id != "" && !seen[id] && len(distinct) < maxQueueNames {
+			seen[id] = true
+			distinct = append(distinct, id)
+		}
+	}
+	rds := make([]*audit.Reading, len(distinct))
+	errs := make([]error, len(distinct))
+	// Concurrent readings share the log's group commits.
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, id := range distinct {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			rd, err := s.readLog(r, c, audit.Search{PatientID: id, Limit: 1}, "names=1")
+			if err == nil {
+				_, err = rd.Each(r.Context(), func(audit.Event) error { return nil })
+			}
+			rds[i], errs[i] = rd, err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s.patientNames(r.Context(), rds, ids...)
 }
 
 func (s *server) auditSearch(w http.ResponseWriter, r *http.Request, c *sessionCtx) {
@@ -178,7 +240,7 @@ func (s *server) auditSearch(w http.ResponseWriter, r *http.Request, c *sessionC
 			return
 		}
 		d.Next = rd.Next().String()
-		if err := s.nameLines(r.Context(), &d); err != nil {
+		if err := s.nameLines(r.Context(), &d, rd); err != nil {
 			s.failed(w, r, err)
 			return
 		}
@@ -186,24 +248,21 @@ func (s *server) auditSearch(w http.ResponseWriter, r *http.Request, c *sessionC
 	s.render(w, r, code, "audit", s.page(w, r, c, "sec.au.title", &d))
 }
 
-// nameLines names the result lines' patients and notes whether any used
-// emergency access.
-func (s *server) nameLines(ctx context.Context, d *auditData) error {
-	d.Names = map[string]string{}
-	seen := map[string]bool{}
+// nameLines names the patients of the lines rd released (and the patient
+// searched for) and notes whether any line used emergency access.
+func (s *server) nameLines(ctx context.Context, d *auditData, rd *audit.Reading) error {
+	ids := []string{d.Patient}
 	for _, e := range d.Events {
 		d.AnyEmergency = d.AnyEmergency || e.Emergency
-		if e.PatientID == "" || seen[e.PatientID] {
-			continue
-		}
-		seen[e.PatientID] = true
-		name, err := s.accountName(ctx, e.PatientID)
-		if err != nil {
-			return err
-		}
-		if name != "" {
-			d.Names[e.PatientID] = name
-		}
+		ids = append(ids, e.PatientID)
+	}
+	names, err := s.patientNames(ctx, []*audit.Reading{rd}, ids...)
+	if err != nil {
+		return err
+	}
+	d.Names = names
+	if d.Patient != "" {
+		d.PatientName = names[d.Patient]
 	}
 	return nil
 }

@@ -101,12 +101,13 @@ func TestAuditSearchByBSNAndUserName(t *testing.T) {
 	}
 
 	// By user name: Dr. Jansen's lines, the refused one in Dutch, the
-	// patient without an account said so, no id shown.
+	// patient without a name (no account, no Patient resource) said so, no
+	// id shown.
 	code, html = e.page(officer, "/security/audit?search=1&user=dr.jansen", nil, false)
 	words = visibleWords(html)
 	if code != http.StatusOK || strings.Contains(words, "Dr. Ander") || !strings.Contains(words, "Sanne de Vries") ||
 		!strings.Contains(words, "geen behandelrelatie, team, delegatie of noodtoegang voor deze patiënt") ||
-		!strings.Contains(words, "patiënt zonder account") || strings.Contains(words, other) {
+		!strings.Contains(words, "patiënt zonder naam") || strings.Contains(words, other) {
 		t.Fatalf("search by user name: %d %s", code, words)
 	}
 	if !strings.Contains(html, `href="/security/audit?search=1&amp;patient=`+other+`"`) {

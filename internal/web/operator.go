@@ -21,7 +21,7 @@ func (s *server) operatorRoutes(mux *http.ServeMux) {
 type operatorData struct {
 	Requests []access.OperatorRequest
 	Names    map[string]string // operator and officer account id -> display name
-	Patients map[string]string // patient id -> name ("" without a person account)
+	Patients map[string]string // patient id -> name (queueNames); absent without one
 	Problem  string
 }
 
@@ -50,7 +50,7 @@ func (s *server) renderOperatorRequests(w http.ResponseWriter, r *http.Request, 
 	for _, q := range reqs {
 		pids = append(pids, q.PatientIDs...)
 	}
-	if d.Patients, err = s.patientNames(r.Context(), pids...); err != nil {
+	if d.Patients, err = s.queueNames(r, c, pids); err != nil {
 		s.failed(w, r, err)
 		return
 	}
