@@ -425,13 +425,7 @@ func (s *server) securityEvents(w http.ResponseWriter, r *http.Request, c *sessi
 	var lines []eventLine
 	names, lang := map[string]string{}, s.lang(w, r)
 	for _, e := range evs {
-		detail := e.Detail
-		if e.Kind == "operator-access-denied" {
-			// "read: <access's refusal>", said in the reader's language.
-			if act, reason, ok := strings.Cut(detail, ": "); ok {
-				detail = s.code(lang, "act.", act) + ": " + s.refusal(lang, reason)
-			}
-		}
+		detail := s.eventDetail(lang, e.Kind, e.Detail)
 		name, ok := names[e.AccountID]
 		if !ok && e.AccountID != "" {
 			// The account by its name, not its id.

@@ -51,6 +51,8 @@ func codeSets() map[string][]string {
 		"gender.":    {"male", "female", "other", "unknown"},
 		// Access's refusals as the pages say them (refusal.go).
 		"deny.": refusalKeys(),
+		// The security events' details (eventdetail.go).
+		"evd.": detailFormKeys(),
 		// FHIR R4 value sets of the statuses the record view shows:
 		// ObservationStatus, condition-clinical, AllergyIntolerance
 		// clinical, MedicationStatement, MedicationRequest,
