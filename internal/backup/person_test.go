@@ -28,8 +28,8 @@ func personLines(d map[string][]string, p string) map[string][]string {
 
 // REQ: DP-5
 // An accidental delete of one person's record is undone from a backup: the
-// person comes back with every resource version, key and link as in the
-// backup; others' writes since the backup stay; the person's audit events
+// person comes back with every resource version, key, sealed name and link
+// as in the backup; others' writes since the backup stay; the person's audit events
 // are not rewritten and the restore is logged; a patient shredded since the
 // backup stays shredded.
 func TestRestorePersonAfterAccidentalDelete(t *testing.T) {
@@ -51,7 +51,8 @@ func TestRestorePersonAfterAccidentalDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 		inBackup := personLines(dump(t, db), p.PatientID)
-		if len(inBackup["resources"]) < 3 || len(inBackup["person_patients"]) != 1 || len(inBackup["patient_deks"]) != 1 {
+		if len(inBackup["resources"]) < 3 || len(inBackup["person_patients"]) != 1 || len(inBackup["patient_deks"]) != 1 ||
+			len(inBackup["record_patient_names"]) != 1 {
 			t.Fatalf("the person's rows in the backup: %v", inBackup)
 		}
 
@@ -62,7 +63,8 @@ func TestRestorePersonAfterAccidentalDelete(t *testing.T) {
 		if err := f.kit.Keys.Shred(ctx, p.TenantID, shred); err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range []string{`DELETE FROM resources WHERE patient_id = $1`, `DELETE FROM patient_deks WHERE patient_id = $1`} {
+		for _, q := range []string{`DELETE FROM resources WHERE patient_id = $1`, `DELETE FROM patient_deks WHERE patient_id = $1`,
+			`DELETE FROM record_patient_names WHERE patient_id = $1`} {
 			if _, err := db.ExecContext(ctx, q, p.PatientID); err != nil {
 				t.Fatal(err)
 			}
