@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
@@ -178,4 +179,108 @@ func TestPatientNamesOnlyForTheOfficer(t *testing.T) {
 			t.Fatalf("a nil reading: %v; want ErrNoReading", err)
 		}
 	})
+}
+
+// REQ: LOG-5, DP-1 — patients written before migration 00520 (their name
+// rows deleted here) are named by the backfill, so the officer's pages name
+// them; a shredded patient is skipped and counted, a patient already named
+// is left alone, and a second run writes nothing.
+func TestBackfillNames(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 0)
+		officer := w.officer(t)
+		a, b, c := w.register(t, "de Vries"), w.register(t, "Bakker"), w.register(t, "Smit")
+		// Pre-00520 data: a, b and c have no name row; w.patient keeps its own.
+		if _, err := db.ExecContext(ctx, `DELETE FROM record_patient_names WHERE tenant_id = $1 AND patient_id IN ($2, $3, $4)`, w.tenantID, a, b, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.keys.Shred(ctx, w.tenantID, c); err != nil {
+			t.Fatal(err)
+		}
+		var calls [][2]int
+		res, err := w.records.BackfillNames(ctx, 2, func(done, total int) { calls = append(calls, [2]int{done, total}) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := record.BackfillResult{Patients: 4, Named: 2, Already: 1, Shredded: 1}
+		if res != want {
+			t.Fatalf("backfill = %+v; want %+v", res, want)
+		}
+		// Batches of 2 over 3 unnamed patients: progress after each.
+		if len(calls) != 2 || calls[0] != [2]int{2, 3} || calls[1] != [2]int{3, 3} {
+			t.Fatalf("progress calls = %v", calls)
+		}
+		names, err := w.records.PatientNames(ctx, w.read(t, officer, access.LogScope{}, audit.Search{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if names[a] != "J. de Vries (1984)" || names[b] != "J. Bakker (1984)" || names[w.patient] != "Geheimnaam" {
+			t.Fatalf("names after the backfill = %v", names)
+		}
+		if _, ok := names[c]; ok {
+			t.Fatalf("the shredded patient was named: %v", names)
+		}
+		var rows int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM record_patient_names WHERE tenant_id = $1`, w.tenantID).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 3 {
+			t.Fatalf("%d name rows; want 3 (none for the shredded patient)", rows)
+		}
+
+		// A second run writes nothing (a rewrite would seal anew, under a
+		// fresh nonce); the shredded patient is skipped again.
+		before := sealedNames(t, db)
+		res, err = w.records.BackfillNames(ctx, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (record.BackfillResult{Patients: 4, Already: 3, Shredded: 1}); res != want {
+			t.Fatalf("second backfill = %+v; want %+v", res, want)
+		}
+		if after := sealedNames(t, db); !maps.Equal(before, after) {
+			t.Fatal("the second backfill rewrote name rows")
+		}
+
+		// A cancelled context stops it before any write.
+		if _, err := db.ExecContext(ctx, `DELETE FROM record_patient_names WHERE tenant_id = $1 AND patient_id = $2`, w.tenantID, a); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := w.records.BackfillNames(cctx, 2, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled backfill: %v; want context.Canceled", err)
+		}
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM record_patient_names WHERE tenant_id = $1`, w.tenantID).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 2 {
+			t.Fatalf("a cancelled backfill wrote: %d name rows; want 2", rows)
+		}
+	})
+}
+
+// sealedNames is every stored name row, sealed, by patient.
+func sealedNames(t *testing.T, db *store.DB) map[string]string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `SELECT patient_id, name, updated_at FROM record_patient_names`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var p string
+		var name []byte
+		var at int64
+		if err := rows.Scan(&p, &name, &at); err != nil {
+			t.Fatal(err)
+		}
+		out[p] = fmt.Sprintf("%x@%d", name, at)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
