@@ -36,6 +36,7 @@ func commands() []command {
 		{"pki", "the organisations' CA for third-party systems: systems, certificates, revocation, CRL", runPKI},
 		{"accounts", "import staff accounts from a CSV file (dry run first; --apply)", runAccounts},
 		{"compliance", "the compliance report: every control with its live evidence and proofs (report [--json])", runCompliance},
+		{"patients", "maintenance of the patients' records: backfill-names (the names the security officer's pages show)", runPatients},
 		{"backup", "make an encrypted backup of the running installation (check FILE: restore-test one)", runBackup},
 		{"restore", "restore a backup: the whole installation into an empty database, or one person (--person)", runRestore},
 		{"generate", "write a synthetic care organisation for tests and load runs (never in production)", runGenerate},

@@ -151,6 +151,8 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 		closeListeners()
 		return err
 	}
+	// Waited for before the log's last checkpoint and the database close.
+	defer startNameBackfill(ctx, a, log)()
 	if err := logSettings(ctx, a, tlsConf, aln != nil); err != nil {
 		closeListeners()
 		return err
