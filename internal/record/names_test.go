@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
@@ -257,6 +258,24 @@ func TestBackfillNames(t *testing.T) {
 		}
 		if rows != 2 {
 			t.Fatalf("a cancelled backfill wrote: %d name rows; want 2", rows)
+		}
+
+		// A Patient body that does not open (b's moved onto a's row) is
+		// counted and reported as an integrity failure naming a; the rest
+		// is still named.
+		if _, err := db.ExecContext(ctx, `DELETE FROM record_patient_names WHERE tenant_id = $1 AND patient_id = $2`, w.tenantID, b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE resources SET body = (SELECT body FROM resources WHERE tenant_id = $1 AND type = 'Patient' AND id = $2)
+			WHERE tenant_id = $1 AND type = 'Patient' AND id = $3`, w.tenantID, b, a); err != nil {
+			t.Fatal(err)
+		}
+		res, err = w.records.BackfillNames(ctx, 10, nil)
+		if !errors.Is(err, record.ErrIntegrity) || !strings.Contains(err.Error(), a) {
+			t.Fatalf("backfill over a damaged Patient: %v; want ErrIntegrity naming %s", err, a)
+		}
+		if want := (record.BackfillResult{Patients: 4, Named: 1, Already: 1, Shredded: 1, Damaged: 1}); res != want {
+			t.Fatalf("backfill over a damaged Patient = %+v; want %+v", res, want)
 		}
 	})
 }
