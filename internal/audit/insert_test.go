@@ -59,7 +59,12 @@ func TestAppendStoresEveryBatchSize(t *testing.T) {
 
 func TestChunkSize(t *testing.T) {
 	for n, want := range map[int]int{1: 1, 2: 2, 3: 2, 7: 4, 8: 8, 31: 16, 32: 32, 33: 32, 1000: 32} {
-		if got := chunkSize(n); got != want {
+		if got := chunkSize(n, true); got != want {
+			t.Errorf("chunkSize(%d, pow2) = %d; want %d", n, got, want)
+		}
+	}
+	for n, want := range map[int]int{1: 1, 3: 3, 31: 31, 32: 32, 1000: 32} {
+		if got := chunkSize(n, false); got != want {
 			t.Errorf("chunkSize(%d) = %d; want %d", n, got, want)
 		}
 	}

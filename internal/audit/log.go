@@ -97,7 +97,8 @@ func (l *Log) AppendIn(ctx context.Context, q store.Querier, events ...Event) ([
 	if err != nil {
 		return nil, err
 	}
-	if err := insertRows(ctx, q, rows); err != nil {
+	// The usual AppendIn is one event, one prepared shape on either engine.
+	if err := insertRows(ctx, q, rows, true); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return events, nil
@@ -166,14 +167,20 @@ func fillSource(e *Event, s Source) {
 // (which grows with the parameter count) stays cheap.
 const insertChunk = 32
 
-// chunkSize is how many of n rows the next INSERT takes: the largest power
-// of two up to insertChunk. A group commit's size varies with the load, and
-// an INSERT of each size would either be parsed anew every time (a third of
-// a batch's CPU on SQLite, where the store prepares only what it is asked
-// to) or fill the statement cache; in powers of two there are six shapes
-// per table, each prepared once, and a batch of n rows takes at most
-// log2(n)+1 statements.
-func chunkSize(n int) int {
+// chunkSize is how many of n rows the next INSERT takes. With pow2, the
+// largest power of two up to insertChunk: a group commit's size varies with
+// the load, and on SQLite an INSERT of each size would either be parsed anew
+// every time (a third of a batch's CPU, since the store prepares only what
+// it is asked to) or fill the statement cache; in powers of two there are
+// six shapes per table, each prepared once, and a batch of n rows takes at
+// most log2(n)+1 statements. Without pow2 (PostgreSQL, whose driver
+// prepares and keeps every text it sees, so each of the 32 sizes is
+// prepared once per connection), as many as fit: every statement is a
+// round trip there.
+func chunkSize(n int, pow2 bool) int {
+	if !pow2 {
+		return min(n, insertChunk)
+	}
 	c := insertChunk
 	for c > n {
 		c /= 2
@@ -182,11 +189,11 @@ func chunkSize(n int) int {
 }
 
 // insertRows stores events and queues them for the sequencer, in q's
-// transaction.
-func insertRows(ctx context.Context, q store.Querier, rows []row) error {
+// transaction, in INSERTs of chunkSize(pow2) rows.
+func insertRows(ctx context.Context, q store.Querier, rows []row, pow2 bool) error {
 	args := make([]any, 0, 10*min(len(rows), insertChunk))
 	for start := 0; start < len(rows); {
-		n := chunkSize(len(rows) - start)
+		n := chunkSize(len(rows)-start, pow2)
 		chunk := rows[start : start+n]
 		start += n
 		args = args[:0]
