@@ -491,26 +491,31 @@ func narrow(allowed map[string]bool, scoped []string) map[string]bool {
 }
 
 // careQuery finds, in one round trip, the patient's tenant and the first
-// current rule of each kind that lets the professional in. A patient of
-// another tenant yields no rows from any rule, because every rule is
-// filtered on the subject's tenant too.
-const careQuery = `SELECT p.tenant_id,
-	(SELECT r.id FROM care_relationships r
+// current rule that lets the professional in, as "kind id": r a care
+// relationship, t a team, d a delegation, e an emergency ("e id reason").
+// COALESCE evaluates its arguments in order and stops at the first that is
+// not NULL, on SQLite and PostgreSQL alike, so the usual read (a care
+// relationship) runs one rule's subquery instead of four; the order is the
+// order evalCare prefers the bases in. A patient of another tenant yields
+// no rows from any rule, because every rule is filtered on the subject's
+// tenant too.
+const careQuery = `SELECT p.tenant_id, COALESCE(
+	(SELECT 'r ' || r.id FROM care_relationships r
 	  WHERE r.professional_id = $2 AND r.patient_id = p.id AND r.tenant_id = $4
 	    AND r.start_at <= $3 AND (r.end_at IS NULL OR r.end_at > $3) LIMIT 1),
-	(SELECT tm.team_id FROM access_team_members tm
+	(SELECT 't ' || tm.team_id FROM access_team_members tm
 	  JOIN access_team_patients tp ON tp.team_id = tm.team_id AND tp.removed_at IS NULL
 	  JOIN access_teams t ON t.id = tm.team_id AND t.tenant_id = $4
 	  WHERE tm.account_id = $2 AND tm.removed_at IS NULL AND tp.patient_id = p.id LIMIT 1),
-	(SELECT dl.id FROM access_delegations dl
+	(SELECT 'd ' || dl.id FROM access_delegations dl
 	  WHERE dl.to_id = $2 AND dl.patient_id = p.id AND dl.tenant_id = $4 AND dl.revoked_at IS NULL
 	    AND dl.start_at <= $3 AND dl.end_at > $3
 	    AND EXISTS (SELECT 1 FROM care_relationships r
 	      WHERE r.professional_id = dl.from_id AND r.patient_id = dl.patient_id AND r.tenant_id = dl.tenant_id
 	        AND r.start_at <= $3 AND (r.end_at IS NULL OR r.end_at > $3)) LIMIT 1),
-	(SELECT e.id || ' ' || e.reason FROM access_emergencies e
+	(SELECT 'e ' || e.id || ' ' || e.reason FROM access_emergencies e
 	  WHERE e.professional_id = $2 AND e.patient_id = p.id AND e.tenant_id = $4
-	    AND e.start_at <= $3 AND e.end_at > $3 ORDER BY e.end_at DESC LIMIT 1),
+	    AND e.start_at <= $3 AND e.end_at > $3 ORDER BY e.end_at DESC LIMIT 1)),
 	` + rightLapsed + `, ` + roleHeld + `
 	FROM patients p WHERE p.id = $1`
 
@@ -525,20 +530,26 @@ func notHeld(r Role) decision { return denied("the account does not hold the rol
 
 // rightLapsed is 1 when the session's role went through the approval flow
 // and its newest approval is revoked or past its end (AZ-7, AZ-8): the role
-// then allows nothing, even in a session that started before.
-const rightLapsed = `(SELECT CASE WHEN rr.status = 'revoked' OR (rr.valid_until IS NOT NULL AND rr.valid_until <= $3) THEN 1 ELSE 0 END
+// then allows nothing, even in a session that started before. The newest
+// decision is found with MAX rather than ORDER BY ... LIMIT 1: on SQLite the
+// ORDER BY opened a temporary B-tree on every decision, even for a role
+// without any request (most of them), which was an eighth of the rule
+// query's engine time. Two decisions at the same instant count as lapsed if
+// either is (the older form picked one of them at random).
+const rightLapsed = `(SELECT MAX(CASE WHEN rr.status = 'revoked' OR (rr.valid_until IS NOT NULL AND rr.valid_until <= $3) THEN 1 ELSE 0 END)
 	  FROM access_right_requests rr WHERE rr.account_id = $2 AND rr.role = $5 AND rr.status IN ('approved', 'revoked')
-	  ORDER BY rr.decided_at DESC LIMIT 1)`
+	    AND rr.decided_at = (SELECT MAX(rn.decided_at) FROM access_right_requests rn
+	      WHERE rn.account_id = $2 AND rn.role = $5 AND rn.status IN ('approved', 'revoked')))`
 
 func (d *Decider) evalCare(ctx context.Context, s Subject, req Request, now time.Time, perm permission) (decision, error) {
 	if s.TenantID() == "" {
 		return denied(noPatient), nil
 	}
 	var tenant string
-	var rel, team, deleg, emerg sql.NullString
+	var rule sql.NullString
 	var lapsed, held sql.NullInt64
 	err := d.db.Stmt(careQuery).QueryRowContext(ctx, req.PatientID, s.AccountID(), clock.Micros(now), s.TenantID(), string(s.Role())).
-		Scan(&tenant, &rel, &team, &deleg, &emerg, &lapsed, &held)
+		Scan(&tenant, &rule, &lapsed, &held)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != s.TenantID()) {
 		return denied(noPatient), nil
 	}
@@ -551,24 +562,25 @@ func (d *Decider) evalCare(ctx context.Context, s Subject, req Request, now time
 	if lapsed.Int64 == 1 {
 		return denied("the right to act as %s was revoked or has ended", s.Role()), nil
 	}
+	kind, ref, _ := strings.Cut(rule.String, " ")
 	ok := decision{tenantID: tenant, allowed: perm.categories}
 	switch {
-	case rel.Valid:
-		ok.basis, ok.ref = BasisCareRelationship, rel.String
-	case team.Valid:
-		ok.basis, ok.ref = BasisTeam, team.String
-	case deleg.Valid:
+	case kind == "r":
+		ok.basis, ok.ref = BasisCareRelationship, ref
+	case kind == "t":
+		ok.basis, ok.ref = BasisTeam, ref
+	case kind == "d":
 		// A delegate helps with care; removing data stays with the
 		// professional who holds the relationship.
 		if req.Action == Delete {
 			return denied("a delegation does not allow %s", req.Action), nil
 		}
-		ok.basis, ok.ref = BasisDelegation, deleg.String
-	case emerg.Valid && perm.base == RoleProfessional:
+		ok.basis, ok.ref = BasisDelegation, ref
+	case kind == "e" && perm.base == RoleProfessional:
 		if !emergencyAllows(req.Action) {
 			return denied("emergency access does not allow %s", req.Action), nil
 		}
-		id, reason, _ := strings.Cut(emerg.String, " ")
+		id, reason, _ := strings.Cut(ref, " ")
 		ok.basis, ok.ref, ok.emergency, ok.emergencyReason = BasisEmergency, id, true, reason
 	default:
 		return denied("no care relationship, team, delegation or emergency access for this patient"), nil

@@ -79,7 +79,7 @@ func fill(b *testing.B, l *testLog, tenant string, n, patients int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := l.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows) }); err != nil {
+		if err := l.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, true) }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -316,7 +316,7 @@ func BenchmarkReadPatientView(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if err := l.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows) }); err != nil {
+					if err := l.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, true) }); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -369,7 +369,7 @@ func BenchmarkSequenceBatch(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := l.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows) }); err != nil {
+				if err := l.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, true) }); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

@@ -152,7 +152,8 @@ func (c *committer) store(reqs []*request) error {
 			rows = append(rows, r.rows...)
 		}
 	}
-	err := c.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows) })
+	pow2 := c.db.Dialect() != store.Postgres
+	err := c.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, pow2) })
 	if err != nil {
 		return fmt.Errorf("store %d audit events: %w", len(rows), err)
 	}

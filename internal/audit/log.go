@@ -97,7 +97,8 @@ func (l *Log) AppendIn(ctx context.Context, q store.Querier, events ...Event) ([
 	if err != nil {
 		return nil, err
 	}
-	if err := insertRows(ctx, q, rows); err != nil {
+	// The usual AppendIn is one event, one prepared shape on either engine.
+	if err := insertRows(ctx, q, rows, true); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return events, nil
@@ -161,32 +162,55 @@ func fillSource(e *Event, s Source) {
 	}
 }
 
-// insertChunk rows go into one INSERT statement: enough to amortise the
-// statement, few enough that the SQLite driver's per-parameter lookup (which
-// grows with the parameter count) stays cheap.
-const insertChunk = 50
+// insertChunk rows at most go into one INSERT statement: enough to amortise
+// the statement, few enough that the SQLite driver's per-parameter lookup
+// (which grows with the parameter count) stays cheap.
+const insertChunk = 32
+
+// chunkSize is how many of n rows the next INSERT takes. With pow2, the
+// largest power of two up to insertChunk: a group commit's size varies with
+// the load, and on SQLite an INSERT of each size would either be parsed anew
+// every time (a third of a batch's CPU, since the store prepares only what
+// it is asked to) or fill the statement cache; in powers of two there are
+// six shapes per table, each prepared once, and a batch of n rows takes at
+// most log2(n)+1 statements. Without pow2 (PostgreSQL, whose driver
+// prepares and keeps every text it sees, so each of the 32 sizes is
+// prepared once per connection), as many as fit: every statement is a
+// round trip there.
+func chunkSize(n int, pow2 bool) int {
+	if !pow2 {
+		return min(n, insertChunk)
+	}
+	c := insertChunk
+	for c > n {
+		c /= 2
+	}
+	return c
+}
 
 // insertRows stores events and queues them for the sequencer, in q's
-// transaction.
-func insertRows(ctx context.Context, q store.Querier, rows []row) error {
-	for start := 0; start < len(rows); start += insertChunk {
-		chunk := rows[start:min(start+insertChunk, len(rows))]
-		ev := store.Values(q, len(chunk), 10)
-		args := make([]any, 0, 10*len(chunk))
+// transaction, in INSERTs of chunkSize(pow2) rows.
+func insertRows(ctx context.Context, q store.Querier, rows []row, pow2 bool) error {
+	args := make([]any, 0, 10*min(len(rows), insertChunk))
+	for start := 0; start < len(rows); {
+		n := chunkSize(len(rows)-start, pow2)
+		chunk := rows[start : start+n]
+		start += n
+		args = args[:0]
 		for _, r := range chunk {
 			e := r.ev
 			args = append(args, e.ID, e.TenantID, clock.Micros(e.Time), string(e.Action), string(e.Outcome),
 				e.UserID, e.PatientID, e.Emergency, string(e.Kind), string(r.body))
 		}
-		if _, err := insertChunkRows(ctx, q, len(chunk), insertChunk, store.BulkInsert(q)+` audit_events
-			(id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body) VALUES `+ev, args...); err != nil {
+		if _, err := q.Stmt(store.BulkInsert(q)+` audit_events
+			(id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body) VALUES `+store.Values(q, n, 10)).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("insert audit events: %w", err)
 		}
 		args = args[:0]
 		for _, r := range chunk {
 			args = append(args, r.ev.TenantID, r.ev.ID, clock.Micros(r.ev.Time), r.hash[:])
 		}
-		if _, err := insertChunkRows(ctx, q, len(chunk), insertChunk, store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash) VALUES `+store.Values(q, len(chunk), 4), args...); err != nil {
+		if _, err := q.Stmt(store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash) VALUES `+store.Values(q, n, 4)).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("queue audit events: %w", err)
 		}
 	}

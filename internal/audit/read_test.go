@@ -162,7 +162,7 @@ func TestReadPatientView(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows) }); err != nil {
+		if err := db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, true) }); err != nil {
 			t.Fatal(err)
 		}
 		lines, truncated, err = l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
