@@ -76,7 +76,8 @@ func TestPKICommands(t *testing.T) {
 			out = must("issue", sysID, "--tenant", f.tenantID, "--csr", filepath.Join(dir, "lab.csr"), "--days", "365", "--out", filepath.Join(dir, "lab.pem"))
 			serial := regexp.MustCompile(`certificate ([0-9a-f]{32})`).FindStringSubmatch(out)[1]
 			if o, err := exec.Command("openssl", "x509", "-in", filepath.Join(dir, "lab.pem"), "-noout", "-serial", "-ext", "subjectAltName").CombinedOutput(); err != nil ||
-				!strings.Contains(strings.ToLower(string(o)), serial) || !strings.Contains(string(o), sysID+"."+f.tenantID+".systems.zorgkluis.internal") {
+				!sameSerial(string(o), serial) ||
+				!strings.Contains(string(o), sysID+"."+f.tenantID+".systems.zorgkluis.internal") {
 				t.Fatalf("openssl x509: %v\n%s", err, o)
 			}
 			if out := must("systems", "--tenant", f.tenantID); !strings.Contains(out, sysID) || !strings.Contains(out, "read,search") {
@@ -102,4 +103,11 @@ func TestPKICommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sameSerial reports whether openssl's "serial=" line names serial (hex);
+// openssl prints the number without its leading zero bytes.
+func sameSerial(opensslOut, serial string) bool {
+	m := regexp.MustCompile(`(?m)^serial=([0-9A-Fa-f]+)$`).FindStringSubmatch(opensslOut)
+	return m != nil && strings.TrimLeft(strings.ToLower(m[1]), "0") == strings.TrimLeft(serial, "0")
 }

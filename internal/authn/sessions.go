@@ -112,6 +112,13 @@ func (s *Service) ActFor(ctx context.Context, token, patientID string, allowed f
 // Sessions and credentials also stop working through the account status,
 // so there is no window between the two steps.
 func (s *Service) Deactivate(ctx context.Context, accountID string) error {
+	// The account's status is identity's and commits on its own, so every
+	// replica is told before it too: should the bump after it fail, no
+	// other replica keeps answering from a cache filled before (a reload
+	// in between reads the account's status with the session).
+	if err := s.db.Tx(ctx, func(tx *store.Tx) error { return bumpSessions(ctx, tx) }); err != nil {
+		return fmt.Errorf("deactivate: %w", err)
+	}
 	if err := s.ids.Deactivate(ctx, accountID); err != nil {
 		return fmt.Errorf("deactivate: %w", err)
 	}

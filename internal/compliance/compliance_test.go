@@ -366,6 +366,12 @@ func TestUploadRefusesOversizedAndDisguised(t *testing.T) {
 		if err != nil || !bytes.Equal(content, body) || got.SHA256 != d.SHA256 {
 			t.Fatalf("the document back: %v", err)
 		}
+		// Opening it is a line in the log, as its upload is (LOG-3).
+		var opened int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE action = 'read' AND user_id = $1 AND body LIKE $2`,
+			off.Subject.AccountID(), "%DocumentReference/"+d.ID+"%").Scan(&opened); err != nil || opened != 1 {
+			t.Fatalf("the opening's log line: %d %v", opened, err)
+		}
 		_, e, err := w.comp.Entry(ctx, off.Subject, ctl)
 		if err != nil || len(e.Documents) != 2 {
 			t.Fatalf("the control's documents: %+v %v", e, err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/alert"
+	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
 	"github.com/zorgkluis/zorgkluis/internal/keys"
 	"github.com/zorgkluis/zorgkluis/internal/store"
@@ -323,6 +324,13 @@ func (s *Service) Document(ctx context.Context, actor access.Subject, id string)
 	}
 	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != d.SHA256 {
 		return Document{}, nil, fmt.Errorf("document %s: content does not match its hash", id)
+	}
+	// Who opened which evidence is in the log, durably, before the
+	// content leaves (LOG-3), as its upload is.
+	ev := event(actor, "DocumentReference/"+d.ID, "evidence document "+d.ID+" opened, sha256 "+d.SHA256)
+	ev.Action = audit.ActionRead
+	if _, err := s.c.Audit.Append(ctx, ev); err != nil {
+		return Document{}, nil, fmt.Errorf("document %s: access log: %w", id, err)
 	}
 	return d, body, nil
 }

@@ -200,11 +200,19 @@ func (s *Service) MarkAdminLogLine(ctx context.Context, actor access.Subject, re
 		return &InvalidError{Field: "report", Reason: "the report is closed"}
 	}
 	return s.c.DB.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE gov_adminlog_lines SET finding = $1, follow_up = $2, reviewed_by = $3, reviewed_at = $4
-			WHERE report_id = $5 AND line = $6`, finding, followUp, actor.AccountID(), clock.Micros(s.c.Clock.Now()), reportID, line); err != nil {
+		// The checks again in the write: a report closed (or a line made the
+		// reviewer's) since the read above is not marked.
+		res, err := tx.ExecContext(ctx, `UPDATE gov_adminlog_lines SET finding = $1, follow_up = $2, reviewed_by = $3, reviewed_at = $4
+			WHERE report_id = $5 AND line = $6 AND actor_id <> $3
+			AND report_id IN (SELECT id FROM gov_adminlog_reports WHERE id = $5 AND closed_at IS NULL)`,
+			finding, followUp, actor.AccountID(), clock.Micros(s.c.Clock.Now()), reportID, line)
+		if err != nil {
 			return fmt.Errorf("mark admin-log line: %w", err)
 		}
-		_, err := s.log(ctx, tx, event(actor, "AdminLogReview/"+reportID, fmt.Sprintf("admin-log review line %d: %s", line, finding)))
+		if n, _ := res.RowsAffected(); n != 1 {
+			return &InvalidError{Field: "report", Reason: "the report is closed"}
+		}
+		_, err = s.log(ctx, tx, event(actor, "AdminLogReview/"+reportID, fmt.Sprintf("admin-log review line %d: %s", line, finding)))
 		return err
 	})
 }
@@ -328,6 +336,9 @@ func (s *Service) AdminLogEvidence(ctx context.Context, actor access.Subject, re
 	if err != nil {
 		return nil, "", fmt.Errorf("admin-log evidence: %w", err)
 	}
+	if err := s.logRead(ctx, actor, reportID, "admin-log review "+reportID+" evidence read"); err != nil {
+		return nil, "", err
+	}
 	return []byte(body), h, nil
 }
 
@@ -382,7 +393,25 @@ func (s *Service) AdminLog(ctx context.Context, actor access.Subject, id string)
 		}
 		r.Lines = append(r.Lines, l)
 	}
-	return r, rows.Err()
+	if err := rows.Err(); err != nil {
+		return AdminLogReport{}, fmt.Errorf("read admin-log review: %w", err)
+	}
+	// The lines are the log's own (who did what, on whom): their reading is
+	// logged durably before they are given, as any log reading is (LOG-3).
+	if err := s.logRead(ctx, actor, id, fmt.Sprintf("admin-log review %s read: %d lines", id, len(r.Lines))); err != nil {
+		return AdminLogReport{}, err
+	}
+	return r, nil
+}
+
+// logRead appends the reading of a report's lines or evidence.
+func (s *Service) logRead(ctx context.Context, actor access.Subject, id, what string) error {
+	ev := event(actor, "AdminLogReview/"+id, what)
+	ev.Action = audit.ActionRead
+	if _, err := s.c.Audit.Append(ctx, ev); err != nil {
+		return fmt.Errorf("log %s: %w", what, err)
+	}
+	return nil
 }
 
 // AdminLogs lists the tenant's reports, newest first (without lines).

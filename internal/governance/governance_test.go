@@ -269,6 +269,12 @@ func TestAdminLogReview(t *testing.T) {
 		if rep.Period != "2026-10" {
 			t.Fatalf("period %s, want the previous month", rep.Period)
 		}
+		// Its lines are the log's: giving them is a logged reading (LOG-3).
+		var reads int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE action = 'read' AND user_id = $1 AND body LIKE $2`,
+			off.Subject.AccountID(), "%AdminLogReview/"+rep.ID+"%").Scan(&reads); err != nil || reads != 1 {
+			t.Fatalf("the report's reading in the log: %d %v", reads, err)
+		}
 		var own, other []governance.AdminLogLine
 		for _, l := range rep.Lines {
 			switch {

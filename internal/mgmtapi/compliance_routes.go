@@ -16,12 +16,12 @@ func (s *Server) complianceRoutes(mux *http.ServeMux) {
 	if s.d.Compliance == nil {
 		return
 	}
-	mux.HandleFunc("GET /api/v1/compliance/report", s.withSession(s.complianceReport))
-	mux.HandleFunc("GET /api/v1/controls", s.withSession(s.controls))
-	mux.HandleFunc("GET /api/v1/controls/{fw}/{ref}", s.withSession(s.control))
-	mux.HandleFunc("PATCH /api/v1/controls/{fw}/{ref}", s.withSession(s.updateControl))
-	mux.HandleFunc("POST /api/v1/controls/{fw}/{ref}/documents", s.withSession(s.attachDocument))
-	mux.HandleFunc("GET /api/v1/compliance/documents/{id}", s.withSession(s.document))
+	mux.HandleFunc("GET /api/v1/compliance/report", s.as(governors, s.complianceReport))
+	mux.HandleFunc("GET /api/v1/controls", s.as(governors, s.controls))
+	mux.HandleFunc("GET /api/v1/controls/{fw}/{ref}", s.as(governors, s.control))
+	mux.HandleFunc("PATCH /api/v1/controls/{fw}/{ref}", s.as(governors, s.updateControl))
+	mux.HandleFunc("POST /api/v1/controls/{fw}/{ref}/documents", s.as(governors, s.attachDocument))
+	mux.HandleFunc("GET /api/v1/compliance/documents/{id}", s.as(governors, s.document))
 }
 
 func (s *Server) compError(w http.ResponseWriter, r *http.Request, err error) {

@@ -17,24 +17,29 @@ func (s *Server) governanceRoutes(mux *http.ServeMux) {
 	if s.d.Governance == nil {
 		return
 	}
-	mux.HandleFunc("GET /api/v1/reviews", s.withSession(s.reviews))
-	mux.HandleFunc("POST /api/v1/reviews", s.withSession(s.openReview))
-	mux.HandleFunc("GET /api/v1/reviews/{id}", s.withSession(s.review))
-	mux.HandleFunc("POST /api/v1/reviews/{id}/lines/{line}", s.withSession(s.decideLine))
-	mux.HandleFunc("POST /api/v1/reviews/{id}/close", s.withSession(s.closeReview))
-	mux.HandleFunc("GET /api/v1/reviews/{id}/evidence", s.withSession(s.reviewEvidence))
-	mux.HandleFunc("GET /api/v1/incidents", s.withSession(s.incidents))
-	mux.HandleFunc("POST /api/v1/incidents", s.withSession(s.openIncident))
-	mux.HandleFunc("GET /api/v1/incidents/{id}", s.withSession(s.incident))
-	mux.HandleFunc("POST /api/v1/incidents/{id}", s.withSession(s.updateIncident))
-	mux.HandleFunc("GET /api/v1/admin-log-reviews", s.withSession(s.adminLogs))
-	mux.HandleFunc("POST /api/v1/admin-log-reviews", s.withSession(s.openAdminLog))
-	mux.HandleFunc("GET /api/v1/admin-log-reviews/{id}", s.withSession(s.adminLog))
-	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}", s.withSession(s.markAdminLog))
-	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}/lines/{line}", s.withSession(s.markAdminLogLine))
-	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}/close", s.withSession(s.closeAdminLog))
-	mux.HandleFunc("GET /api/v1/admin-log-reviews/{id}/evidence", s.withSession(s.adminLogEvidence))
+	mux.HandleFunc("GET /api/v1/reviews", s.as(governors, s.reviews))
+	mux.HandleFunc("POST /api/v1/reviews", s.as(governors, s.openReview))
+	mux.HandleFunc("GET /api/v1/reviews/{id}", s.as(governors, s.review))
+	mux.HandleFunc("POST /api/v1/reviews/{id}/lines/{line}", s.as(governors, s.decideLine))
+	mux.HandleFunc("POST /api/v1/reviews/{id}/close", s.as(governors, s.closeReview))
+	mux.HandleFunc("GET /api/v1/reviews/{id}/evidence", s.as(governors, s.reviewEvidence))
+	mux.HandleFunc("GET /api/v1/incidents", s.as(governors, s.incidents))
+	mux.HandleFunc("POST /api/v1/incidents", s.as(governors, s.openIncident))
+	mux.HandleFunc("GET /api/v1/incidents/{id}", s.as(governors, s.incident))
+	mux.HandleFunc("POST /api/v1/incidents/{id}", s.as(governors, s.updateIncident))
+	mux.HandleFunc("GET /api/v1/admin-log-reviews", s.as(governors, s.adminLogs))
+	mux.HandleFunc("POST /api/v1/admin-log-reviews", s.as(governors, s.openAdminLog))
+	mux.HandleFunc("GET /api/v1/admin-log-reviews/{id}", s.as(governors, s.adminLog))
+	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}", s.as(governors, s.markAdminLog))
+	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}/lines/{line}", s.as(governors, s.markAdminLogLine))
+	mux.HandleFunc("POST /api/v1/admin-log-reviews/{id}/close", s.as(governors, s.closeAdminLog))
+	mux.HandleFunc("GET /api/v1/admin-log-reviews/{id}/evidence", s.as(governors, s.adminLogEvidence))
 }
+
+// governors are the roles the registers are for; s.as checks that the
+// account still holds the session's role (a right revoked in a review
+// stops these routes at once, as the pages' requireRole does).
+var governors = []access.Role{access.RoleAppAdmin, access.RoleSecurityOfficer}
 
 func (s *Server) govError(w http.ResponseWriter, r *http.Request, err error) {
 	var bad *governance.InvalidError

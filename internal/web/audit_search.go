@@ -105,13 +105,8 @@ func (s *server) auditFilter(ctx context.Context, c *sessionCtx, q url.Values) (
 	v.Del("patient")
 	v.Set("search", "1")
 	d.AllPatients = template.URL(v.Encode())
-	if d.Patient != "" {
-		name, err := s.accountName(ctx, d.Patient)
-		if err != nil {
-			return audit.Search{}, auditData{}, err
-		}
-		d.PatientName = name
-	}
+	// The patient's name is given only with the search's lines, under its
+	// logged reading (nameLines), never for an id typed into the URL.
 	return f, d, nil
 }
 
@@ -216,7 +211,8 @@ func (s *server) queueNames(r *http.Request, c *sessionCtx, ids []string) (map[s
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return s.patientNames(r.Context(), rds, ids...)
+	// Only the patients read for above are named (no reading, no name).
+	return s.patientNames(r.Context(), rds, distinct...)
 }
 
 func (s *server) auditSearch(w http.ResponseWriter, r *http.Request, c *sessionCtx) {

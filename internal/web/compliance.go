@@ -158,6 +158,7 @@ func (s *server) controlDocument(w http.ResponseWriter, r *http.Request, c *sess
 	w.Header().Set("Content-Type", d.ContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Header().Set("Content-Disposition", `attachment; filename="`+d.ID+`"`)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(body)
 }
 
