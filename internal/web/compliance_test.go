@@ -121,6 +121,12 @@ func TestCompliancePages(t *testing.T) {
 	if code, body := e.upload(admin, ctl+"/documents", "beleid.pdf", pdf); code != http.StatusSeeOther {
 		t.Fatalf("a PDF: %d %.300s", code, body)
 	}
+	// A real report is larger than a form: the page takes up to the 5 MB
+	// the register does, not the forms' 64 KiB.
+	big := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("0123456789abcdef"), 1<<16)...) // 1 MiB
+	if code, body := e.upload(admin, ctl+"/documents", "pentest.pdf", big); code != http.StatusSeeOther {
+		t.Fatalf("a 1 MiB PDF: %d %.300s", code, body)
+	}
 	_, body = e.page(officer, ctl, nil, false)
 	m := regexp.MustCompile(`href="/governance/documents/(doc-[a-z0-9]+)"`).FindStringSubmatch(body)
 	if m == nil {

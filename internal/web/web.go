@@ -171,7 +171,11 @@ func staticHandler(h http.Handler) http.Handler {
 func (s *server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			limit := int64(maxForm)
+			if strings.HasPrefix(r.URL.Path, "/governance/controls/") && strings.HasSuffix(r.URL.Path, "/documents") {
+				limit = compliance.MaxDocument + maxForm // an evidence document and its form's framing
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			if !s.sameOrigin(r) || !s.csrfOK(r) {
 				s.errorPage(w, r, http.StatusForbidden, "err.csrf")
 				return
