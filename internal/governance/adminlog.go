@@ -2,10 +2,7 @@ package governance
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -294,28 +291,9 @@ func (s *Service) CloseAdminLog(ctx context.Context, actor access.Subject, repor
 	}
 	now := s.c.Clock.Now()
 	r.ClosedBy, r.Closed = actor.AccountID(), &now
-	body, err := json.Marshal(r)
-	if err != nil {
-		return AdminLogReport{}, fmt.Errorf("close admin-log review: %w", err)
-	}
-	sum := sha256.Sum256(body)
-	h := hex.EncodeToString(sum[:])
-	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
-		ev, err := s.log(ctx, tx, event(actor, "AdminLogReview/"+reportID, fmt.Sprintf("admin-log review %s closed: %d lines, evidence sha256 %s", r.Period, len(r.Lines), h)))
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE gov_adminlog_reports SET closed_by = $1, closed_at = $2, evidence = $3, evidence_hash = $4, close_event = $5
-			WHERE id = $6 AND closed_at IS NULL`, actor.AccountID(), clock.Micros(now), string(body), h, ev.ID, reportID)
-		if err != nil {
-			return fmt.Errorf("close admin-log review: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return &InvalidError{Field: "report", Reason: "the report is closed already"}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.keepEvidence(ctx, actor, "gov_adminlog_reports", reportID, "AdminLogReview/"+reportID,
+		fmt.Sprintf("admin-log review %s closed: %d lines", r.Period, len(r.Lines)), now, r,
+		&InvalidError{Field: "report", Reason: "the report is closed already"}); err != nil {
 		return AdminLogReport{}, err
 	}
 	return s.AdminLog(ctx, actor, reportID)

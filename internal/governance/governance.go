@@ -9,11 +9,15 @@ package governance
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
@@ -109,4 +113,33 @@ func (s *Service) log(ctx context.Context, q store.Querier, ev audit.Event) (aud
 		return audit.Event{}, fmt.Errorf("log %s: %w", ev.Query, err)
 	}
 	return evs[0], nil
+}
+
+// keepEvidence closes a register's row (table is gov_reviews or
+// gov_adminlog_reports, never input): the closed report kept as JSON with
+// its SHA-256, which the closing event names, and that event's id kept so
+// the compliance report can give its inclusion proof (GOV-3). A row closed
+// meanwhile is refused with already.
+func (s *Service) keepEvidence(ctx context.Context, actor access.Subject, table, id, resource, what string, now time.Time, report any, already error) error {
+	body, err := json.Marshal(report)
+	if err != nil {
+		return fmt.Errorf("close %s: %w", resource, err)
+	}
+	sum := sha256.Sum256(body)
+	h := hex.EncodeToString(sum[:])
+	return s.c.DB.Tx(ctx, func(tx *store.Tx) error {
+		ev, err := s.log(ctx, tx, event(actor, resource, fmt.Sprintf("%s, evidence sha256 %s", what, h)))
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET closed_by = $1, closed_at = $2, evidence = $3, evidence_hash = $4, close_event = $5
+			WHERE id = $6 AND closed_at IS NULL`, actor.AccountID(), clock.Micros(now), string(body), h, ev.ID, id)
+		if err != nil {
+			return fmt.Errorf("close %s: %w", resource, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return already
+		}
+		return nil
+	})
 }

@@ -2,10 +2,7 @@ package governance
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -229,30 +226,9 @@ func (s *Service) CloseReview(ctx context.Context, actor access.Subject, reviewI
 	}
 	now := s.c.Clock.Now()
 	r.ClosedBy, r.Closed = actor.AccountID(), &now
-	body, err := json.Marshal(r)
-	if err != nil {
-		return Review{}, fmt.Errorf("close review: %w", err)
-	}
-	sum := sha256.Sum256(body)
-	h := hex.EncodeToString(sum[:])
-	err = s.c.DB.Tx(ctx, func(tx *store.Tx) error {
-		ev, err := s.log(ctx, tx, event(actor, "AccessReview/"+reviewID, fmt.Sprintf("access review %s closed: %d lines, evidence sha256 %s", r.Period, len(r.Lines), h)))
-		if err != nil {
-			return err
-		}
-		// The closing event is named so that the compliance report can
-		// give its inclusion proof (GOV-3).
-		res, err := tx.ExecContext(ctx, `UPDATE gov_reviews SET closed_by = $1, closed_at = $2, evidence = $3, evidence_hash = $4, close_event = $5
-			WHERE id = $6 AND closed_at IS NULL`, actor.AccountID(), clock.Micros(now), string(body), h, ev.ID, reviewID)
-		if err != nil {
-			return fmt.Errorf("close review: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return &InvalidError{Field: "review", Reason: "the campaign is closed already"}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.keepEvidence(ctx, actor, "gov_reviews", reviewID, "AccessReview/"+reviewID,
+		fmt.Sprintf("access review %s closed: %d lines", r.Period, len(r.Lines)), now, r,
+		&InvalidError{Field: "review", Reason: "the campaign is closed already"}); err != nil {
 		return Review{}, err
 	}
 	return s.Review(ctx, actor, reviewID)
