@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
 	"github.com/zorgkluis/zorgkluis/internal/authn"
 	"github.com/zorgkluis/zorgkluis/internal/clock"
@@ -171,6 +172,9 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	// Sessions are kept in memory while this runs; a log-off or
 	// deactivation on another replica empties the cache within a second.
 	go every(ctx, authn.SessionSyncInterval, log, "session sync", a.authn.SyncSessions)
+	// Likewise the care rule's allows (AZ-1): a write to any table they
+	// depend on, on any replica, retires them within a second.
+	go every(ctx, access.DecisionSyncInterval, log, "decision sync", a.access.SyncDecisions)
 	if err != nil {
 		closeListeners()
 		return err

@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -227,6 +228,7 @@ type Decider struct {
 	maxPrivilegeFor time.Duration
 
 	queue *alert.Queue // where security events are raised (LOG-9)
+	cache *decisionCache
 }
 
 // Option changes a Decider setting.
@@ -264,7 +266,7 @@ func WithRand(r io.Reader) Option { return func(x *Decider) { x.rand = r } }
 
 // NewDecider returns a Decider that reads its rules from db and logs to log.
 func NewDecider(db *store.DB, log *audit.Log, c clock.Clock, opts ...Option) *Decider {
-	d := &Decider{db: db, log: log, clock: c, rand: rand.Reader,
+	d := &Decider{db: db, log: log, clock: c, rand: rand.Reader, cache: newDecisionCache(db),
 		emergencyFor: 4 * time.Hour, maxOperatorFor: 8 * time.Hour, maxPrivilegeFor: 30 * 24 * time.Hour}
 	for _, o := range opts {
 		o(d)
@@ -500,7 +502,7 @@ func narrow(allowed map[string]bool, scoped []string) map[string]bool {
 // no rows from any rule, because every rule is filtered on the subject's
 // tenant too.
 const careQuery = `SELECT p.tenant_id, COALESCE(
-	(SELECT 'r ' || r.id FROM care_relationships r
+	(SELECT 'r ' || r.id || ' ' || COALESCE(r.end_at, 0) FROM care_relationships r
 	  WHERE r.professional_id = $2 AND r.patient_id = p.id AND r.tenant_id = $4
 	    AND r.start_at <= $3 AND (r.end_at IS NULL OR r.end_at > $3) LIMIT 1),
 	(SELECT 't ' || tm.team_id FROM access_team_members tm
@@ -516,7 +518,7 @@ const careQuery = `SELECT p.tenant_id, COALESCE(
 	(SELECT 'e ' || e.id || ' ' || e.reason FROM access_emergencies e
 	  WHERE e.professional_id = $2 AND e.patient_id = p.id AND e.tenant_id = $4
 	    AND e.start_at <= $3 AND e.end_at > $3 ORDER BY e.end_at DESC LIMIT 1)),
-	` + rightLapsed + `, ` + roleHeld + `
+	` + rightLapsed + `, ` + roleHeld + `, ` + rightEnds + `
 	FROM patients p WHERE p.id = $1`
 
 // roleHeld is 1 when the account ($2) holds the role the subject claims ($5)
@@ -541,29 +543,36 @@ const rightLapsed = `(SELECT MAX(CASE WHEN rr.status = 'revoked' OR (rr.valid_un
 	    AND rr.decided_at = (SELECT MAX(rn.decided_at) FROM access_right_requests rn
 	      WHERE rn.account_id = $2 AND rn.role = $5 AND rn.status IN ('approved', 'revoked')))`
 
+// rightEnds is the first future end of an approved right of the role
+// ($5) for the account ($2): a cached allow must not outlive it.
+const rightEnds = `(SELECT MIN(rr.valid_until) FROM access_right_requests rr
+	  WHERE rr.account_id = $2 AND rr.role = $5 AND rr.status = 'approved' AND rr.valid_until > $3)`
+
 func (d *Decider) evalCare(ctx context.Context, s Subject, req Request, now time.Time, perm permission) (decision, error) {
 	if s.TenantID() == "" {
 		return denied(noPatient), nil
 	}
-	var tenant string
-	var rule sql.NullString
-	var lapsed, held sql.NullInt64
-	err := d.db.Stmt(careQuery).QueryRowContext(ctx, req.PatientID, s.AccountID(), clock.Micros(now), s.TenantID(), string(s.Role())).
-		Scan(&tenant, &rule, &lapsed, &held)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != s.TenantID()) {
-		return denied(noPatient), nil
+	key := careKey{patient: req.PatientID, account: s.AccountID(), tenant: s.TenantID(), role: s.Role()}
+	e, cached := d.cache.get(key, now)
+	if !cached {
+		var held bool
+		var err error
+		e, held, cached, err = d.loadCare(ctx, key, now)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && e.tenant != s.TenantID()) {
+			return denied(noPatient), nil
+		}
+		if err != nil {
+			return decision{}, err
+		}
+		if !held {
+			return notHeld(s.Role()), nil
+		}
+		if !cached && e.rule == lapsedRule {
+			return denied("the right to act as %s was revoked or has ended", s.Role()), nil
+		}
 	}
-	if err != nil {
-		return decision{}, fmt.Errorf("access rules: %w", err)
-	}
-	if !held.Valid {
-		return notHeld(s.Role()), nil
-	}
-	if lapsed.Int64 == 1 {
-		return denied("the right to act as %s was revoked or has ended", s.Role()), nil
-	}
-	kind, ref, _ := strings.Cut(rule.String, " ")
-	ok := decision{tenantID: tenant, allowed: perm.categories}
+	kind, ref, _ := strings.Cut(e.rule, " ")
+	ok := decision{tenantID: e.tenant, allowed: perm.categories}
 	switch {
 	case kind == "r":
 		ok.basis, ok.ref = BasisCareRelationship, ref
@@ -586,6 +595,64 @@ func (d *Decider) evalCare(ctx context.Context, s Subject, req Request, now time
 		return denied("no care relationship, team, delegation or emergency access for this patient"), nil
 	}
 	return ok, nil
+}
+
+// lapsedRule stands for "the role's right lapsed" in a loaded careEntry.
+const lapsedRule = "lapsed"
+
+// loadCare runs careQuery for k at now. held reports whether the account
+// holds the role; a lapsed right comes back as e.rule == lapsedRule. The
+// entry is kept in the cache, and cached reports it, when it allows under a
+// care relationship or a team (see decisioncache.go).
+func (d *Decider) loadCare(ctx context.Context, k careKey, now time.Time) (e careEntry, held, cached bool, err error) {
+	gen, fresh := d.cache.w.Current(now) // before the query: see put
+	var rule sql.NullString
+	var lapsed, roleHeld, rightEnd sql.NullInt64
+	err = d.db.Stmt(careQuery).QueryRowContext(ctx, k.patient, k.account, clock.Micros(now), k.tenant, string(k.role)).
+		Scan(&e.tenant, &rule, &lapsed, &roleHeld, &rightEnd)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, false, false, err
+	}
+	if err != nil {
+		return e, false, false, fmt.Errorf("access rules: %w", err)
+	}
+	if !roleHeld.Valid {
+		return e, false, false, nil
+	}
+	if lapsed.Int64 == 1 {
+		e.rule = lapsedRule
+		return e, true, false, nil
+	}
+	e.rule = rule.String
+	e.until = now.Add(maxDecisionAge)
+	switch kind, ref, _ := strings.Cut(e.rule, " "); kind {
+	case "r":
+		// "r <id> <end>": the relationship's end (0: open-ended) bounds the entry.
+		id, end, _ := strings.Cut(ref, " ")
+		e.rule = "r " + id
+		if us, perr := strconv.ParseInt(end, 10, 64); perr == nil && us != 0 {
+			e.until = earliest(e.until, clock.FromMicros(us))
+		}
+	case "t":
+	default:
+		return e, true, false, nil
+	}
+	if rightEnd.Valid {
+		e.until = earliest(e.until, clock.FromMicros(rightEnd.Int64))
+	}
+	if !fresh || e.tenant != k.tenant {
+		return e, true, false, nil
+	}
+	e.gen = gen
+	d.cache.put(k, e)
+	return e, true, true, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // emergencyAllows says what break-the-glass allows: acute care reads and

@@ -10,10 +10,9 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
 
-// A care relationship ended while decisions run concurrently: no decision
-// that began after the end was committed allows the read. Decisions are not
-// cached, so this holds by construction today; the test keeps it so for
-// any cache added later (issue 14).
+// A care relationship ended while decisions run concurrently, with the
+// decision cache answering as it does in serve: no decision that began
+// after the end was committed allows the read.
 // REQ: AZ-1
 func TestNoReadAllowedAfterRevocationUnderLoad(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
@@ -23,6 +22,7 @@ func TestNoReadAllowedAfterRevocationUnderLoad(t *testing.T) {
 		p := f.patient(f.tenantA)
 		rel := f.rawRelationship(f.tenantA, prof.AccountID(), p, t0, nil)
 		f.clock.Advance(time.Minute)
+		syncing(t, f.d)
 
 		var committed atomic.Bool
 		var before, after, allowedAfter, errs atomic.Int64
@@ -79,6 +79,9 @@ func TestNoReadAllowedAfterRevocationUnderLoad(t *testing.T) {
 		if n := allowedAfter.Load(); n != 0 {
 			t.Fatalf("%d of %d decisions begun after the relationship ended allowed the read", n, after.Load())
 		}
-		t.Logf("%d allowed before the end, %d denied after", before.Load(), after.Load())
+		if f.d.cache.hits.Load() == 0 {
+			t.Fatal("no decision was answered from the cache: the test did not test it")
+		}
+		t.Logf("%d allowed before the end (%d from the cache), %d denied after", before.Load(), f.d.cache.hits.Load(), after.Load())
 	})
 }

@@ -94,6 +94,15 @@ func TestRestorePersonAfterAccidentalDelete(t *testing.T) {
 				return slices.DeleteFunc(slices.Clone(rs), func(r string) bool { return strings.Contains(r, `"`+p.PatientID+`"`) })
 			}
 			b, a := other(rows), other(after[table])
+			if table == "store_watches" {
+				// The restore wrote the person's care relationships and
+				// roles, so the caches built from them must hear of it: a
+				// version went up, no watch came or went.
+				if len(a) != len(b) {
+					t.Fatalf("%s: %d watches before, %d after", table, len(b), len(a))
+				}
+				continue
+			}
 			if table == "audit_events" || table == "audit_pending" {
 				if table == "audit_pending" {
 					b = b[:len(b):len(b)]

@@ -21,6 +21,7 @@ const maxStmts = 256
 type Stmt struct {
 	db    *DB
 	tx    *sql.Tx // nil outside a transaction
+	t     *Tx     // the transaction tx belongs to, when it is a write transaction
 	query string  // as written, with $N placeholders
 }
 
@@ -28,12 +29,28 @@ type Stmt struct {
 func (db *DB) Stmt(query string) Stmt { return Stmt{db: db, query: query} }
 
 // Stmt returns query as a prepared statement in the transaction.
-func (t *Tx) Stmt(query string) Stmt { return Stmt{db: t.db, tx: t.tx, query: query} }
+func (t *Tx) Stmt(query string) Stmt { return Stmt{db: t.db, tx: t.tx, t: t, query: query} }
 
 // Stmt returns query as a prepared statement in the snapshot.
 func (s *Snapshot) Stmt(query string) Stmt { return Stmt{db: s.db, tx: s.tx, query: query} }
 
 func (s Stmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	if ws := s.db.watches.of(s.query); ws != nil {
+		if s.t == nil && s.tx == nil {
+			// As DB.ExecContext: the write and its version bump in one
+			// transaction.
+			var res sql.Result
+			err := s.db.Tx(ctx, func(tx *Tx) error {
+				var err error
+				res, err = tx.Stmt(s.query).ExecContext(ctx, args...)
+				return err
+			})
+			return res, err
+		}
+		if s.t != nil {
+			s.t.touch(ws)
+		}
+	}
 	if s.tx == nil && s.db.writeMu != nil && isWrite(s.query) {
 		s.db.writeMu.Lock()
 		defer s.db.writeMu.Unlock()

@@ -84,6 +84,7 @@ type DB struct {
 	// the process avoids busy-waiting on the file lock. PostgreSQL needs none.
 	writeMu *sync.Mutex
 	stmts   *stmtCache // nil where the driver caches statements itself
+	watches watchSet   // tables whose writes caches must hear of (Watch)
 }
 
 // Querier is what DB, Tx and Snapshot have in common.
@@ -169,6 +170,17 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if ws := db.watches.of(query); ws != nil {
+		// A watched table's write carries its version bump, so it needs a
+		// transaction of its own.
+		var res sql.Result
+		err := db.Tx(ctx, func(tx *Tx) error {
+			var err error
+			res, err = tx.ExecContext(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
 	if db.writeMu != nil && isWrite(query) {
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
@@ -195,7 +207,13 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(&Tx{tx: t, db: db}); err != nil {
+	tx := &Tx{tx: t, db: db}
+	defer tx.ended()
+	if err := fn(tx); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	if err := tx.bumpTouched(ctx); err != nil {
 		_ = t.Rollback()
 		return err
 	}
@@ -207,13 +225,15 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 
 // Tx is a transaction with placeholder rebinding.
 type Tx struct {
-	tx *sql.Tx
-	db *DB
+	tx      *sql.Tx
+	db      *DB
+	touched []*Watch // watches whose tables this transaction wrote
 }
 
 func (t *Tx) dialect() dialect { return t.db.d }
 
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	t.touch(t.db.watches.of(query))
 	return t.tx.ExecContext(ctx, t.db.d.rebind(query), args...)
 }
 

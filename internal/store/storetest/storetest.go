@@ -30,6 +30,21 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
 }
 
+// EachPair runs fn as a subtest against SQLite and against PostgreSQL, with
+// two handles on one database: two replicas of a server, which share
+// nothing but the database.
+func EachPair(t *testing.T, fn func(t *testing.T, a, b *store.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "zk.db")
+		fn(t, open(t, path), open(t, path))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		u := PostgresURL(t)
+		fn(t, open(t, u), open(t, u))
+	})
+}
+
 // SQLite returns a migrated database in a temporary file.
 func SQLite(t testing.TB) *store.DB {
 	t.Helper()
