@@ -175,6 +175,9 @@ func serve(ctx context.Context, e env, cfg config.Config) error {
 	// Likewise the care rule's allows (AZ-1): a write to any table they
 	// depend on, on any replica, retires them within a second.
 	go every(ctx, access.DecisionSyncInterval, log, "decision sync", a.access.SyncDecisions)
+	// The persons' views of their logs are kept merged; a purge on any
+	// replica retires them within a second.
+	go every(ctx, audit.ViewSyncInterval, log, "view sync", a.audit.SyncViews)
 	if err != nil {
 		closeListeners()
 		return err

@@ -38,6 +38,8 @@ type Log struct {
 
 	seqMu     sync.Mutex           // one sequencing batch of this Log at a time
 	frontiers map[string]*frontier // per tenant, the tree's right edge after this Log's last batch; under seqMu
+
+	views *viewCache // the persons' views of their logs (viewcache.go)
 }
 
 // Option configures a Log.
@@ -54,7 +56,8 @@ func New(db *store.DB, c clock.Clock, r io.Reader, opts ...Option) *Log {
 	if r == nil {
 		r = rand.Reader
 	}
-	l := &Log{db: db, clock: c, rand: r, logger: slog.Default(), closed: make(chan struct{}), frontiers: map[string]*frontier{}}
+	l := &Log{db: db, clock: c, rand: r, logger: slog.Default(), closed: make(chan struct{}), frontiers: map[string]*frontier{},
+		views: newViewCache(db)}
 	for _, o := range opts {
 		o(l)
 	}
@@ -208,9 +211,9 @@ func insertRows(ctx context.Context, q store.Querier, rows []row, pow2 bool) err
 		}
 		args = args[:0]
 		for _, r := range chunk {
-			args = append(args, r.ev.TenantID, r.ev.ID, clock.Micros(r.ev.Time), r.hash[:])
+			args = append(args, r.ev.TenantID, r.ev.ID, clock.Micros(r.ev.Time), r.hash[:], r.ev.PatientID)
 		}
-		if _, err := q.Stmt(store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash) VALUES `+store.Values(q, n, 4)).ExecContext(ctx, args...); err != nil {
+		if _, err := q.Stmt(store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash, patient_id) VALUES `+store.Values(q, n, 5)).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("queue audit events: %w", err)
 		}
 	}

@@ -2,7 +2,10 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,11 +83,11 @@ type ViewOptions struct {
 	Location *time.Location
 }
 
-// PatientView turns events of one patient, newest first (as Search returns
-// them), into the lines a person sees: only access-log events, similar
-// events of one local day merged, names hidden unless o.ShowNames. Lines
-// come newest first. Internal details (addresses, sessions, queries, the
-// ids of rules and employees) are left out.
+// PatientView turns events of one patient into the lines a person sees:
+// only access-log events, similar events of one local day merged, names
+// hidden unless o.ShowNames. Lines come newest first. Internal details
+// (addresses, sessions, queries, the ids of rules and employees) are left
+// out.
 func PatientView(events []Event, o ViewOptions) []PatientLine {
 	m := newViewMerger(o)
 	for _, e := range events {
@@ -96,14 +99,18 @@ func PatientView(events []Event, o ViewOptions) []PatientLine {
 			continue // an event that cannot be encoded has no line (Append refuses it)
 		}
 	}
-	return m.lines
+	return m.result()
 }
 
 // viewMerger merges event bodies into the person's lines. It reads only
 // the members the view shows, straight from the stored JSON, and builds
-// strings only for a new line: the person's page merges up to
-// MaxViewEvents events per request, so decoding each whole event was most
-// of that page's cost.
+// strings only for a new line: decoding each whole event was most of the
+// person's page's cost.
+//
+// The events may come in any order (a cached view takes the newer ones
+// after the older): a line keeps its newest event by (time, id), the order
+// the log is read in, and result sorts the lines and their data by it, so
+// the outcome is the same however the events arrived.
 //
 // Two events of one day are "similar" when they have the same person in
 // the same role of the same organisation doing the same action on the same
@@ -113,15 +120,30 @@ func PatientView(events []Event, o ViewOptions) []PatientLine {
 type viewMerger struct {
 	o     ViewOptions
 	loc   *time.Location
-	lines []PatientLine
-	index map[string]int    // line key -> line
-	seen  []map[string]bool // per line, the resources it lists
-	key   []byte            // scratch for the line key
+	lines []PatientLine       // Resources are filled in by result
+	index map[string]int      // line key -> line
+	res   []map[string]viewAt // per line, the resources it lists and their newest access
+	n     int                 // events merged
+	key   []byte              // scratch for the line key
 	f     viewFields
 	day   struct { // the last local day computed, for the next event of it
 		start, end time.Time
 		name       string
 	}
+}
+
+// viewAt places a resource's newest access: the event's time and id, and
+// the resource's position in that event's list.
+type viewAt struct {
+	t   time.Time
+	id  string
+	pos int
+}
+
+// newer reports whether the event (t, id) comes after (u, uid) in the
+// log's order.
+func newer(t time.Time, id string, u time.Time, uid string) bool {
+	return t.After(u) || (t.Equal(u) && id > uid)
 }
 
 func newViewMerger(o ViewOptions) *viewMerger {
@@ -130,6 +152,55 @@ func newViewMerger(o ViewOptions) *viewMerger {
 		loc = time.UTC
 	}
 	return &viewMerger{o: o, loc: loc, index: map[string]int{}}
+}
+
+// clone returns a copy that can take more events without changing m.
+func (m *viewMerger) clone() *viewMerger {
+	c := &viewMerger{o: m.o, loc: m.loc, n: m.n, day: m.day}
+	c.lines = slices.Clone(m.lines)
+	c.index = maps.Clone(m.index)
+	c.res = make([]map[string]viewAt, len(m.res))
+	for i, r := range m.res {
+		c.res[i] = maps.Clone(r)
+	}
+	return c
+}
+
+// result returns the lines, newest first, each with its data in the order
+// of their newest access.
+func (m *viewMerger) result() []PatientLine {
+	out := slices.Clone(m.lines)
+	for i := range out {
+		refs := make([]string, 0, len(m.res[i]))
+		for r := range m.res[i] {
+			refs = append(refs, r)
+		}
+		at := m.res[i]
+		slices.SortFunc(refs, func(a, b string) int {
+			x, y := at[a], at[b]
+			switch {
+			case newer(x.t, x.id, y.t, y.id):
+				return -1
+			case newer(y.t, y.id, x.t, x.id):
+				return 1
+			}
+			return cmp.Compare(x.pos, y.pos)
+		})
+		out[i].Resources = refs
+		if len(refs) == 0 {
+			out[i].Resources = nil
+		}
+	}
+	slices.SortStableFunc(out, func(a, b PatientLine) int {
+		switch {
+		case newer(a.Last, a.ID, b.Last, b.ID):
+			return -1
+		case newer(b.Last, b.ID, a.Last, a.ID):
+			return 1
+		}
+		return 0
+	})
+	return out
 }
 
 // viewFields are the raw JSON values of the members the view reads.
@@ -199,6 +270,10 @@ func (m *viewMerger) add(body []byte) error {
 	if err != nil {
 		return fmt.Errorf("event time: %w", err)
 	}
+	rawID, ok := jsonString(f.id)
+	if !ok {
+		return errBadJSON
+	}
 	if t.Before(m.day.start) || !t.Before(m.day.end) {
 		lt := t.In(m.loc)
 		y, mo, d := lt.Date()
@@ -223,43 +298,46 @@ func (m *viewMerger) add(body []byte) error {
 		k = append(k, v...)
 	}
 	m.key = k
+	id := string(rawID)
 	i, ok := m.index[string(k)]
 	if !ok {
-		l, err := m.newLine(f, t, string(basisKind), emergency, app != nil)
+		l, err := m.newLine(f, t, id, string(basisKind), emergency, app != nil)
 		if err != nil {
 			return err
 		}
 		i = len(m.lines)
 		m.index[string(k)] = i
 		m.lines = append(m.lines, l)
-		m.seen = append(m.seen, map[string]bool{})
+		m.res = append(m.res, map[string]viewAt{})
 	}
+	m.n++
 	l := &m.lines[i]
 	l.Count++
 	if t.Before(l.First) {
 		l.First = t
 	}
-	if t.After(l.Last) {
-		id, ok := jsonString(f.id)
-		if !ok {
-			return errBadJSON
+	if newer(t, id, l.Last, l.ID) {
+		l.Last, l.ID = t, id
+		if m.o.ShowNames {
+			s, _ := jsonString(f.userName)
+			l.UserName = string(s)
 		}
-		l.Last, l.ID = t, string(id)
 	}
 	if f.resources == nil || string(f.resources) == "null" {
 		return nil
 	}
+	pos := 0
 	return eachString(f.resources, func(ref []byte) {
-		if !m.seen[i][string(ref)] {
-			r := string(ref)
-			m.seen[i][r] = true
-			l.Resources = append(l.Resources, r)
+		at, seen := m.res[i][string(ref)]
+		if !seen || newer(t, id, at.t, at.id) {
+			m.res[i][string(ref)] = viewAt{t: t, id: id, pos: pos}
 		}
+		pos++
 	})
 }
 
 // newLine starts a line with the event in f, its first.
-func (m *viewMerger) newLine(f *viewFields, t time.Time, basisKind string, emergency, isApp bool) (PatientLine, error) {
+func (m *viewMerger) newLine(f *viewFields, t time.Time, id, basisKind string, emergency, isApp bool) (PatientLine, error) {
 	str := func(raw []byte) string {
 		s, ok := jsonString(raw)
 		if !ok {
@@ -267,7 +345,7 @@ func (m *viewMerger) newLine(f *viewFields, t time.Time, basisKind string, emerg
 		}
 		return string(s)
 	}
-	l := PatientLine{ID: str(f.id), First: t, Last: t, Day: m.day.name, Organisation: str(f.org), Role: str(f.role),
+	l := PatientLine{ID: id, First: t, Last: t, Day: m.day.name, Organisation: str(f.org), Role: str(f.role),
 		Action: Action(str(f.action)), Basis: basisKind, Emergency: emergency, EmergencyReason: str(f.reason),
 		Outcome: Outcome(str(f.outcome)), Represented: str(f.onBehalfOf) != ""}
 	if isApp {

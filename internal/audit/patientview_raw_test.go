@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,8 +107,22 @@ func TestPatientViewMatchesDecodedEvents(t *testing.T) {
 		}
 		evs = append(evs, e)
 	}
+	// In the log's order, newest first by (time, id), as the oracle needs.
+	slices.SortFunc(evs, func(a, b Event) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	shuffled := slices.Clone(evs)
+	r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 	for _, o := range []ViewOptions{{Location: ams}, {Location: ams, ShowNames: true}, {}} {
 		got, want := PatientView(evs, o), referenceView(evs, o)
+		// The merger takes events in any order (a cached view adds the
+		// newer after the older): the same lines.
+		if any := PatientView(shuffled, o); !reflect.DeepEqual(any, got) {
+			t.Fatalf("the view of the events in another order differs")
+		}
 		if len(got) != len(want) || len(got) < 50 {
 			t.Fatalf("%d lines; want %d (and more than 50)", len(got), len(want))
 		}

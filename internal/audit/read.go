@@ -149,6 +149,12 @@ func (l *Log) ReadPatientView(ctx context.Context, p Permit, q Search, what stri
 	if err != nil {
 		return nil, false, err
 	}
+	if q.cacheable() {
+		lines, ok, err := l.cachedView(ctx, q, o)
+		if err != nil || ok {
+			return lines, false, err
+		}
+	}
 	// One statement for the whole view: the newest MaxViewEvents events and
 	// one more, which says that there are more.
 	query, args := q.sql("body", MaxViewEvents+1, 0)
@@ -176,7 +182,7 @@ func (l *Log) ReadPatientView(ctx context.Context, p Permit, q Search, what stri
 	if err := rows.Err(); err != nil {
 		return nil, false, fmt.Errorf("read the patient's log: %w", err)
 	}
-	return m.lines, truncated, nil
+	return m.result(), truncated, nil
 }
 
 // logReading checks that q lies within p, narrows it to p and appends p's

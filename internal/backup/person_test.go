@@ -104,10 +104,9 @@ func TestRestorePersonAfterAccidentalDelete(t *testing.T) {
 				continue
 			}
 			if table == "audit_events" || table == "audit_pending" {
-				if table == "audit_pending" {
-					b = b[:len(b):len(b)]
-					a = a[:max(len(a)-1, 0)] // the restore's event awaits its checkpoint
-				}
+				// (The restore's own event awaits its checkpoint in
+				// audit_pending, whose rows name their patient: it is
+				// among the person's rows, not the others'.)
 				if len(a) != len(b) {
 					t.Fatalf("%s: %d rows of others before, %d after", table, len(b), len(a))
 				}

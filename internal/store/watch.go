@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,15 @@ func (db *DB) Watch(name string, tables ...string) *Watch {
 	return w
 }
 
+// WatchDeletes is Watch for a cache that only rows going away can make
+// wrong (a merge of append-only rows, say): only DELETE and TRUNCATE of
+// tables count.
+func (db *DB) WatchDeletes(name string, tables ...string) *Watch {
+	w := &Watch{db: db, name: name}
+	db.watches.addDeletes(w, tables)
+	return w
+}
+
 // Current returns the generation to tag a cache entry with (read it before
 // the load the entry holds) and whether a cache may answer at now at all.
 func (w *Watch) Current(now time.Time) (uint64, bool) {
@@ -98,7 +108,7 @@ func (w *Watch) bump(ctx context.Context, q Querier) error {
 // writeTarget finds the tables a statement may write. It is a superset on
 // purpose: any name after INSERT INTO, UPDATE, DELETE FROM, REPLACE INTO
 // or TRUNCATE counts, wherever it stands (WITH clauses, several statements).
-var writeTarget = regexp.MustCompile(`(?i)\b(?:INSERT\s+(?:OR\s+[a-z]+\s+)?INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+[a-z]+)?|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+"?([a-z_][a-z0-9_]*)`)
+var writeTarget = regexp.MustCompile(`(?i)\b(INSERT\s+(?:OR\s+[a-z]+\s+)?INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+[a-z]+)?|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+"?([a-z_][a-z0-9_]*)`)
 
 // maxWatchMemo bounds the statements whose watches are remembered; queries
 // built with a varying number of parameters would otherwise grow it.
@@ -107,9 +117,10 @@ const maxWatchMemo = 4096
 // watchSet maps watched tables to their watches and remembers, per
 // statement text, which watches it touches.
 type watchSet struct {
-	mu     sync.RWMutex
-	tables map[string][]*Watch
-	memo   map[string][]*Watch
+	mu      sync.RWMutex
+	tables  map[string][]*Watch // any write counts
+	deletes map[string][]*Watch // only DELETE and TRUNCATE count
+	memo    map[string][]*Watch
 }
 
 func (s *watchSet) add(w *Watch, tables []string) {
@@ -124,10 +135,22 @@ func (s *watchSet) add(w *Watch, tables []string) {
 	s.memo = nil // statements seen before may touch the new watch
 }
 
+func (s *watchSet) addDeletes(w *Watch, tables []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deletes == nil {
+		s.deletes = map[string][]*Watch{}
+	}
+	for _, t := range tables {
+		s.deletes[strings.ToLower(t)] = append(s.deletes[strings.ToLower(t)], w)
+	}
+	s.memo = nil
+}
+
 // of returns the watches a statement touches; nil for most.
 func (s *watchSet) of(query string) []*Watch {
 	s.mu.RLock()
-	if len(s.tables) == 0 {
+	if len(s.tables) == 0 && len(s.deletes) == 0 {
 		s.mu.RUnlock()
 		return nil
 	}
@@ -139,7 +162,12 @@ func (s *watchSet) of(query string) []*Watch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range writeTarget.FindAllStringSubmatch(query, -1) {
-		for _, w := range s.tables[strings.ToLower(m[1])] {
+		table := strings.ToLower(m[2])
+		found := s.tables[table]
+		if verb := strings.ToUpper(m[1][:1]); verb == "D" || verb == "T" {
+			found = append(slices.Clip(found), s.deletes[table]...)
+		}
+		for _, w := range found {
 			if !containsWatch(ws, w) {
 				ws = append(ws, w)
 			}

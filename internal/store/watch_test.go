@@ -102,6 +102,28 @@ func TestWatchSeesEveryWrite(t *testing.T) {
 				t.Errorf("%s: generation moved here %v, on the other replica %v; want neither", w.name, here, there)
 			}
 		}
+		// A deletes-only watch hears of deletes, not of inserts or updates.
+		da := a.WatchDeletes("test-deletes", "watched_t")
+		g0, _ := da.Current(now)
+		if _, err := a.ExecContext(ctx, `INSERT INTO watched_t (id, v) VALUES ($1, 'x')`, next()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.ExecContext(ctx, `UPDATE watched_t SET v = 'u'`); err != nil {
+			t.Fatal(err)
+		}
+		if g, _ := da.Current(now); g != g0 {
+			t.Error("a deletes-only watch moved on for an insert or an update")
+		}
+		if _, err := a.ExecContext(ctx, `DELETE FROM watched_t WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		if g, _ := da.Current(now); g == g0 {
+			t.Error("a deletes-only watch did not move on for a delete")
+		}
+		if err := wb.Sync(ctx, now); err != nil { // those writes moved the other replica on
+			t.Fatal(err)
+		}
+
 		// A transaction that fails still moves this replica on (what it
 		// wrote was seen before it failed), but bumps no version.
 		boom := errors.New("boom")
