@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -104,16 +105,22 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 	if have && e.gen == gen && e.upto <= size && size-e.upto <= maxViewStep {
 		m, pend = e.m.clone(), maps.Clone(e.pend)
 		l.views.steps.Add(1)
-		rows, err := snap.Stmt(`SELECT e.id, e.body FROM audit_leaves lv JOIN audit_events e ON e.id = lv.event_id
-			WHERE lv.tenant_id = $1 AND lv.idx >= $2 AND lv.idx < $3 AND e.tenant_id = $1 AND e.patient_id = $4 AND e.kind = $5`).
-			QueryContext(ctx, q.TenantID, e.upto, size, q.PatientID, string(KindAccess))
-		if _, err := mergeRows(rows, err, m, -1, func(id string) bool {
+		// The new leaves' event ids, then those of the patient's events among
+		// them by id: a join let PostgreSQL's generic plan read the
+		// patient's whole log instead.
+		rows, err := snap.Stmt(`SELECT event_id FROM audit_leaves WHERE tenant_id = $1 AND idx >= $2 AND idx < $3`).
+			QueryContext(ctx, q.TenantID, e.upto, size)
+		ids, err := scanIDs(rows, err, func(id string) bool {
 			if pend[id] {
 				delete(pend, id) // merged while it waited
 				return false
 			}
 			return true
-		}); err != nil {
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		if err := mergeIDs(ctx, snap, q, ids, m); err != nil {
 			return nil, false, err
 		}
 	} else {
@@ -122,7 +129,7 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 			WHERE e.tenant_id = $1 AND e.patient_id = $2 AND e.kind = $3
 			  AND NOT EXISTS (SELECT 1 FROM audit_pending pe WHERE pe.tenant_id = e.tenant_id AND pe.event_id = e.id)
 			LIMIT `+fmt.Sprint(MaxViewEvents+1)).QueryContext(ctx, q.TenantID, q.PatientID, string(KindAccess))
-		n, err := mergeRows(rows, err, m, MaxViewEvents+1, nil)
+		n, err := mergeRows(rows, err, m, MaxViewEvents+1)
 		if err != nil {
 			return nil, false, err
 		}
@@ -137,29 +144,14 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 	// the view: each page read after a commit goes through the WAL.)
 	rows, err := snap.Stmt(`SELECT event_id FROM audit_pending WHERE tenant_id = $1 AND patient_id = $2`).
 		QueryContext(ctx, q.TenantID, q.PatientID)
+	unmerged, err := scanIDs(rows, err, func(id string) bool { return !pend[id] })
 	if err != nil {
-		return nil, false, fmt.Errorf("read the patient's log: %w", err)
+		return nil, false, err
 	}
-	var unmerged []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, false, fmt.Errorf("read the patient's log: %w", err)
-		}
-		if !pend[id] {
-			unmerged = append(unmerged, id)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("read the patient's log: %w", err)
+	if err := mergeIDs(ctx, snap, q, unmerged, m); err != nil {
+		return nil, false, err
 	}
 	for _, id := range unmerged {
-		rows, err := snap.Stmt(`SELECT id, body FROM audit_events WHERE id = $1`).QueryContext(ctx, id)
-		if _, err := mergeRows(rows, err, m, 1, nil); err != nil {
-			return nil, false, err
-		}
 		pend[id] = true
 	}
 	l.views.mu.Lock()
@@ -171,10 +163,58 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 	return m.result(), true, nil
 }
 
+// mergeIDs merges the access events of q's patient among ids into m, one
+// prepared look-up by id each. The patient is checked here, not in the
+// statement, and there is no IN list: with either, a planner could read the
+// patient's whole log through its index, or (SQLite, its statistics taken
+// when the log was small) the whole table, instead of looking the ids up.
+func mergeIDs(ctx context.Context, snap *store.Snapshot, q Search, ids []string, m *viewMerger) error {
+	get := snap.Stmt(`SELECT tenant_id, patient_id, body FROM audit_events WHERE id = $1`)
+	var tenant, patient string
+	var body []byte
+	for _, id := range ids {
+		err := get.QueryRowContext(ctx, id).Scan(&tenant, &patient, &body)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // not possible in one snapshot; nothing to merge either way
+		}
+		if err != nil {
+			return fmt.Errorf("read the patient's log: %w", err)
+		}
+		if tenant != q.TenantID || patient != q.PatientID {
+			continue
+		}
+		if err := m.add(body); err != nil {
+			return fmt.Errorf("read the patient's log: %w", err)
+		}
+	}
+	return nil
+}
+
+// scanIDs returns the ids rows yields that keep says yes to.
+func scanIDs(rows *sql.Rows, err error, keep func(id string) bool) ([]string, error) {
+	if err != nil {
+		return nil, fmt.Errorf("read the patient's log: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("read the patient's log: %w", err)
+		}
+		if keep(id) {
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the patient's log: %w", err)
+	}
+	return ids, nil
+}
+
 // mergeRows merges the bodies of the (id, body) rows yields into m, at
-// most max of them (-1: all), leaving out those keep says no to, and
-// returns how many rows it read.
-func mergeRows(rows *sql.Rows, err error, m *viewMerger, max int, keep func(id string) bool) (int, error) {
+// most max of them (-1: all), and returns how many rows it read.
+func mergeRows(rows *sql.Rows, err error, m *viewMerger, max int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read the patient's log: %w", err)
 	}
@@ -189,9 +229,6 @@ func mergeRows(rows *sql.Rows, err error, m *viewMerger, max int, keep func(id s
 		n++
 		if err := rows.Scan(&id, &body); err != nil {
 			return n, fmt.Errorf("read the patient's log: %w", err)
-		}
-		if keep != nil && !keep(id) {
-			continue
 		}
 		if err := m.add(body); err != nil {
 			return n, fmt.Errorf("read the patient's log: %w", err)

@@ -102,13 +102,15 @@ func (b *Batch) With(w access.TxWrite) {
 }
 
 // Commit writes everything added in one transaction. A batch is used once.
+// Concurrent batches share commits (store.GroupTx), each still all or
+// nothing: on SQLite a commit per create was what kept the cores waiting.
 func (b *Batch) Commit(ctx context.Context) error {
 	if b.ops == nil {
 		return errors.New("record: batch is empty or committed")
 	}
 	ops := b.ops
 	b.ops = nil
-	return b.s.db.Tx(ctx, func(tx *store.Tx) error {
+	return b.s.db.GroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		for _, op := range ops {
 			if err := op(ctx, tx); err != nil {
 				return err

@@ -85,6 +85,7 @@ type DB struct {
 	writeMu *sync.Mutex
 	stmts   *stmtCache // nil where the driver caches statements itself
 	watches watchSet   // tables whose writes caches must hear of (Watch)
+	group   grouper    // the writer of GroupTx (SQLite)
 }
 
 // Querier is what DB, Tx and Snapshot have in common.
@@ -154,6 +155,7 @@ func (db *DB) Flush(ctx context.Context) error { return db.d.flush(ctx, db) }
 
 // Close closes the prepared statements and the handle.
 func (db *DB) Close() error {
+	db.group.close()
 	db.stmts.close()
 	return db.sql.Close()
 }
