@@ -137,11 +137,12 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 			return nil, false, nil
 		}
 	}
-	// The patient's events waiting for the sequencer, from the queue's
-	// patient index alone; most were merged by an earlier request, and only
-	// the new ones' bodies are read. (Looking up every waiting event of the
-	// tenant, or the patient's newest events, cost more than the rest of
-	// the view: each page read after a commit goes through the WAL.)
+	// The patient's events waiting for the sequencer, from the queue's own
+	// rows, which name their patient; most were merged by an earlier
+	// request, and only the new ones' bodies are read. (Looking up every
+	// waiting event of the tenant, or the patient's newest events, cost
+	// more than the rest of the view: each page read after a commit goes
+	// through the WAL.)
 	rows, err := snap.Stmt(`SELECT event_id FROM audit_pending WHERE tenant_id = $1 AND patient_id = $2`).
 		QueryContext(ctx, q.TenantID, q.PatientID)
 	unmerged, err := scanIDs(rows, err, func(id string) bool { return !pend[id] })
