@@ -97,6 +97,11 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 	if err := snap.Stmt(`SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves WHERE tenant_id = $1`).QueryRowContext(ctx, q.TenantID).Scan(&size); err != nil {
 		return nil, false, fmt.Errorf("read the patient's log: %w", err)
 	}
+	// A purge seen after gen was read but before the snapshot began must
+	// not let an older merge be reused with it.
+	if now, _ := l.views.w.Current(l.clock.Now()); now != gen {
+		return nil, false, nil
+	}
 	l.views.mu.Lock()
 	e, have := l.views.entries[key]
 	l.views.mu.Unlock()
@@ -154,6 +159,15 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 	}
 	for _, id := range unmerged {
 		pend[id] = true
+	}
+	if m.n > MaxViewEvents {
+		// As long as the uncached path: that one shows the newest
+		// MaxViewEvents and says the view is truncated, whichever
+		// replica answers.
+		l.views.mu.Lock()
+		delete(l.views.entries, key)
+		l.views.mu.Unlock()
+		return nil, false, nil
 	}
 	l.views.mu.Lock()
 	if len(l.views.entries) >= maxCachedViews {

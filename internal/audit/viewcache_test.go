@@ -88,3 +88,50 @@ func TestCachedPatientViewMatchesWholeLog(t *testing.T) {
 		check(102, opts[0])
 	})
 }
+
+// A cached view that has grown past MaxViewEvents answers as the uncached
+// one does, the newest MaxViewEvents and truncated, on whichever replica.
+// REQ: LOG-4
+func TestCachedPatientViewTruncatesAsUncached(t *testing.T) {
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	l := newTestLog(t, db)
+	if err := l.SyncViews(ctx); err != nil {
+		t.Fatal(err)
+	}
+	person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
+	view := func() ([]PatientLine, bool) {
+		t.Helper()
+		lines, truncated, err := l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lines, truncated
+	}
+	mustAppend(t, l, event("t-1", "p-0", "u-1"))
+	mustSequence(t, l)
+	if _, truncated := view(); truncated { // cached from here on
+		t.Fatal("a short view is truncated")
+	}
+	start := l.clock.Now()
+	evs := make([]Event, MaxViewEvents+5)
+	for i := range evs {
+		evs[i] = event("t-1", "p-0", fmt.Sprintf("u-%d", i%3))
+		evs[i].Time = start.Add(-time.Duration(i+1) * time.Second)
+	}
+	rows, err := l.prepare(ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, true) }); err != nil {
+		t.Fatal(err)
+	}
+	lines, truncated := view()
+	n := 0
+	for _, ln := range lines {
+		n += ln.Count
+	}
+	if !truncated || n != MaxViewEvents {
+		t.Fatalf("%d events merged, truncated %v; want %d and truncated, as without the cache", n, truncated, MaxViewEvents)
+	}
+}

@@ -32,8 +32,7 @@ type groupReq struct {
 }
 
 type grouper struct {
-	once  sync.Once
-	mu    sync.RWMutex // held shared while enqueuing, exclusively by stop
+	mu    sync.RWMutex // held shared while enqueuing, exclusively to start and stop
 	queue chan *groupReq
 	quit  chan struct{}
 	ended chan struct{}
@@ -51,10 +50,7 @@ func (db *DB) GroupTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) 
 		return db.Tx(ctx, func(tx *Tx) error { return fn(ctx, tx) })
 	}
 	g := &db.group
-	g.once.Do(func() {
-		g.queue, g.quit, g.ended = make(chan *groupReq, 1024), make(chan struct{}), make(chan struct{})
-		go g.loop(db)
-	})
+	g.start(db)
 	r := &groupReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	g.mu.RLock()
 	if g.stop {
@@ -69,6 +65,23 @@ func (db *DB) GroupTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) 
 	}
 	g.mu.RUnlock()
 	return <-r.done
+}
+
+// start starts the writer on first use (never after close).
+func (g *grouper) start(db *DB) {
+	g.mu.RLock()
+	running := g.queue != nil || g.stop
+	g.mu.RUnlock()
+	if running {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.queue != nil || g.stop {
+		return
+	}
+	g.queue, g.quit, g.ended = make(chan *groupReq, 1024), make(chan struct{}), make(chan struct{})
+	go g.loop(db)
 }
 
 // close stops the writer after what is queued; later GroupTx calls fail.
@@ -153,14 +166,13 @@ func commitGroup(db *DB, reqs []*groupReq) ([]error, error) {
 	errs := make([]error, len(reqs))
 	err := db.Tx(ctx, func(tx *Tx) error {
 		if len(reqs) == 1 {
-			r := reqs[0]
-			return r.fn(detach(ctx, r.ctx), tx)
+			return call(ctx, reqs[0], tx)
 		}
 		for i, r := range reqs {
 			if _, err := tx.tx.ExecContext(ctx, `SAVEPOINT zk_group`); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
-			if errs[i] = r.fn(detach(ctx, r.ctx), tx); errs[i] != nil {
+			if errs[i] = call(ctx, r, tx); errs[i] != nil {
 				if _, err := tx.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT zk_group`); err != nil {
 					return fmt.Errorf("roll back to savepoint: %w", err)
 				}
@@ -175,6 +187,17 @@ func commitGroup(db *DB, reqs []*groupReq) ([]error, error) {
 		return []error{err}, nil // fn's own error, or its commit's: either way it is that caller's
 	}
 	return errs, err
+}
+
+// call runs r's fn in tx; a panic in it is r's error, not the end of the
+// writer (and of every other caller's transaction with it).
+func call(ctx context.Context, r *groupReq, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: group transaction panicked: %v", p)
+		}
+	}()
+	return r.fn(detach(ctx, r.ctx), tx)
 }
 
 // detach returns a context with the values of caller (the audit source,

@@ -112,3 +112,50 @@ func TestGroupTxCancelledAndClosed(t *testing.T) {
 		t.Fatal("GroupTx on a closed database succeeded")
 	}
 }
+
+// A panic in one fn is that caller's error; the others commit and the
+// writer goes on.
+func TestGroupTxPanicIsOneCallersError(t *testing.T) {
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE panic_t (id BIGINT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, 20)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.GroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO panic_t (id) VALUES ($1)`, i); err != nil {
+					return err
+				}
+				if i == 7 {
+					panic("boom")
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM panic_t WHERE id <> 7`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	var seven int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM panic_t WHERE id = 7`).Scan(&seven); err != nil {
+		t.Fatal(err)
+	}
+	if errs[7] == nil || seven != 0 || n != 19 {
+		t.Fatalf("panicking fn: %v, its row %d; others' rows %d (want an error, 0, 19)", errs[7], seven, n)
+	}
+	for i, err := range errs {
+		if i != 7 && err != nil {
+			t.Errorf("fn %d: %v", i, err)
+		}
+	}
+	if err := db.GroupTx(ctx, func(context.Context, *store.Tx) error { return nil }); err != nil {
+		t.Fatalf("the writer after a panic: %v", err)
+	}
+}

@@ -36,7 +36,9 @@ type Watch struct {
 
 	gen atomic.Uint64
 
-	mu      sync.Mutex // guards the fields below and serialises Sync
+	syncMu sync.Mutex // one Sync at a time; never held by Current
+
+	mu      sync.Mutex // guards the fields below, never across a query
 	version int64      // the version row as last read
 	synced  bool
 	checked time.Time // when the last successful sync began
@@ -49,6 +51,9 @@ const WatchSyncInterval = 250 * time.Millisecond
 // every WatchSyncInterval a change on another replica holds there within
 // this bound (< 1 s).
 const watchFresh = 750 * time.Millisecond
+
+// syncTimeout bounds one Sync's query.
+const syncTimeout = 5 * time.Second
 
 // Watch returns a watch named name over tables. Register it before the
 // writes it must see; the name keys its version row, so every replica must
@@ -81,13 +86,19 @@ func (w *Watch) Current(now time.Time) (uint64, bool) {
 // read (a write on another replica, or on this one) moves the generation
 // on. began is the clock's time when the call began.
 func (w *Watch) Sync(ctx context.Context, began time.Time) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	// A sync slower than the freshness bound is of no use; a stalled one
+	// must not hold anything but the next sync.
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
 	var v int64
 	err := w.db.Stmt(`SELECT COALESCE(MAX(version), 0) FROM store_watches WHERE name = $1`).QueryRowContext(ctx, w.name).Scan(&v)
 	if err != nil {
 		return fmt.Errorf("sync watch %s: %w", w.name, err)
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.synced || v != w.version {
 		w.gen.Add(1)
 	}
@@ -203,6 +214,9 @@ func (t *Tx) touch(ws []*Watch) {
 // bumpTouched adds one to the version row of every watch the transaction
 // touched; DB.Tx runs it just before the commit.
 func (t *Tx) bumpTouched(ctx context.Context) error {
+	// By name, so that two transactions touching the same watches lock
+	// their rows in the same order (PostgreSQL).
+	slices.SortFunc(t.touched, func(a, b *Watch) int { return strings.Compare(a.name, b.name) })
 	for _, w := range t.touched {
 		if err := w.bump(ctx, t); err != nil {
 			return err
