@@ -142,3 +142,22 @@ func latestCheckpoint(t testing.TB, db *store.DB, v note.Verifier, tenant string
 	}
 	return c
 }
+
+// fillPatient stores n read events of patient (tenant t-1), one a second
+// before start going back, in one transaction: faster than n Appends.
+func fillPatient(t testing.TB, l *testLog, db *store.DB, patient string, n int, start time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	evs := make([]Event, n)
+	for i := range evs {
+		evs[i] = event("t-1", patient, fmt.Sprintf("u-%d", i%3))
+		evs[i].Time = start.Add(-time.Duration(i+1) * time.Second)
+	}
+	rows, err := l.prepare(ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, true) }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -153,18 +153,7 @@ func TestReadPatientView(t *testing.T) {
 
 		// More events than one view merges: the newest MaxViewEvents, and
 		// truncated says that there are more.
-		evs := make([]Event, MaxViewEvents+5)
-		for i := range evs {
-			evs[i] = event("t-1", "p-0", fmt.Sprintf("u-%d", i%3))
-			evs[i].Time = start.Add(-time.Duration(i+1) * time.Second)
-		}
-		rows, err := l.prepare(ctx, evs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, true) }); err != nil {
-			t.Fatal(err)
-		}
+		fillPatient(t, l, db, "p-0", MaxViewEvents+5, start)
 		lines, truncated, err = l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
 		n := 0
 		for _, ln := range lines {

@@ -114,18 +114,7 @@ func TestCachedPatientViewTruncatesAsUncached(t *testing.T) {
 		t.Fatal("a short view is truncated")
 	}
 	start := l.clock.Now()
-	evs := make([]Event, MaxViewEvents+5)
-	for i := range evs {
-		evs[i] = event("t-1", "p-0", fmt.Sprintf("u-%d", i%3))
-		evs[i].Time = start.Add(-time.Duration(i+1) * time.Second)
-	}
-	rows, err := l.prepare(ctx, evs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, true) }); err != nil {
-		t.Fatal(err)
-	}
+	fillPatient(t, l, db, "p-0", MaxViewEvents+5, start)
 	lines, truncated := view()
 	n := 0
 	for _, ln := range lines {
