@@ -3,9 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"time"
-
-	"github.com/pquerna/otp/totp"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/identity"
@@ -39,14 +36,8 @@ func seedOperator(ctx context.Context, d Deps) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("demo: operator: %w", err)
 	}
-	// The previous step's code, as for the other demo accounts: the
-	// current step stays free for the printed log-in.
-	code, err := totp.GenerateCode(secret, d.Clock.Now().Add(-30*time.Second))
-	if err != nil {
-		return User{}, fmt.Errorf("demo: %w", err)
-	}
-	if ok, err := d.Authn.ConfirmTOTP(ctx, acc.ID, code); err != nil || !ok {
-		return User{}, fmt.Errorf("demo: operator's authenticator app not confirmed: %v", err)
+	if err := confirmPreviousStep(d.Clock, secret, func(code string) (bool, error) { return d.Authn.ConfirmTOTP(ctx, acc.ID, code) }); err != nil {
+		return User{}, fmt.Errorf("demo: operator's authenticator app not confirmed: %w", err)
 	}
 	if err := d.IDs.GrantRole(ctx, acc.ID, string(access.RoleOperator), "demo set-up"); err != nil {
 		return User{}, fmt.Errorf("demo: operator: %w", err)
