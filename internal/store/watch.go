@@ -59,18 +59,14 @@ const syncTimeout = 5 * time.Second
 // writes it must see; the name keys its version row, so every replica must
 // use the same name for the same tables.
 func (db *DB) Watch(name string, tables ...string) *Watch {
-	w := &Watch{db: db, name: name}
-	db.watches.add(w, tables)
-	return w
+	return db.watches.add(db, name, tables, false)
 }
 
 // WatchDeletes is Watch for a cache that only rows going away can make
 // wrong (a merge of append-only rows, say): only DELETE and TRUNCATE of
 // tables count.
 func (db *DB) WatchDeletes(name string, tables ...string) *Watch {
-	w := &Watch{db: db, name: name}
-	db.watches.addDeletes(w, tables)
-	return w
+	return db.watches.add(db, name, tables, true)
 }
 
 // Current returns the generation to tag a cache entry with (read it before
@@ -129,33 +125,36 @@ const maxWatchMemo = 4096
 // statement text, which watches it touches.
 type watchSet struct {
 	mu      sync.RWMutex
+	byName  map[string]*Watch
 	tables  map[string][]*Watch // any write counts
 	deletes map[string][]*Watch // only DELETE and TRUNCATE count
 	memo    map[string][]*Watch
 }
 
-func (s *watchSet) add(w *Watch, tables []string) {
+// add registers a watch named name over tables, or returns the one this DB
+// has under that name already (its tables stand): one per name, so that
+// every Log or Decider made on a DB shares it and a write bumps its row
+// once.
+func (s *watchSet) add(db *DB, name string, tables []string, deletesOnly bool) *Watch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tables == nil {
-		s.tables = map[string][]*Watch{}
+	if w := s.byName[name]; w != nil {
+		return w
+	}
+	w := &Watch{db: db, name: name}
+	if s.byName == nil {
+		s.byName, s.tables, s.deletes = map[string]*Watch{}, map[string][]*Watch{}, map[string][]*Watch{}
+	}
+	s.byName[name] = w
+	m := s.tables
+	if deletesOnly {
+		m = s.deletes
 	}
 	for _, t := range tables {
-		s.tables[strings.ToLower(t)] = append(s.tables[strings.ToLower(t)], w)
+		m[strings.ToLower(t)] = append(m[strings.ToLower(t)], w)
 	}
 	s.memo = nil // statements seen before may touch the new watch
-}
-
-func (s *watchSet) addDeletes(w *Watch, tables []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.deletes == nil {
-		s.deletes = map[string][]*Watch{}
-	}
-	for _, t := range tables {
-		s.deletes[strings.ToLower(t)] = append(s.deletes[strings.ToLower(t)], w)
-	}
-	s.memo = nil
+	return w
 }
 
 // of returns the watches a statement touches; nil for most.
