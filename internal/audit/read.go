@@ -140,9 +140,11 @@ func (r *Reading) Released() (tenantID string, patients []string, ok bool) {
 const MaxViewEvents = 10000
 
 // ReadPatientView reads the person's view of a patient's log under p (LOG-4):
-// the access events q selects, at most MaxViewEvents of them, merged into
-// lines by PatientView. truncated reports that more events matched. The
-// reading is logged first, as Read does.
+// the access events q selects merged into lines by PatientView, the newest
+// of them when there are more than MaxViewEvents: then truncated is true
+// and the lines hold the newest n events for some n of at least
+// MaxViewEvents (more when the cache followed the log, see cachedView).
+// The reading is logged first, as Read does.
 func (l *Log) ReadPatientView(ctx context.Context, p Permit, q Search, what string, o ViewOptions) (lines []PatientLine, truncated bool, err error) {
 	q.Kind, q.Oldest, q.After, q.Until = KindAccess, false, Cursor{}, Cursor{}
 	q, err = l.logReading(ctx, p, q, what)
@@ -150,9 +152,9 @@ func (l *Log) ReadPatientView(ctx context.Context, p Permit, q Search, what stri
 		return nil, false, err
 	}
 	if q.cacheable() {
-		lines, ok, err := l.cachedView(ctx, q, o)
+		lines, truncated, ok, err := l.cachedView(ctx, q, o)
 		if err != nil || ok {
-			return lines, false, err
+			return lines, truncated, err
 		}
 	}
 	// One statement for the whole view: the newest MaxViewEvents events and

@@ -6,20 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"sync"
 	"sync/atomic"
 
 	"github.com/zorgkluis/zorgkluis/internal/store"
 )
 
-// The view cache keeps, per patient, the person's view merged from the
-// events already sequenced into the tenant's tree, and the tree's size it
-// was merged up to. The log is append-only and the tree's order is fixed, so
-// the next request for the same view merges only the leaves added since
-// and the events waiting for the sequencer it has not merged yet, instead
-// of the patient's whole log: the view costs what is new, not what is old.
-// An event merged while it waited is remembered by id, and skipped when it
-// turns up among the new leaves.
+// The view cache keeps, per patient, the person's view merged up to a
+// mark, and the next request for the same view merges only what came
+// after it instead of the patient's whole log: the view costs what is new,
+// not what is old. On SQLite the mark is the event table's largest rowid
+// (one writer: later commits only add larger ones). On PostgreSQL, where
+// transactions commit out of the order of their ids, it is the size of the
+// tenant's tree, whose order is fixed, plus the events merged while they
+// waited for the sequencer, remembered by id and skipped when they turn up
+// among the new leaves.
 //
 // Events only ever go away through retention's purge (DELETE FROM
 // audit_events), which a deletes-only store.Watch sees on every replica;
@@ -29,8 +31,9 @@ import (
 // maxCachedViews bounds the cache; a full cache starts again empty.
 const maxCachedViews = 1000
 
-// maxViewStep is the most new leaves of the tenant a cached view is brought
-// up to date through; further behind, the view is merged anew.
+// maxViewStep is the most new leaves of the tenant (SQLite: new events of
+// the database) a cached view is brought up to date through; further
+// behind, the view is merged anew.
 const maxViewStep = 10000
 
 // ViewSyncInterval is how often serve calls SyncViews.
@@ -44,10 +47,23 @@ type viewKey struct {
 
 type viewEntry struct {
 	gen  uint64          // the watch's generation when the merge began
-	upto int64           // the tree's size the merge covers: leaves 0..upto-1
-	pend map[string]bool // and these events, merged while they awaited the sequencer
+	upto int64           // SQLite: the largest rowid merged; PostgreSQL: the tree's size merged (leaves 0..upto-1)
+	pend map[string]bool // PostgreSQL: and these events, merged while they awaited the sequencer
 	m    *viewMerger     // not changed after it is cached; clone to add to it
+	// SQLite, a log longer than MaxViewEvents: the view holds the events
+	// from floor on (the oldest merged) and says it is truncated.
+	floor     viewFloor
+	truncated bool
 }
+
+// viewFloor is an event's place in the log's order, (time, id).
+type viewFloor struct {
+	micros int64
+	id     string
+}
+
+// noFloor comes before every event.
+var noFloor = viewFloor{micros: math.MinInt64}
 
 type viewCache struct {
 	w       *store.Watch
@@ -75,36 +91,131 @@ func (q Search) cacheable() bool {
 }
 
 // cachedView returns the lines of q's view through the cache; ok is false
-// when the cache cannot answer (not fresh, or a patient whose log is longer
-// than MaxViewEvents: the uncached path bounds and truncates that).
-func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []PatientLine, ok bool, err error) {
+// when the cache cannot answer (not fresh, or a log longer than
+// MaxViewEvents on PostgreSQL: the uncached path bounds and truncates
+// that). On SQLite a log longer than MaxViewEvents is cached too, and
+// answered truncated: at least its newest MaxViewEvents events and every
+// event since the oldest of those (see viewStepRows).
+func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []PatientLine, truncated, ok bool, err error) {
 	gen, fresh := l.views.w.Current(l.clock.Now())
 	if !fresh {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	key := viewKey{tenant: q.TenantID, patient: q.PatientID, names: o.ShowNames}
 	if o.Location != nil {
 		key.loc = o.Location.String()
 	}
-	// One snapshot: an event is either in the tree (below size) or waiting
-	// in audit_pending, never both and never neither.
 	snap, err := l.db.Snapshot(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("read the patient's log: %w", err)
+		return nil, false, false, fmt.Errorf("read the patient's log: %w", err)
 	}
 	defer snap.Close()
-	var size int64
-	if err := snap.Stmt(`SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves WHERE tenant_id = $1`).QueryRowContext(ctx, q.TenantID).Scan(&size); err != nil {
-		return nil, false, fmt.Errorf("read the patient's log: %w", err)
-	}
-	// A purge seen after gen was read but before the snapshot began must
-	// not let an older merge be reused with it.
-	if now, _ := l.views.w.Current(l.clock.Now()); now != gen {
-		return nil, false, nil
+	step := l.viewStepTree
+	if l.db.Dialect() == store.SQLite {
+		step = l.viewStepRows
 	}
 	l.views.mu.Lock()
 	e, have := l.views.entries[key]
 	l.views.mu.Unlock()
+	st, err := step(ctx, snap, q, o, gen, e, have)
+	if err != nil || !st.ok {
+		l.views.mu.Lock()
+		delete(l.views.entries, key)
+		l.views.mu.Unlock()
+		return nil, false, false, err
+	}
+	l.views.mu.Lock()
+	if len(l.views.entries) >= maxCachedViews {
+		clear(l.views.entries)
+	}
+	l.views.entries[key] = viewEntry{gen: gen, upto: st.upto, pend: st.pend, m: st.m, floor: st.floor, truncated: st.truncated}
+	l.views.mu.Unlock()
+	return st.m.result(), st.truncated, true, nil
+}
+
+// viewStep is what a step function returns: the mark and merge to cache
+// and answer with (ok), or nothing (not ok): the caller merges without the
+// cache.
+type viewStep struct {
+	upto          int64
+	pend          map[string]bool
+	m             *viewMerger
+	floor         viewFloor
+	ok, truncated bool
+}
+
+// viewStepRows brings the view up to date on SQLite, by the event table's
+// rowids. SQLite has one writer and gives a new row the largest rowid so
+// far plus one, so the rows committed after a snapshot all have larger
+// rowids than any it saw, unless the row with the largest one was deleted
+// since: only a purge deletes events, and a purge retires every cached
+// view. So a cached view merged up to rowid upto needs only the patient's
+// events above it, sequenced or not, found in one range scan: no look-up
+// of the waiting events, no walk of the new leaves.
+func (l *Log) viewStepRows(ctx context.Context, snap *store.Snapshot, q Search, o ViewOptions, gen uint64, e viewEntry, have bool) (viewStep, error) {
+	var last int64
+	if err := snap.Stmt(`SELECT COALESCE(MAX(rowid), 0) FROM audit_events`).QueryRowContext(ctx).Scan(&last); err != nil {
+		return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+	}
+	// A purge seen after gen was read but before the snapshot began must
+	// not let an older merge be reused with it.
+	if now, _ := l.views.w.Current(l.clock.Now()); now != gen {
+		return viewStep{}, nil
+	}
+	if have && e.gen == gen && e.upto <= last && last-e.upto <= maxViewStep {
+		m := e.m.clone()
+		l.views.steps.Add(1)
+		// NOT INDEXED: the rowid range, never the patient's index, whatever
+		// the planner's statistics say. A truncated view takes only events
+		// from its floor on (a restore may add older ones).
+		rows, err := snap.Stmt(`SELECT id, time, body FROM audit_events NOT INDEXED
+			WHERE rowid > $1 AND rowid <= $2 AND tenant_id = $3 AND patient_id = $4 AND kind = $5
+			  AND (time > $6 OR (time = $6 AND id >= $7))`).
+			QueryContext(ctx, e.upto, last, q.TenantID, q.PatientID, string(KindAccess), e.floor.micros, e.floor.id)
+		if _, err := mergeRows(rows, err, m, -1, nil); err != nil {
+			return viewStep{}, err
+		}
+		if m.n <= 2*MaxViewEvents {
+			return viewStep{upto: last, m: m, floor: e.floor, truncated: e.truncated, ok: true}, nil
+		}
+		// Grown to twice the bound: merged anew below, from the newest
+		// MaxViewEvents.
+	}
+	m := newViewMerger(o)
+	// Newest first, as the uncached path reads them. A log longer than
+	// MaxViewEvents is merged from its newest MaxViewEvents and cached as
+	// truncated: later requests add what comes after, so it shows at
+	// least the newest MaxViewEvents and every event since the oldest it
+	// shows, until it holds twice the bound and is merged anew. +rowid:
+	// the patient's index, not a scan of the rowids up to last.
+	rows, err := snap.Stmt(`SELECT id, time, body FROM audit_events
+		WHERE tenant_id = $1 AND patient_id = $2 AND kind = $3 AND +rowid <= $4
+		ORDER BY time DESC, id DESC LIMIT `+fmt.Sprint(MaxViewEvents+1)).QueryContext(ctx, q.TenantID, q.PatientID, string(KindAccess), last)
+	floor := noFloor
+	more, err := mergeRows(rows, err, m, MaxViewEvents, &floor)
+	if err != nil {
+		return viewStep{}, err
+	}
+	if !more {
+		floor = noFloor
+	}
+	return viewStep{upto: last, m: m, floor: floor, truncated: more, ok: true}, nil
+}
+
+// viewStepTree brings the view up to date on PostgreSQL, whose
+// transactions commit in another order than they take ids, so no column
+// tells what a snapshot could not yet see: the view covers the tenant's
+// tree up to a size, whose order is fixed, and the events waiting for the
+// sequencer, by id. One snapshot: an event is either in the tree (below
+// size) or waiting in audit_pending, never both and never neither.
+func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, o ViewOptions, gen uint64, e viewEntry, have bool) (viewStep, error) {
+	var size int64
+	if err := snap.Stmt(`SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves WHERE tenant_id = $1`).QueryRowContext(ctx, q.TenantID).Scan(&size); err != nil {
+		return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+	}
+	if now, _ := l.views.w.Current(l.clock.Now()); now != gen {
+		return viewStep{}, nil
+	}
 	var m *viewMerger
 	pend := map[string]bool{}
 	if have && e.gen == gen && e.upto <= size && size-e.upto <= maxViewStep {
@@ -123,59 +234,43 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 			return true
 		})
 		if err != nil {
-			return nil, false, err
+			return viewStep{}, err
 		}
 		if err := mergeIDs(ctx, snap, q, ids, m); err != nil {
-			return nil, false, err
+			return viewStep{}, err
 		}
 	} else {
 		m = newViewMerger(o)
-		rows, err := snap.Stmt(`SELECT e.id, e.body FROM audit_events e
+		rows, err := snap.Stmt(`SELECT e.id, e.time, e.body FROM audit_events e
 			WHERE e.tenant_id = $1 AND e.patient_id = $2 AND e.kind = $3
 			  AND NOT EXISTS (SELECT 1 FROM audit_pending pe WHERE pe.tenant_id = e.tenant_id AND pe.event_id = e.id)
 			LIMIT `+fmt.Sprint(MaxViewEvents+1)).QueryContext(ctx, q.TenantID, q.PatientID, string(KindAccess))
-		n, err := mergeRows(rows, err, m, MaxViewEvents+1)
-		if err != nil {
-			return nil, false, err
-		}
-		if n > MaxViewEvents {
-			return nil, false, nil
+		more, err := mergeRows(rows, err, m, MaxViewEvents, nil)
+		if err != nil || more {
+			return viewStep{}, err
 		}
 	}
 	// The patient's events waiting for the sequencer, from the queue's own
 	// rows, which name their patient; most were merged by an earlier
-	// request, and only the new ones' bodies are read. (Looking up every
-	// waiting event of the tenant, or the patient's newest events, cost
-	// more than the rest of the view: each page read after a commit goes
-	// through the WAL.)
+	// request, and only the new ones' bodies are read.
 	rows, err := snap.Stmt(`SELECT event_id FROM audit_pending WHERE tenant_id = $1 AND patient_id = $2`).
 		QueryContext(ctx, q.TenantID, q.PatientID)
 	unmerged, err := scanIDs(rows, err, func(id string) bool { return !pend[id] })
 	if err != nil {
-		return nil, false, err
+		return viewStep{}, err
 	}
 	if err := mergeIDs(ctx, snap, q, unmerged, m); err != nil {
-		return nil, false, err
+		return viewStep{}, err
 	}
 	for _, id := range unmerged {
 		pend[id] = true
 	}
 	if m.n > MaxViewEvents {
 		// As long as the uncached path: that one shows the newest
-		// MaxViewEvents and says the view is truncated, whichever
-		// replica answers.
-		l.views.mu.Lock()
-		delete(l.views.entries, key)
-		l.views.mu.Unlock()
-		return nil, false, nil
+		// MaxViewEvents and says the view is truncated.
+		return viewStep{}, nil
 	}
-	l.views.mu.Lock()
-	if len(l.views.entries) >= maxCachedViews {
-		clear(l.views.entries)
-	}
-	l.views.entries[key] = viewEntry{gen: gen, upto: size, pend: pend, m: m}
-	l.views.mu.Unlock()
-	return m.result(), true, nil
+	return viewStep{upto: size, pend: pend, m: m, ok: true}, nil
 }
 
 // mergeIDs merges the access events of q's patient among ids into m, one
@@ -227,30 +322,35 @@ func scanIDs(rows *sql.Rows, err error, keep func(id string) bool) ([]string, er
 	return ids, nil
 }
 
-// mergeRows merges the bodies of the (id, body) rows yields into m, at
-// most max of them (-1: all), and returns how many rows it read.
-func mergeRows(rows *sql.Rows, err error, m *viewMerger, max int) (int, error) {
+// mergeRows merges the bodies of the (id, time, body) rows yields into m,
+// at most max of them (-1: all), and reports whether there were more; last,
+// if not nil, is set to the place of the last row merged.
+func mergeRows(rows *sql.Rows, err error, m *viewMerger, max int, last *viewFloor) (bool, error) {
 	if err != nil {
-		return 0, fmt.Errorf("read the patient's log: %w", err)
+		return false, fmt.Errorf("read the patient's log: %w", err)
 	}
 	defer rows.Close()
 	n := 0
 	var id string
+	var micros int64
 	var body sql.RawBytes
 	for rows.Next() {
 		if n == max {
-			break
+			return true, nil
 		}
 		n++
-		if err := rows.Scan(&id, &body); err != nil {
-			return n, fmt.Errorf("read the patient's log: %w", err)
+		if err := rows.Scan(&id, &micros, &body); err != nil {
+			return false, fmt.Errorf("read the patient's log: %w", err)
 		}
 		if err := m.add(body); err != nil {
-			return n, fmt.Errorf("read the patient's log: %w", err)
+			return false, fmt.Errorf("read the patient's log: %w", err)
+		}
+		if last != nil {
+			*last = viewFloor{micros: micros, id: id}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("read the patient's log: %w", err)
+		return false, fmt.Errorf("read the patient's log: %w", err)
 	}
-	return n, nil
+	return false, nil
 }

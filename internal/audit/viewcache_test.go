@@ -2,9 +2,11 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,38 +91,206 @@ func TestCachedPatientViewMatchesWholeLog(t *testing.T) {
 	})
 }
 
-// A cached view that has grown past MaxViewEvents answers as the uncached
-// one does, the newest MaxViewEvents and truncated, on whichever replica.
+// A person's view of a log longer than MaxViewEvents. Without the cache
+// (and on PostgreSQL) it is the newest MaxViewEvents events, truncated. On
+// SQLite the cache keeps it: a view it followed while it grew stays whole
+// up to twice the bound; one met anew is the newest MaxViewEvents,
+// truncated, and then takes in what comes after, so it is always the
+// newest n events for some n of at least the bound, until it holds twice
+// the bound and is merged anew.
 // REQ: LOG-4
-func TestCachedPatientViewTruncatesAsUncached(t *testing.T) {
-	db := storetest.SQLite(t)
-	ctx := context.Background()
-	l := newTestLog(t, db)
-	if err := l.SyncViews(ctx); err != nil {
-		t.Fatal(err)
-	}
-	person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
-	view := func() ([]PatientLine, bool) {
-		t.Helper()
-		lines, truncated, err := l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
-		if err != nil {
+func TestLongPatientView(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sqlite := db.Dialect() == store.SQLite
+		synced := func() *testLog {
+			l := newTestLog(t, db)
+			if err := l.SyncViews(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+		l := synced()
+		uncached := newTestLog(t, db) // never synced: its cache never answers
+		person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
+		// check reads the view through lg and returns how many events it
+		// merged, after comparing it with the newest that many of the
+		// whole log (the reading's own event included).
+		check := func(step string, lg *testLog, wantTruncated bool) int {
+			t.Helper()
+			lines, truncated, err := lg.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, ln := range lines {
+				n += ln.Count
+			}
+			newest, err := l.Query(ctx, Filter{TenantID: "t-1", PatientID: "p-0", Limit: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := PatientView(newest, ViewOptions{}); truncated != wantTruncated || !reflect.DeepEqual(lines, want) {
+				t.Fatalf("%s: truncated %v (want %v), lines differ from the newest %d events':\n got %+v\nwant %+v",
+					step, truncated, wantTruncated, n, lines, want)
+			}
+			if all, err := l.Query(ctx, Filter{TenantID: "t-1", PatientID: "p-0", Limit: n + 1}); err != nil || (len(all) > n) != truncated {
+				t.Fatalf("%s: %d events merged of %d (%v), truncated %v", step, n, len(all), err, truncated)
+			}
+			return n
+		}
+		mustAppend(t, l, event("t-1", "p-0", "u-1"))
+		mustSequence(t, l)
+		check("short", l, false) // cached from here on
+		start := l.clock.Now()
+		fillPatient(t, l, db, "p-0", MaxViewEvents-10, start)
+		check("nearly full, followed", l, false)
+		fillPatient(t, l, db, "p-0", 20, start.Add(-time.Duration(MaxViewEvents)*time.Second))
+		if n := check("past the bound, followed", l, !sqlite); !sqlite && n != MaxViewEvents {
+			t.Fatalf("PostgreSQL merged %d events; want the newest %d", n, MaxViewEvents)
+		}
+		other := synced() // another replica, meeting the long view anew
+		if n := check("met anew", other, true); n != MaxViewEvents {
+			t.Fatalf("met anew: %d events merged; want the newest %d", n, MaxViewEvents)
+		}
+		mustAppend(t, l, event("t-1", "p-0", "u-2"), event("t-1", "p-0", "u-3"))
+		if n := check("met anew, then grown", other, true); sqlite != (n > MaxViewEvents) {
+			t.Fatalf("met anew, then grown: %d events merged (sqlite %v)", n, sqlite)
+		}
+		if n := check("uncached", uncached, true); n != MaxViewEvents {
+			t.Fatalf("uncached: %d events merged; want the newest %d", n, MaxViewEvents)
+		}
+		if !sqlite {
+			return
+		}
+		// Grown to twice the bound, the cached view is merged anew from
+		// the newest MaxViewEvents.
+		later := start.Add(4 * time.Hour)
+		for round := range 4 {
+			later = later.Add(2 * time.Hour)
+			fillPatient(t, l, db, "p-0", MaxViewEvents/2, later)
+			if n := check(fmt.Sprintf("growing, round %d", round), other, true); n == MaxViewEvents {
+				return
+			} else if n > 2*MaxViewEvents {
+				t.Fatalf("round %d: %d events merged, more than twice the bound", round, n)
+			}
+		}
+		t.Fatal("the cached view was never merged anew")
+	})
+}
+
+// The cached view misses no event while other writers commit beside it:
+// appends through a second handle on the same database, transactions and
+// shared (GroupTx) commits that roll an event back, and the sequencer, all
+// while views are read. An event a step missed would stay missing from
+// every later step, so the view read once everything has stopped must be
+// the whole log's.
+// REQ: LOG-4
+func TestCachedPatientViewMissesNoConcurrentCommit(t *testing.T) {
+	storetest.EachPair(t, func(t *testing.T, a, b *store.DB) {
+		ctx := context.Background()
+		la, lb := newTestLog(t, a), newTestLog(t, b)
+		if err := la.SyncViews(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return lines, truncated
-	}
-	mustAppend(t, l, event("t-1", "p-0", "u-1"))
-	mustSequence(t, l)
-	if _, truncated := view(); truncated { // cached from here on
-		t.Fatal("a short view is truncated")
-	}
-	start := l.clock.Now()
-	fillPatient(t, l, db, "p-0", MaxViewEvents+5, start)
-	lines, truncated := view()
-	n := 0
-	for _, ln := range lines {
-		n += ln.Count
-	}
-	if !truncated || n != MaxViewEvents {
-		t.Fatalf("%d events merged, truncated %v; want %d and truncated, as without the cache", n, truncated, MaxViewEvents)
-	}
+		person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
+		view := func() []PatientLine {
+			t.Helper()
+			lines, truncated, err := la.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
+			if err != nil || truncated {
+				t.Errorf("view: %v, truncated %v", err, truncated)
+			}
+			return lines
+		}
+		errRollback := errors.New("rolled back")
+		writers := []func(i int) error{
+			func(i int) error { _, err := la.Append(ctx, event("t-1", fmt.Sprintf("p-%d", i%2), "u-a")); return err },
+			func(i int) error { _, err := lb.Append(ctx, event("t-1", fmt.Sprintf("p-%d", i%2), "u-b")); return err },
+			func(i int) error { // an event in a write's own transaction, every third one rolled back
+				err := b.Tx(ctx, func(tx *store.Tx) error {
+					if _, err := lb.AppendIn(ctx, tx, event("t-1", "p-0", "u-tx")); err != nil {
+						return err
+					}
+					if i%3 == 0 {
+						return errRollback
+					}
+					return nil
+				})
+				if errors.Is(err, errRollback) {
+					return nil
+				}
+				return err
+			},
+			func(i int) error { // members of a shared commit, every other one rolled back
+				err := a.GroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+					if _, err := la.AppendIn(ctx, tx, event("t-1", "p-0", "u-group")); err != nil {
+						return err
+					}
+					if i%2 == 0 {
+						return errRollback
+					}
+					return nil
+				})
+				if errors.Is(err, errRollback) {
+					return nil
+				}
+				return err
+			},
+		}
+		var wg sync.WaitGroup
+		for w, write := range writers {
+			for g := range 2 {
+				wg.Go(func() {
+					for i := range 30 {
+						if err := write(w + g + i); err != nil {
+							t.Errorf("writer %d: %v", w, err)
+							return
+						}
+					}
+				})
+			}
+		}
+		wg.Go(func() {
+			for range 10 {
+				if _, err := la.Sequence(ctx); err != nil {
+					t.Errorf("sequence: %v", err)
+					return
+				}
+			}
+		})
+		stop := make(chan struct{})
+		var readers sync.WaitGroup
+		for range 3 {
+			readers.Go(func() {
+				for range 500 {
+					select {
+					case <-stop:
+						return
+					default:
+						view()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(stop)
+		readers.Wait()
+		if t.Failed() {
+			return
+		}
+		if err := la.SyncViews(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got := view()
+		all, err := la.Query(ctx, Filter{TenantID: "t-1", PatientID: "p-0", Limit: MaxViewEvents})
+		if err != nil || len(all) == MaxViewEvents {
+			t.Fatalf("the whole log: %d events, %v", len(all), err)
+		}
+		if want := PatientView(all, ViewOptions{}); !reflect.DeepEqual(got, want) {
+			t.Fatalf("the cached view differs from the whole log's (%d events):\n got %+v\nwant %+v", len(all), got, want)
+		}
+		if la.views.steps.Load() == 0 {
+			t.Fatal("no view was brought up to date from a cached one")
+		}
+	})
 }

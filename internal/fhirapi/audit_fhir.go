@@ -90,9 +90,17 @@ func (s *Server) fhirAuditEvents(w http.ResponseWriter, r *http.Request, c calle
 		b.AddMatch(audit.EventURN(l.ID), raw)
 	}
 	if truncated {
-		oldest := lines[len(lines)-1].First.In(clock.Amsterdam()).Format("2006-01-02")
+		// The oldest day shown may be shown in part: le, not lt, so that
+		// the next request leaves nothing out.
+		first := lines[0].First
+		for _, l := range lines {
+			if l.First.Before(first) {
+				first = l.First
+			}
+		}
+		oldest := first.In(clock.Amsterdam()).Format("2006-01-02")
 		if err := b.AddOutcome(fhir.Outcome(fhir.SeverityWarning, fhir.CodeInformational,
-			"only the newest "+strconv.Itoa(audit.MaxViewEvents)+" events are shown; ask for older ones with date=lt"+oldest)); err != nil {
+			"only the newest events are shown (at least "+strconv.Itoa(audit.MaxViewEvents)+", and every one since the oldest shown); ask for older ones with date=le"+oldest)); err != nil {
 			s.failed(w, r, err)
 			return
 		}
