@@ -50,8 +50,8 @@ type viewEntry struct {
 	upto int64           // SQLite: the largest rowid merged; PostgreSQL: the tree's size merged (leaves 0..upto-1)
 	pend map[string]bool // PostgreSQL: and these events, merged while they awaited the sequencer
 	m    *viewMerger     // not changed after it is cached; clone to add to it
-	// SQLite, a log longer than MaxViewEvents: the view holds the events
-	// from floor on (the oldest merged) and says it is truncated.
+	// A log longer than MaxViewEvents: the view holds the events from
+	// floor on (the oldest merged) and says it is truncated.
 	floor     viewFloor
 	truncated bool
 }
@@ -91,11 +91,10 @@ func (q Search) cacheable() bool {
 }
 
 // cachedView returns the lines of q's view through the cache; ok is false
-// when the cache cannot answer (not fresh, or a log longer than
-// MaxViewEvents on PostgreSQL: the uncached path bounds and truncates
-// that). On SQLite a log longer than MaxViewEvents is cached too, and
-// answered truncated: at least its newest MaxViewEvents events and every
-// event since the oldest of those (see viewStepRows).
+// when the cache cannot answer (not fresh). A log longer than
+// MaxViewEvents is cached too, and answered truncated: at least its newest
+// MaxViewEvents events and every event since the oldest of those (see
+// viewStepRows).
 func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []PatientLine, truncated, ok bool, err error) {
 	gen, fresh := l.views.w.Current(l.clock.Now())
 	if !fresh {
@@ -207,7 +206,10 @@ func (l *Log) viewStepRows(ctx context.Context, snap *store.Snapshot, q Search, 
 // tells what a snapshot could not yet see: the view covers the tenant's
 // tree up to a size, whose order is fixed, and the events waiting for the
 // sequencer, by id. One snapshot: an event is either in the tree (below
-// size) or waiting in audit_pending, never both and never neither.
+// size) or waiting in audit_pending, never both and never neither. A log
+// longer than MaxViewEvents is kept as on SQLite (see viewStepRows): from
+// the newest MaxViewEvents sequenced events on, plus the waiting ones from
+// the oldest of those on.
 func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, o ViewOptions, gen uint64, e viewEntry, have bool) (viewStep, error) {
 	var size int64
 	if err := snap.Stmt(`SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves WHERE tenant_id = $1`).QueryRowContext(ctx, q.TenantID).Scan(&size); err != nil {
@@ -216,10 +218,26 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 	if now, _ := l.views.w.Current(l.clock.Now()); now != gen {
 		return viewStep{}, nil
 	}
-	var m *viewMerger
-	pend := map[string]bool{}
+	// The patient's events waiting for the sequencer, from the queue's own
+	// rows, which name their patient; most were merged by an earlier
+	// request, and only the new ones' bodies are read.
+	mergePending := func(st viewStep) (viewStep, error) {
+		rows, err := snap.Stmt(`SELECT event_id FROM audit_pending WHERE tenant_id = $1 AND patient_id = $2`).
+			QueryContext(ctx, q.TenantID, q.PatientID)
+		unmerged, err := scanIDs(rows, err, func(id string) bool { return !st.pend[id] })
+		if err != nil {
+			return viewStep{}, err
+		}
+		if err := mergeIDs(ctx, snap, q, unmerged, st.m, st.floor); err != nil {
+			return viewStep{}, err
+		}
+		for _, id := range unmerged {
+			st.pend[id] = true // merged, or before the floor: never merged
+		}
+		return st, nil
+	}
 	if have && e.gen == gen && e.upto <= size && size-e.upto <= maxViewStep {
-		m, pend = e.m.clone(), maps.Clone(e.pend)
+		st := viewStep{upto: size, pend: maps.Clone(e.pend), m: e.m.clone(), floor: e.floor, truncated: e.truncated, ok: true}
 		l.views.steps.Add(1)
 		// The new leaves' event ids, then those of the patient's events among
 		// them by id: a join let PostgreSQL's generic plan read the
@@ -227,8 +245,8 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 		rows, err := snap.Stmt(`SELECT event_id FROM audit_leaves WHERE tenant_id = $1 AND idx >= $2 AND idx < $3`).
 			QueryContext(ctx, q.TenantID, e.upto, size)
 		ids, err := scanIDs(rows, err, func(id string) bool {
-			if pend[id] {
-				delete(pend, id) // merged while it waited
+			if st.pend[id] {
+				delete(st.pend, id) // merged (or passed over) while it waited
 				return false
 			}
 			return true
@@ -236,61 +254,51 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 		if err != nil {
 			return viewStep{}, err
 		}
-		if err := mergeIDs(ctx, snap, q, ids, m); err != nil {
+		if err := mergeIDs(ctx, snap, q, ids, st.m, st.floor); err != nil {
 			return viewStep{}, err
 		}
-	} else {
-		m = newViewMerger(o)
-		rows, err := snap.Stmt(`SELECT e.id, e.time, e.body FROM audit_events e
-			WHERE e.tenant_id = $1 AND e.patient_id = $2 AND e.kind = $3
-			  AND NOT EXISTS (SELECT 1 FROM audit_pending pe WHERE pe.tenant_id = e.tenant_id AND pe.event_id = e.id)
-			LIMIT `+fmt.Sprint(MaxViewEvents+1)).QueryContext(ctx, q.TenantID, q.PatientID, string(KindAccess))
-		more, err := mergeRows(rows, err, m, MaxViewEvents, nil)
-		if err != nil || more {
-			return viewStep{}, err
+		if st, err = mergePending(st); err != nil || st.m.n <= 2*MaxViewEvents {
+			return st, err
 		}
+		// Grown to twice the bound: merged anew.
 	}
-	// The patient's events waiting for the sequencer, from the queue's own
-	// rows, which name their patient; most were merged by an earlier
-	// request, and only the new ones' bodies are read.
-	rows, err := snap.Stmt(`SELECT event_id FROM audit_pending WHERE tenant_id = $1 AND patient_id = $2`).
-		QueryContext(ctx, q.TenantID, q.PatientID)
-	unmerged, err := scanIDs(rows, err, func(id string) bool { return !pend[id] })
+	st := viewStep{upto: size, pend: map[string]bool{}, m: newViewMerger(o), floor: noFloor, ok: true}
+	// Newest first, as the uncached path reads them.
+	rows, err := snap.Stmt(`SELECT e.id, e.time, e.body FROM audit_events e
+		WHERE e.tenant_id = $1 AND e.patient_id = $2 AND e.kind = $3
+		  AND NOT EXISTS (SELECT 1 FROM audit_pending pe WHERE pe.tenant_id = e.tenant_id AND pe.event_id = e.id)
+		ORDER BY e.time DESC, e.id DESC LIMIT `+fmt.Sprint(MaxViewEvents+1)).QueryContext(ctx, q.TenantID, q.PatientID, string(KindAccess))
+	floor := noFloor
+	more, err := mergeRows(rows, err, st.m, MaxViewEvents, &floor)
 	if err != nil {
 		return viewStep{}, err
 	}
-	if err := mergeIDs(ctx, snap, q, unmerged, m); err != nil {
-		return viewStep{}, err
+	if more {
+		st.floor, st.truncated = floor, true
 	}
-	for _, id := range unmerged {
-		pend[id] = true
-	}
-	if m.n > MaxViewEvents {
-		// As long as the uncached path: that one shows the newest
-		// MaxViewEvents and says the view is truncated.
-		return viewStep{}, nil
-	}
-	return viewStep{upto: size, pend: pend, m: m, ok: true}, nil
+	return mergePending(st)
 }
 
-// mergeIDs merges the access events of q's patient among ids into m, one
-// prepared look-up by id each. The patient is checked here, not in the
-// statement, and there is no IN list: with either, a planner could read the
-// patient's whole log through its index, or (SQLite, its statistics taken
-// when the log was small) the whole table, instead of looking the ids up.
-func mergeIDs(ctx context.Context, snap *store.Snapshot, q Search, ids []string, m *viewMerger) error {
-	get := snap.Stmt(`SELECT tenant_id, patient_id, body FROM audit_events WHERE id = $1`)
+// mergeIDs merges the access events of q's patient among ids into m, those
+// from floor on, one prepared look-up by id each. The patient is checked
+// here, not in the statement, and there is no IN list: with either, a
+// planner could read the patient's whole log through its index, or
+// (SQLite, its statistics taken when the log was small) the whole table,
+// instead of looking the ids up.
+func mergeIDs(ctx context.Context, snap *store.Snapshot, q Search, ids []string, m *viewMerger, floor viewFloor) error {
+	get := snap.Stmt(`SELECT tenant_id, patient_id, time, body FROM audit_events WHERE id = $1`)
 	var tenant, patient string
+	var micros int64
 	var body []byte
 	for _, id := range ids {
-		err := get.QueryRowContext(ctx, id).Scan(&tenant, &patient, &body)
+		err := get.QueryRowContext(ctx, id).Scan(&tenant, &patient, &micros, &body)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // not possible in one snapshot; nothing to merge either way
 		}
 		if err != nil {
 			return fmt.Errorf("read the patient's log: %w", err)
 		}
-		if tenant != q.TenantID || patient != q.PatientID {
+		if tenant != q.TenantID || patient != q.PatientID || micros < floor.micros || (micros == floor.micros && id < floor.id) {
 			continue
 		}
 		if err := m.add(body); err != nil {
