@@ -213,7 +213,8 @@ func insertRows(ctx context.Context, q store.Querier, rows []row, pow2 bool) err
 		for _, r := range chunk {
 			args = append(args, r.ev.TenantID, r.ev.ID, clock.Micros(r.ev.Time), r.hash[:], r.ev.PatientID)
 		}
-		if _, err := q.Stmt(store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash, patient_id) VALUES `+store.Values(q, n, 5)).ExecContext(ctx, args...); err != nil {
+		if _, err := q.Stmt(store.BulkInsert(q)+` audit_pending (tenant_id, event_id, time, hash, patient_id, writer_txn) VALUES `+
+			store.Values(q, n, 5, store.WriterID(q))).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("queue audit events: %w", err)
 		}
 	}

@@ -54,12 +54,18 @@ type viewEntry struct {
 	// floor on (the oldest merged) and says it is truncated.
 	floor     viewFloor
 	truncated bool
+	horizon   int64 // PostgreSQL: the snapshot's Horizon when the merge began
 }
 
 // viewFloor is an event's place in the log's order, (time, id).
 type viewFloor struct {
 	micros int64
 	id     string
+}
+
+// after reports whether the event (micros, id) comes before f: f is after it.
+func (f viewFloor) after(micros int64, id string) bool {
+	return micros < f.micros || (micros == f.micros && id < f.id)
 }
 
 // noFloor comes before every event.
@@ -127,7 +133,7 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 	if len(l.views.entries) >= maxCachedViews {
 		clear(l.views.entries)
 	}
-	l.views.entries[key] = viewEntry{gen: gen, upto: st.upto, pend: st.pend, m: st.m, floor: st.floor, truncated: st.truncated}
+	l.views.entries[key] = viewEntry{gen: gen, upto: st.upto, pend: st.pend, m: st.m, floor: st.floor, truncated: st.truncated, horizon: st.horizon}
 	l.views.mu.Unlock()
 	return st.m.result(), st.truncated, true, nil
 }
@@ -140,6 +146,7 @@ type viewStep struct {
 	pend          map[string]bool
 	m             *viewMerger
 	floor         viewFloor
+	horizon       int64
 	ok, truncated bool
 }
 
@@ -218,26 +225,48 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 	if now, _ := l.views.w.Current(l.clock.Now()); now != gen {
 		return viewStep{}, nil
 	}
+	horizon, err := snap.Horizon(ctx)
+	if err != nil {
+		return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+	}
 	// The patient's events waiting for the sequencer, from the queue's own
-	// rows, which name their patient; most were merged by an earlier
-	// request, and only the new ones' bodies are read.
-	mergePending := func(st viewStep) (viewStep, error) {
-		rows, err := snap.Stmt(`SELECT event_id FROM audit_pending WHERE tenant_id = $1 AND patient_id = $2`).
-			QueryContext(ctx, q.TenantID, q.PatientID)
-		unmerged, err := scanIDs(rows, err, func(id string) bool { return !st.pend[id] })
+	// rows, which name their patient: those queued by a transaction the
+	// last merge's snapshot may not have seen (at or above its horizon;
+	// all of them for a merge anew), joined to their bodies. Most of the
+	// rest were merged by an earlier request.
+	mergePending := func(st viewStep, since int64) (viewStep, error) {
+		rows, err := snap.Stmt(`SELECT p.event_id, e.time, e.body FROM audit_pending p JOIN audit_events e ON e.id = p.event_id
+			WHERE p.tenant_id = $1 AND p.patient_id = $2 AND p.writer_txn >= $3`).
+			QueryContext(ctx, q.TenantID, q.PatientID, since)
 		if err != nil {
-			return viewStep{}, err
+			return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
 		}
-		if err := mergeIDs(ctx, snap, q, unmerged, st.m, st.floor); err != nil {
-			return viewStep{}, err
-		}
-		for _, id := range unmerged {
+		defer rows.Close()
+		var id string
+		var micros int64
+		var body sql.RawBytes
+		for rows.Next() {
+			if err := rows.Scan(&id, &micros, &body); err != nil {
+				return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+			}
+			if st.pend[id] {
+				continue
+			}
 			st.pend[id] = true // merged, or before the floor: never merged
+			if st.floor.after(micros, id) {
+				continue
+			}
+			if err := st.m.add(body); err != nil {
+				return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
 		}
 		return st, nil
 	}
 	if have && e.gen == gen && e.upto <= size && size-e.upto <= maxViewStep {
-		st := viewStep{upto: size, pend: maps.Clone(e.pend), m: e.m.clone(), floor: e.floor, truncated: e.truncated, ok: true}
+		st := viewStep{upto: size, pend: maps.Clone(e.pend), m: e.m.clone(), floor: e.floor, truncated: e.truncated, horizon: horizon, ok: true}
 		l.views.steps.Add(1)
 		// The new leaves' event ids, then those of the patient's events among
 		// them by id: a join let PostgreSQL's generic plan read the
@@ -257,12 +286,12 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 		if err := mergeIDs(ctx, snap, q, ids, st.m, st.floor); err != nil {
 			return viewStep{}, err
 		}
-		if st, err = mergePending(st); err != nil || st.m.n <= 2*MaxViewEvents {
+		if st, err = mergePending(st, e.horizon); err != nil || st.m.n <= 2*MaxViewEvents {
 			return st, err
 		}
 		// Grown to twice the bound: merged anew.
 	}
-	st := viewStep{upto: size, pend: map[string]bool{}, m: newViewMerger(o), floor: noFloor, ok: true}
+	st := viewStep{upto: size, pend: map[string]bool{}, m: newViewMerger(o), floor: noFloor, horizon: horizon, ok: true}
 	// Newest first, as the uncached path reads them.
 	rows, err := snap.Stmt(`SELECT e.id, e.time, e.body FROM audit_events e
 		WHERE e.tenant_id = $1 AND e.patient_id = $2 AND e.kind = $3
@@ -276,7 +305,7 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 	if more {
 		st.floor, st.truncated = floor, true
 	}
-	return mergePending(st)
+	return mergePending(st, math.MinInt64)
 }
 
 // mergeIDs merges the access events of q's patient among ids into m, those
@@ -298,7 +327,7 @@ func mergeIDs(ctx context.Context, snap *store.Snapshot, q Search, ids []string,
 		if err != nil {
 			return fmt.Errorf("read the patient's log: %w", err)
 		}
-		if tenant != q.TenantID || patient != q.PatientID || micros < floor.micros || (micros == floor.micros && id < floor.id) {
+		if tenant != q.TenantID || patient != q.PatientID || floor.after(micros, id) {
 			continue
 		}
 		if err := m.add(body); err != nil {

@@ -262,3 +262,76 @@ func TestTryLock(t *testing.T) {
 		}
 	})
 }
+
+// A row written by a transaction that a snapshot does not see carries a
+// WriterID at or above the snapshot's Horizon, however the writers
+// interleave: one in progress when the snapshot began (while a later one
+// committed) and committing after it, and one beginning after it.
+func TestHorizonBoundsUnseenWriters(t *testing.T) {
+	db := storetest.Postgres(t)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE horizon_rows (name TEXT PRIMARY KEY, writer BIGINT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := `INSERT INTO horizon_rows (name, writer) VALUES ($1, ` + store.WriterID(db) + `)`
+	if _, err := db.ExecContext(ctx, insert, "before"); err != nil {
+		t.Fatal(err)
+	}
+	// A writer in progress across the snapshot's start.
+	written, commit, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- db.Tx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, insert, "in flight"); err != nil {
+				close(written)
+				return err
+			}
+			close(written)
+			<-commit
+			return nil
+		})
+	}()
+	<-written
+	// And one that began after it and committed before the snapshot: the
+	// in-flight writer's id is then below the snapshot's newest.
+	if _, err := db.ExecContext(ctx, insert, "beside"); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	h, err := snap.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen int
+	if err := snap.QueryRowContext(ctx, `SELECT COUNT(*) FROM horizon_rows`).Scan(&seen); err != nil || seen != 2 {
+		t.Fatalf("the snapshot sees %d rows (%v); want the two committed before it", seen, err)
+	}
+	close(commit)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, insert, "after"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name, writer FROM horizon_rows`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var w int64
+		if err := rows.Scan(&name, &w); err != nil {
+			t.Fatal(err)
+		}
+		if unseen := name == "in flight" || name == "after"; unseen && w < h {
+			t.Errorf("row %q: writer %d, horizon %d: unseen %v", name, w, h, unseen)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -49,6 +49,11 @@ func (postgresDialect) listParam(b *strings.Builder, n int) { fmt.Fprintf(b, "$%
 
 func (postgresDialect) bulkInsert() string { return "INSERT INTO" }
 
+func (postgresDialect) writerID() string { return "pg_current_xact_id()::text::bigint" }
+func (postgresDialect) horizon() string {
+	return "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+}
+
 // textColumn casts: pgx's raw values are the binary wire format otherwise.
 // The alias keeps ORDER BY meaning the column, not the cast.
 func (postgresDialect) textColumn(col, alias string) string {

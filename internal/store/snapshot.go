@@ -30,6 +30,19 @@ func (db *DB) Snapshot(ctx context.Context) (*Snapshot, error) {
 	return &Snapshot{db: db, conn: conn, tx: tx}, nil
 }
 
+// Horizon returns, on PostgreSQL, the smallest transaction id the snapshot
+// does not see: every transaction below it had ended when the snapshot was
+// taken, so a row a later snapshot sees and this one does not was written
+// by a transaction at or above it, and carries a WriterID at or above it.
+// On SQLite it is 0.
+func (s *Snapshot) Horizon(ctx context.Context) (int64, error) {
+	var h int64
+	if err := s.tx.QueryRowContext(ctx, s.db.d.horizon()).Scan(&h); err != nil {
+		return 0, fmt.Errorf("snapshot horizon: %w", err)
+	}
+	return h, nil
+}
+
 // Close ends the snapshot and returns its connection.
 func (s *Snapshot) Close() error {
 	err := s.tx.Rollback()

@@ -82,6 +82,9 @@ func (sqliteDialect) listParam(b *strings.Builder, _ int) { b.WriteByte('?') }
 
 func (sqliteDialect) bulkInsert() string { return "INSERT OR FAIL INTO" }
 
+func (sqliteDialect) writerID() string { return "0" }
+func (sqliteDialect) horizon() string  { return "SELECT 0" }
+
 // textColumn needs no cast: SQLite's integers arrive through database/sql
 // as decimal text already, without a string per value.
 func (sqliteDialect) textColumn(col, _ string) string { return col }

@@ -52,6 +52,10 @@ type dialect interface {
 	bulkInsert() string
 	// textColumn selects col as text for Snapshot.RawRows.
 	textColumn(col, alias string) string
+	// writerID is an expression for the writing transaction's id;
+	// horizon a query for the smallest one a snapshot does not see.
+	writerID() string
+	horizon() string
 
 	isUnique(err error) bool
 	isForeignKey(err error) bool
@@ -304,8 +308,8 @@ func InList[T any](q Querier, vals []T, first int) (string, []any) {
 
 // Values returns "($1, $2), ($3, $4)" for n rows of k columns, for a
 // multi-row INSERT whose only parameters they are (anonymous on SQLite, as
-// for InList).
-func Values(q Querier, n, k int) string {
+// for InList); each row ends with the expressions in extra, if any.
+func Values(q Querier, n, k int, extra ...string) string {
 	d := q.dialect()
 	var b strings.Builder
 	p := 1
@@ -321,10 +325,21 @@ func Values(q Querier, n, k int) string {
 			d.listParam(&b, p)
 			p++
 		}
+		for _, e := range extra {
+			b.WriteString(", ")
+			b.WriteString(e)
+		}
 		b.WriteByte(')')
 	}
 	return b.String()
 }
+
+// WriterID returns an SQL expression for the id of the transaction that
+// runs the statement, as a BIGINT, for a column that Snapshot.Horizon
+// bounds: on PostgreSQL pg_current_xact_id(), which grows with every
+// transaction and never wraps. SQLite, one writer at a time in commit
+// order, needs none: 0 (its rowids tell the order).
+func WriterID(q Querier) string { return q.dialect().writerID() }
 
 // BulkInsert starts a multi-row INSERT ("INSERT INTO" and the engine's
 // variant) for a caller that rolls its whole transaction back on any error.
