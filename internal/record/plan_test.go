@@ -24,7 +24,7 @@ func TestPatientQueriesUseThePatientIndexWithoutStatistics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, extra := range []string{"AND r.type = $3", ""} {
-		q := "EXPLAIN QUERY PLAN " + fmt.Sprintf(currentQuery, extra)
+		q := "EXPLAIN QUERY PLAN " + fmt.Sprintf(versionsQuery, extra)
 		args := []any{"t", "p", "Observation"}[:2]
 		if extra != "" {
 			args = append(args, "Observation")

@@ -262,7 +262,7 @@ func (s *Store) History(ctx context.Context, g access.Grant, typ, id string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	out, err := s.collect(ctx, g, rows, true, func(Resource) bool { return true })
+	out, err := s.collect(ctx, g, rows, true, false, func(Resource) bool { return true })
 	if err != nil {
 		return nil, s.logFailure(ctx, g, audit.ActionRead, typ+"/"+id, err)
 	}
@@ -366,11 +366,13 @@ func (s *Store) open(ctx context.Context, g access.Grant, x sealedRow) (Resource
 }
 
 // collect opens the rows that the grant may see, keeping those match
-// accepts; deleted versions only when withDeleted. It reads every row and
+// accepts; deleted versions only when withDeleted; with newest, rows
+// ordered by (type, id, version) and only the newest version of each
+// (current). It reads every row and
 // closes the result before opening any body: opening may need the
 // patient's data key from the database, and holding one connection per
 // search while asking for a second deadlocks a busy, bounded pool.
-func (s *Store) collect(ctx context.Context, g access.Grant, rows *sql.Rows, withDeleted bool, match func(Resource) bool) ([]Resource, error) {
+func (s *Store) collect(ctx context.Context, g access.Grant, rows *sql.Rows, withDeleted, newest bool, match func(Resource) bool) ([]Resource, error) {
 	var stored []sealedRow
 	for rows.Next() {
 		x, err := scanSealed(rows)
@@ -384,6 +386,9 @@ func (s *Store) collect(ctx context.Context, g access.Grant, rows *sql.Rows, wit
 	rows.Close()
 	if err != nil {
 		return nil, fmt.Errorf("read resources: %w", err)
+	}
+	if newest {
+		stored = current(stored)
 	}
 	var out []Resource
 	for _, x := range stored {

@@ -31,6 +31,7 @@ type world struct {
 	decider  *access.Decider
 	records  *record.Store
 	keys     *keys.Keyring
+	clock    *clock.Fake
 	gp, gp2  access.Subject
 	person   access.Subject
 	patient  string
@@ -53,7 +54,7 @@ func newWorld(t testing.TB, db *store.DB, observations int) *world {
 	w := &world{db: db, ids: identity.NewRegistry(db, c, rand.Reader), log: audit.New(db, c, rand.Reader)}
 	w.decider = access.NewDecider(db, w.log, c)
 	w.records = record.New(db, kr, w.log, c)
-	w.keys = kr
+	w.keys, w.clock = kr, c
 	ten, err := w.ids.CreateTenant(ctx, identity.Tenant{Name: "Praktijk"})
 	if err != nil {
 		t.Fatal(err)
@@ -495,6 +496,67 @@ func TestConcurrentSearchesWithColdKeyCache(t *testing.T) {
 			if err := <-errs; err != nil {
 				t.Fatalf("search: %v", err)
 			}
+		}
+	})
+}
+
+// A search and an export see each resource once, in its newest version,
+// newest change first; a deleted resource is gone from both, and its
+// history keeps every version.
+// REQ: EX-2, DP-7
+func TestSearchShowsNewestVersions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 4)
+		decide := func(a access.Action) access.Grant {
+			t.Helper()
+			g, err := w.decider.Decide(ctx, w.gp, access.Request{PatientID: w.patient, Action: a})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g
+		}
+		update := func(id string, n int) {
+			t.Helper()
+			for v := range n {
+				w.clock.Advance(time.Minute)
+				body := fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":"amended","note":[{"text":"v%d"}]}`, id, v)
+				if _, err := w.records.Update(ctx, decide(access.Update), record.Resource{Type: "Observation", ID: id, PatientID: w.patient,
+					Categories: []string{"clinical"}, Body: []byte(body)}, 0, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		update("obs-1", 3)
+		update("obs-3", 1)
+		if _, err := w.records.Delete(ctx, decide(access.Delete), "Observation", "obs-2"); err != nil {
+			t.Fatal(err)
+		}
+		page, err := w.records.Search(ctx, decide(access.Search), record.SearchParams{Type: "Observation", Count: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page.Resources {
+			got = append(got, fmt.Sprintf("%s/%d", r.ID, r.Version))
+		}
+		// obs-3 changed last, then obs-1; obs-0 was never changed.
+		if want := []string{"obs-3/2", "obs-1/4", "obs-0/1"}; !slices.Equal(got, want) || page.Total != 3 {
+			t.Fatalf("search: %v (total %d); want %v", got, page.Total, want)
+		}
+		all, err := w.records.Everything(ctx, decide(access.Export))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, r := range all {
+			n[r.Type+"/"+r.ID]++
+			if r.ID == "obs-1" && (r.Version != 4 || !strings.Contains(string(r.Body), "v2")) {
+				t.Fatalf("export: obs-1 in version %d: %s", r.Version, r.Body)
+			}
+		}
+		if n["Observation/obs-2"] != 0 || n["Observation/obs-1"] != 1 || len(all) != 4 { // the Patient and three Observations
+			t.Fatalf("export: %v", n)
 		}
 	})
 }

@@ -1,8 +1,10 @@
 package record
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/zorgkluis/zorgkluis/internal/access"
 	"github.com/zorgkluis/zorgkluis/internal/audit"
@@ -24,24 +26,43 @@ type Page struct {
 	Total     int // matches over all pages
 }
 
-// currentQuery selects the newest version of each resource of a patient,
-// newest change first. One pass over the patient's rows with a window
-// function: a correlated MAX(version) subquery per row made PostgreSQL
-// scan the patient's rows once per row (quadratic) when statistics were
-// fresh.
-const currentQuery = `SELECT type, id, version, patient_id, deleted, categories, last_updated, body FROM (
-	SELECT r.type, r.id, r.version, r.patient_id, r.deleted, r.categories, r.last_updated, r.body,
-		ROW_NUMBER() OVER (PARTITION BY r.type, r.id ORDER BY r.version DESC) AS rn
-	FROM resources r WHERE r.tenant_id = $1 AND r.patient_id = $2 %s) c
-	WHERE rn = 1
-	ORDER BY last_updated DESC, type, id`
+// versionsQuery selects every version of a patient's resources in the
+// patient index's own order (type, id, version), and current keeps the
+// newest of each: no window function and no sort in the database. A
+// correlated MAX(version) subquery per row made PostgreSQL scan the
+// patient's rows once per row (quadratic) when statistics were fresh; a
+// ROW_NUMBER() window cost SQLite two sorters per search.
+const versionsQuery = `SELECT type, id, version, patient_id, deleted, categories, last_updated, body FROM resources r
+	WHERE r.tenant_id = $1 AND r.patient_id = $2 %s ORDER BY r.type, r.id, r.version`
 
-// searchQuery and everythingQuery are currentQuery for one type ($3) and
+// searchQuery and everythingQuery are versionsQuery for one type ($3) and
 // for every type: constant texts, so prepared once (store.Stmt).
 var (
-	searchQuery     = fmt.Sprintf(currentQuery, "AND r.type = $3")
-	everythingQuery = fmt.Sprintf(currentQuery, "")
+	searchQuery     = fmt.Sprintf(versionsQuery, "AND r.type = $3")
+	everythingQuery = fmt.Sprintf(versionsQuery, "")
 )
+
+// current keeps the newest version of each resource among rows ordered by
+// (type, id, version), newest change first (then type, id).
+func current(rows []sealedRow) []sealedRow {
+	out := rows[:0]
+	for i, x := range rows {
+		if i+1 < len(rows) && rows[i+1].r.Type == x.r.Type && rows[i+1].r.ID == x.r.ID {
+			continue // a newer version follows
+		}
+		out = append(out, x)
+	}
+	slices.SortFunc(out, func(a, b sealedRow) int {
+		if c := cmp.Compare(b.updated, a.updated); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.r.Type, b.r.Type); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.r.ID, b.r.ID)
+	})
+	return out
+}
 
 // Search returns one page of the current, non-deleted resources of one type
 // of the grant's patient that Match accepts, and logs the search (one event
@@ -70,7 +91,7 @@ func (s *Store) Search(ctx context.Context, g access.Grant, p SearchParams) (Pag
 	if err != nil {
 		return Page{}, fmt.Errorf("search: %w", err)
 	}
-	all, err := s.collect(ctx, g, rows, false, match)
+	all, err := s.collect(ctx, g, rows, false, true, match)
 	if err != nil {
 		return Page{}, s.logFailure(ctx, g, audit.ActionSearch, p.Type, err)
 	}
@@ -95,7 +116,7 @@ func (s *Store) Everything(ctx context.Context, g access.Grant) ([]Resource, err
 	if err != nil {
 		return nil, fmt.Errorf("everything: %w", err)
 	}
-	all, err := s.collect(ctx, g, rows, false, func(Resource) bool { return true })
+	all, err := s.collect(ctx, g, rows, false, true, func(Resource) bool { return true })
 	if err != nil {
 		return nil, s.logFailure(ctx, g, audit.ActionExport, "Patient/"+g.PatientID()+"/$everything", err)
 	}
