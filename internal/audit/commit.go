@@ -153,7 +153,14 @@ func (c *committer) store(reqs []*request) error {
 		}
 	}
 	pow2 := c.db.Dialect() != store.Postgres
-	err := c.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, pow2) })
+	var err error
+	if !pow2 && len(rows) <= insertChunk {
+		// One statement, atomic and durable by itself (synchronous_commit
+		// on): no BEGIN and COMMIT round trips.
+		err = insertRows(ctx, c.db, rows, pow2)
+	} else {
+		err = c.db.Tx(ctx, func(tx *store.Tx) error { return insertRows(ctx, tx, rows, pow2) })
+	}
 	if err != nil {
 		return fmt.Errorf("store %d audit events: %w", len(rows), err)
 	}

@@ -166,6 +166,9 @@ func (db *DB) Close() error {
 	return db.sql.Close()
 }
 
+// DialectOf reports the engine behind a DB, Tx or Snapshot.
+func DialectOf(q Querier) Dialect { return q.dialect().name() }
+
 // Dialect reports the engine, for log lines and test fixtures.
 func (db *DB) Dialect() Dialect { return db.d.name() }
 
@@ -310,9 +313,15 @@ func InList[T any](q Querier, vals []T, first int) (string, []any) {
 // multi-row INSERT whose only parameters they are (anonymous on SQLite, as
 // for InList); each row ends with the expressions in extra, if any.
 func Values(q Querier, n, k int, extra ...string) string {
+	return ValuesFrom(q, 1, n, k, extra...)
+}
+
+// ValuesFrom is Values with the parameters numbered from first, for a
+// statement with more than one list (PostgreSQL; SQLite's are anonymous).
+func ValuesFrom(q Querier, first, n, k int, extra ...string) string {
 	d := q.dialect()
 	var b strings.Builder
-	p := 1
+	p := first
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
