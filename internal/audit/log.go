@@ -211,7 +211,7 @@ func insertRows(ctx context.Context, q store.Querier, rows []row, pow2 bool) err
 		}
 		events := ` audit_events (id, tenant_id, time, action, outcome, user_id, patient_id, emergency, kind, body) VALUES ` + store.Values(q, n, 10)
 		if !pg {
-			if _, err := q.Stmt(store.BulkInsert(q) + events).ExecContext(ctx, args...); err != nil {
+			if _, err := q.Stmt(store.BulkInsert(q)+events).ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("insert audit events: %w", err)
 			}
 			args = args[:0]

@@ -209,10 +209,11 @@ func (l *Log) viewStepRows(ctx context.Context, snap *store.Snapshot, q Search, 
 }
 
 // viewStepTree brings the view up to date on PostgreSQL, whose
-// transactions commit in another order than they take ids, so no column
-// tells what a snapshot could not yet see: the view covers the tenant's
-// tree up to a size, whose order is fixed, and the events waiting for the
-// sequencer, by id. One snapshot: an event is either in the tree (below
+// transactions commit in another order than they take ids, so no column of
+// the events tells what a snapshot could not yet see: the view covers the
+// tenant's tree up to a size, whose order is fixed, and the events waiting
+// for the sequencer, by id (the queue's writer_txn tells which of those a
+// snapshot may have missed). One snapshot: an event is either in the tree (below
 // size) or waiting in audit_pending, never both and never neither. A log
 // longer than MaxViewEvents is kept as on SQLite (see viewStepRows): from
 // the newest MaxViewEvents sequenced events on, plus the waiting ones from
