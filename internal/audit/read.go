@@ -140,10 +140,12 @@ func (r *Reading) Released() (tenantID string, patients []string, ok bool) {
 const MaxViewEvents = 10000
 
 // ReadPatientView reads the person's view of a patient's log under p (LOG-4):
-// the access events q selects merged into lines by PatientView, the newest
-// of them when there are more than MaxViewEvents: then truncated is true
-// and the lines hold the newest n events for some n of at least
-// MaxViewEvents (more when the cache followed the log, see cachedView).
+// the access events q selects merged into lines by PatientView. When they
+// leave older events out, truncated is true and the lines hold the newest
+// n events for some n of at least MaxViewEvents. A view the cache followed
+// while the log grew may hold up to twice MaxViewEvents whole, so two
+// replicas may answer a long log with more or fewer of its older events
+// (see cachedView).
 // The reading is logged first, as Read does.
 func (l *Log) ReadPatientView(ctx context.Context, p Permit, q Search, what string, o ViewOptions) (lines []PatientLine, truncated bool, err error) {
 	q.Kind, q.Oldest, q.After, q.Until = KindAccess, false, Cursor{}, Cursor{}

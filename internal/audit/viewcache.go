@@ -233,11 +233,13 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 	// The patient's events waiting for the sequencer, from the queue's own
 	// rows, which name their patient: those queued by a transaction the
 	// last merge's snapshot may not have seen (at or above its horizon;
-	// all of them for a merge anew), joined to their bodies. Most of the
-	// rest were merged by an earlier request.
+	// all of them for a merge anew), joined to their bodies, and those of
+	// no known writer (0: queued before migration 00350, or by a replica
+	// not yet upgraded). Most of the rest were merged by an earlier
+	// request.
 	mergePending := func(st viewStep, since int64) (viewStep, error) {
 		rows, err := snap.Stmt(`SELECT p.event_id, e.time, e.body FROM audit_pending p JOIN audit_events e ON e.id = p.event_id
-			WHERE p.tenant_id = $1 AND p.patient_id = $2 AND p.writer_txn >= $3`).
+			WHERE p.tenant_id = $1 AND p.patient_id = $2 AND (p.writer_txn >= $3 OR p.writer_txn = 0)`).
 			QueryContext(ctx, q.TenantID, q.PatientID, since)
 		if err != nil {
 			return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
@@ -306,7 +308,12 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 	if more {
 		st.floor, st.truncated = floor, true
 	}
-	return mergePending(st, math.MinInt64)
+	if st, err = mergePending(st, math.MinInt64); err != nil || st.m.n > 2*MaxViewEvents {
+		// A sequencer far behind: the waiting events alone are more than
+		// the cache holds; merged without it (the newest MaxViewEvents).
+		return viewStep{}, err
+	}
+	return st, nil
 }
 
 // mergeIDs merges the access events of q's patient among ids into m, those

@@ -299,3 +299,44 @@ func TestCachedPatientViewMissesNoConcurrentCommit(t *testing.T) {
 		}
 	})
 }
+
+// A waiting event queued without its writer (writer_txn 0: before
+// migration 00350, or by a replica not yet upgraded) is still taken into a
+// cached view while it waits, not only once it is sequenced.
+// REQ: LOG-4
+func TestCachedPatientViewTakesEventsOfUnknownWriters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		l := newTestLog(t, db)
+		if err := l.SyncViews(ctx); err != nil {
+			t.Fatal(err)
+		}
+		person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
+		view := func() []PatientLine {
+			t.Helper()
+			lines, _, err := l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return lines
+		}
+		mustAppend(t, l, event("t-1", "p-0", "u-1"))
+		mustSequence(t, l)
+		view() // cached from here on
+		old := mustAppend(t, l, event("t-1", "p-0", "u-old"))[0]
+		if _, err := db.ExecContext(ctx, `UPDATE audit_pending SET writer_txn = 0 WHERE event_id = $1`, old.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := view()
+		all, err := l.Query(ctx, Filter{TenantID: "t-1", PatientID: "p-0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := PatientView(all, ViewOptions{}); !reflect.DeepEqual(got, want) {
+			t.Fatalf("the cached view left out the waiting event of an unknown writer:\n got %+v\nwant %+v", got, want)
+		}
+		if l.views.steps.Load() == 0 {
+			t.Fatal("the view was not brought up to date from the cached one")
+		}
+	})
+}
