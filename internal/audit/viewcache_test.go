@@ -208,38 +208,31 @@ func TestCachedPatientViewMissesNoConcurrentCommit(t *testing.T) {
 			return lines
 		}
 		errRollback := errors.New("rolled back")
+		// appendIn appends one event of p-0 in tx through lg, and rolls the
+		// transaction back when rollback says so.
+		appendIn := func(ctx context.Context, tx *store.Tx, lg *testLog, user string, rollback bool) error {
+			if _, err := lg.AppendIn(ctx, tx, event("t-1", "p-0", user)); err != nil {
+				return err
+			}
+			if rollback {
+				return errRollback
+			}
+			return nil
+		}
+		rolledBack := func(err error) error {
+			if errors.Is(err, errRollback) {
+				return nil
+			}
+			return err
+		}
 		writers := []func(i int) error{
 			func(i int) error { _, err := la.Append(ctx, event("t-1", fmt.Sprintf("p-%d", i%2), "u-a")); return err },
 			func(i int) error { _, err := lb.Append(ctx, event("t-1", fmt.Sprintf("p-%d", i%2), "u-b")); return err },
 			func(i int) error { // an event in a write's own transaction, every third one rolled back
-				err := b.Tx(ctx, func(tx *store.Tx) error {
-					if _, err := lb.AppendIn(ctx, tx, event("t-1", "p-0", "u-tx")); err != nil {
-						return err
-					}
-					if i%3 == 0 {
-						return errRollback
-					}
-					return nil
-				})
-				if errors.Is(err, errRollback) {
-					return nil
-				}
-				return err
+				return rolledBack(b.Tx(ctx, func(tx *store.Tx) error { return appendIn(ctx, tx, lb, "u-tx", i%3 == 0) }))
 			},
 			func(i int) error { // members of a shared commit, every other one rolled back
-				err := a.GroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-					if _, err := la.AppendIn(ctx, tx, event("t-1", "p-0", "u-group")); err != nil {
-						return err
-					}
-					if i%2 == 0 {
-						return errRollback
-					}
-					return nil
-				})
-				if errors.Is(err, errRollback) {
-					return nil
-				}
-				return err
+				return rolledBack(a.GroupTx(ctx, func(ctx context.Context, tx *store.Tx) error { return appendIn(ctx, tx, la, "u-group", i%2 == 0) }))
 			},
 		}
 		var wg sync.WaitGroup
