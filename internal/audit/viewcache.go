@@ -45,8 +45,14 @@ type viewKey struct {
 	loc             string
 }
 
+// viewEntry is a cached merge and the watch's generation when it began.
 type viewEntry struct {
-	gen  uint64          // the watch's generation when the merge began
+	gen uint64
+	viewMerge
+}
+
+// viewMerge is a view merged up to a mark.
+type viewMerge struct {
 	upto int64           // SQLite: the largest rowid merged; PostgreSQL: the tree's size merged (leaves 0..upto-1)
 	pend map[string]bool // PostgreSQL: and these events, merged while they awaited the sequencer
 	m    *viewMerger     // not changed after it is cached; clone to add to it
@@ -122,8 +128,14 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 	l.views.mu.Lock()
 	e, have := l.views.entries[key]
 	l.views.mu.Unlock()
-	st, err := step(ctx, snap, q, o, gen, e, have)
-	if err != nil || !st.ok {
+	var prev *viewMerge // a merge of this generation to bring up to date
+	if have && e.gen == gen {
+		prev = &e.viewMerge
+	}
+	st, ok, err := step(ctx, snap, q, o, prev)
+	// A purge seen after gen was read but before the snapshot began must
+	// not let an older merge be answered or cached with it.
+	if now, _ := l.views.w.Current(l.clock.Now()); err != nil || !ok || now != gen {
 		l.views.mu.Lock()
 		delete(l.views.entries, key)
 		l.views.mu.Unlock()
@@ -133,21 +145,9 @@ func (l *Log) cachedView(ctx context.Context, q Search, o ViewOptions) (lines []
 	if len(l.views.entries) >= maxCachedViews {
 		clear(l.views.entries)
 	}
-	l.views.entries[key] = viewEntry{gen: gen, upto: st.upto, pend: st.pend, m: st.m, floor: st.floor, truncated: st.truncated, horizon: st.horizon}
+	l.views.entries[key] = viewEntry{gen: gen, viewMerge: st}
 	l.views.mu.Unlock()
 	return st.m.result(), st.truncated, true, nil
-}
-
-// viewStep is what a step function returns: the mark and merge to cache
-// and answer with (ok), or nothing (not ok): the caller merges without the
-// cache.
-type viewStep struct {
-	upto          int64
-	pend          map[string]bool
-	m             *viewMerger
-	floor         viewFloor
-	horizon       int64
-	ok, truncated bool
 }
 
 // viewStepRows brings the view up to date on SQLite, by the event table's
@@ -158,17 +158,16 @@ type viewStep struct {
 // view. So a cached view merged up to rowid upto needs only the patient's
 // events above it, sequenced or not, found in one range scan: no look-up
 // of the waiting events, no walk of the new leaves.
-func (l *Log) viewStepRows(ctx context.Context, snap *store.Snapshot, q Search, o ViewOptions, gen uint64, e viewEntry, have bool) (viewStep, error) {
+//
+// Both step functions bring e (a merge of the current generation, or nil)
+// up to date in snap, or merge anew; false means the view is merged
+// without the cache.
+func (l *Log) viewStepRows(ctx context.Context, snap *store.Snapshot, q Search, o ViewOptions, e *viewMerge) (viewMerge, bool, error) {
 	var last int64
 	if err := snap.Stmt(`SELECT COALESCE(MAX(rowid), 0) FROM audit_events`).QueryRowContext(ctx).Scan(&last); err != nil {
-		return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+		return viewMerge{}, false, fmt.Errorf("read the patient's log: %w", err)
 	}
-	// A purge seen after gen was read but before the snapshot began must
-	// not let an older merge be reused with it.
-	if now, _ := l.views.w.Current(l.clock.Now()); now != gen {
-		return viewStep{}, nil
-	}
-	if have && e.gen == gen && e.upto <= last && last-e.upto <= maxViewStep {
+	if e != nil && e.upto <= last && last-e.upto <= maxViewStep {
 		m := e.m.clone()
 		l.views.steps.Add(1)
 		// NOT INDEXED: the rowid range, never the patient's index, whatever
@@ -179,10 +178,10 @@ func (l *Log) viewStepRows(ctx context.Context, snap *store.Snapshot, q Search, 
 			  AND (time > $6 OR (time = $6 AND id >= $7))`).
 			QueryContext(ctx, e.upto, last, q.TenantID, q.PatientID, string(KindAccess), e.floor.micros, e.floor.id)
 		if _, err := mergeRows(rows, err, m, -1, nil); err != nil {
-			return viewStep{}, err
+			return viewMerge{}, false, err
 		}
 		if m.n <= 2*MaxViewEvents {
-			return viewStep{upto: last, m: m, floor: e.floor, truncated: e.truncated, ok: true}, nil
+			return viewMerge{upto: last, m: m, floor: e.floor, truncated: e.truncated}, true, nil
 		}
 		// Grown to twice the bound: merged anew below, from the newest
 		// MaxViewEvents.
@@ -200,12 +199,12 @@ func (l *Log) viewStepRows(ctx context.Context, snap *store.Snapshot, q Search, 
 	floor := noFloor
 	more, err := mergeRows(rows, err, m, MaxViewEvents, &floor)
 	if err != nil {
-		return viewStep{}, err
+		return viewMerge{}, false, err
 	}
 	if !more {
 		floor = noFloor
 	}
-	return viewStep{upto: last, m: m, floor: floor, truncated: more, ok: true}, nil
+	return viewMerge{upto: last, m: m, floor: floor, truncated: more}, true, nil
 }
 
 // viewStepTree brings the view up to date on PostgreSQL, whose
@@ -218,17 +217,14 @@ func (l *Log) viewStepRows(ctx context.Context, snap *store.Snapshot, q Search, 
 // longer than MaxViewEvents is kept as on SQLite (see viewStepRows): from
 // the newest MaxViewEvents sequenced events on, plus the waiting ones from
 // the oldest of those on.
-func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, o ViewOptions, gen uint64, e viewEntry, have bool) (viewStep, error) {
+func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, o ViewOptions, e *viewMerge) (viewMerge, bool, error) {
 	var size int64
 	if err := snap.Stmt(`SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves WHERE tenant_id = $1`).QueryRowContext(ctx, q.TenantID).Scan(&size); err != nil {
-		return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
-	}
-	if now, _ := l.views.w.Current(l.clock.Now()); now != gen {
-		return viewStep{}, nil
+		return viewMerge{}, false, fmt.Errorf("read the patient's log: %w", err)
 	}
 	horizon, err := snap.Horizon(ctx)
 	if err != nil {
-		return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+		return viewMerge{}, false, fmt.Errorf("read the patient's log: %w", err)
 	}
 	// The patient's events waiting for the sequencer, from the queue's own
 	// rows, which name their patient: those queued by a transaction the
@@ -237,12 +233,12 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 	// no known writer (0: queued before migration 00350, or by a replica
 	// not yet upgraded). Most of the rest were merged by an earlier
 	// request.
-	mergePending := func(st viewStep, since int64) (viewStep, error) {
+	mergePending := func(st viewMerge, since int64) (viewMerge, error) {
 		rows, err := snap.Stmt(`SELECT p.event_id, e.time, e.body FROM audit_pending p JOIN audit_events e ON e.id = p.event_id
 			WHERE p.tenant_id = $1 AND p.patient_id = $2 AND (p.writer_txn >= $3 OR p.writer_txn = 0)`).
 			QueryContext(ctx, q.TenantID, q.PatientID, since)
 		if err != nil {
-			return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+			return viewMerge{}, fmt.Errorf("read the patient's log: %w", err)
 		}
 		defer rows.Close()
 		var id string
@@ -250,7 +246,7 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 		var body sql.RawBytes
 		for rows.Next() {
 			if err := rows.Scan(&id, &micros, &body); err != nil {
-				return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+				return viewMerge{}, fmt.Errorf("read the patient's log: %w", err)
 			}
 			if st.pend[id] {
 				continue
@@ -260,16 +256,16 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 				continue
 			}
 			if err := st.m.add(body); err != nil {
-				return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+				return viewMerge{}, fmt.Errorf("read the patient's log: %w", err)
 			}
 		}
 		if err := rows.Err(); err != nil {
-			return viewStep{}, fmt.Errorf("read the patient's log: %w", err)
+			return viewMerge{}, fmt.Errorf("read the patient's log: %w", err)
 		}
 		return st, nil
 	}
-	if have && e.gen == gen && e.upto <= size && size-e.upto <= maxViewStep {
-		st := viewStep{upto: size, pend: maps.Clone(e.pend), m: e.m.clone(), floor: e.floor, truncated: e.truncated, horizon: horizon, ok: true}
+	if e != nil && e.upto <= size && size-e.upto <= maxViewStep {
+		st := viewMerge{upto: size, pend: maps.Clone(e.pend), m: e.m.clone(), floor: e.floor, truncated: e.truncated, horizon: horizon}
 		l.views.steps.Add(1)
 		// The new leaves' event ids, then those of the patient's events among
 		// them by id: a join let PostgreSQL's generic plan read the
@@ -284,17 +280,17 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 			return true
 		})
 		if err != nil {
-			return viewStep{}, err
+			return viewMerge{}, false, err
 		}
 		if err := mergeIDs(ctx, snap, q, ids, st.m, st.floor); err != nil {
-			return viewStep{}, err
+			return viewMerge{}, false, err
 		}
 		if st, err = mergePending(st, e.horizon); err != nil || st.m.n <= 2*MaxViewEvents {
-			return st, err
+			return st, err == nil, err
 		}
 		// Grown to twice the bound: merged anew.
 	}
-	st := viewStep{upto: size, pend: map[string]bool{}, m: newViewMerger(o), floor: noFloor, horizon: horizon, ok: true}
+	st := viewMerge{upto: size, pend: map[string]bool{}, m: newViewMerger(o), floor: noFloor, horizon: horizon}
 	// Newest first, as the uncached path reads them.
 	rows, err := snap.Stmt(`SELECT e.id, e.time, e.body FROM audit_events e
 		WHERE e.tenant_id = $1 AND e.patient_id = $2 AND e.kind = $3
@@ -303,7 +299,7 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 	floor := noFloor
 	more, err := mergeRows(rows, err, st.m, MaxViewEvents, &floor)
 	if err != nil {
-		return viewStep{}, err
+		return viewMerge{}, false, err
 	}
 	if more {
 		st.floor, st.truncated = floor, true
@@ -311,9 +307,9 @@ func (l *Log) viewStepTree(ctx context.Context, snap *store.Snapshot, q Search, 
 	if st, err = mergePending(st, math.MinInt64); err != nil || st.m.n > 2*MaxViewEvents {
 		// A sequencer far behind: the waiting events alone are more than
 		// the cache holds; merged without it (the newest MaxViewEvents).
-		return viewStep{}, err
+		return viewMerge{}, false, err
 	}
-	return st, nil
+	return st, true, nil
 }
 
 // mergeIDs merges the access events of q's patient among ids into m, those
