@@ -14,6 +14,14 @@ import (
 	"github.com/zorgkluis/zorgkluis/internal/store/storetest"
 )
 
+// ownView reads the view of patient p-0 (tenant t-1) as the person
+// herself, through lg, with q's period if any.
+func ownView(ctx context.Context, lg *testLog, q Search, o ViewOptions) ([]PatientLine, bool, error) {
+	person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
+	q.PatientID = "p-0"
+	return lg.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), q, "me/log", o)
+}
+
 // The person's view through the cache is line for line the view merged
 // from the patient's whole log, while events arrive, the sequencer runs or
 // lags, other patients' events interleave, and after a purge.
@@ -30,10 +38,9 @@ func TestCachedPatientViewMatchesWholeLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := rand.New(rand.NewPCG(3, 4))
-		person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
 		check := func(round int, o ViewOptions) {
 			t.Helper()
-			got, truncated, err := l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "me/log", o)
+			got, truncated, err := ownView(ctx, l, Search{}, o)
 			if err != nil || truncated {
 				t.Fatalf("round %d: view: %v, truncated %v", round, err, truncated)
 			}
@@ -109,18 +116,17 @@ func TestLongPatientView(t *testing.T) {
 			return l
 		}
 		l := synced()
-		person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
 		uncachedFrom := time.Unix(1, 0) // a period: the same events, never through the cache
 		// check reads the view through lg and returns how many events it
 		// merged, after comparing it with the newest that many of the
 		// whole log (the reading's own event included).
 		check := func(step string, lg *testLog, wantTruncated bool) int {
 			t.Helper()
-			q := Search{PatientID: "p-0"}
+			var q Search
 			if lg == nil {
 				lg, q.From = l, uncachedFrom
 			}
-			lines, truncated, err := lg.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), q, "", ViewOptions{})
+			lines, truncated, err := ownView(ctx, lg, q, ViewOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,10 +204,9 @@ func TestCachedPatientViewMissesNoConcurrentCommit(t *testing.T) {
 		if err := la.SyncViews(ctx); err != nil {
 			t.Fatal(err)
 		}
-		person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
 		view := func() []PatientLine {
 			t.Helper()
-			lines, truncated, err := la.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
+			lines, truncated, err := ownView(ctx, la, Search{}, ViewOptions{})
 			if err != nil || truncated {
 				t.Errorf("view: %v, truncated %v", err, truncated)
 			}
@@ -304,10 +309,9 @@ func TestCachedPatientViewTakesEventsOfUnknownWriters(t *testing.T) {
 		if err := l.SyncViews(ctx); err != nil {
 			t.Fatal(err)
 		}
-		person := Event{UserID: "person", Role: "person", PatientID: "p-0"}
 		view := func() []PatientLine {
 			t.Helper()
-			lines, _, err := l.ReadPatientView(ctx, NewPermit(person, "t-1", "p-0"), Search{PatientID: "p-0"}, "", ViewOptions{})
+			lines, _, err := ownView(ctx, l, Search{}, ViewOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
